@@ -1,0 +1,3 @@
+from kompose.cli import main
+
+main()

@@ -1,0 +1,71 @@
+"""db:import: restore into a temporary database, run pre_swap hooks on it, then swap it in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kompose import containers, dumps, postgres
+from kompose.actions.common import HookFinder, new_stack_plan
+from kompose.context import Context
+from kompose.errors import DumpError
+from kompose.plan import CheckDump, Exec, Note, Sql, StackPlan
+from kompose.stacks import Stack
+
+
+def find_dump(stack_dir: Path, database: str, given: str | None) -> Path:
+    """The dump to import: ``given`` (relative to the cwd, else the stack dir) or the newest one."""
+    existing = dumps.list_dumps(stack_dir, database)
+    listing = ", ".join(d.path.name for d in existing[:10]) or "none"
+    if not given:
+        if not existing:
+            raise DumpError(f"no dump of {database} in {stack_dir}; run db:export first")
+        return existing[0].path
+    for candidate in (Path(given), stack_dir / given):
+        if candidate.exists():
+            return candidate.resolve()
+    raise DumpError(f"dump {given} not found; dumps of {database} in {stack_dir}: {listing}")
+
+
+def sql(container, conn, script: str, what: str, database: str = "postgres") -> Sql:
+    variables = postgres.variables(conn)
+    return Sql(container, database, script, variables, conn.exec_env(), what,
+               postgres.psql_script_argv(conn, database, variables))
+
+
+def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False) -> StackPlan:
+    stack_plan = new_stack_plan(ctx, stack, "db:import", lock=True)
+    conn = postgres.connection(stack_plan.env, stack.name)
+    path = find_dump(stack_plan.directory, conn.database, dump)
+    fmt = dumps.detect_format(path)
+    container = containers.resolve(ctx, stack, stack_plan.env)
+    hooks = HookFinder(stack_plan.hooks_file)
+    tmp = postgres.temp_name(conn.database)
+    steps = stack_plan.steps
+    steps += [
+        Note(f"database {conn.database} in container {container.name}: {container.reason}"),
+        CheckDump(path, fmt),
+        sql(container, conn, postgres.RECOVER, "clean up after an interrupted import, if any"),
+        *hooks.step("pre_db_import", str(path)),
+    ]
+    if in_place:
+        steps += [
+            Note("--in-place: the live database is dropped before the restore; if the restore fails it stays "
+                 "empty or partial (no previous copy is kept)"),
+            sql(container, conn, postgres.RECREATE_IN_PLACE, f"drop and recreate {conn.database}"),
+            Exec(container, postgres.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
+                 what=f"restore {path.name} into {conn.database}"),
+        ]
+    else:
+        steps += [
+            sql(container, conn, postgres.CREATE_TEMP, f"create the temporary database {tmp}"),
+            Exec(container, postgres.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
+                 what=f"restore {path.name} into {tmp}"),
+            *hooks.step("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp}),
+            sql(container, conn, postgres.SWAP,
+                f"swap: {conn.database} -> {postgres.prev_name(conn.database)}, {tmp} -> {conn.database}"),
+        ]
+        stack_plan.on_failure.append(
+            sql(container, conn, postgres.RECOVER, f"drop {tmp}; the live database stays as it was")
+        )
+    steps += hooks.step("post_db_import", str(path))
+    return stack_plan

@@ -1,0 +1,25 @@
+"""db:rollback: swap the previous database back in; the current one becomes the previous."""
+
+from __future__ import annotations
+
+from kompose import containers, postgres
+from kompose.actions.common import HookFinder, new_stack_plan
+from kompose.actions.db_import import sql
+from kompose.context import Context
+from kompose.plan import Note, StackPlan
+from kompose.stacks import Stack
+
+
+def plan(ctx: Context, stack: Stack) -> StackPlan:
+    stack_plan = new_stack_plan(ctx, stack, "db:rollback", lock=True)
+    conn = postgres.connection(stack_plan.env, stack.name)
+    container = containers.resolve(ctx, stack, stack_plan.env)
+    hooks = HookFinder(stack_plan.hooks_file)
+    prev = postgres.prev_name(conn.database)
+    stack_plan.steps += [
+        Note(f"database {conn.database} in container {container.name}: {container.reason}"),
+        *hooks.step("pre_db_rollback"),
+        sql(container, conn, postgres.ROLLBACK, f"swap {prev} <-> {conn.database}"),
+        *hooks.step("post_db_rollback"),
+    ]
+    return stack_plan

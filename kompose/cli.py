@@ -1,0 +1,283 @@
+"""The command line: parse argv, call one action, render its result; the one error boundary."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+
+from kompose import __version__
+from kompose.console import Console
+from kompose.errors import ConfigError, ExitCode, KomposeError, UsageError
+
+HELP = """Back up, restore and operate the Docker Compose stacks under a root.
+
+  kompose [OPTIONS] PATTERN COMMAND [ARGS]...
+
+PATTERN selects stacks: a name, a comma list ("auth,blog"), globs ("b*") or "*".
+COMMAND is one of kompose's own (db:export, db:import, db:rollback, db:cleanup,
+db:list) or anything else, which goes to `docker compose` in each stack's directory.
+`kompose PATTERN db:export --help` shows a command's options.
+"""
+
+app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+
+
+# ------------------------------------------------------- kompose's own commands
+# Each parses the arguments after the command and returns the keyword arguments
+# for its action's plan(); the common flags (-n/--dry-run, --json) are accepted too.
+
+
+def _export_args(
+    format: str = typer.Option("plain", "--format", "-F", help="plain (.sql) or custom (.dump, pg_dump -Fc)"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
+    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
+):
+    """pg_dump the stack's database into <stack>/<DB_NAME>_<timestamp>.sql."""
+    return {"fmt": format}, dry_run, json_output
+
+
+def _import_args(
+    dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack)"),
+    in_place: bool = typer.Option(False, "--in-place", help="drop and recreate the live database (no safe swap)"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
+    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
+):
+    """Restore a dump into a temporary database, then swap it in; the old one is kept for db:rollback."""
+    return {"dump": dump, "in_place": in_place}, dry_run, json_output
+
+
+def _rollback_args(
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
+    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
+):
+    """Swap the previous database (kept by the last import) back in."""
+    return {}, dry_run, json_output
+
+
+def _cleanup_args(
+    keep: int = typer.Option(1, "--keep", help="how many of the newest dumps to keep"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
+    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
+):
+    """Remove all but the newest N dumps of each stack."""
+    return {"keep": keep}, dry_run, json_output
+
+
+def _list_args(
+    json_output: bool = typer.Option(False, "--json", help="print the dumps as JSON"),
+):
+    """List each stack's dumps, newest first."""
+    return {}, False, json_output
+
+
+def _planner(module: str) -> Callable:
+    def plan(ctx, stack, **kwargs):
+        import importlib
+
+        return importlib.import_module(f"kompose.actions.{module}").plan(ctx, stack, **kwargs)
+
+    return plan
+
+
+COMMANDS: dict[str, tuple[Callable, Callable | None]] = {
+    "db:export": (_export_args, _planner("db_export")),
+    "db:import": (_import_args, _planner("db_import")),
+    "db:rollback": (_rollback_args, _planner("db_rollback")),
+    "db:cleanup": (_cleanup_args, _planner("db_cleanup")),
+    "db:list": (_list_args, None),
+}
+
+
+def _parse_command_args(command: str, args: list[str]):
+    """Parse a kompose command's own arguments with Typer. Returns (kwargs, dry_run, json) or None after --help."""
+    parser, _ = COMMANDS[command]
+    sub = typer.Typer(add_completion=False, rich_markup_mode=None)
+    sub.command()(parser)
+    click_command = typer.main.get_command(sub)
+    try:
+        result = click_command.main(args=args, prog_name=f"kompose PATTERN {command}", standalone_mode=False)
+    except typer.TyperException as exc:  # typer >= 0.29 raises its (vendored) click's usage errors as these
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        raise UsageError(f"{command}: {message}") from None
+    return None if isinstance(result, int) else result
+
+
+# ------------------------------------------------------------------ main
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"kompose {__version__}")
+        raise typer.Exit()
+
+
+@app.command(
+    help=HELP,
+    context_settings={
+        "allow_interspersed_args": False,
+        "ignore_unknown_options": True,
+        "help_option_names": ["-h", "--help"],
+    },
+)
+def kompose(
+    pattern: Optional[str] = typer.Argument(None, metavar="PATTERN", show_default=False),
+    command: Optional[str] = typer.Argument(None, metavar="COMMAND", show_default=False),
+    args: Optional[List[str]] = typer.Argument(None, metavar="[ARGS]...", show_default=False),
+    root: Optional[Path] = typer.Option(
+        None, "--root", envvar="KOMPOSE_ROOT", help="the directory holding the stacks [default: $KOMPOSE_ROOT or .]"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
+    env: Optional[List[str]] = typer.Option(None, "--env", "-e", metavar="KEY=VALUE", help="set a variable (repeatable)"),
+    network: Optional[str] = typer.Option(None, "--network", help="set NETWORK_NAME"),
+    json_output: bool = typer.Option(False, "--json", help="print plans and results as JSON"),
+    no_color: bool = typer.Option(False, "--no-color", help="no colour (also NO_COLOR)"),
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
+    list_stacks: bool = typer.Option(False, "--list", help="list the stacks and exit"),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+) -> None:
+    color = False if (no_color or os.environ.get("NO_COLOR")) else None
+    console = Console(out=sys.stderr if json_output else sys.stdout, color=color)
+    try:
+        code = _main(
+            console, pattern, command, list(args or []), root, dry_run, list(env or []), network, json_output,
+            list_stacks,
+        )
+    except KomposeError as exc:
+        if debug:
+            raise
+        console.error(exc.message)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        code = 130
+    raise typer.Exit(int(code))
+
+
+def _main(console, pattern, command, args, root, dry_run, env, network, json_output, list_stacks) -> int:
+    from kompose import env as envmod
+    from kompose.context import Context, Options
+    from kompose.stacks import discover, select
+
+    if pattern and pattern.startswith("-"):
+        raise UsageError(f"unknown option {pattern} (options go before the pattern)")
+    overrides = envmod.parse_assignments(env)
+    if network:
+        overrides["NETWORK_NAME"] = network
+    options = Options(root=(root or Path.cwd()), dry_run=dry_run, json=json_output, overrides=overrides)
+
+    if list_stacks:
+        return _list(Context(options, console), discover(options.root), pattern, json_output)
+    if not pattern or not command:
+        raise UsageError("expected PATTERN COMMAND (see kompose --help), or --list")
+
+    kwargs: dict = {}
+    if command in COMMANDS:
+        parsed = _parse_command_args(command, args)
+        if parsed is None:  # --help was shown
+            return ExitCode.OK
+        kwargs, sub_dry_run, sub_json = parsed
+        options.dry_run = options.dry_run or sub_dry_run
+        if sub_json and not options.json:
+            options.json = True
+            console.out = sys.stderr
+    else:
+        # a compose command: its flags are compose's (`logs -n 20`), except kompose's long --dry-run
+        if "--dry-run" in args:
+            options.dry_run = True
+            args = [a for a in args if a != "--dry-run"]
+    ctx = Context(options, console)
+    stacks = select(discover(options.root), pattern)
+
+    if command == "db:list":
+        return _db_list(ctx, stacks)
+    return _plan_and_run(ctx, stacks, command, args, kwargs)
+
+
+def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
+    from kompose.plan import Plan, render_json, render_text
+    from kompose.run import Outcome, execute_plan, exit_code, summary_line
+
+    planner = COMMANDS[command][1] if command in COMMANDS else None
+    console = ctx.console
+    stack_plans, failed_planning = [], []
+    for stack in stacks:
+        try:
+            if planner:
+                stack_plans.append(planner(ctx, stack, **kwargs))
+            else:
+                from kompose.actions import compose
+
+                stack_plans.append(compose.plan(ctx, stack, command, args))
+        except (ConfigError, UsageError):
+            raise  # broken configuration stops the whole run before anything runs
+        except KomposeError as exc:
+            failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
+    plan = Plan(command, stack_plans)
+
+    if ctx.dry_run:
+        if ctx.options.json:
+            data = json.loads(render_json(plan))
+            data["errors"] = [{"stack": o.stack, "error": o.error} for o in failed_planning]
+            print(json.dumps(data, indent=2))
+        else:
+            if plan.stacks:
+                console.print(render_text(plan))
+            for outcome in failed_planning:
+                console.print(f"{outcome.stack}: {command}")
+                console.detail(f"✗ cannot plan: {outcome.error}", "red")
+            console.print(console.style("dry run: nothing was changed", "dim"))
+        return ExitCode.FAILED if failed_planning else ExitCode.OK
+
+    outcomes = []
+    for outcome in failed_planning:
+        console.stack_header(outcome.stack, command)
+        console.detail(f"✗ {outcome.error}", "red")
+    outcomes = failed_planning + execute_plan(ctx, plan)
+    order = {s.name: i for i, s in enumerate(stacks)}
+    outcomes.sort(key=lambda o: order.get(o.stack, 0))
+    console.print(summary_line(outcomes), "bold")
+    if ctx.options.json:
+        print(json.dumps({"command": command, "outcomes": [o.__dict__ for o in outcomes],
+                          "exit_code": int(exit_code(outcomes))}, indent=2))
+    return exit_code(outcomes)
+
+
+def _list(ctx, stacks, pattern, json_output) -> int:
+    from kompose.reports import render_stack_list, stack_info
+    from kompose.stacks import select
+
+    if pattern:
+        stacks = select(stacks, pattern)
+    infos = [stack_info(ctx, stack) for stack in stacks]
+    if json_output:
+        print(json.dumps([info.__dict__ for info in infos], indent=2))
+    elif infos:
+        ctx.console.print(render_stack_list(infos))
+    else:
+        ctx.console.print(f"no stacks under {ctx.root}")
+    return ExitCode.OK
+
+
+def _db_list(ctx, stacks) -> int:
+    from kompose.reports import dump_rows, render_dump_rows
+
+    all_rows = []
+    for stack in stacks:
+        rows = dump_rows(ctx, stack)
+        all_rows += rows
+        if not ctx.options.json:
+            ctx.console.stack_header(stack.name, "db:list")
+            for line in render_dump_rows(stack.name, rows):
+                ctx.console.print(line)
+    if ctx.options.json:
+        print(json.dumps(all_rows, indent=2))
+    return ExitCode.OK
+
+
+def main() -> None:
+    app(prog_name="kompose")

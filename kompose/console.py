@@ -1,0 +1,104 @@
+"""Terminal and log output: colour when stdout is a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Iterable, TextIO
+
+from kompose.env import mask_text
+
+_CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36"}
+
+
+class Console:
+    """Writes kompose's own lines; masks secret values in anything it prints.
+
+    One lock serialises writes so lines from parallel stacks never interleave mid-line.
+    """
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, color: bool | None = None):
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.is_terminal = hasattr(self.out, "isatty") and self.out.isatty()
+        self.color = self.is_terminal if color is None else color
+        self.secrets: list[str] = []
+        self._lock = threading.Lock()
+        self._progress_shown = False
+
+    def add_secrets(self, values: Iterable[str]) -> None:
+        merged = set(self.secrets) | set(values)
+        self.secrets = sorted(merged, key=len, reverse=True)
+
+    def style(self, text: str, *styles: str) -> str:
+        if not self.color or not styles:
+            return text
+        codes = ";".join(_CODES[s] for s in styles)
+        return f"\033[{codes}m{text}\033[0m"
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        with self._lock:
+            if self._progress_shown:
+                stream.write("\r\033[K" if self.is_terminal else "")
+                self._progress_shown = False
+            stream.write(mask_text(text, self.secrets) + "\n")
+            stream.flush()
+
+    def print(self, text: str = "", *styles: str) -> None:
+        self._write(self.out, self.style(text, *styles))
+
+    def error(self, text: str) -> None:
+        self._write(self.err, self.style("error: ", "red", "bold") + text)
+
+    def warn(self, text: str) -> None:
+        self._write(self.err, self.style("warning: ", "yellow", "bold") + text)
+
+    def stack_header(self, stack: str, command: str) -> None:
+        self.print(self.style(f"▶ {stack}", "bold", "cyan") + self.style(f"  {command}", "dim"))
+
+    def detail(self, text: str, *styles: str) -> None:
+        """A line belonging to the current stack, indented under its header."""
+        self.print("  " + self.style(text, *styles))
+
+    def stream_line(self, prefix: str, line: str) -> None:
+        """A line of a hook's or compose's output, indented under its stack."""
+        self.print("    " + (self.style(prefix, "dim") if prefix else "") + line)
+
+    def progress(self, text: str) -> None:
+        """A line that rewrites itself on a terminal; nothing when not a terminal."""
+        if not self.is_terminal:
+            return
+        with self._lock:
+            self.out.write("\r\033[K  " + self.style(text, "dim"))
+            self.out.flush()
+            self._progress_shown = True
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+class Rate:
+    """Bytes and rate of a running transfer, throttled to a few updates a second."""
+
+    def __init__(self):
+        self.start = time.monotonic()
+        self.bytes = 0
+        self._last = 0.0
+
+    def add(self, count: int) -> bool:
+        self.bytes += count
+        now = time.monotonic()
+        if now - self._last >= 0.25:
+            self._last = now
+            return True
+        return False
+
+    def text(self) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-6)
+        return f"{human_size(self.bytes)}  {human_size(self.bytes / elapsed)}/s"

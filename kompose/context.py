@@ -1,0 +1,75 @@
+"""The Context passed down through a run: root, options, console, layered env, a lazy Docker client."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+from kompose import env as envmod
+from kompose.console import Console
+from kompose.errors import DockerError
+from kompose.stacks import Stack
+
+if TYPE_CHECKING:  # the docker SDK costs ~0.1 s to import: only the paths that talk to the engine pay it
+    import docker
+
+
+@dataclass
+class Options:
+    root: Path
+    dry_run: bool = False
+    json: bool = False
+    debug: bool = False
+    overrides: dict[str, str] = field(default_factory=dict)
+
+
+class Context:
+    def __init__(self, options: Options, console: Console, process_env: Mapping[str, str] | None = None):
+        self.options = options
+        self.console = console
+        self.process_env = dict(os.environ if process_env is None else process_env)
+        self._root_env: dict[str, str] | None = None
+        self._docker: "docker.DockerClient | None" = None
+
+    @property
+    def root(self) -> Path:
+        return self.options.root
+
+    @property
+    def dry_run(self) -> bool:
+        return self.options.dry_run
+
+    def root_env(self) -> dict[str, str]:
+        """Process environment < root .env (parsed once)."""
+        if self._root_env is None:
+            self._root_env = envmod.layer(self.process_env, [self.root / ".env"], {})
+        return self._root_env
+
+    def stack_env(self, stack: Stack) -> dict[str, str]:
+        """The stack's layered environment: process < root .env < stack .env < -e/--network."""
+        env = envmod.layer(self.root_env(), [stack.env_file], self.options.overrides)
+        self.console.add_secrets(envmod.secret_values(env))
+        return env
+
+    def docker(self) -> "docker.DockerClient":
+        """A Docker client for the engine in DOCKER_HOST (or the local socket), made on first use."""
+        if self._docker is None:
+            import docker
+            from docker.errors import DockerException
+
+            try:
+                client = docker.DockerClient(
+                    base_url=self.process_env.get("DOCKER_HOST") or "unix:///var/run/docker.sock", timeout=60
+                )
+                client.ping()
+            except DockerException as exc:
+                raise DockerError(f"cannot reach the Docker engine: {_short(exc)}") from None
+            self._docker = client
+        return self._docker
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]

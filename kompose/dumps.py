@@ -1,0 +1,112 @@
+"""Dump files: naming, finding, format detection, completeness, retention."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from kompose.errors import DumpError
+from kompose.postgres import DUMP_COMPLETE_MARKER
+
+TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
+EXTENSIONS = {"plain": ".sql", "custom": ".dump"}
+PARTIAL_SUFFIX = ".partial"
+_NAME = re.compile(r"^(?P<db>.+)_(?P<ts>\d{8}_\d{6})\.(?P<ext>sql|dump)$")
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+CUSTOM_MAGIC = b"PGDMP"
+# how far from the end of a plain dump the completion marker may sit
+# (pg_dump 15.14+ writes an \unrestrict line after it)
+_TAIL_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Dump:
+    path: Path
+    database: str
+    timestamp: datetime
+    format: str
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+def dump_path(directory: Path, database: str, fmt: str, when: datetime) -> Path:
+    """``<dir>/<db>_<YYYYmmdd_HHMMSS>.<sql|dump>``, a second later while that name is taken."""
+    while True:
+        path = directory / f"{database}_{when.strftime(TIMESTAMP_FORMAT)}{EXTENSIONS[fmt]}"
+        if not path.exists() and not path.with_name(path.name + PARTIAL_SUFFIX).exists():
+            return path
+        when += timedelta(seconds=1)
+
+
+def parse(path: Path) -> Dump | None:
+    match = _NAME.match(path.name)
+    if not match:
+        return None
+    try:
+        when = datetime.strptime(match["ts"], TIMESTAMP_FORMAT)
+    except ValueError:
+        return None
+    return Dump(path, match["db"], when, "custom" if match["ext"] == "dump" else "plain")
+
+
+def list_dumps(directory: Path, database: str | None = None) -> list[Dump]:
+    """The dumps in a directory (of ``database`` when given), newest first. Partial files never count."""
+    found = []
+    for path in directory.iterdir() if directory.is_dir() else []:
+        dump = parse(path)
+        if dump and path.is_file() and (database is None or dump.database == database):
+            found.append(dump)
+    return sorted(found, key=lambda d: (d.timestamp, d.path.name), reverse=True)
+
+
+def detect_format(path: Path) -> str:
+    """'plain' or 'custom' from the file's first bytes. Raises DumpError for anything else."""
+    if path.is_dir():
+        raise DumpError(f"{path} is a directory, not a dump")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as exc:
+        raise DumpError(f"cannot read {path}: {exc.strerror}") from None
+    if not head:
+        raise DumpError(f"{path} is empty")
+    if head.startswith(CUSTOM_MAGIC):
+        return "custom"
+    if head.startswith(GZIP_MAGIC) or head.startswith(ZSTD_MAGIC):
+        raise DumpError(f"{path} is compressed; decompress it first")
+    if head.startswith(b"--") or head.lstrip().startswith(b"--"):
+        return "plain"
+    raise DumpError(f"{path} is not a PostgreSQL dump (neither plain SQL from pg_dump nor custom format)")
+
+
+def check_complete(path: Path, fmt: str) -> None:
+    """Raise DumpError unless ``path`` holds a complete dump of format ``fmt``.
+
+    Plain: pg_dump's closing marker near the end. Custom: the archive header
+    (the body is checked by pg_restore when it reads it).
+    """
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DumpError(f"cannot read {path}: {exc.strerror}") from None
+    if size == 0:
+        raise DumpError(f"{path.name} is empty: pg_dump wrote nothing")
+    actual = detect_format(path)
+    if actual != fmt:
+        raise DumpError(f"{path.name} is a {actual} dump, expected {fmt}")
+    if fmt == "plain":
+        with open(path, "rb") as handle:
+            handle.seek(max(0, size - _TAIL_BYTES))
+            tail = handle.read()
+        if DUMP_COMPLETE_MARKER not in tail:
+            raise DumpError(f"{path.name} is incomplete: it lacks pg_dump's closing line (truncated?)")
+
+
+def to_remove(dumps: list[Dump], keep: int) -> list[Dump]:
+    """All but the newest ``keep`` dumps (``dumps`` newest first)."""
+    return dumps[max(keep, 0):]

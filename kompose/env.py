@@ -1,0 +1,101 @@
+"""Layered environment: process env < root .env < stack .env < -e; which keys are secret."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from dotenv.parser import parse_stream
+from dotenv.variables import parse_variables
+
+from kompose.errors import ConfigError
+
+SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|PASSPHRASE|PRIVATE_KEY|API_KEY", re.IGNORECASE)
+MASK = "***"
+# secret values shorter than this are not masked inside free text (a one-letter
+# "password" would turn every line into stars and tell an onlooker its length)
+MIN_MASKED_LENGTH = 3
+
+
+def is_secret(key: str) -> bool:
+    return bool(SECRET_KEY.search(key))
+
+
+def read_env_file(path: Path, base: Mapping[str, str]) -> dict[str, str]:
+    """Parse one .env file with python-dotenv's grammar.
+
+    ``${VAR}`` references resolve against ``base`` (the layers below) and the
+    file's own earlier keys. Returns only the keys the file sets.
+    Raises ConfigError naming ``path:line`` for a line dotenv cannot parse,
+    and for a file that is not UTF-8 text.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise ConfigError(f"{path}:{line}: contains a NUL byte")
+
+    values: dict[str, str] = {}
+    scope = dict(base)
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            snippet = binding.original.string.strip().splitlines()[0][:60] if binding.original.string.strip() else ""
+            raise ConfigError(f"{path}:{binding.original.line}: cannot parse {snippet!r}")
+        if binding.key is None:
+            continue  # comment or blank line
+        if binding.value is None:
+            raise ConfigError(f"{path}:{binding.original.line}: {binding.key!r} has no '=' and no value")
+        raw_quote = binding.original.string.split("=", 1)[1].lstrip()[:1] if "=" in binding.original.string else ""
+        if raw_quote == "'":
+            value = binding.value  # single quotes: literal, as in shells and compose
+        else:
+            value = "".join(atom.resolve(scope) for atom in parse_variables(binding.value))
+        values[binding.key] = value
+        scope[binding.key] = value
+    return values
+
+
+def parse_assignments(assignments: Iterable[str]) -> dict[str, str]:
+    """Parse ``-e KEY=VALUE`` options. Raises UsageError for one without '='."""
+    result: dict[str, str] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ConfigError(f"-e {item!r}: expected KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def layer(process_env: Mapping[str, str], files: Iterable[Path], overrides: Mapping[str, str]) -> dict[str, str]:
+    """Merge the layers, lowest first: the process environment, each existing file, the overrides."""
+    env = dict(process_env)
+    for path in files:
+        if path.is_file():
+            env.update(read_env_file(path, env))
+    env.update(overrides)
+    return env
+
+
+def secret_values(env: Mapping[str, str]) -> list[str]:
+    """The values of secret keys worth masking in free text, longest first."""
+    values = {v for k, v in env.items() if is_secret(k) and len(v) >= MIN_MASKED_LENGTH}
+    return sorted(values, key=len, reverse=True)
+
+
+def mask_text(text: str, secrets: Iterable[str]) -> str:
+    for value in secrets:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def masked_env(env: Mapping[str, str]) -> dict[str, str]:
+    """A copy fit for printing: secret keys' values replaced by ***."""
+    return {k: (MASK if is_secret(k) else v) for k, v in env.items()}

@@ -1,0 +1,360 @@
+"""The one place that runs things: bash hooks, the compose CLI and programs inside containers.
+
+Everything here streams: output is handled line by line or chunk by chunk, with
+only a bounded tail kept for error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import BinaryIO, Callable, Mapping, Sequence
+
+from kompose.errors import DockerError, DumpError, HookError, KomposeError
+
+LineSink = Callable[[str], None]
+CHUNK = 1 << 20
+MAX_LINE = 8192  # longer lines are cut into pieces so one endless line cannot grow memory
+TAIL_LINES = 20
+# how long kompose waits for a hook's background children to release its output
+BACKGROUND_GRACE = 2.0
+
+
+# ------------------------------------------------------------ host processes
+
+
+class _Tail:
+    def __init__(self, size: int = TAIL_LINES):
+        self.lines: deque[str] = deque(maxlen=size)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail) -> None:
+    """Forward a pipe's output line by line; never holds more than one line."""
+    pending = b""
+    fd = stream.fileno()
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        pending += chunk
+        while True:
+            cut = pending.find(b"\n")
+            if cut < 0:
+                if len(pending) > MAX_LINE:
+                    cut = MAX_LINE
+                else:
+                    break
+            line, pending = pending[:cut], pending[cut + 1 if pending[cut : cut + 1] == b"\n" else cut :]
+            text = line.decode("utf-8", "replace").rstrip("\r")
+            tail.lines.append(text)
+            sink(text)
+    if pending:
+        text = pending.decode("utf-8", "replace")
+        tail.lines.append(text)
+        sink(text)
+
+
+def _kill_group(pid: int, grace: float = 2.0) -> None:
+    """SIGTERM the process group, then SIGKILL what is left of it after ``grace`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+
+@dataclass
+class ProcessResult:
+    exit_code: int
+    tail: str
+    # set when children of the process still held its output after it exited
+    lingering: bool = False
+
+
+def run_streamed(
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    sink: LineSink,
+    timeout: float | None = None,
+    what: str = "command",
+) -> ProcessResult:
+    """Run a host process in its own process group, stdin /dev/null, output streamed to ``sink``.
+
+    On timeout the whole group is stopped and HookError raised. A process whose
+    background children keep its output open is waited for BACKGROUND_GRACE
+    seconds after it exits, then left alone (``lingering`` says so).
+    """
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise KomposeError(f"cannot run {what}: {exc.strerror}") from None
+    tail = _Tail()
+    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail), daemon=True)
+    reader.start()
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        proc.wait()
+        reader.join(BACKGROUND_GRACE)
+        raise HookError(f"{what} timed out after {timeout:g} s; its process group was killed") from None
+    except BaseException:
+        # Ctrl-C or an error in kompose itself: leave nothing of ours running
+        _kill_group(proc.pid, grace=1.0)
+        raise
+    reader.join(BACKGROUND_GRACE)
+    return ProcessResult(code, tail.text(), lingering=reader.is_alive())
+
+
+# The hook runner: source hooks.sh, make sure the function exists, call it.
+_HOOK_SCRIPT = (
+    '. "$0" || { echo "kompose: sourcing $0 failed" >&2; exit 126; }\n'
+    'declare -F "$1" >/dev/null || { echo "kompose: $1 is not defined in $0" >&2; exit 127; }\n'
+    '"$@"\n'
+)
+
+
+def run_hook(
+    hooks_file: Path,
+    function: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout: float,
+    sink: LineSink,
+) -> ProcessResult:
+    """Run one hook function of ``hooks_file`` in bash. Raises HookError when it fails or times out."""
+    result = run_streamed(
+        ["bash", "-c", _HOOK_SCRIPT, str(hooks_file), function, *args],
+        cwd=cwd,
+        env=env,
+        sink=sink,
+        timeout=timeout,
+        what=f"hook {function}",
+    )
+    if result.exit_code != 0:
+        raise HookError(f"hook {function} failed with exit code {result.exit_code}")
+    return result
+
+
+@lru_cache(maxsize=1)
+def compose_command() -> tuple[str, ...]:
+    """``docker compose`` (v2 plugin) when it runs, else ``docker-compose`` (v1)."""
+    docker_cli = shutil.which("docker")
+    if docker_cli:
+        probe = subprocess.run(
+            [docker_cli, "compose", "version"], stdin=subprocess.DEVNULL, capture_output=True
+        )
+        if probe.returncode == 0:
+            return (docker_cli, "compose")
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return (legacy,)
+    raise KomposeError("neither 'docker compose' nor 'docker-compose' is installed")
+
+
+# ----------------------------------------------------------- container exec
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    stdout: bytes  # captured output (empty when streamed to a file)
+    stderr: bytes  # the last STDERR_KEEP bytes
+    bytes_out: int
+
+
+STDERR_KEEP = 64 * 1024
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def _read_frames(
+    sock: socket.socket,
+    stdout_sink: Callable[[bytes], None],
+    stderr_sink: Callable[[bytes], None],
+) -> None:
+    """Demultiplex the engine's attach stream: 8-byte headers (stream id, length), then payload."""
+    while True:
+        header = _recv_exact(sock, 8)
+        if len(header) < 8:
+            return
+        stream_id, length = header[0], struct.unpack(">I", header[4:])[0]
+        remaining = length
+        while remaining:
+            chunk = sock.recv(min(remaining, CHUNK))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            (stderr_sink if stream_id == 2 else stdout_sink)(chunk)
+
+
+def container_exec(
+    client,
+    container_id: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    stdin: BinaryIO | None = None,
+    stdout: BinaryIO | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ExecResult:
+    """Run ``argv`` in a container through the Engine API, streaming both ways.
+
+    ``env`` travels in the exec's environment (never argv). ``stdin`` is sent in
+    1 MiB chunks then the socket is half-closed so the program sees EOF.
+    ``stdout`` receives the output as it arrives; without it the output is
+    captured and returned. The exit code comes from exec_inspect: a streamed
+    exec never raises on failure. Raises DockerError when the engine or the
+    container goes away, DumpError when writing ``stdout`` fails.
+    """
+    from docker.errors import APIError, NotFound
+
+    api = client.api
+    try:
+        exec_id = api.exec_create(
+            container_id, list(argv), stdin=stdin is not None, stdout=True, stderr=True,
+            environment=dict(env), tty=False,
+        )["Id"]
+        stream = api.exec_start(exec_id, socket=True)
+    except NotFound:
+        raise DockerError(f"container {container_id[:12]} no longer exists") from None
+    except APIError as exc:
+        raise DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}") from None
+    sock: socket.socket = getattr(stream, "_sock", stream)
+    # the client's 60 s timeout would abort a silent pg_dump (lock wait, big index)
+    sock.settimeout(None)
+
+    captured = bytearray()
+    errors: deque[bytes] = deque()
+    err_size = [0]
+    written = [0]
+    write_error: list[OSError] = []
+
+    def on_stdout(chunk: bytes) -> None:
+        if write_error:
+            return
+        if stdout is None:
+            captured.extend(chunk)
+        else:
+            try:
+                stdout.write(chunk)
+            except OSError as exc:
+                write_error.append(exc)
+                # stop the stream: the program gets EPIPE instead of filling a dead file
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+        written[0] += len(chunk)
+        if on_progress:
+            on_progress(len(chunk))
+
+    def on_stderr(chunk: bytes) -> None:
+        errors.append(chunk)
+        err_size[0] += len(chunk)
+        while err_size[0] - len(errors[0]) >= STDERR_KEEP and len(errors) > 1:
+            err_size[0] -= len(errors.popleft())
+
+    send_error: list[BaseException] = []
+    try:
+        if stdin is None:
+            _read_frames(sock, on_stdout, on_stderr)
+        else:
+            # drain output on another thread while writing, or both sides block
+            reader = threading.Thread(target=_read_frames, args=(sock, on_stdout, on_stderr), daemon=True)
+            reader.start()
+            try:
+                while True:
+                    chunk = stdin.read(CHUNK)
+                    if not chunk:
+                        break
+                    sock.sendall(chunk)
+                sock.shutdown(socket.SHUT_WR)
+            except OSError as exc:  # the program exited early (bad input): its stderr says why
+                send_error.append(exc)
+            reader.join()
+    except OSError as exc:
+        raise DockerError(f"the stream from container {container_id[:12]} broke: {exc}") from None
+    finally:
+        try:
+            stream.close()
+        except Exception:
+            pass
+
+    if write_error:
+        exc = write_error[0]
+        raise DumpError(f"cannot write {getattr(stdout, 'name', 'output')}: {exc.strerror or exc}")
+    exit_code = _exit_code(api, exec_id, container_id)
+    return ExecResult(exit_code, bytes(captured), b"".join(errors)[-STDERR_KEEP:], written[0])
+
+
+def _exit_code(api, exec_id: str, container_id: str) -> int:
+    from docker.errors import NotFound
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            info = api.exec_inspect(exec_id)
+        except NotFound:
+            raise DockerError(f"container {container_id[:12]} went away during the operation") from None
+        if not info.get("Running") and info.get("ExitCode") is not None:
+            return int(info["ExitCode"])
+        if time.monotonic() > deadline:
+            raise DockerError(f"no exit code from container {container_id[:12]} (was it stopped?)")
+        time.sleep(0.05)
+
+
+# --------------------------------------------------------------------- files
+
+
+def fsync_rename(src: Path, dst: Path) -> None:
+    """Make ``src`` durable and give it its final name atomically."""
+    with open(src, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(src, dst)
+    dir_fd = os.open(dst.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,226 @@
+"""Pure builders for PostgreSQL: tool argv, database names, and the SQL of the safe swap.
+
+Values never reach SQL by pasting: scripts use psql variables (:"ident", :'literal'),
+and DO blocks read them back with current_setting() and quote with format('%I').
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from kompose.errors import ConfigError
+
+MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names
+TEMP_SUFFIX = "__kompose_tmp"
+PREV_SUFFIX = "__kompose_prev"
+DUMP_COMPLETE_MARKER = b"-- PostgreSQL database dump complete"
+
+
+@dataclass(frozen=True)
+class Connection:
+    database: str
+    user: str
+    password: str
+    port: str
+    host: str = "127.0.0.1"  # inside the container: TCP, so the password is really checked
+
+    def exec_env(self) -> tuple[tuple[str, str], ...]:
+        """Environment for the tool's exec: the password never goes into argv."""
+        return (("PGPASSWORD", self.password),) if self.password else ()
+
+    def args(self) -> list[str]:
+        return [f"--host={self.host}", f"--port={self.port}", f"--username={self.user}", "--no-password"]
+
+
+def uses_postgres(env: Mapping[str, str]) -> bool:
+    return bool(env.get("DB_NAME"))
+
+
+def connection(env: Mapping[str, str], stack: str) -> Connection:
+    """The stack's database credentials. Raises ConfigError when DB_NAME is missing or unusable."""
+    database = env.get("DB_NAME", "")
+    if not database:
+        raise ConfigError(f"stack {stack} has no database: DB_NAME is not set in its .env")
+    check_name(database, PREV_SUFFIX)
+    port = env.get("DB_PORT", "") or "5432"
+    if not port.isdigit():
+        raise ConfigError(f"DB_PORT={port!r} is not a port number")
+    return Connection(database, env.get("DB_USER", "") or "postgres", env.get("DB_PASSWORD", ""), port)
+
+
+def check_name(name: str, suffix: str = "") -> None:
+    """Raise ConfigError for a database name PostgreSQL would refuse or truncate (with ``suffix``)."""
+    if "\x00" in name:
+        raise ConfigError("DB_NAME contains a NUL byte")
+    size = len((name + suffix).encode())
+    if size > MAX_IDENTIFIER_BYTES:
+        raise ConfigError(
+            f"DB_NAME {name!r} is too long: with kompose's suffix {suffix!r} it is {size} bytes and "
+            f"PostgreSQL would truncate names over {MAX_IDENTIFIER_BYTES}"
+        )
+
+
+def temp_name(database: str) -> str:
+    return database + TEMP_SUFFIX
+
+
+def prev_name(database: str) -> str:
+    return database + PREV_SUFFIX
+
+
+# ------------------------------------------------------------------ argv
+
+
+def pg_dump_argv(conn: Connection, fmt: str) -> tuple[str, ...]:
+    argv = ["pg_dump", *conn.args(), f"--dbname={conn.database}"]
+    if fmt == "custom":
+        argv.append("--format=custom")
+    return tuple(argv)
+
+
+def restore_argv(conn: Connection, database: str, fmt: str) -> tuple[str, ...]:
+    """Restore from stdin into ``database``: psql stops at the first error, pg_restore likewise."""
+    if fmt == "custom":
+        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}", f"--dbname={database}")
+    return ("psql", *conn.args(), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--output=/dev/null",
+            f"--dbname={database}")
+
+
+def psql_script_argv(conn: Connection, database: str, variables: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """psql reading a script from stdin, stopping at the first error, rows tab-separated."""
+    argv = ["psql", *conn.args(), "--no-psqlrc", "--quiet", "--tuples-only", "--no-align",
+            "--field-separator=\t", "--set=ON_ERROR_STOP=1", f"--dbname={database}"]
+    argv += [f"--set={key}={value}" for key, value in variables]
+    argv.append("--file=-")
+    return tuple(argv)
+
+
+def failure_message(tool: str, exit_code: int, stderr: bytes) -> str:
+    """One readable message from a tool's exit code and the last lines of its stderr."""
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    detail = " | ".join(lines[-3:]) if lines else "no error output"
+    return f"{tool} failed (exit {exit_code}): {detail}"
+
+
+# ------------------------------------------------------------------- SQL
+
+# Connections to the maintenance database "postgres"; variables: live, tmp, prev, owner.
+
+CREATE_TEMP = r"""
+DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
+SELECT count(*) > 0 AS live_exists FROM pg_database WHERE datname = :'live' \gset
+\if :live_exists
+SELECT pg_encoding_to_char(encoding) AS live_encoding, datcollate AS live_collate, datctype AS live_ctype
+  FROM pg_database WHERE datname = :'live' \gset
+CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0
+  ENCODING :'live_encoding' LC_COLLATE :'live_collate' LC_CTYPE :'live_ctype';
+\else
+CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0;
+\endif
+"""
+
+DROP_TEMP = r"""
+DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
+"""
+
+# Terminating sessions and renaming in one session: new connections are refused
+# first (a rename fails while anyone is connected), then the renames run in one
+# DO block, which is one transaction: both happen or neither does. If they fail,
+# the live database gets its connections back before psql reports the error.
+_CLOSE_LIVE = r"""
+ALTER DATABASE :"live" ALLOW_CONNECTIONS false;
+SELECT set_config('kompose.live', :'live', false) \gset
+SELECT count(pg_terminate_backend(pid)) AS terminated FROM pg_stat_activity
+  WHERE datname = :'live' AND pid <> pg_backend_pid() \gset
+DO $wait$
+BEGIN
+  FOR attempt IN 1..200 LOOP
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_setting('kompose.live'));
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+END
+$wait$;
+"""
+
+_REOPEN_ON_ERROR = r"""
+\if :ERROR
+\set ON_ERROR_STOP 1
+ALTER DATABASE :"live" ALLOW_CONNECTIONS true;
+DO $fail$ BEGIN RAISE EXCEPTION 'the swap failed; the live database is unchanged'; END $fail$;
+\endif
+\set ON_ERROR_STOP 1
+"""
+
+SWAP = (
+    r"""
+SELECT count(*) > 0 AS live_exists FROM pg_database WHERE datname = :'live' \gset
+\if :live_exists
+DROP DATABASE IF EXISTS :"prev" WITH (FORCE);
+"""
+    + _CLOSE_LIVE
+    + r"""
+SELECT set_config('kompose.tmp', :'tmp', false), set_config('kompose.prev', :'prev', false) \gset
+\set ON_ERROR_STOP 0
+DO $swap$
+BEGIN
+  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('kompose.live'), current_setting('kompose.prev'));
+  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('kompose.tmp'), current_setting('kompose.live'));
+END
+$swap$;
+"""
+    + _REOPEN_ON_ERROR
+    + r"""
+ALTER DATABASE :"prev" ALLOW_CONNECTIONS true;
+\else
+ALTER DATABASE :"tmp" RENAME TO :"live";
+\endif
+"""
+)
+
+ROLLBACK = (
+    r"""
+SELECT count(*) > 0 AS prev_exists FROM pg_database WHERE datname = :'prev' \gset
+\if :prev_exists
+\else
+DO $none$ BEGIN RAISE EXCEPTION 'there is no previous database to roll back to'; END $none$;
+\endif
+DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
+"""
+    + _CLOSE_LIVE
+    + r"""
+SELECT set_config('kompose.tmp', :'tmp', false), set_config('kompose.prev', :'prev', false) \gset
+\set ON_ERROR_STOP 0
+DO $swap$
+BEGIN
+  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('kompose.live'), current_setting('kompose.tmp'));
+  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('kompose.prev'), current_setting('kompose.live'));
+  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('kompose.tmp'), current_setting('kompose.prev'));
+END
+$swap$;
+"""
+    + _REOPEN_ON_ERROR
+    + r"""
+ALTER DATABASE :"prev" ALLOW_CONNECTIONS true;
+"""
+)
+
+RECREATE_IN_PLACE = r"""
+DROP DATABASE IF EXISTS :"live" WITH (FORCE);
+CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0;
+"""
+
+# A killed import may leave the live database refusing connections (killed between
+# closing it and the swap) and a half-restored temporary database.
+RECOVER = r"""
+DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
+SELECT count(*) > 0 AS live_closed FROM pg_database WHERE datname = :'live' AND NOT datallowconn \gset
+\if :live_closed
+ALTER DATABASE :"live" ALLOW_CONNECTIONS true;
+\endif
+"""
+
+
+def variables(conn: Connection) -> tuple[tuple[str, str], ...]:
+    db = conn.database
+    return (("live", db), ("tmp", temp_name(db)), ("prev", prev_name(db)), ("owner", conn.user))

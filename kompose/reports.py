@@ -1,0 +1,81 @@
+"""Read-only reports: the stack list (--list) and each stack's dumps (db:list)."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from kompose import dumps, hooks, postgres
+from kompose.console import human_size
+from kompose.context import Context
+from kompose.stacks import Stack
+
+_POSTGRES_IMAGE = re.compile(r"^\s*image:\s*['\"]?[^\s'\"]*postgres", re.MULTILINE | re.IGNORECASE)
+
+
+@dataclass
+class StackInfo:
+    name: str
+    compose_file: str
+    has_env: bool
+    dumps: int
+    postgres: bool
+    hooks: list[str]
+
+
+def stack_info(ctx: Context, stack: Stack) -> StackInfo:
+    env = ctx.stack_env(stack)
+    database = env.get("DB_NAME") or None
+    try:
+        compose_text = stack.compose_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        compose_text = ""
+    return StackInfo(
+        name=stack.name,
+        compose_file=stack.compose_file.name,
+        has_env=stack.env_file.is_file(),
+        dumps=len(dumps.list_dumps(stack.dir, database)) if database else 0,
+        postgres=postgres.uses_postgres(env) or bool(_POSTGRES_IMAGE.search(compose_text)),
+        hooks=hooks.find_functions(stack.hooks_file),
+    )
+
+
+def render_stack_list(infos: list[StackInfo]) -> str:
+    width = max([len(i.name) for i in infos] + [5])
+    lines = []
+    for info in infos:
+        hook_names = ", ".join(h.removeprefix("hook_") for h in info.hooks) or "-"
+        lines.append(
+            f"{info.name:<{width}}  {info.compose_file:<19}  .env:{'yes' if info.has_env else 'no ':<3}  "
+            f"dumps:{info.dumps:<3}  postgres:{'yes' if info.postgres else 'no ':<3}  hooks: {hook_names}"
+        )
+    return "\n".join(lines)
+
+
+def dump_rows(ctx: Context, stack: Stack) -> list[dict]:
+    env = ctx.stack_env(stack)
+    database = env.get("DB_NAME") or None
+    now = time.time()
+    rows = []
+    for dump in dumps.list_dumps(stack.dir, database) if database else []:
+        stat = dump.path.stat()
+        rows.append(
+            {"stack": stack.name, "file": str(dump.path), "name": dump.path.name, "size": stat.st_size,
+             "age_seconds": int(now - dump.timestamp.timestamp()), "format": dump.format,
+             "timestamp": dump.timestamp.isoformat()}
+        )
+    return rows
+
+
+def human_age(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def render_dump_rows(stack: str, rows: list[dict]) -> list[str]:
+    if not rows:
+        return ["  no dumps"]
+    return [f"  {r['name']}  {human_size(r['size']):>10}  {human_age(r['age_seconds']):>5} old  {r['format']}" for r in rows]

@@ -1,0 +1,197 @@
+"""Executing a Plan: failure semantics, per-stack outcomes, the summary and the exit code."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kompose import dumps, execute, postgres
+from kompose.console import Rate, human_size
+from kompose.context import Context
+from kompose.errors import ConfigError, DatabaseError, ExitCode, KomposeError
+from kompose.plan import (
+    CheckDump, Compose, Exec, Hook, Note, Plan, Remove, RemoveStale, Rename, Sql, StackPlan, Step, describe,
+)
+
+DEFAULT_HOOK_TIMEOUT = 600.0
+
+
+@dataclass
+class Outcome:
+    stack: str
+    status: str  # ok | failed | skipped
+    error: str | None = None
+    duration: float = 0.0
+    file: str | None = None
+    bytes: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def exit_code(outcomes: list[Outcome]) -> ExitCode:
+    if any(o.status == "failed" for o in outcomes):
+        return ExitCode.FAILED
+    if any(o.status == "skipped" for o in outcomes):
+        return ExitCode.LOCKED
+    return ExitCode.OK
+
+
+def summary_line(outcomes: list[Outcome]) -> str:
+    ok = sum(o.status == "ok" for o in outcomes)
+    failed = sum(o.status == "failed" for o in outcomes)
+    skipped = sum(o.status == "skipped" for o in outcomes)
+    text = f"{ok} succeeded, {failed} failed"
+    if skipped:
+        text += f", {skipped} skipped"
+    return text + f" of {len(outcomes)} stack{'s' if len(outcomes) != 1 else ''}"
+
+
+def hook_timeout(env) -> float:
+    raw = env.get("KOMPOSE_HOOK_TIMEOUT", "")
+    if not raw:
+        return DEFAULT_HOOK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"KOMPOSE_HOOK_TIMEOUT={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise ConfigError(f"KOMPOSE_HOOK_TIMEOUT={raw!r} must be positive")
+    return value
+
+
+class StackRun:
+    """Runs one stack's steps in order; on the first failure runs its on_failure steps."""
+
+    def __init__(self, ctx: Context, stack_plan: StackPlan):
+        self.ctx = ctx
+        self.plan = stack_plan
+        self.console = ctx.console
+        self.outcome = Outcome(stack_plan.stack, "ok")
+
+    def run(self) -> Outcome:
+        started = time.monotonic()
+        step: Step | None = None
+        try:
+            for step in self.plan.steps:
+                self.run_step(step)
+        except KomposeError as exc:
+            kind, text = describe(step) if step else ("", "")
+            self.outcome.status = "failed"
+            self.outcome.error = exc.message
+            self.console.detail(f"✗ {exc.message}", "red")
+            for cleanup in self.plan.on_failure:
+                try:
+                    self.run_step(cleanup)
+                except KomposeError as cleanup_exc:
+                    # a clean-up failure is worth telling but never hides the original error
+                    self.console.detail(f"clean-up step failed too: {cleanup_exc.message}", "yellow")
+        self.outcome.duration = time.monotonic() - started
+        if self.outcome.status == "ok":
+            done = f"✓ done in {self.outcome.duration:.1f} s"
+            if self.outcome.file:
+                done += f": {self.outcome.file} ({human_size(self.outcome.bytes or 0)})"
+            self.console.detail(done, "green")
+        return self.outcome
+
+    # -- steps
+
+    def run_step(self, step: Step) -> None:
+        handler = getattr(self, f"_run_{type(step).__name__.lower()}")
+        handler(step)
+
+    def _run_note(self, step: Note) -> None:
+        self.console.detail(step.text, "dim")
+
+    def _run_hook(self, step: Hook) -> None:
+        env = dict(self.plan.env)
+        env.update(step.env)
+        env["KOMPOSE_HOOK"] = step.function
+        self.console.detail(f"hook {step.function} {' '.join(step.args)}".rstrip(), "blue")
+        result = execute.run_hook(
+            self.plan.hooks_file,
+            step.function,
+            step.args,
+            env,
+            self.plan.directory,
+            hook_timeout(env),
+            lambda line: self.console.stream_line("", line),
+        )
+        if result.lingering:
+            self.console.detail(
+                f"hook {step.function} returned, but a background process it started still holds its output; "
+                "kompose stopped reading it",
+                "yellow",
+            )
+
+    def _run_compose(self, step: Compose) -> None:
+        argv = [*execute.compose_command(), *step.argv[2:]]
+        self.console.detail("$ " + " ".join(step.argv), "blue")
+        result = execute.run_streamed(
+            argv, self.plan.directory, self.plan.env, lambda line: self.console.stream_line("", line),
+            what="docker compose",
+        )
+        if result.exit_code != 0:
+            raise KomposeError(f"docker compose {step.argv[2] if len(step.argv) > 2 else ''} failed with exit code {result.exit_code}")
+
+    def _run_exec(self, step: Exec) -> None:
+        self.console.detail(step.what or describe(step)[1], "blue")
+        rate = Rate()
+
+        def progress(count: int) -> None:
+            if rate.add(count):
+                self.console.progress(f"{step.what}: {rate.text()}")
+
+        stdin = open(step.stdin_file, "rb") if step.stdin_file else None
+        stdout = open(step.stdout_file, "wb") if step.stdout_file else None
+        try:
+            result = execute.container_exec(
+                self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
+                on_progress=progress,
+            )
+            if stdout:
+                stdout.flush()
+        finally:
+            for handle in (stdin, stdout):
+                if handle:
+                    handle.close()
+        if result.exit_code != 0:
+            raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
+
+    def _run_sql(self, step: Sql) -> None:
+        import io
+
+        self.console.detail(step.what, "blue")
+        result = execute.container_exec(
+            self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=io.BytesIO(step.script.encode())
+        )
+        if result.exit_code != 0:
+            raise DatabaseError(postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr))
+        for line in result.stdout.decode("utf-8", "replace").splitlines():
+            if line.strip():
+                self.console.stream_line("", line)
+
+    def _run_checkdump(self, step: CheckDump) -> None:
+        dumps.check_complete(step.path, step.format)
+
+    def _run_rename(self, step: Rename) -> None:
+        execute.fsync_rename(step.src, step.dst)
+        self.outcome.file = str(step.dst)
+        self.outcome.bytes = step.dst.stat().st_size
+
+    def _run_remove(self, step: Remove) -> None:
+        for path in step.paths:
+            path.unlink(missing_ok=True)
+
+    def _run_removestale(self, step: RemoveStale) -> None:
+        for path in sorted(step.directory.glob(step.glob)):
+            path.unlink(missing_ok=True)
+            self.console.detail(f"removed {path.name} ({step.reason})", "yellow")
+
+
+def execute_plan(ctx: Context, plan: Plan) -> list[Outcome]:
+    """Run every stack's plan in turn; a failing stack never stops the others."""
+    outcomes = []
+    for stack_plan in plan.stacks:
+        ctx.console.stack_header(stack_plan.stack, stack_plan.command)
+        outcomes.append(StackRun(ctx, stack_plan).run())
+    return outcomes

@@ -1,0 +1,76 @@
+"""Stack discovery under a root, pattern selection and compose-file detection."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+
+from kompose.errors import NoStackError, UsageError
+
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    dir: Path
+    compose_file: Path
+
+    @property
+    def env_file(self) -> Path:
+        return self.dir / ".env"
+
+    @property
+    def hooks_file(self) -> Path:
+        return self.dir / "hooks.sh"
+
+
+def compose_file_of(directory: Path) -> Path | None:
+    """The compose file kompose uses for a directory, in order of preference, or None."""
+    for name in COMPOSE_FILES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def discover(root: Path) -> list[Stack]:
+    """Every direct subdirectory of ``root`` holding a compose file, sorted by name.
+
+    Names starting with '.' or '_' are skipped, and so is a symlink that leads
+    outside the root (a stack must live under the root it is managed from).
+    """
+    if not root.is_dir():
+        raise UsageError(f"root {root} is not a directory")
+    real_root = root.resolve()
+    stacks = []
+    for entry in sorted(root.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith((".", "_")) or not entry.is_dir():
+            continue
+        if entry.is_symlink() and not entry.resolve().is_relative_to(real_root):
+            continue
+        compose_file = compose_file_of(entry)
+        if compose_file:
+            stacks.append(Stack(entry.name, entry, compose_file))
+    return stacks
+
+
+def select(stacks: list[Stack], pattern: str) -> list[Stack]:
+    """Stacks matching a pattern: a name, a comma list, shell globs, or '*'.
+
+    Keeps discovery order and lists each stack once.
+    Raises UsageError for a pattern that reaches outside the root and
+    NoStackError (naming the available stacks) when nothing matches.
+    """
+    parts = [part.strip() for part in pattern.split(",") if part.strip()]
+    if not parts:
+        raise UsageError("empty stack pattern")
+    for part in parts:
+        if "/" in part or part in (".", ".."):
+            raise UsageError(f"stack pattern {part!r}: a stack is a directory name, not a path")
+    chosen = [s for s in stacks if any(fnmatch.fnmatchcase(s.name, part) for part in parts)]
+    if not chosen:
+        available = ", ".join(s.name for s in stacks) or "none"
+        raise NoStackError(f"no stack matches {pattern!r}; available: {available}")
+    return chosen
