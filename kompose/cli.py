@@ -138,6 +138,9 @@ def kompose(
     no_color: bool = typer.Option(False, "--no-color", help="no colour (also NO_COLOR)"),
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
     list_stacks: bool = typer.Option(False, "--list", help="list the stacks and exit"),
+    lock_timeout: float = typer.Option(
+        0.0, "--lock-timeout", metavar="SECONDS", help="wait this long for a stack another run has locked, then skip it"
+    ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
     color = False if (no_color or os.environ.get("NO_COLOR")) else None
@@ -145,7 +148,7 @@ def kompose(
     try:
         code = _main(
             console, pattern, command, list(args or []), root, dry_run, list(env or []), network, json_output,
-            list_stacks,
+            list_stacks, lock_timeout,
         )
     except KomposeError as exc:
         if debug:
@@ -158,7 +161,7 @@ def kompose(
     raise typer.Exit(int(code))
 
 
-def _main(console, pattern, command, args, root, dry_run, env, network, json_output, list_stacks) -> int:
+def _main(console, pattern, command, args, root, dry_run, env, network, json_output, list_stacks, lock_timeout) -> int:
     from kompose import env as envmod
     from kompose.context import Context, Options
     from kompose.stacks import discover, select
@@ -168,7 +171,8 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
     overrides = envmod.parse_assignments(env)
     if network:
         overrides["NETWORK_NAME"] = network
-    options = Options(root=(root or Path.cwd()), dry_run=dry_run, json=json_output, overrides=overrides)
+    options = Options(root=(root or Path.cwd()), dry_run=dry_run, json=json_output, overrides=overrides,
+                      lock_timeout=lock_timeout)
 
     if list_stacks:
         return _list(Context(options, console), discover(options.root), pattern, json_output)

@@ -22,6 +22,7 @@ class Options:
     dry_run: bool = False
     json: bool = False
     debug: bool = False
+    lock_timeout: float = 0.0
     overrides: dict[str, str] = field(default_factory=dict)
 
 

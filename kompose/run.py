@@ -9,7 +9,8 @@ from pathlib import Path
 from kompose import dumps, execute, postgres
 from kompose.console import Rate, human_size
 from kompose.context import Context
-from kompose.errors import ConfigError, DatabaseError, ExitCode, KomposeError
+from kompose.errors import ConfigError, DatabaseError, ExitCode, KomposeError, LockedError
+from kompose.locks import stack_lock
 from kompose.plan import (
     CheckDump, Compose, Exec, Hook, Note, Plan, Remove, RemoveStale, Rename, Sql, StackPlan, Step, describe,
 )
@@ -69,13 +70,24 @@ class StackRun:
         self.outcome = Outcome(stack_plan.stack, "ok")
 
     def run(self) -> Outcome:
+        if not self.plan.lock:
+            return self._run_steps()
+        try:
+            with stack_lock(self.plan.directory, self.ctx.options.lock_timeout):
+                return self._run_steps()
+        except LockedError as exc:
+            self.outcome.status = "skipped"
+            self.outcome.error = exc.message
+            self.console.detail(f"skipped: {exc.message}", "yellow")
+            return self.outcome
+
+    def _run_steps(self) -> Outcome:
         started = time.monotonic()
         step: Step | None = None
         try:
             for step in self.plan.steps:
                 self.run_step(step)
         except KomposeError as exc:
-            kind, text = describe(step) if step else ("", "")
             self.outcome.status = "failed"
             self.outcome.error = exc.message
             self.console.detail(f"✗ {exc.message}", "red")
