@@ -41,6 +41,13 @@ class Compose:
 
 
 @dataclass(frozen=True)
+class Network:
+    """Create the shared Docker network ``name`` unless it exists (stacks declare it external)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Exec:
     """A program run inside a container; stdin/stdout may stream from/to host files."""
 
@@ -94,7 +101,7 @@ class RemoveStale:
     reason: str
 
 
-Step = Union[Note, Hook, Compose, Exec, Sql, CheckDump, Rename, Remove, RemoveStale]
+Step = Union[Note, Hook, Compose, Network, Exec, Sql, CheckDump, Rename, Remove, RemoveStale]
 
 
 @dataclass
@@ -148,6 +155,8 @@ def describe(step: Step) -> tuple[str, str]:
         return "hook", _quote([step.function, *step.args])
     if isinstance(step, Compose):
         return "compose", _quote(step.argv)
+    if isinstance(step, Network):
+        return "network", f"create network {step.name} unless it exists"
     if isinstance(step, Exec):
         words = _env_words(step.env) + [_quote(step.argv)]
         text = f"{step.container.name}: " + " ".join(words)

@@ -12,7 +12,7 @@ from kompose.context import Context
 from kompose.errors import ConfigError, DatabaseError, ExitCode, KomposeError, LockedError
 from kompose.locks import stack_lock
 from kompose.plan import (
-    CheckDump, Compose, Exec, Hook, Note, Plan, Remove, RemoveStale, Rename, Sql, StackPlan, Step, describe,
+    CheckDump, Compose, Exec, Hook, Network, Note, Plan, Remove, RemoveStale, Rename, Sql, StackPlan, Step, describe,
 )
 
 DEFAULT_HOOK_TIMEOUT = 600.0
@@ -144,6 +144,19 @@ class StackRun:
         )
         if result.exit_code != 0:
             raise KomposeError(f"docker compose {step.argv[2] if len(step.argv) > 2 else ''} failed with exit code {result.exit_code}")
+
+    def _run_network(self, step: Network) -> None:
+        from docker.errors import APIError
+
+        client = self.ctx.docker()
+        try:
+            if not any(n.name == step.name for n in client.networks.list(names=[step.name])):
+                client.networks.create(step.name, driver="bridge")
+                self.console.detail(f"created network {step.name}", "blue")
+        except APIError as exc:
+            # two stacks starting at once may both try: the loser finds it made
+            if not any(n.name == step.name for n in client.networks.list(names=[step.name])):
+                raise KomposeError(f"cannot create network {step.name}: {exc.explanation or exc}") from None
 
     def _run_exec(self, step: Exec) -> None:
         self.console.detail(step.what or describe(step)[1], "blue")
