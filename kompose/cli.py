@@ -16,8 +16,11 @@ from kompose.errors import ConfigError, ExitCode, KomposeError, UsageError
 
 HELP = """Back up, restore and operate the Docker Compose stacks under a root.
 
+\b
   kompose [OPTIONS] PATTERN COMMAND [ARGS]...
+  kompose [--root DIR] --list
 
+\b
 PATTERN selects stacks: a name, a comma list ("auth,blog"), globs ("b*") or "*".
 COMMAND is one of kompose's own (db:export, db:import, db:rollback, db:cleanup,
 db:list) or anything else, which goes to `docker compose` in each stack's directory.
