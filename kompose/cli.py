@@ -10,8 +10,7 @@ from typing import Callable, List, Optional
 
 import typer
 
-from kompose import __version__
-from kompose.console import Console
+from kompose import __version__, typer_fast
 from kompose.errors import ConfigError, ExitCode, KomposeError, UsageError
 
 HELP = """Back up, restore and operate the Docker Compose stacks under a root.
@@ -37,11 +36,16 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
 
 def _export_args(
     format: str = typer.Option("plain", "--format", "-F", help="plain (.sql) or custom (.dump, pg_dump -Fc)"),
+    transport: str = typer.Option(
+        "auto", "--transport", metavar="auto|exec|direct",
+        help="how the dump reaches the host: direct (pg_dump in a helper container writing the file; needs a local "
+        "engine), exec (streamed through docker exec), auto (direct when possible)",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
     json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
 ):
     """pg_dump the stack's database into <stack>/<DB_NAME>_<timestamp>.sql."""
-    return {"fmt": format}, dry_run, json_output
+    return {"fmt": format, "transport_name": transport}, dry_run, json_output
 
 
 def _import_args(
@@ -102,6 +106,7 @@ def _parse_command_args(command: str, args: list[str]):
     sub = typer.Typer(add_completion=False, rich_markup_mode=None)
     sub.command()(parser)
     click_command = typer.main.get_command(sub)
+    typer_fast.install(click_command)
     try:
         result = click_command.main(args=args, prog_name=f"kompose PATTERN {command}", standalone_mode=False)
     except typer.TyperException as exc:  # typer >= 0.29 raises its (vendored) click's usage errors as these
@@ -144,27 +149,35 @@ def kompose(
     lock_timeout: float = typer.Option(
         0.0, "--lock-timeout", metavar="SECONDS", help="wait this long for a stack another run has locked, then skip it"
     ),
+    jobs: int = typer.Option(
+        1, "--jobs", "-j", metavar="N", min=1,
+        help="run up to N stacks at once (db:export, db:cleanup, compose commands); each stack's output is "
+        "printed as one block when it finishes",
+    ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
+    from kompose.console import Console  # not before a real run: --help and --version stay light
+
     color = False if (no_color or os.environ.get("NO_COLOR")) else None
     console = Console(out=sys.stderr if json_output else sys.stdout, color=color)
     try:
         code = _main(
             console, pattern, command, list(args or []), root, dry_run, list(env or []), network, json_output,
-            list_stacks, lock_timeout,
+            list_stacks, lock_timeout, jobs,
         )
     except KomposeError as exc:
         if debug:
             raise
         console.error(exc.message)
         code = exc.exit_code
-    except KeyboardInterrupt:
-        console.error("interrupted")
-        code = 130
+    except KeyboardInterrupt as exc:
+        console.error("terminated" if isinstance(exc, Terminated) else "interrupted")
+        code = 143 if isinstance(exc, Terminated) else 130
     raise typer.Exit(int(code))
 
 
-def _main(console, pattern, command, args, root, dry_run, env, network, json_output, list_stacks, lock_timeout) -> int:
+def _main(console, pattern, command, args, root, dry_run, env, network, json_output, list_stacks, lock_timeout,
+          jobs=1) -> int:
     from kompose import env as envmod
     from kompose.context import Context, Options
     from kompose.stacks import discover, select
@@ -175,7 +188,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
     if network:
         overrides["NETWORK_NAME"] = network
     options = Options(root=(root or Path.cwd()), dry_run=dry_run, json=json_output, overrides=overrides,
-                      lock_timeout=lock_timeout)
+                      lock_timeout=lock_timeout, jobs=jobs)
 
     if list_stacks:
         return _list(Context(options, console), discover(options.root), pattern, json_output)
@@ -286,5 +299,21 @@ def _db_list(ctx, stacks) -> int:
     return ExitCode.OK
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every ``finally`` runs (helper containers, process groups)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+    raise Terminated()
+
+
 def main() -> None:
-    app(prog_name="kompose")
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    command = typer.main.get_command(app)
+    typer_fast.install(command)
+    command(prog_name="kompose")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
@@ -23,6 +24,7 @@ class Options:
     json: bool = False
     debug: bool = False
     lock_timeout: float = 0.0
+    jobs: int = 1  # stacks run at once (--jobs)
     overrides: dict[str, str] = field(default_factory=dict)
 
 
@@ -33,6 +35,7 @@ class Context:
         self.process_env = dict(os.environ if process_env is None else process_env)
         self._root_env: dict[str, str] | None = None
         self._docker: "docker.DockerClient | None" = None
+        self._docker_lock = threading.Lock()  # stacks running side by side (--jobs) share one client
 
     @property
     def root(self) -> Path:
@@ -56,6 +59,10 @@ class Context:
 
     def docker(self) -> "docker.DockerClient":
         """A Docker client for the engine in DOCKER_HOST (or the local socket), made on first use."""
+        with self._docker_lock:
+            return self._make_docker()
+
+    def _make_docker(self) -> "docker.DockerClient":
         if self._docker is None:
             import docker
             from docker.errors import DockerException

@@ -86,6 +86,17 @@ def _kill_group(pid: int, grace: float = 2.0) -> None:
             time.sleep(0.05)
 
 
+# process groups running now, so an interrupted parallel run (--jobs) can stop them:
+# they run in their own sessions, out of reach of the terminal's Ctrl-C
+_live_groups: set[int] = set()
+
+
+def kill_live_groups() -> None:
+    """Stop every process group run_streamed is running now."""
+    for pid in list(_live_groups):
+        _kill_group(pid, grace=1.0)
+
+
 @dataclass
 class ProcessResult:
     exit_code: int
@@ -123,6 +134,7 @@ def run_streamed(
     tail = _Tail()
     reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail), daemon=True)
     reader.start()
+    _live_groups.add(proc.pid)
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -134,6 +146,8 @@ def run_streamed(
         # Ctrl-C or an error in kompose itself: leave nothing of ours running
         _kill_group(proc.pid, grace=1.0)
         raise
+    finally:
+        _live_groups.discard(proc.pid)
     reader.join(BACKGROUND_GRACE)
     return ProcessResult(code, tail.text(), lingering=reader.is_alive())
 

@@ -35,12 +35,22 @@ def find_functions(hooks_file: Path) -> list[str]:
 
 
 def check_syntax(hooks_file: Path) -> None:
-    """Run ``bash -n`` on a hooks file. Raises ConfigError with bash's first complaint."""
+    """Run ``bash -n`` on a hooks file (unless these bytes passed before). Raises ConfigError with bash's first complaint."""
+    from kompose import syntax_cache
+
     if not hooks_file.is_file():
         return
-    result = subprocess.run(
-        ["bash", "-n", str(hooks_file)], stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace"
-    )
-    if result.returncode != 0:
-        first = next((line for line in result.stderr.splitlines() if line.strip()), "syntax error")
+    try:
+        content = hooks_file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{hooks_file}: cannot read: {exc.strerror}") from None
+    if syntax_cache.passed(content):
+        return
+    # bash checks the very bytes that are remembered (from stdin, not by reading the file again)
+    result = subprocess.run(["bash", "-n"], input=content, capture_output=True)
+    if result.returncode == 0:
+        syntax_cache.remember(content)
+    else:
+        stderr = result.stderr.decode("utf-8", "replace")
+        first = next((line for line in stderr.splitlines() if line.strip()), "syntax error")
         raise ConfigError(f"{hooks_file}: syntax error: {first.split(': ', 1)[-1]}")

@@ -72,10 +72,13 @@ def prev_name(database: str) -> str:
 # ------------------------------------------------------------------ argv
 
 
-def pg_dump_argv(conn: Connection, fmt: str) -> tuple[str, ...]:
+def pg_dump_argv(conn: Connection, fmt: str, output: str | None = None) -> tuple[str, ...]:
+    """pg_dump of the stack's database to stdout, or to the file ``output`` (a path where pg_dump runs)."""
     argv = ["pg_dump", *conn.args(), f"--dbname={conn.database}"]
     if fmt == "custom":
         argv.append("--format=custom")
+    if output:
+        argv.append(f"--file={output}")
     return tuple(argv)
 
 

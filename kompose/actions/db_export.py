@@ -1,20 +1,26 @@
-"""db:export: pg_dump inside the database container, streamed to <dump>.partial, checked, renamed."""
+"""db:export: pg_dump of the stack's database into <dump>.partial, checked, fsynced, renamed.
+
+pg_dump runs either in the database container, streamed over the exec socket, or (the
+direct transport) in a helper container that writes the file itself; see transport.py.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from kompose import containers, dumps, postgres
+from kompose import containers, dumps, postgres, transport
 from kompose.actions.common import HookFinder, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
-from kompose.plan import CheckDump, Exec, Note, Remove, RemoveStale, Rename, StackPlan
+from kompose.plan import (
+    HELPER_MOUNT, CheckDump, DumpInHelper, Exec, Note, Remove, RemoveHelpers, RemoveStale, Rename, StackPlan,
+)
 from kompose.stacks import Stack
 
 FORMATS = tuple(dumps.EXTENSIONS)
 
 
-def plan(ctx: Context, stack: Stack, fmt: str = "plain") -> StackPlan:
+def plan(ctx: Context, stack: Stack, fmt: str = "plain", transport_name: str = "auto") -> StackPlan:
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     stack_plan = new_stack_plan(ctx, stack, "db:export", lock=True)
@@ -23,17 +29,36 @@ def plan(ctx: Context, stack: Stack, fmt: str = "plain") -> StackPlan:
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now())
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     hooks = HookFinder(stack_plan.hooks_file)
+    choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory)
+    what = f"pg_dump {conn.database} ({fmt}, {choice.name})"
+    if choice.name == "direct":
+        dump_step = DumpInHelper(
+            container, postgres.pg_dump_argv(conn, fmt, output=f"{HELPER_MOUNT}/{partial.name}"), conn.exec_env(),
+            stack_plan.directory, partial, transport.helper_user(_rootless(ctx)), what=what,
+        )
+    else:
+        dump_step = Exec(container, postgres.pg_dump_argv(conn, fmt), conn.exec_env(), stdout_file=partial, what=what)
 
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
+        Note(f"transport {choice.name}: {choice.reason}"),
         # safe under the stack's lock: no other export of this stack is running
+        RemoveHelpers(stack_plan.directory, "left by an interrupted export"),
         RemoveStale(stack_plan.directory, f"*{dumps.PARTIAL_SUFFIX}", "left by an interrupted export"),
         *hooks.step("pre_db_export"),
-        Exec(container, postgres.pg_dump_argv(conn, fmt), conn.exec_env(), stdout_file=partial,
-             what=f"pg_dump {conn.database} ({fmt})"),
+        dump_step,
         CheckDump(partial, fmt),
         Rename(partial, final),
         *hooks.step("post_db_export", str(final)),
     ]
     stack_plan.on_failure.append(Remove((partial,), "an unfinished dump is never left behind"))
     return stack_plan
+
+
+def _rootless(ctx: Context) -> bool:
+    """Whether the engine runs rootless, asked once per run (read-only)."""
+    cached = getattr(ctx, "_engine_rootless", None)
+    if cached is None:
+        cached = transport.engine_is_rootless(ctx.docker())
+        ctx._engine_rootless = cached
+    return cached
