@@ -70,20 +70,21 @@ def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail) -> None:
         sink(text)
 
 
-def _kill_group(pid: int, grace: float = 2.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left of it after ``grace`` seconds."""
+def _kill_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
+    """SIGTERM the process's group, then SIGKILL what is left of it after ``grace`` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(pid, sig)
+            os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
+            proc.poll()  # reap the leader: a zombie would keep the group "alive"
             try:
-                os.killpg(pid, 0)
+                os.killpg(proc.pid, 0)
             except ProcessLookupError:
                 return
-            time.sleep(0.05)
+            time.sleep(0.02)
 
 
 @dataclass
@@ -126,13 +127,13 @@ def run_streamed(
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
+        _kill_group(proc)
         proc.wait()
         reader.join(BACKGROUND_GRACE)
         raise HookError(f"{what} timed out after {timeout:g} s; its process group was killed") from None
     except BaseException:
         # Ctrl-C or an error in kompose itself: leave nothing of ours running
-        _kill_group(proc.pid, grace=1.0)
+        _kill_group(proc, grace=1.0)
         raise
     reader.join(BACKGROUND_GRACE)
     return ProcessResult(code, tail.text(), lingering=reader.is_alive())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from kompose.errors import ConfigError
+from kompose.errors import ConfigError, NoDatabaseError
 
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names
 TEMP_SUFFIX = "__kompose_tmp"
@@ -41,7 +41,7 @@ def connection(env: Mapping[str, str], stack: str) -> Connection:
     """The stack's database credentials. Raises ConfigError when DB_NAME is missing or unusable."""
     database = env.get("DB_NAME", "")
     if not database:
-        raise ConfigError(f"stack {stack} has no database: DB_NAME is not set in its .env")
+        raise NoDatabaseError(f"stack {stack} has no database: DB_NAME is not set in its .env")
     check_name(database, PREV_SUFFIX)
     port = env.get("DB_PORT", "") or "5432"
     if not port.isdigit():
