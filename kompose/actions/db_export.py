@@ -23,6 +23,7 @@ def plan(ctx: Context, stack: Stack, fmt: str = "plain") -> StackPlan:
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now())
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     hooks = HookFinder(stack_plan.hooks_file)
+    stack_plan.env["KOMPOSE_DUMP_FILE"] = str(final)
 
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
