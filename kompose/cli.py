@@ -11,7 +11,7 @@ from typing import Callable, List, Optional
 import typer
 
 from kompose import __version__, typer_fast
-from kompose.errors import ConfigError, ExitCode, KomposeError, UsageError
+from kompose.errors import ConfigError, ExitCode, KomposeError, NoDatabaseError, UsageError
 
 HELP = """Back up, restore and operate the Docker Compose stacks under a root.
 
@@ -224,7 +224,7 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
 
     planner = COMMANDS[command][1] if command in COMMANDS else None
     console = ctx.console
-    stack_plans, failed_planning = [], []
+    stack_plans, failed_planning, without_database = [], [], []
     for stack in stacks:
         try:
             if planner:
@@ -233,11 +233,21 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
                 from kompose.actions import compose
 
                 stack_plans.append(compose.plan(ctx, stack, command, args))
+        except NoDatabaseError:
+            # `"*" db:export` from cron means "every stack that has a database"; naming
+            # one stack without a database is a mistake worth an error
+            if len(stacks) == 1:
+                raise
+            without_database.append(stack.name)
         except (ConfigError, UsageError):
             raise  # broken configuration stops the whole run before anything runs
         except KomposeError as exc:
             failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
     plan = Plan(command, stack_plans)
+    if without_database:
+        console.print(console.style(f"no database (DB_NAME not set), left out: {', '.join(without_database)}", "dim"))
+    if not stack_plans and not failed_planning:
+        raise UsageError(f"none of the selected stacks has a database: {', '.join(without_database)}")
 
     if ctx.dry_run:
         if ctx.options.json:

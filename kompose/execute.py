@@ -70,31 +70,32 @@ def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail) -> None:
         sink(text)
 
 
-def _kill_group(pid: int, grace: float = 2.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left of it after ``grace`` seconds."""
+def _kill_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
+    """SIGTERM the process's group, then SIGKILL what is left of it after ``grace`` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(pid, sig)
+            os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
+            proc.poll()  # reap the leader: a zombie would keep the group "alive"
             try:
-                os.killpg(pid, 0)
+                os.killpg(proc.pid, 0)
             except ProcessLookupError:
                 return
-            time.sleep(0.05)
+            time.sleep(0.02)
 
 
 # process groups running now, so an interrupted parallel run (--jobs) can stop them:
 # they run in their own sessions, out of reach of the terminal's Ctrl-C
-_live_groups: set[int] = set()
+_live_groups: set[subprocess.Popen] = set()
 
 
 def kill_live_groups() -> None:
     """Stop every process group run_streamed is running now."""
-    for pid in list(_live_groups):
-        _kill_group(pid, grace=1.0)
+    for proc in list(_live_groups):
+        _kill_group(proc, grace=1.0)
 
 
 @dataclass
@@ -134,20 +135,20 @@ def run_streamed(
     tail = _Tail()
     reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail), daemon=True)
     reader.start()
-    _live_groups.add(proc.pid)
+    _live_groups.add(proc)
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
+        _kill_group(proc)
         proc.wait()
         reader.join(BACKGROUND_GRACE)
         raise HookError(f"{what} timed out after {timeout:g} s; its process group was killed") from None
     except BaseException:
         # Ctrl-C or an error in kompose itself: leave nothing of ours running
-        _kill_group(proc.pid, grace=1.0)
+        _kill_group(proc, grace=1.0)
         raise
     finally:
-        _live_groups.discard(proc.pid)
+        _live_groups.discard(proc)
     reader.join(BACKGROUND_GRACE)
     return ProcessResult(code, tail.text(), lingering=reader.is_alive())
 
@@ -340,6 +341,8 @@ def container_exec(
         exc = write_error[0]
         raise DumpError(f"cannot write {getattr(stdout, 'name', 'output')}: {exc.strerror or exc}")
     exit_code = _exit_code(api, exec_id, container_id)
+    if send_error and exit_code == 0:
+        raise DockerError(f"the input stream to container {container_id[:12]} broke: {send_error[0]}")
     return ExecResult(exit_code, bytes(captured), b"".join(errors)[-STDERR_KEEP:], written[0])
 
 

@@ -29,6 +29,7 @@ def plan(ctx: Context, stack: Stack, fmt: str = "plain", transport_name: str = "
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now())
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     hooks = HookFinder(stack_plan.hooks_file)
+    stack_plan.env["KOMPOSE_DUMP_FILE"] = str(final)
     choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory)
     what = f"pg_dump {conn.database} ({fmt}, {choice.name})"
     if choice.name == "direct":

@@ -39,6 +39,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     fmt = dumps.detect_format(path)
     container = containers.resolve(ctx, stack, stack_plan.env)
     hooks = HookFinder(stack_plan.hooks_file)
+    stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     tmp = postgres.temp_name(conn.database)
     steps = stack_plan.steps
     steps += [
