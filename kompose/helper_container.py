@@ -92,20 +92,35 @@ def run_to_file(
     helper_id = created["Id"]
     with _live_lock:
         _live[helper_id] = client
+    finished = False
     try:
         try:
             api.start(helper_id)
         except APIError as exc:
             raise DockerError(f"cannot start the helper container: {exc.explanation or exc}") from None
         exit_code = _wait(api, helper_id, output, on_progress)
-        try:
-            stderr = api.logs(helper_id, stdout=False, stderr=True, tail=STDERR_TAIL_LINES)
-        except APIError:
-            stderr = b""
+        stderr = b""
+        if exit_code != 0:  # the error text is only needed for the error message
+            try:
+                stderr = api.logs(helper_id, stdout=False, stderr=True, tail=STDERR_TAIL_LINES)
+            except APIError:
+                pass
         size = output.stat().st_size if output.exists() else 0
+        finished = True
         return HelperResult(exit_code, stderr, size)
     finally:
+        if finished:
+            # the helper has exited: remove it while kompose checks and renames the dump (a
+            # non-daemon thread, so the interpreter waits for it before exiting)
+            threading.Thread(target=_remove_and_forget, args=(api, helper_id), name="kompose-helper-rm").start()
+        else:
+            _remove_and_forget(api, helper_id)
+
+
+def _remove_and_forget(api, helper_id: str) -> None:
+    try:
         _remove(api, helper_id)
+    finally:
         with _live_lock:
             _live.pop(helper_id, None)
 

@@ -28,6 +28,7 @@ DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 class Choice:
     name: str  # "exec" or "direct"
     reason: str
+    forced: bool = False  # by --transport
 
 
 def engine_is_local(docker_host: str) -> tuple[bool, str]:
@@ -81,7 +82,7 @@ def choose(requested: str, process_env: Mapping[str, str], directory: Path, sees
     if requested not in TRANSPORTS:
         raise UsageError(f"--transport {requested!r}: choose one of {', '.join(TRANSPORTS)}")
     if requested == "exec":
-        return Choice("exec", "forced by --transport exec")
+        return Choice("exec", "forced by --transport exec", forced=True)
     docker_host = process_env.get("DOCKER_HOST", "")
     local, engine = engine_is_local(docker_host)
     if not local:
@@ -89,7 +90,10 @@ def choose(requested: str, process_env: Mapping[str, str], directory: Path, sees
             raise UsageError(f"--transport direct needs a local engine: {engine}; use --transport exec")
         return Choice("exec", f"{engine}: pg_dump streams through docker exec")
     if requested == "direct":
-        return Choice("direct", "forced by --transport direct: pg_dump runs in a helper container and writes the file itself")
+        return Choice(
+            "direct", "forced by --transport direct: pg_dump runs in a helper container and writes the file itself",
+            forced=True,
+        )
     shared, why = sees_our_files(socket_path(docker_host))
     if not shared:
         return Choice("exec", f"{why}: pg_dump streams through docker exec")

@@ -35,7 +35,7 @@ def plan(ctx: Context, stack: Stack, fmt: str = "plain", transport_name: str = "
     if choice.name == "direct":
         dump_step = DumpInHelper(
             container, postgres.pg_dump_argv(conn, fmt, output=f"{HELPER_MOUNT}/{partial.name}"), conn.exec_env(),
-            stack_plan.directory, partial, transport.helper_user(_rootless(ctx)), what=what,
+            stack_plan.directory, partial, transport.helper_user(choice.forced and _rootless(ctx)), what=what,
         )
     else:
         dump_step = Exec(container, postgres.pg_dump_argv(conn, fmt), conn.exec_env(), stdout_file=partial, what=what)
@@ -57,7 +57,11 @@ def plan(ctx: Context, stack: Stack, fmt: str = "plain", transport_name: str = "
 
 
 def _rootless(ctx: Context) -> bool:
-    """Whether the engine runs rootless, asked once per run (read-only)."""
+    """Whether the engine runs rootless, asked once per run (read-only).
+
+    Asked only when direct was forced: when auto chose it, the engine shares kompose's
+    mount namespace, which a rootless engine never does.
+    """
     cached = getattr(ctx, "_engine_rootless", None)
     if cached is None:
         cached = transport.engine_is_rootless(ctx.docker())

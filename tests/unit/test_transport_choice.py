@@ -51,7 +51,7 @@ def test_auto_is_exec_when_the_engine_cannot_see_our_files(tmp_path):
 
 def test_forcing_wins_where_locality_cannot_be_proven(tmp_path):
     assert transport.choose("direct", {}, tmp_path, _sees(False)).name == "direct"
-    assert transport.choose("exec", {}, tmp_path, _sees(True)) == transport.Choice("exec", "forced by --transport exec")
+    assert transport.choose("exec", {}, tmp_path, _sees(True)) == transport.Choice("exec", "forced by --transport exec", True)
 
 
 def test_unknown_transport_is_a_usage_error(tmp_path):
