@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kompose import dumps, execute, postgres
-from kompose.console import Rate, human_size
+from kompose.console import Console, Rate, human_size
 from kompose.context import Context
-from kompose.console import Console
 from kompose.errors import ConfigError, DatabaseError, DumpError, ExitCode, KomposeError, LockedError
 from kompose.locks import stack_lock
 from kompose.plan import (
@@ -244,8 +243,8 @@ class StackRun:
             self.console.detail(f"removed {path.name} ({step.reason})", "yellow")
 
 
-# commands whose stacks may run side by side with --jobs; an import or rollback swaps
-# databases, and two stacks may (wrongly) share one, so those always run one at a time
+# commands whose stacks never run side by side, whatever --jobs says: an import or a
+# rollback swaps databases, and two stacks may (wrongly) point at the same one
 PARALLEL_COMMANDS_EXCLUDED = {"db:import", "db:rollback"}
 
 
