@@ -256,7 +256,9 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
         except KomposeError as exc:
             failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
     plan = Plan(command, stack_plans)
-    plan.run_hooks = run_wide.plan(ctx, command, args, [s.name for s in stacks if s.name not in without_database])
+    # run-wide hooks get the command as typed, minus kompose's own output flags
+    hook_args = [a for a in args if a not in ("--dry-run", "-n", "--json")] if planner else args
+    plan.run_hooks = run_wide.plan(ctx, command, hook_args, [s.name for s in stacks if s.name not in without_database])
     if without_database:
         console.print(console.style(f"no database (DB_NAME not set), left out: {', '.join(without_database)}", "dim"))
     if not stack_plans and not failed_planning:

@@ -171,8 +171,9 @@ class HookRunner:
         argv = list(step.argv)
         argv[-1:-1] = [f"--set={key}={value}" for key, value in variables]  # before --file=-
         batches = [step.files] if step.atomic else [(path,) for path in step.files]
-        how = "in one transaction" if step.atomic else "file by file"
-        self.detail(f"hook sql/{step.point}/: {len(step.files)} file(s) {how} in {step.database} ({container.name})")
+        count = f"{len(step.files)} file{'s' if len(step.files) != 1 else ''}"
+        how = "in one transaction" if step.atomic else "each on its own"
+        self.detail(f"hook sql/{step.point}/ ({count}, {how}) in {step.database} ({container.name})")
         started = time.monotonic()
         for batch in batches:
             try:

@@ -123,7 +123,7 @@ class HookFinder:
                 continue
             own = hooks.timeout(self.env, point, item.timeout) if item.timeout else timeout
             if item.kind == "http":
-                found["http"].append(HttpHook(point, item.key, item.method, item.url, item.body, own))
+                found["http"].append(HttpHook(point, item.key, item.method, item.url, item.body, own, extra))
             elif item.kind == "tcp":
                 found["tcp"].append(TcpHook(point, item.key, item.host, item.port, own))
             else:

@@ -48,6 +48,7 @@ class HttpHook:
     url: str
     body: str | None  # a template with {{placeholders}}; None for a POST: the JSON summary
     timeout: float
+    env: tuple[tuple[str, str], ...] = ()  # the point's variables (KOMPOSE_DUMP_FILE, ...) for the summary
 
 
 @dataclass(frozen=True)

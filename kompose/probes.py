@@ -31,22 +31,43 @@ class HttpResult:
     reason: str
 
 
+class _NotAnswering(Exception):
+    """The server refused or dropped the connection before answering: it may still be starting."""
+
+
+# a service that is still starting refuses connections, or (behind Docker's port proxy)
+# accepts and drops them
+_NOT_UP = (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError)
+
+
 def http_request(
     method: str, url: str, body: bytes | None, content_type: str, timeout: float, what: str
 ) -> HttpResult:
-    """Send one request; success is a 2xx or 3xx status (3xx not followed).
+    """Send a request; success is a 2xx or 3xx status (3xx not followed).
 
-    The whole exchange (connect, send, response, body) must finish within ``timeout``
-    seconds. Raises HookError naming ``what`` for another status, a network error or
-    the time limit.
+    Everything (connect, send, response, body) must finish within ``timeout`` seconds.
+    A GET is tried again while the server refuses or drops connections (it may still be
+    starting), until the time limit; a POST is sent once. Raises HookError naming
+    ``what`` for another status, a network error or the time limit.
     """
     deadline = time.monotonic() + timeout
     headers = {"User-Agent": f"kompose/{__version__}"}
     if body is not None:
         headers["Content-Type"] = content_type
-    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    while True:
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)
+        try:
+            return _exchange(request, deadline, timeout, what)
+        except _NotAnswering as exc:
+            if method != "GET" or time.monotonic() + 0.25 >= deadline:
+                raise HookError(f"{what} failed: {exc}") from None
+            time.sleep(0.25)
+
+
+def _exchange(request: urllib.request.Request, deadline: float, timeout: float, what: str) -> HttpResult:
+    remaining = max(deadline - time.monotonic(), 0.01)
     try:
-        response = _OPENER.open(request, timeout=timeout)
+        response = _OPENER.open(request, timeout=remaining)
     except urllib.error.HTTPError as exc:
         if 300 <= exc.code < 400:
             return HttpResult(exc.code, str(exc.reason))
@@ -58,7 +79,11 @@ def http_request(
         reason = exc.reason
         if isinstance(reason, (TimeoutError, socket.timeout)):
             raise HookError(f"{what} timed out after {timeout:g} s") from None
+        if isinstance(reason, _NOT_UP):
+            raise _NotAnswering(reason.strerror or type(reason).__name__) from None
         raise HookError(f"{what} failed: {getattr(reason, 'strerror', None) or reason}") from None
+    except _NOT_UP as exc:
+        raise _NotAnswering(exc.strerror or "the server closed the connection without answering") from None
     except OSError as exc:
         raise HookError(f"{what} failed: {exc.strerror or exc}") from None
     with response:
