@@ -331,6 +331,8 @@ def container_exec(
         exc = write_error[0]
         raise DumpError(f"cannot write {getattr(stdout, 'name', 'output')}: {exc.strerror or exc}")
     exit_code = _exit_code(api, exec_id, container_id)
+    if send_error and exit_code == 0:
+        raise DockerError(f"the input stream to container {container_id[:12]} broke: {send_error[0]}")
     return ExecResult(exit_code, bytes(captured), b"".join(errors)[-STDERR_KEEP:], written[0])
 
 

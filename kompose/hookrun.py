@@ -94,7 +94,9 @@ class HookRunner:
                 data[key] = state.get(f"KOMPOSE_{key.upper()}", env.get(f"KOMPOSE_{key.upper()}", "")).split()
         else:
             data["stack"] = self.scope.name
-            data["dump_file"] = dict(getattr(step, "env", ()) or ()).get("KOMPOSE_DUMP_FILE", "")
+            data["dump_file"] = dict(getattr(step, "env", ()) or ()).get("KOMPOSE_DUMP_FILE") or env.get(
+                "KOMPOSE_DUMP_FILE", ""
+            )
         fields = RUN_FIELDS if self.scope.run_wide else STACK_FIELDS
         return {key: data.get(key, "") for key in fields}
 

@@ -42,7 +42,7 @@ class PointInfo:
 # The hook points of kompose's own operations, in the order they can run.
 # Compose commands add pre_<cmd> / post_<cmd> for any <cmd>.
 OPERATION_POINTS: tuple[PointInfo, ...] = (
-    PointInfo("pre_db_export", "before pg_dump"),
+    PointInfo("pre_db_export", "before pg_dump", "", "KOMPOSE_DUMP_FILE (the name the dump will get)"),
     PointInfo("post_db_export", "after the dump is complete and has its final name", "<dump-file>", "KOMPOSE_DUMP_FILE"),
     PointInfo("pre_db_import", "before anything is restored", "<dump-file>", "KOMPOSE_DUMP_FILE"),
     PointInfo(

@@ -112,6 +112,8 @@ class HookFinder:
         where SQL hooks run (default: the stack's database), ``dump_file`` their :'dump_file'.
         Raises ConfigError for a bad time limit or SQL hooks without a database.
         """
+        # the action may have named the dump for every hook of the stack (KOMPOSE_DUMP_FILE)
+        dump_file = dump_file or self.env.get("KOMPOSE_DUMP_FILE", "")
         extra = tuple({**({"KOMPOSE_DUMP_FILE": dump_file} if dump_file else {}), **(env or {})}.items())
         timeout = hooks.timeout(self.env, point)
         found: dict[str, list[Step]] = {kind: [] for kind in hooks.KINDS}

@@ -22,6 +22,7 @@ def plan(ctx: Context, stack: Stack, fmt: str = "plain") -> StackPlan:
     container = containers.resolve(ctx, stack, stack_plan.env)
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now())
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
+    stack_plan.env["KOMPOSE_DUMP_FILE"] = str(final)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
 
     stack_plan.steps += [

@@ -38,6 +38,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     path = find_dump(stack_plan.directory, conn.database, dump)
     fmt = dumps.detect_format(path)
     container = containers.resolve(ctx, stack, stack_plan.env)
+    stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     tmp = postgres.temp_name(conn.database)
     steps = stack_plan.steps

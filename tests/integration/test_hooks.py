@@ -213,7 +213,7 @@ def test_every_kind_runs_in_order_around_export_and_context_flows_pre_to_post(kr
 
     # SQL: values arrived as psql variables (context value included)
     assert pg.rows("SELECT kind, point, stack, dump_file, rows, run_id FROM hook_log ORDER BY point DESC") == [
-        ("sql", "pre_db_export", stack, "", "3", run_id),
+        ("sql", "pre_db_export", stack, str(dump), "3", run_id),  # the name the dump was going to get
         ("sql", "post_db_export", stack, str(dump), "3", run_id),
     ]
 
