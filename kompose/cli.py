@@ -268,7 +268,7 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
         if ctx.options.json:
             data = json.loads(render_json(plan))
             data["errors"] = [{"stack": o.stack, "error": o.error} for o in failed_planning]
-            print(json.dumps(data, indent=2))
+            _print_json(console, data)
         else:
             if plan.stacks or plan.run_hooks:
                 console.print(render_text(plan))
@@ -289,8 +289,8 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
     code = exit_code(outcomes, result.run_errors)
     console.print(summary_line(outcomes) + ("; run-wide hooks failed" if result.run_errors else ""), "bold")
     if ctx.options.json:
-        print(json.dumps({"command": command, "run_id": result.run_id, "outcomes": [o.__dict__ for o in outcomes],
-                          "run_errors": result.run_errors, "exit_code": int(code)}, indent=2))
+        _print_json(console, {"command": command, "run_id": result.run_id, "outcomes": [o.__dict__ for o in outcomes],
+                              "run_errors": result.run_errors, "exit_code": int(code)})
     return code
 
 
@@ -326,12 +326,20 @@ def _db_list(ctx, stacks) -> int:
     return ExitCode.OK
 
 
+def _print_json(console, data) -> None:
+    """JSON on stdout with secret values masked, as the console masks them in text (a token can
+    reach a plan inside a value, e.g. a hook URL built from ${..._TOKEN})."""
+    from kompose.env import mask_text
+
+    print(mask_text(json.dumps(data, indent=2), console.secrets))
+
+
 def _hooks(ctx, stacks) -> int:
     from kompose.hooks_report import list_hooks, listing_json, render_listing
 
     places = list_hooks(ctx, stacks)
     if ctx.options.json:
-        print(json.dumps(listing_json(places), indent=2))
+        _print_json(ctx.console, listing_json(places))
     else:
         for line in render_listing(places):
             ctx.console.print(line)
@@ -344,8 +352,8 @@ def _hooks_check(ctx, stacks) -> int:
     results = check(ctx, stacks)
     failed = [r for r in results if r.problems]
     if ctx.options.json:
-        print(json.dumps([{"name": r.name, "directory": str(r.directory), "problems": r.problems,
-                           "warnings": r.warnings, "checked": r.checked} for r in results], indent=2))
+        _print_json(ctx.console, [{"name": r.name, "directory": str(r.directory), "problems": r.problems,
+                                   "warnings": r.warnings, "checked": r.checked} for r in results])
     else:
         for line in render_check(results):
             ctx.console.print(line)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from kompose import containers, execute, hookcontext, postgres, probes, sqlhooks
+from kompose import containers, execute, hookcontext, postgres, sqlhooks
 from kompose.context import Context
 from kompose.declarative import RUN_FIELDS, STACK_FIELDS, mask_url, render_body
 from kompose.env import is_secret
@@ -121,6 +121,8 @@ class HookRunner:
             )
 
     def _http(self, step: HttpHook, state: Mapping[str, str]) -> None:
+        from kompose import probes  # urllib costs start-up time only the runs with such hooks should pay
+
         what = f"http hook {step.key} ({step.method} {mask_url(step.url)})"
         self.detail(f"hook {step.key}: {step.method} {mask_url(step.url)}")
         body: bytes | None = None
@@ -141,6 +143,8 @@ class HookRunner:
         self.sink(f"{result.status} {result.reason}".rstrip())
 
     def _tcp(self, step: TcpHook, state: Mapping[str, str]) -> None:
+        from kompose import probes
+
         self.detail(f"hook {step.key}: {step.host}:{step.port}")
         took = probes.tcp_open(step.host, step.port, step.timeout, f"tcp hook {step.key} ({step.host}:{step.port})")
         self.sink(f"open after {took:.1f} s")

@@ -629,3 +629,17 @@ def test_http_redirects_count_as_success_unfollowed_and_errors_fail(kroot, recor
     assert outcome_of(result, redirect)["status"] == "ok"
     assert "answered 500" in outcome_of(result, error)["error"]
     assert "Connection refused" in outcome_of(result, refused)["error"]
+
+
+def test_a_token_inside_a_hook_url_is_masked_in_plans_and_listings(kroot, recorder):
+    token = f"tok-{secrets.token_hex(8)}"
+    stack = kroot.stack(
+        "masked",
+        env=f"HC_TOKEN={token}\nKOMPOSE_HOOK_POST_UP_HTTP=POST {recorder.url('/ping/${HC_TOKEN}')}\n",
+    )
+    for args in (["-n", stack, "up", "-d"], ["--json", "-n", stack, "up", "-d"], [stack, "hooks"],
+                 ["--json", stack, "hooks"]):
+        result = kroot.run(*args)
+        assert result.code == 0, result
+        assert token not in result.output, result
+        assert "/ping/***" in result.output, result
