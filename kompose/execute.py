@@ -302,10 +302,24 @@ def container_exec(
             _read_frames(sock, on_stdout, on_stderr)
         else:
             # drain output on another thread while writing, or both sides block
-            reader = threading.Thread(target=_read_frames, args=(sock, on_stdout, on_stderr), daemon=True)
+            def read_then_stop_sending() -> None:
+                try:
+                    _read_frames(sock, on_stdout, on_stderr)
+                except OSError:
+                    pass  # the writer sees the broken socket too and reports it
+                # The output ends when the program exits. A program that stopped early (psql
+                # at a bad line) no longer reads, and the engine neither reads the rest nor
+                # closes the connection: a blocked sendall would wait for many seconds.
+                # Shutting the socket down wakes it at once.
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+            reader = threading.Thread(target=read_then_stop_sending, daemon=True)
             reader.start()
             try:
-                while True:
+                while reader.is_alive():
                     chunk = stdin.read(CHUNK)
                     if not chunk:
                         break
