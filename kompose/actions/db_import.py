@@ -60,7 +60,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             sql(container, conn, postgres.CREATE_TEMP, f"create the temporary database {tmp}"),
             Exec(container, postgres.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}"),
-            *hooks.step("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp}),
+            # the hook checks or scrubs the restored copy before it goes live: it needs to
+            # know which database and where (docker exec "$KOMPOSE_DB_CONTAINER" psql …)
+            *hooks.step("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name}),
             sql(container, conn, postgres.SWAP,
                 f"swap: {conn.database} -> {postgres.prev_name(conn.database)}, {tmp} -> {conn.database}"),
         ]
