@@ -28,7 +28,9 @@ import pytest
 from tests.conftest import KomposeRoot
 from tests.helpers import (
     APP_COMPOSE,
+    APP_IMAGE,
     PG_IMAGE,
+    TEST_LABEL,
     Postgres,
     Result,
     build_tree,
@@ -132,7 +134,7 @@ class Server:
         name = self.root.stack(short, compose=APP_COMPOSE, hooks=hooks, env=app_env(database) + env)
         if create:
             self.pg.create_database(database)
-        return App(name, self.root.dir(short), database, self.pg.using(database))
+        return App(name, self.root.dir(short), database, self.pg.using(as_dbname(database)))
 
     def run(self, *args: str, **kwargs) -> Result:
         return run(self.root, *args, **kwargs)
@@ -142,6 +144,13 @@ def app_env(database: str) -> str:
     """An app stack's .env: credentials and DB_HOST=postgres. Quotes in the name survive dotenv."""
     quoted_db = "'" + database + "'" if "'" not in database else '"' + database + '"'
     return f"DB_HOST=postgres\nDB_NAME={quoted_db}\nDB_USER={USER}\nDB_PASSWORD={dotenv_single(PASSWORD)}\n"
+
+
+def as_dbname(database: str) -> str:
+    """What ``psql -d`` needs to take a name literally: one with '=' would be read as a connection string."""
+    if "=" not in database:
+        return database
+    return "dbname='" + database.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def dotenv_single(value: str) -> str:
@@ -177,17 +186,30 @@ def server(docker_engine, tmp_path_factory) -> Server:
 # --- what a user checks -----------------------------------------------------------------------
 
 
-def fingerprint(db: Postgres) -> dict:
-    """Everything a restore must bring back: per-table checksums, sequence states, views and their rows."""
-    return {
-        "tables": db.checksums(),
-        "sequences": db.rows("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1"),
-        "views": db.rows("SELECT viewname, md5(definition) FROM pg_views WHERE schemaname = 'public' ORDER BY 1"),
-        "view_rows": {v: db.checksum(v) for (v,) in db.rows("SELECT viewname FROM pg_views WHERE schemaname = 'public'")},
-    }
+# One psql call for the whole fingerprint: a checksum of every table's and view's rows (count
+# and md5 of the sorted rows, like the harness's Postgres.checksum), every sequence's last
+# value, every view's definition.
+FINGERPRINT = r"""
+SELECT 'rows ' || c.relname || ' ' || (xpath('/row/c/text()', query_to_xml(format(
+           'SELECT count(*) || '':'' || coalesce(md5(string_agg(t::text, E''\n'' ORDER BY t::text)), '''') AS c '
+           'FROM %I.%I AS t', n.nspname, c.relname), false, true, '')))[1]::text
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
+UNION ALL
+SELECT 'sequence ' || sequencename || ' ' || coalesce(last_value::text, 'unset')
+  FROM pg_sequences WHERE schemaname = 'public'
+UNION ALL
+SELECT 'view ' || viewname || ' ' || md5(definition) FROM pg_views WHERE schemaname = 'public'
+ORDER BY 1
+"""
 
 
-def load_sample(db: Postgres) -> dict:
+def fingerprint(db: Postgres) -> list[str]:
+    """Everything a restore must bring back: rows of every table and view, sequences, view definitions."""
+    return db.sql(FINGERPRINT).splitlines()
+
+
+def load_sample(db: Postgres) -> list[str]:
     db.sql(SAMPLE)
     return fingerprint(db)
 
@@ -314,7 +336,7 @@ def test_import_into_a_database_that_does_not_exist_yet(server: Server):
 # --- imports that must fail without touching the live database ---------------------------------
 
 
-def _assert_live_untouched(server: Server, app: App, original: dict) -> None:
+def _assert_live_untouched(server: Server, app: App, original: list[str]) -> None:
     assert fingerprint(app.db) == original, "the live database changed"
     assert kompose_databases(server, app.database) == [], "a temporary database was left behind"
     assert app.db.scalar(f"SELECT datallowconn FROM pg_database WHERE datname = '{app.database}'") == "t"
@@ -802,3 +824,29 @@ def test_import_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     assert out.index("hook_pre_swap") < out.index("RENAME TO %I")
     assert _state(server, app) == before
     assert not (app.dir / "hook-ran").exists()
+
+
+def test_containers_coming_and_going_on_a_shared_engine_do_not_break_a_run(server: Server, docker_engine):
+    """Other projects create and remove containers while kompose looks for the database container."""
+    app = server.app("churn")
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            container = docker_engine.containers.create(
+                APP_IMAGE, ["true"], name=f"{server.root.prefix}churn-{secrets.token_hex(3)}",
+                labels={TEST_LABEL: server.root.prefix},
+            )
+            container.remove(force=True)
+
+    churners = [threading.Thread(target=churn, daemon=True) for _ in range(2)]
+    for thread in churners:
+        thread.start()
+    try:
+        results = [server.run(app.name, "db:export", "--dry-run") for _ in range(5)]
+    finally:
+        stop.set()
+        for thread in churners:
+            thread.join()
+    for result in results:
+        assert result.code == 0, result
