@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from kompose.errors import DumpError
+from kompose.errors import ConfigError, DumpError
 from kompose.postgres import DUMP_COMPLETE_MARKER
 
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
@@ -35,12 +36,23 @@ class Dump:
 
 
 def dump_path(directory: Path, database: str, fmt: str, when: datetime) -> Path:
-    """``<dir>/<db>_<YYYYmmdd_HHMMSS>.<sql|dump>``, a second later while that name is taken."""
+    """``<dir>/<db>_<YYYYmmdd_HHMMSS>.<sql|dump>``, a second later while that name is taken.
+
+    Raises ConfigError for a database name that cannot be part of a file name in ``directory``
+    (a '/' would put the dump elsewhere).
+    """
+    if "/" in database or "\x00" in database:
+        raise ConfigError(f"DB_NAME {database!r} cannot name a dump file: it contains '/' or a NUL byte")
     while True:
         path = directory / f"{database}_{when.strftime(TIMESTAMP_FORMAT)}{EXTENSIONS[fmt]}"
         if not path.exists() and not path.with_name(path.name + PARTIAL_SUFFIX).exists():
             return path
         when += timedelta(seconds=1)
+
+
+def stale_partial_glob(database: str) -> str:
+    """A glob for the ``.partial`` files an interrupted export of ``database`` leaves, and nothing else."""
+    return f"{glob.escape(database)}_????????_??????.*{PARTIAL_SUFFIX}"
 
 
 def parse(path: Path) -> Dump | None:
