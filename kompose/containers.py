@@ -60,10 +60,48 @@ def _require_running(container, what: str) -> None:
         raise DockerError(f"database container {container.name} ({what}) is {state}, not running")
 
 
+def _by_host(ctx: Context, host: str, own_project: str, network: str):
+    """The container the name ``host`` reaches from the stack, as Docker's DNS would resolve it:
+    a container of that name; else the stack's own service of that name; else the container
+    with that alias on a network the stack uses (NETWORK_NAME, or its own containers' networks).
+
+    Returns (container, reason) or (None, why not).
+    """
+    everything = _all_containers(ctx)
+    named = [c for c in everything if c.name == host]
+    if named:
+        return named[0], f"DB_HOST={host} is the name of container {host}"
+    own = [c for c in everything if c.labels.get(PROJECT_LABEL) == own_project]
+    own_service = [c for c in own if c.labels.get(SERVICE_LABEL) == host]
+    if own_service:
+        own_service.sort(key=lambda c: c.status != "running")
+        return own_service[0], f"DB_HOST={host} is service {host} of the stack's own compose project"
+    networks = {network} if network else set()
+    for container in own:
+        networks |= set(_aliases(container))
+    if not networks:
+        return None, "no NETWORK_NAME and no running container of the stack to share a network with"
+    matches = [
+        c for c in everything
+        if any(host in aliases for name, aliases in _aliases(c).items() if name in networks)
+    ]
+    running = [c for c in matches if c.status == "running"] or matches
+    if len(running) > 1:
+        names = ", ".join(sorted(c.name for c in running))
+        raise DockerError(f"DB_HOST={host} is ambiguous on network {', '.join(sorted(networks))}: {names}; "
+                          "set DB_CONTAINER to choose")
+    if running:
+        container = running[0]
+        project = container.labels.get(PROJECT_LABEL)
+        return container, (f"DB_HOST={host} is an alias of {container.name}"
+                           + (f" (compose project {project})" if project else "")
+                           + f" on network {', '.join(sorted(networks))}")
+    return None, f"no container named {host} or with that alias on network {', '.join(sorted(networks))}"
+
+
 def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
-    """The database container, first match wins: DB_CONTAINER; a container known as DB_HOST
-    (name, compose service or network alias; on NETWORK_NAME or the stack's own project
-    when several are); the stack's own project's postgres container.
+    """The database container, first match wins: DB_CONTAINER; the container DB_HOST reaches
+    (see _by_host); the stack's own project's postgres container.
 
     Raises DockerError saying what was tried when none fits, or when it is not running.
     """
@@ -83,32 +121,11 @@ def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
     host = env.get("DB_HOST", "")
     own_project = project_name(stack)
     if host and host not in ("localhost", "127.0.0.1", "::1"):
-        matches = [
-            c for c in _all_containers(ctx)
-            if c.name == host
-            or c.labels.get(SERVICE_LABEL) == host
-            or any(host in aliases for aliases in _aliases(c).values())
-        ]
-        running = [c for c in matches if c.status == "running"] or matches
-        if len(running) > 1:
-            network = env.get("NETWORK_NAME", "")
-            narrowed = [c for c in running if c.labels.get(PROJECT_LABEL) == own_project]
-            if not narrowed and network:
-                narrowed = [c for c in running if host in _aliases(c).get(network, set())]
-            if len(narrowed) == 1:
-                running = narrowed
-        if len(running) == 1:
-            container = running[0]
-            where = "its own project" if container.labels.get(PROJECT_LABEL) == own_project else (
-                f"project {container.labels.get(PROJECT_LABEL)}" if container.labels.get(PROJECT_LABEL) else "no project"
-            )
-            reason = f"DB_HOST={host} matches container {container.name} ({where})"
+        container, reason = _by_host(ctx, host, own_project, env.get("NETWORK_NAME", ""))
+        if container is not None:
             _require_running(container, reason)
             return _ref(container, reason)
-        if len(running) > 1:
-            names = ", ".join(sorted(c.name for c in running))
-            raise DockerError(f"DB_HOST={host} is ambiguous: {names}; set DB_CONTAINER to choose")
-        tried.append(f"DB_HOST={host} (no container by that name, service or alias)")
+        tried.append(f"DB_HOST={host} ({reason})")
     else:
         tried.append("DB_HOST (not set or local)")
 
@@ -121,3 +138,33 @@ def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
         return _ref(container, reason)
     tried.append(f"a postgres container in compose project {own_project} (none)")
     raise DockerError(f"no database container for stack {stack.name}; tried " + ", ".join(tried))
+
+
+def service_container(ctx: Context, stack: Stack, env: Mapping[str, str], service: str) -> Container:
+    """The container an exec hook runs in: ``service`` of the stack's compose project (a running one
+    first), else the container named ``service``. Asked when the hook runs, not from the planning cache:
+    the hook may follow an `up` that made it.
+
+    Raises DockerError when there is none, or it is not running.
+    """
+    from docker.errors import NotFound
+
+    project = env.get("COMPOSE_PROJECT_NAME") or project_name(stack)
+    client = ctx.docker()
+    found = client.containers.list(
+        all=True, filters={"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]}
+    )
+    reason = f"service {service} of compose project {project}"
+    if not found:
+        try:
+            found = [client.containers.get(service)]
+            reason = f"container {service}"
+        except NotFound:
+            raise DockerError(
+                f"no container for {service!r}: not a service of compose project {project}, nor a container name"
+            ) from None
+    found.sort(key=lambda c: c.status != "running")
+    container = found[0]
+    if container.status != "running":
+        raise DockerError(f"container {container.name} ({reason}) is {container.status}, not running")
+    return _ref(container, reason)

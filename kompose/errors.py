@@ -31,6 +31,10 @@ class ConfigError(KomposeError):
     exit_code = ExitCode.USAGE
 
 
+class NoDatabaseError(ConfigError):
+    """A database command selected a stack that has no database (DB_NAME unset)."""
+
+
 class NoStackError(KomposeError):
     exit_code = ExitCode.NO_STACK
 

@@ -70,20 +70,21 @@ def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail) -> None:
         sink(text)
 
 
-def _kill_group(pid: int, grace: float = 2.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left of it after ``grace`` seconds."""
+def _kill_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
+    """SIGTERM the process's group, then SIGKILL what is left of it after ``grace`` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(pid, sig)
+            os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
+            proc.poll()  # reap the leader: a zombie would keep the group "alive"
             try:
-                os.killpg(pid, 0)
+                os.killpg(proc.pid, 0)
             except ProcessLookupError:
                 return
-            time.sleep(0.05)
+            time.sleep(0.02)
 
 
 @dataclass
@@ -126,13 +127,13 @@ def run_streamed(
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
+        _kill_group(proc)
         proc.wait()
         reader.join(BACKGROUND_GRACE)
         raise HookError(f"{what} timed out after {timeout:g} s; its process group was killed") from None
     except BaseException:
         # Ctrl-C or an error in kompose itself: leave nothing of ours running
-        _kill_group(proc.pid, grace=1.0)
+        _kill_group(proc, grace=1.0)
         raise
     reader.join(BACKGROUND_GRACE)
     return ProcessResult(code, tail.text(), lingering=reader.is_alive())
@@ -237,6 +238,7 @@ def container_exec(
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> ExecResult:
     """Run ``argv`` in a container through the Engine API, streaming both ways.
 
@@ -244,8 +246,9 @@ def container_exec(
     1 MiB chunks then the socket is half-closed so the program sees EOF.
     ``stdout`` receives the output as it arrives; without it the output is
     captured and returned. The exit code comes from exec_inspect: a streamed
-    exec never raises on failure. Raises DockerError when the engine or the
-    container goes away, DumpError when writing ``stdout`` fails.
+    exec never raises on failure. ``on_start`` gets the exec id once it runs (to
+    stop it: stop_exec). Raises DockerError when the engine or the container goes
+    away, DumpError when writing ``stdout`` fails.
     """
     from docker.errors import APIError, NotFound
 
@@ -261,6 +264,8 @@ def container_exec(
     except APIError as exc:
         raise DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}") from None
     sock: socket.socket = getattr(stream, "_sock", stream)
+    if on_start:
+        on_start(exec_id)
     # the client's 60 s timeout would abort a silent pg_dump (lock wait, big index)
     sock.settimeout(None)
 
@@ -340,6 +345,8 @@ def container_exec(
         exc = write_error[0]
         raise DumpError(f"cannot write {getattr(stdout, 'name', 'output')}: {exc.strerror or exc}")
     exit_code = _exit_code(api, exec_id, container_id)
+    if send_error and exit_code == 0:
+        raise DockerError(f"the input stream to container {container_id[:12]} broke: {send_error[0]}")
     return ExecResult(exit_code, bytes(captured), b"".join(errors)[-STDERR_KEEP:], written[0])
 
 
@@ -357,6 +364,37 @@ def _exit_code(api, exec_id: str, container_id: str) -> int:
         if time.monotonic() > deadline:
             raise DockerError(f"no exit code from container {container_id[:12]} (was it stopped?)")
         time.sleep(0.05)
+
+
+def stop_exec(client, exec_id: str, container_id: str) -> bool:
+    """Kill a running exec's process group (the engine makes each exec a session leader).
+
+    The engine has no API for it: this works when the engine is local and kompose may
+    signal its processes (the exec's host pid, checked to belong to the container).
+    Returns True when the group was signalled or is gone, False when kompose cannot.
+    """
+    try:
+        info = client.api.exec_inspect(exec_id)
+    except Exception:
+        return False
+    pid = int(info.get("Pid") or 0)
+    if not info.get("Running") or pid <= 0:
+        return True
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as handle:
+            if container_id not in handle.read():
+                return False  # another pid namespace (remote engine, kompose in a container)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            os.killpg(pid, sig)
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                os.killpg(pid, 0)  # raises ProcessLookupError once the group is gone
+                time.sleep(0.05)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------- files

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from kompose.errors import ConfigError
+from kompose.errors import ConfigError, NoDatabaseError
 
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names
 TEMP_SUFFIX = "__kompose_tmp"
@@ -42,7 +42,7 @@ def connection(env: Mapping[str, str], stack: str) -> Connection:
     """The stack's database credentials. Raises ConfigError when DB_NAME is missing or unusable."""
     database = env.get("DB_NAME", "")
     if not database:
-        raise ConfigError(f"stack {stack} has no database: DB_NAME is not set in its .env")
+        raise NoDatabaseError(f"stack {stack} has no database: DB_NAME is not set in its .env")
     check_name(database, PREV_SUFFIX)
     port = env.get("DB_PORT", "") or "5432"
     if not port.isdigit():
@@ -167,10 +167,73 @@ DO $fail$ BEGIN RAISE EXCEPTION 'the swap failed; the live database is unchanged
 \set ON_ERROR_STOP 1
 """
 
+# Settings (ALTER DATABASE ... SET, also per role), the comment, the grants and the owner
+# belong to the database object, not its contents: a rename swap would leave them on the
+# old database. Copy them onto the restored one before it goes live.
+_COPY_PROPERTIES = r"""
+SELECT set_config('kompose.live', :'live', false), set_config('kompose.tmp', :'tmp', false),
+       set_config('kompose.skipped', '', false) \gset
+DO $copy$
+DECLARE
+  live_name text := current_setting('kompose.live');
+  tmp_name text := current_setting('kompose.tmp');
+  live pg_database%ROWTYPE;
+  statements text[] := '{}';
+  item record;
+  statement text;
+BEGIN
+  SELECT * INTO live FROM pg_database WHERE datname = live_name;
+  FOR item IN
+    SELECT s.setrole, r.rolname, split_part(cfg, '=', 1) AS name, substr(cfg, strpos(cfg, '=') + 1) AS value
+      FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) AS cfg
+      LEFT JOIN pg_roles r ON r.oid = s.setrole
+     WHERE s.setdatabase = live.oid
+  LOOP
+    -- list settings (search_path, ...) are stored by the server as an SQL list with each
+    -- element already quoted: reuse that text; every other value is one literal
+    item.value := CASE WHEN item.name IN ('search_path', 'temp_tablespaces', 'local_preload_libraries',
+                                          'session_preload_libraries')
+                       THEN item.value ELSE quote_literal(item.value) END;
+    statements := statements || CASE WHEN item.setrole = 0
+      THEN format('ALTER DATABASE %I SET %I = %s', tmp_name, item.name, item.value)
+      ELSE format('ALTER ROLE %I IN DATABASE %I SET %I = %s', item.rolname, tmp_name, item.name, item.value) END;
+  END LOOP;
+  IF shobj_description(live.oid, 'pg_database') IS NOT NULL THEN
+    statements := statements || format('COMMENT ON DATABASE %I IS %L', tmp_name, shobj_description(live.oid, 'pg_database'));
+  END IF;
+  FOR item IN
+    SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END AS grantee,
+           a.privilege_type, a.is_grantable
+      FROM aclexplode(live.datacl) AS a
+  LOOP
+    statements := statements || format('GRANT %s ON DATABASE %I TO %s%s', item.privilege_type, tmp_name, item.grantee,
+                                       CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+  END LOOP;
+  IF live.datdba <> (SELECT datdba FROM pg_database WHERE datname = tmp_name) THEN
+    statements := statements || format('ALTER DATABASE %I OWNER TO %I', tmp_name, pg_get_userbyid(live.datdba));
+  END IF;
+  FOREACH statement IN ARRAY statements LOOP
+    BEGIN
+      EXECUTE statement;
+    EXCEPTION WHEN insufficient_privilege THEN
+      -- an app role may not change other roles' settings: copy what it may, and say what not
+      PERFORM set_config('kompose.skipped', current_setting('kompose.skipped') || '; ' || statement, false);
+    END;
+  END LOOP;
+END
+$copy$;
+SELECT 'warning: not allowed to carry over to the restored database (run as a superuser to keep them): '
+       || substr(current_setting('kompose.skipped'), 3)
+ WHERE current_setting('kompose.skipped') <> '';
+"""
+
 SWAP = (
     r"""
 SELECT count(*) > 0 AS live_exists FROM pg_database WHERE datname = :'live' \gset
 \if :live_exists
+"""
+    + _COPY_PROPERTIES
+    + r"""
 DROP DATABASE IF EXISTS :"prev" WITH (FORCE);
 """
     + _CLOSE_LIVE
