@@ -47,7 +47,7 @@ OPERATION_POINTS: tuple[PointInfo, ...] = (
     PointInfo("pre_db_import", "before anything is restored", "<dump-file>", "KOMPOSE_DUMP_FILE"),
     PointInfo(
         "pre_swap", "after the restore into the temporary database, before it replaces the live one",
-        "<dump-file> <temp-db>", "KOMPOSE_DUMP_FILE, KOMPOSE_DB (the temporary database)",
+        "<dump-file> <temp-db>", "KOMPOSE_DUMP_FILE, KOMPOSE_DB (the temporary database), KOMPOSE_DB_CONTAINER",
     ),
     PointInfo("post_db_import", "after the swap (or the --in-place restore)", "<dump-file>", "KOMPOSE_DUMP_FILE"),
     PointInfo("pre_db_rollback", "before the previous database is swapped back"),
