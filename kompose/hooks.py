@@ -11,8 +11,16 @@ from typing import Mapping
 
 from kompose.errors import ConfigError
 
-# `hook_x() {`, `function hook_x {`, `function hook_x() {` at the start of a line
-_FUNCTION = re.compile(r"^[ \t]*(?:function[ \t]+)?(hook_[A-Za-z0-9_]+)[ \t]*(?:\([ \t]*\))?[ \t]*(?:\{|$)", re.MULTILINE)
+# A function definition at the start of a line, as bash reads one: `hook_x() {`,
+# `function hook_x {`, `function hook_x() {`, a body in a subshell `hook_x() (`, or the
+# body on a later line (`hook_x()` alone, or followed by a comment). Without the
+# `function` keyword the `()` is what makes it a definition: `hook_x` alone or
+# `hook_x {` is a call, not a definition.
+_FUNCTION = re.compile(
+    r"^[ \t]*(?:function[ \t]+|(?=hook_[A-Za-z0-9_]*[ \t]*\())"
+    r"(hook_[A-Za-z0-9_]+)[ \t]*(?:\([ \t]*\))?[ \t\r]*(?:[{(#]|$)",
+    re.MULTILINE,
+)
 
 DEFAULT_TIMEOUT = 600.0
 
