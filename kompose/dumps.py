@@ -113,10 +113,38 @@ def check_complete(path: Path, fmt: str) -> None:
         raise DumpError(f"{path.name} is a {actual} dump, expected {fmt}")
     if fmt == "plain":
         with open(path, "rb") as handle:
+            head = handle.read(_TAIL_BYTES)
             handle.seek(max(0, size - _TAIL_BYTES))
             tail = handle.read()
-        if DUMP_COMPLETE_MARKER not in tail:
-            raise DumpError(f"{path.name} is incomplete: it lacks pg_dump's closing line (truncated?)")
+        problem = plain_ending_problem(head, tail)
+        if problem:
+            raise DumpError(f"{path.name} is incomplete: {problem} (truncated?)")
+
+
+_RESTRICT = re.compile(rb"^\\restrict (\S+)$", re.MULTILINE)
+
+
+def plain_ending_problem(head: bytes, tail: bytes) -> str | None:
+    """Why a plain dump with this beginning and end is not complete, or None.
+
+    Complete means pg_dump's closing line, followed only by its trailer ('--', blank
+    lines, '\\unrestrict <key>') — so a data row quoting the closing line does not count —
+    and, when the dump starts with '\\restrict <key>' (pg_dump 15.14+), the matching
+    '\\unrestrict <key>' after it.
+    """
+    lines = tail.split(b"\n")
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
+        if line == DUMP_COMPLETE_MARKER:
+            break
+        if line.strip() not in (b"", b"--") and not line.startswith(b"\\unrestrict "):
+            return "it does not end with pg_dump's closing line"
+    else:
+        return "it does not end with pg_dump's closing line"
+    restrict = _RESTRICT.search(head)
+    if restrict and b"\\unrestrict " + restrict.group(1) not in lines[index + 1:]:
+        return "it lacks the \\unrestrict line matching its \\restrict line"
+    return None
 
 
 def to_remove(dumps: list[Dump], keep: int) -> list[Dump]:
