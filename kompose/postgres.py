@@ -110,10 +110,16 @@ def psql_script_argv(conn: Connection, database: str, variables: tuple[tuple[str
 _SCRIPT_PREFIX = re.compile(r"^psql:<stdin>:\d+: ")
 
 
-def failure_message(tool: str, exit_code: int, stderr: bytes) -> str:
-    """One readable message from a tool's exit code and the last lines of its stderr."""
-    lines = [_SCRIPT_PREFIX.sub("", line.strip()) for line in stderr.decode("utf-8", "replace").splitlines()]
-    lines = [line for line in lines if line and not line.startswith("CONTEXT:")]
+def failure_message(tool: str, exit_code: int, stderr: bytes, own_script: bool = False) -> str:
+    """One readable message from a tool's exit code and the last lines of its stderr.
+
+    ``own_script``: the failing script is one of kompose's (SWAP, ROLLBACK, ...): where in it
+    psql stopped, and PL/pgSQL's CONTEXT, are left out (a user's SQL hook keeps them).
+    """
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
+    if own_script:
+        lines = [_SCRIPT_PREFIX.sub("", line) for line in lines if not line.startswith("CONTEXT:")]
+    lines = [line for line in lines if line]
     detail = " | ".join(lines[-3:]) if lines else "no error output"
     return f"{tool} failed (exit {exit_code}): {detail}"
 

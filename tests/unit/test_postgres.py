@@ -123,8 +123,10 @@ def test_names_too_long_with_the_suffix(name: str, ok: bool):
 def test_failure_message_keeps_the_tools_last_words():
     stderr = (b"psql:<stdin>:5: ERROR:  no previous database x__kompose_prev to roll back to\n"
               b"CONTEXT:  PL/pgSQL function inline_code_block line 1 at RAISE\n")
-    assert postgres.failure_message("psql (rollback)", 3, stderr) == (
+    assert postgres.failure_message("psql (rollback)", 3, stderr, own_script=True) == (
         "psql (rollback) failed (exit 3): ERROR:  no previous database x__kompose_prev to roll back to")
+    # a user's script keeps where psql stopped (SQL hooks map it to their file and line)
+    assert postgres.failure_message("psql", 3, stderr).startswith("psql failed (exit 3): psql:<stdin>:5: ERROR:")
     many = b"\n".join(f"line {i}".encode() for i in range(10)) + b"\n\n"
     assert postgres.failure_message("pg_dump", 1, many) == "pg_dump failed (exit 1): line 7 | line 8 | line 9"
     assert postgres.failure_message("pg_dump", 1, b"") == "pg_dump failed (exit 1): no error output"
