@@ -20,10 +20,21 @@ def project_name(stack: Stack) -> str:
 
 
 def _all_containers(ctx: Context) -> list:
+    """Every container on the engine, inspected; one listing per run is enough (planning only reads)."""
+    from docker.errors import NotFound
+
     cache = getattr(ctx, "_container_cache", None)
     if cache is None:
-        cache = ctx.docker().containers.list(all=True)
-        ctx._container_cache = cache  # one listing per run is enough: planning only reads
+        client = ctx.docker()
+        cache = []
+        # containers.list() inspects each listed container and fails as a whole when one of
+        # them is removed meanwhile, which on a shared engine happens all the time
+        for summary in client.api.containers(all=True):
+            try:
+                cache.append(client.containers.get(summary["Id"]))
+            except NotFound:
+                continue
+        ctx._container_cache = cache
     return cache
 
 

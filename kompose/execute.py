@@ -307,17 +307,40 @@ def container_exec(
             _read_frames(sock, on_stdout, on_stderr)
         else:
             # drain output on another thread while writing, or both sides block
-            reader = threading.Thread(target=_read_frames, args=(sock, on_stdout, on_stderr), daemon=True)
+            program_exited = threading.Event()
+
+            def read_then_stop_sending() -> None:
+                try:
+                    _read_frames(sock, on_stdout, on_stderr)
+                    program_exited.set()
+                except OSError:
+                    pass  # the writer sees the broken socket too and reports it
+                # The output ends when the program exits. A program that stopped early (psql
+                # at a bad line) no longer reads, and the engine neither reads the rest nor
+                # closes the connection: a blocked sendall would wait for many seconds.
+                # Shutting the socket down wakes it at once.
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+            reader = threading.Thread(target=read_then_stop_sending, daemon=True)
             reader.start()
             try:
                 while True:
                     chunk = stdin.read(CHUNK)
                     if not chunk:
                         break
+                    if program_exited.is_set():
+                        raise BrokenPipeError
                     sock.sendall(chunk)
                 sock.shutdown(socket.SHUT_WR)
             except OSError as exc:  # the program exited early (bad input): its stderr says why
-                send_error.append(exc)
+                # input left unread is an error even when the program's exit code is 0
+                send_error.append(
+                    BrokenPipeError("the program exited before reading all of its input")
+                    if program_exited.is_set() else exc
+                )
             reader.join()
     except OSError as exc:
         raise DockerError(f"the stream from container {container_id[:12]} broke: {exc}") from None

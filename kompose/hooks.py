@@ -11,8 +11,16 @@ from typing import Mapping
 
 from kompose.errors import ConfigError
 
-# `hook_x() {`, `function hook_x {`, `function hook_x() {` at the start of a line
-_FUNCTION = re.compile(r"^[ \t]*(?:function[ \t]+)?(hook_[A-Za-z0-9_]+)[ \t]*(?:\([ \t]*\))?[ \t]*(?:\{|$)", re.MULTILINE)
+# A function definition at the start of a line, as bash reads one: `hook_x() {`,
+# `function hook_x {`, `function hook_x() {`, a body in a subshell `hook_x() (`, or the
+# body on a later line (`hook_x()` alone, or followed by a comment). Without the
+# `function` keyword the `()` is what makes it a definition: `hook_x` alone or
+# `hook_x {` is a call, not a definition.
+_FUNCTION = re.compile(
+    r"^[ \t]*(?:function[ \t]+|(?=hook_[A-Za-z0-9_]*[ \t]*\())"
+    r"(hook_[A-Za-z0-9_]+)[ \t]*(?:\([ \t]*\))?[ \t\r]*(?:[{(#]|$)",
+    re.MULTILINE,
+)
 
 DEFAULT_TIMEOUT = 600.0
 
@@ -47,7 +55,7 @@ OPERATION_POINTS: tuple[PointInfo, ...] = (
     PointInfo("pre_db_import", "before anything is restored", "<dump-file>", "KOMPOSE_DUMP_FILE"),
     PointInfo(
         "pre_swap", "after the restore into the temporary database, before it replaces the live one",
-        "<dump-file> <temp-db>", "KOMPOSE_DUMP_FILE, KOMPOSE_DB (the temporary database)",
+        "<dump-file> <temp-db>", "KOMPOSE_DUMP_FILE, KOMPOSE_DB (the temporary database), KOMPOSE_DB_CONTAINER",
     ),
     PointInfo("post_db_import", "after the swap (or the --in-place restore)", "<dump-file>", "KOMPOSE_DUMP_FILE"),
     PointInfo("pre_db_rollback", "before the previous database is swapped back"),

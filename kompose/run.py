@@ -263,7 +263,9 @@ class StackRun:
             self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=io.BytesIO(step.script.encode())
         )
         if result.exit_code != 0:
-            raise DatabaseError(postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr))
+            raise DatabaseError(
+                postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
+            )
         for line in result.stdout.decode("utf-8", "replace").splitlines():
             if line.strip():
                 self.console.stream_line("", line)

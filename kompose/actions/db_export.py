@@ -28,7 +28,7 @@ def plan(ctx: Context, stack: Stack, fmt: str = "plain") -> StackPlan:
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
         # safe under the stack's lock: no other export of this stack is running
-        RemoveStale(stack_plan.directory, f"*{dumps.PARTIAL_SUFFIX}", "left by an interrupted export"),
+        RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
         *hooks.steps("pre_db_export"),
         Exec(container, postgres.pg_dump_argv(conn, fmt), conn.exec_env(), stdout_file=partial,
              what=f"pg_dump {conn.database} ({fmt})"),

@@ -61,7 +61,10 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             sql(container, conn, postgres.CREATE_TEMP, f"create the temporary database {tmp}"),
             Exec(container, postgres.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}"),
-            *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp}, database=tmp, dump_file=str(path)),
+            # a bash hook that checks or scrubs the restored copy needs to know where it is:
+            # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
+            *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
+                         database=tmp, dump_file=str(path)),
             sql(container, conn, postgres.SWAP,
                 f"swap: {conn.database} -> {postgres.prev_name(conn.database)}, {tmp} -> {conn.database}"),
         ]
