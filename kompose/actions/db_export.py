@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from kompose import containers, dumps, postgres, transport
-from kompose.actions.common import HookFinder, new_stack_plan
+from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
 from kompose.plan import (
@@ -28,8 +28,8 @@ def plan(ctx: Context, stack: Stack, fmt: str = "plain", transport_name: str = "
     container = containers.resolve(ctx, stack, stack_plan.env)
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now())
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
-    hooks = HookFinder(stack_plan.hooks_file)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(final)
+    hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory)
     what = f"pg_dump {conn.database} ({fmt}, {choice.name})"
     if choice.name == "direct":
@@ -45,13 +45,13 @@ def plan(ctx: Context, stack: Stack, fmt: str = "plain", transport_name: str = "
         Note(f"transport {choice.name}: {choice.reason}"),
         # safe under the stack's lock: no other export of this stack is running
         RemoveHelpers(stack_plan.directory, "left by an interrupted export"),
-        RemoveStale(stack_plan.directory, f"*{dumps.PARTIAL_SUFFIX}", "left by an interrupted export"),
-        *hooks.step("pre_db_export"),
+        RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
+        *hooks.steps("pre_db_export"),
         dump_step,
         CheckDump(partial, fmt),
         Rename(partial, final),
-        *hooks.step("post_db_export", str(final)),
     ]
+    stack_plan.post += hooks.steps("post_db_export", str(final), dump_file=str(final))
     stack_plan.on_failure.append(Remove((partial,), "an unfinished dump is never left behind"))
     return stack_plan
 
