@@ -248,7 +248,6 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
 def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
     from kompose.plan import Plan, render_json, render_text
     from kompose.actions import run_wide
-    from kompose.run import Outcome, execute_run, exit_code, summary_line
 
     planner = COMMANDS[command][1] if command in COMMANDS else None
     console = ctx.console
@@ -270,6 +269,8 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
         except (ConfigError, UsageError):
             raise  # broken configuration stops the whole run before anything runs
         except KomposeError as exc:
+            from kompose.run import Outcome  # run.py (and what it runs with) only when needed
+
             failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
     plan = Plan(command, stack_plans)
     # run-wide hooks get the command as typed, minus kompose's own output flags
@@ -293,6 +294,8 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
                 console.detail(f"✗ cannot plan: {outcome.error}", "red")
             console.print(console.style("dry run: nothing was changed", "dim"))
         return ExitCode.FAILED if failed_planning else ExitCode.OK
+
+    from kompose.run import execute_run, exit_code, summary_line
 
     outcomes = []
     for outcome in failed_planning:

@@ -57,7 +57,7 @@ def find_hooks(
 
     Raises ConfigError for a broken declarative hook or SQL hook directory.
     """
-    sources = hookset.gather_strict(stack_plan.directory, hookset.own_env_values(stack.env_file, ctx.root_env()))
+    sources = hookset.gather_strict(stack_plan.directory, ctx.env_file_values(stack.env_file))
     finder = hookset.HookFinder(sources, stack_plan.env, stack.name, stack_plan.command, conn, container)
     stack_plan.on_error += finder.steps("on_error")
     return finder
