@@ -543,7 +543,7 @@ def test_export_killed_mid_stream_leaves_no_dump_and_the_next_export_cleans_up(s
     foreign = app.dir / "download.partial"  # not a dump of this stack: never kompose's to remove
     foreign.write_text("someone else's\n")
     # ~200 MB of table data, made inside the container in one statement
-    app.db.sql("CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 6) AS payload "
+    app.db.sql("CREATE UNLOGGED TABLE big AS SELECT g AS id, repeat(md5(g::text), 6) AS payload "
                "FROM generate_series(1, 1000000) AS g")
     try:
         process = _start_kompose(server.root, app.name, "db:export")
@@ -651,28 +651,41 @@ def test_no_database_container_says_what_was_tried(server: Server):
 # --- names -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "database",
-    ["my-app", "it's", 'say "hi"', "Café Ünïcode", "a=b"],
-    ids=["dash", "single-quote", "double-quote", "unicode-space", "equals"],
-)
-def test_database_names_that_need_quoting_work_end_to_end(server: Server, database: str):
-    app = server.app(f"name{secrets.token_hex(2)}", database=database)
-    app.db.sql("CREATE TABLE t (v text); INSERT INTO t VALUES ('original')")
+NAMES_NEEDING_QUOTING = ["my-app", "it's", 'say "hi"', "Café Ünïcode", "a=b", "x; DROP DATABASE postgres; --"]
+
+
+def test_database_names_that_need_quoting_work_end_to_end(server: Server):
+    """One stack per name, all in each run (a pattern selects them all, as cron would)."""
+    apps = [server.app(f"name{index}", database=database) for index, database in enumerate(NAMES_NEEDING_QUOTING)]
+    pattern = server.root.name("name*")
+
+    def values() -> list[str]:
+        return [app.db.scalar("SELECT v FROM t") for app in apps]
+
+    def run_all(*args: str) -> Result:
+        result = server.run(pattern, *args)
+        assert result.code == 0 and f"{len(apps)} succeeded, 0 failed" in result.stdout, str(result)
+        return result
+
+    for app in apps:
+        app.db.sql("CREATE TABLE t (v text); INSERT INTO t VALUES ('original')")
     try:
         for fmt in ("plain", "custom"):
-            dump = export(server, app, "--format", fmt)
-            assert dump.name.startswith(database + "_"), dump
-            app.db.sql("UPDATE t SET v = 'damaged'")
-            result = server.run(app.name, "db:import", dump.name)
-            assert result.code == 0, str(result)
-            assert app.db.scalar("SELECT v FROM t") == "original"
-        rollback = server.run(app.name, "db:rollback")
-        assert rollback.code == 0, str(rollback)
-        assert app.db.scalar("SELECT v FROM t") == "damaged"
+            run_all("db:export", "--format", fmt)
+            for app in apps:
+                (dump,) = dumps_in(app.dir)
+                assert dump.name.startswith(app.database + "_") and dump.suffix == {"plain": ".sql"}.get(fmt, ".dump")
+                app.db.sql("UPDATE t SET v = 'damaged'")
+            run_all("db:import")
+            assert values() == ["original"] * len(apps)
+            for app in apps:
+                dumps_in(app.dir)[0].unlink()
+        run_all("db:rollback")
+        assert values() == ["damaged"] * len(apps)
     finally:
-        server.pg.drop_database(database)
-        server.pg.drop_database(database + "__kompose_prev")
+        for database in NAMES_NEEDING_QUOTING:
+            server.pg.drop_database(database)
+            server.pg.drop_database(database + "__kompose_prev")
 
 
 def test_database_name_too_long_for_the_suffix_fails_before_anything_runs(server: Server):
