@@ -330,6 +330,26 @@ def test_import_picks_the_newest_dump_by_the_timestamp_in_its_name(server: Serve
     assert "nosuch.sql not found" in missing.output and newer.name in missing.output, str(missing)
 
 
+def test_import_while_the_app_holds_connections(server: Server):
+    """Sessions on the live database (busy or idle in a transaction) do not block the swap."""
+    app = server.app("busy")
+    original = load_sample(app.db)
+    export(server, app)
+    app.db.sql(DAMAGE)
+    for statement in ("SELECT pg_sleep(600)", "BEGIN; SELECT count(*) FROM authors; SELECT pg_sleep(600)"):
+        server.pg.container.exec_run(["psql", "-X", "-U", USER, "-d", app.database, "-c", statement], detach=True)
+    sessions = f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{app.database}'"
+    wait_for(lambda: server.pg.scalar(sessions) == "2", timeout=30, message="two app sessions")
+
+    result = server.run(app.name, "db:import")
+
+    assert result.code == 0, str(result)
+    assert fingerprint(app.db) == original
+    assert server.pg.scalar(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{app.database}__kompose_prev'") == "0"
+    for name in (app.database, app.database + "__kompose_prev"):
+        assert server.pg.scalar(f"SELECT datallowconn FROM pg_database WHERE datname = '{name}'") == "t", name
+
+
 def test_import_into_a_database_that_does_not_exist_yet(server: Server):
     source = server.app("source")
     original = load_sample(source.db)
