@@ -92,7 +92,8 @@ def pg_dump_argv(conn: Connection, fmt: str) -> tuple[str, ...]:
 def restore_argv(conn: Connection, database: str, fmt: str) -> tuple[str, ...]:
     """Restore from stdin into ``database``: psql stops at the first error, pg_restore likewise."""
     if fmt == "custom":
-        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}", dbname_arg(database))
+        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}",
+                dbname_arg(database))
     return ("psql", *conn.args(), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--output=/dev/null",
             dbname_arg(database))
 
