@@ -22,6 +22,24 @@ from kompose.plan import (
 )
 
 
+LIST_PREFIX = 64 << 20
+
+
+class _Prefix:
+    """The first ``limit`` bytes of a file, as a readable stream."""
+
+    def __init__(self, handle, limit: int):
+        self.handle = handle
+        self.left = limit
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        data = self.handle.read(self.left if size < 0 else min(size, self.left))
+        self.left -= len(data)
+        return data
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
@@ -44,15 +62,29 @@ class DumpSteps:
             return verify.Structure(False, verify.LIST_METHOD, exc.message)
         if container is None:
             return verify.Structure(False, verify.LIST_METHOD, "no database container to run pg_restore in")
-        argv = ("pg_restore", "--file=/dev/null") if thorough else ("pg_restore", "--list")
-        method = verify.FULL_METHOD if thorough else verify.LIST_METHOD
+        if thorough:
+            result = self._pg_restore(container, ("pg_restore", "--file=/dev/null"), path, None)
+            structure = verify.parse_listing(result.exit_code, result.stdout, result.stderr, verify.FULL_METHOD)
+            if structure.ok:  # a full read prints no versions: take them from the header
+                structure = verify.Structure(True, structure.method, structure.detail,
+                                             *verify.dump_versions(path, "custom"))
+            return structure
+        # the table of contents sits at the start of the archive: send a prefix, and the
+        # whole file only when the prefix was not enough
+        size = path.stat().st_size
+        result = self._pg_restore(container, ("pg_restore", "--list"), path, LIST_PREFIX)
+        if result.exit_code != 0 and size > LIST_PREFIX:
+            result = self._pg_restore(container, ("pg_restore", "--list"), path, None)
+        return verify.parse_listing(result.exit_code, result.stdout, result.stderr, verify.LIST_METHOD)
+
+    def _pg_restore(self, container: Container, argv: tuple[str, ...], path: Path, limit: int | None):
+        """Run pg_restore reading ``path`` (its first ``limit`` bytes) on stdin; whatever pg_restore
+        leaves unread is drained, so the stream never breaks under it."""
+        script = '"$@"; status=$?; cat >/dev/null; exit $status'
         with open(path, "rb") as handle:
-            result = execute.container_exec(self.ctx.docker(), container.id, argv, {}, stdin=handle)
-        structure = verify.parse_listing(result.exit_code, result.stdout, result.stderr, method)
-        if thorough and structure.ok:  # a full read prints no versions: take them from the header
-            versions = verify.dump_versions(path, "custom")
-            structure = verify.Structure(True, method, structure.detail, *versions)
-        return structure
+            stream = _Prefix(handle, limit) if limit else handle
+            return execute.container_exec(self.ctx.docker(), container.id, ("sh", "-c", script, "sh", *argv), {},
+                                          stdin=stream)
 
     def _checksum(self, path: Path) -> tuple[bool | None, str]:
         """(matches?, text) against the manifest; (None, why) when there is nothing to compare with."""
