@@ -31,6 +31,9 @@ MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", 
 SYSTEM_CRON_FILE = Path("/etc/cron.d/kompose")
 GRACE_KEY = "KOMPOSE_SCHEDULE_GRACE"  # seconds a scheduled run may take before its result is overdue
 DEFAULT_GRACE = 3600
+# scheduled runs of one stack wait this long for each other (export at 3:00, cleanup at 3:00)
+# instead of skipping at once
+LOCK_WAIT = 3600
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,7 @@ def render_block(jobs: list[CronJob], root: Path, log_dir: Path, executable: lis
              "# written by `kompose cron --install`; edit the stacks' KOMPOSE_SCHEDULE_* settings, not these lines"]
     for job in jobs:
         argv = [*executable, "--root", str(root), "--log-file", str(log_dir / job.log_name), "--no-color",
-                ",".join(job.stacks), job.command]
+                "--lock-timeout", str(LOCK_WAIT), ",".join(job.stacks), job.command]
         # cron turns a bare % into a newline: escape it
         command = shlex.join(argv).replace("%", "\\%") + " >/dev/null 2>&1"
         lines.append(" ".join(filter(None, [job.expression, user, command])))
@@ -224,6 +227,22 @@ def replace_block(text: str, root: Path, block: list[str]) -> str:
             block = [""] + block
     result = kept[:position] + block + kept[position:]
     return "\n".join(result).rstrip("\n") + "\n" if any(line.strip() for line in result) else ""
+
+
+def same_block(installed: list[str], wanted: list[str]) -> bool:
+    """Whether two blocks schedule the same runs; the path kompose was started by may differ
+    (a symlink, ``python -m kompose``) without making the installed block out of date."""
+    def normal(line: str) -> str:
+        line = line.strip()
+        if line.startswith("#") or " --root " not in line:
+            return line
+        head, tail = line.split(" --root ", 1)
+        words = head.split()
+        # the executable is the first absolute path: schedule fields and user names never start with "/"
+        start = next((i for i, word in enumerate(words) if word.startswith("/")), len(words))
+        return " ".join(words[:start] + ["KOMPOSE", "--root", tail])
+
+    return [normal(line) for line in installed] == [normal(line) for line in wanted]
 
 
 def extract_block(text: str, root: Path) -> list[str] | None:

@@ -153,7 +153,7 @@ def check_schedules(ctx, stacks, found: list[schedules.Schedule], target: schedu
         crontab = {"state": "ok", "detail": "no schedules"}
     elif installed is None:
         crontab = {"state": "not installed", "detail": f"no kompose block in {target.describe()}: run kompose cron --install"}
-    elif [line.strip() for line in installed] != [line.strip() for line in block]:
+    elif not schedules.same_block(installed, block):
         crontab = {"state": "out of date", "detail": f"{target.describe()} differs from the settings: run kompose cron --install"}
     else:
         crontab = {"state": "ok", "detail": f"installed in {target.describe()}"}

@@ -86,7 +86,7 @@ def test_block_lines_and_replacement_keep_everything_else() -> None:
     block = schedules.render_block([CronJob("0 3 * * *", "db:export", ["a", "b"])], root, Path("/var/log/k"),
                                    ["/opt/kompose/bin/kompose"], "root")
     assert block[2] == ("0 3 * * * root /opt/kompose/bin/kompose --root '/srv/st acks' --log-file "
-                        "/var/log/k/db-export.log --no-color a,b db:export >/dev/null 2>&1")
+                        "/var/log/k/db-export.log --no-color --lock-timeout 3600 a,b db:export >/dev/null 2>&1")
     other = "MAILTO=ops@example.org\n# >>> kompose /srv/other >>>\nx\n# <<< kompose /srv/other <<<\n5 * * * * root true\n"
     once = schedules.replace_block(other, root, block)
     twice = schedules.replace_block(once, root, block)
@@ -99,6 +99,16 @@ def test_block_lines_and_replacement_keep_everything_else() -> None:
     assert schedules.replace_block(once, root, []) == other
     with pytest.raises(Exception, match="without its end line"):
         schedules.replace_block(schedules.begin_marker(root) + "\n", root, block)
+
+
+def test_installed_block_is_the_same_whichever_way_kompose_was_started() -> None:
+    jobs = [CronJob("0 3 * * *", "db:export", ["a"])]
+    via_script = schedules.render_block(jobs, Path("/srv"), Path("/l"), ["/opt/kompose/bin/kompose"], "root")
+    via_module = schedules.render_block(jobs, Path("/srv"), Path("/l"), ["/usr/bin/python3", "-m", "kompose"], "root")
+    assert schedules.same_block(via_script, via_module)
+    other = schedules.render_block([CronJob("0 4 * * *", "db:export", ["a"])], Path("/srv"), Path("/l"),
+                                   ["/opt/kompose/bin/kompose"], "root")
+    assert not schedules.same_block(via_script, other)
 
 
 def test_percent_signs_are_escaped_for_cron() -> None:
