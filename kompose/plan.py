@@ -269,8 +269,9 @@ def describe(step: Step) -> tuple[str, str]:
         kind = f"{step.compression}-compressed {step.format}" if step.compression else step.format
         return "check", f"{step.path} is a complete {kind} dump"
     if isinstance(step, VerifyDump):
-        what = "header and end marker" if step.format == "plain" else (
-            "every entry, read by pg_restore" if step.thorough else "table of contents, read by pg_restore --list")
+        what = ("header and end marker" + (f" of the {step.compression}-decompressed content" if step.compression else "")
+                if step.format == "plain" else
+                "every entry, read by pg_restore" if step.thorough else "table of contents, read by pg_restore --list")
         where = f" in {step.container.name}" if step.container and step.format == "custom" else ""
         extra = "; sha256 against its manifest" if step.checksum else ""
         return "verify", f"{step.path}: {what}{where}{extra}"

@@ -37,9 +37,12 @@ class StackStatus:
 
 
 def read_drill(directory: Path) -> dict | None:
+    """The last drill's record, or None when there is none (or it is unreadable)."""
     try:
-        return json.loads((directory / DRILL_STATE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = json.loads((directory / DRILL_STATE).read_text(encoding="utf-8"))
+        datetime.fromisoformat(record["at"])
+        return record
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -116,7 +119,7 @@ def status_command(ctx, pattern: str | None, json_output: bool) -> int:
         table_rows.append([
             r.stack, r.database, r.newest_dump or "no dump", _ago(r.age_seconds),
             human_size(r.size) if r.size is not None else "-", r.verification or "-", drill,
-            f"{r.next_command} {r.next_run}" if r.next_run else "not scheduled",
+            f"{r.next_command} {r.next_run.replace('T', ' ')}" if r.next_run else "not scheduled",
         ])
     ctx.console.print(_table(["stack", "database", "newest dump", "age", "size", "verification", "last drill",
                               "next run"], table_rows, ctx.console.color))
