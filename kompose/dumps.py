@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from kompose.errors import DumpError
+from kompose.errors import ConfigError, DumpError
 from kompose.postgres import DUMP_COMPLETE_MARKER
 
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
@@ -53,13 +54,25 @@ def manifest_path(dump: Path) -> Path:
 
 
 def dump_path(directory: Path, database: str, fmt: str, when: datetime, compression: str = "") -> Path:
-    """``<dir>/<db>_<YYYYmmdd_HHMMSS>.<sql|sql.gz|sql.zst|dump>``, a second later while that name is taken."""
+    """``<dir>/<db>_<YYYYmmdd_HHMMSS>.<sql|sql.gz|sql.zst|dump>``, a second later while that name
+    (or its .partial, or its manifest) is taken.
+
+    Raises ConfigError for a database name that cannot be part of a file name in ``directory``
+    (a '/' would put the dump elsewhere).
+    """
+    if "/" in database or "\x00" in database:
+        raise ConfigError(f"DB_NAME {database!r} cannot name a dump file: it contains '/' or a NUL byte")
     while True:
         path = directory / f"{database}_{when.strftime(TIMESTAMP_FORMAT)}{extension(fmt, compression)}"
         taken = (path, path.with_name(path.name + PARTIAL_SUFFIX), manifest_path(path))
         if not any(p.exists() for p in taken):
             return path
         when += timedelta(seconds=1)
+
+
+def stale_partial_glob(database: str) -> str:
+    """A glob for the ``.partial`` files an interrupted export of ``database`` leaves, and nothing else."""
+    return f"{glob.escape(database)}_????????_??????.*{PARTIAL_SUFFIX}"
 
 
 def parse(path: Path) -> Dump | None:
@@ -147,33 +160,68 @@ def check_complete(path: Path, fmt: str, compression: str = "") -> None:
         raise DumpError(f"{path.name} is a {actual} dump, expected {fmt}")
     if actual_compression != compression:
         raise DumpError(f"{path.name} is {actual_compression or 'not'} compressed, expected {compression or 'none'}")
-    if compression:
-        if DUMP_COMPLETE_MARKER not in plain_tail(path, compression):
-            raise DumpError(f"{path.name} is incomplete: it lacks pg_dump's closing line (truncated?)")
-    elif fmt == "plain":
-        with open(path, "rb") as handle:
-            handle.seek(max(0, size - _TAIL_BYTES))
-            tail = handle.read()
-        if DUMP_COMPLETE_MARKER not in tail:
-            raise DumpError(f"{path.name} is incomplete: it lacks pg_dump's closing line (truncated?)")
+    if fmt == "plain":
+        head, tail = plain_ends(path, compression)
+        problem = plain_ending_problem(head, tail)
+        if problem:
+            raise DumpError(f"{path.name} is incomplete: {problem} (truncated?)")
 
 
-def plain_tail(path: Path, compression: str = "", size: int = _TAIL_BYTES) -> bytes:
-    """The last ``size`` bytes of a plain dump's content; compressed files are read through.
+_RESTRICT = re.compile(rb"^\\restrict (\S+)$", re.MULTILINE)
 
-    Raises DumpError when a compressed file cannot be decompressed to its end.
+
+def plain_ending_problem(head: bytes, tail: bytes) -> str | None:
+    """Why a plain dump with this beginning and end is not complete, or None.
+
+    Complete means pg_dump's closing line, followed only by its trailer ('--', blank
+    lines, '\\unrestrict <key>') — so a data row quoting the closing line does not count —
+    and, when the dump starts with '\\restrict <key>' (pg_dump 15.14+), the matching
+    '\\unrestrict <key>' after it.
+    """
+    lines = tail.split(b"\n")
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
+        if line == DUMP_COMPLETE_MARKER:
+            break
+        if line.strip() not in (b"", b"--") and not line.startswith(b"\\unrestrict "):
+            return "it does not end with pg_dump's closing line"
+    else:
+        return "it does not end with pg_dump's closing line"
+    restrict = _RESTRICT.search(head)
+    if restrict and b"\\unrestrict " + restrict.group(1) not in lines[index + 1:]:
+        return "it lacks the \\unrestrict line matching its \\restrict line"
+    return None
+
+
+def to_remove(dumps: list[Dump], keep: int) -> list[Dump]:
+    """All but the newest ``keep`` dumps (``dumps`` newest first)."""
+    return dumps[max(keep, 0):]
+
+
+def plain_ends(path: Path, compression: str = "", size: int = _TAIL_BYTES) -> tuple[bytes, bytes]:
+    """The first and last ``size`` bytes of a plain dump's content; a compressed file is
+    decompressed as a stream to its end (which also checks its integrity).
+
+    Raises DumpError when the file cannot be read or decompressed.
     """
     if not compression:
-        with open(path, "rb") as handle:
-            handle.seek(0, 2)
-            handle.seek(max(0, handle.tell() - size))
-            return handle.read()
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(size)
+                handle.seek(0, 2)
+                handle.seek(max(0, handle.tell() - size))
+                return head, handle.read()
+        except OSError as exc:
+            raise DumpError(f"cannot read {path}: {exc.strerror}") from None
     from kompose import codecs
 
+    head = b""
     tail = b""
     for chunk in codecs.iter_plain(path, compression):
+        if len(head) < size:
+            head += chunk[: size - len(head)]
         tail = (tail + chunk)[-size:]
-    return tail
+    return head, tail
 
 
 def orphan_manifests(directory: Path, database: str) -> list[Path]:
@@ -184,8 +232,3 @@ def orphan_manifests(directory: Path, database: str) -> list[Path]:
         if dump and dump.database == database and not dump.path.exists():
             found.append(path)
     return found
-
-
-def to_remove(dumps: list[Dump], keep: int) -> list[Dump]:
-    """All but the newest ``keep`` dumps (``dumps`` newest first)."""
-    return dumps[max(keep, 0):]

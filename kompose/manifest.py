@@ -151,6 +151,7 @@ def health(dump: dumps.Dump) -> Health:
     try:
         dumps.check_complete(dump.path, dump.format)
     except DumpError as exc:
-        return Health("bad", exc.message.replace(str(dump.path), dump.path.name))
+        # the dump's name is already on the line that shows its health
+        return Health("bad", exc.message.replace(str(dump.path), "it").replace(dump.path.name, "it"))
     return Health("complete", "no manifest; pg_dump's end marker is there" if dump.format == "plain"
                   else "no manifest; the archive header is there")

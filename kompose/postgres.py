@@ -6,6 +6,7 @@ and DO blocks read them back with current_setting() and quote with format('%I').
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -73,9 +74,18 @@ def prev_name(database: str) -> str:
 # ------------------------------------------------------------------ argv
 
 
+def dbname_arg(database: str) -> str:
+    """``--dbname=`` for a database name. libpq reads a value holding '=' or starting with a
+    URI scheme as a connection string, so such a name travels inside one, quoted."""
+    if "=" in database or database.startswith(("postgresql://", "postgres://")):
+        quoted = database.replace("\\", "\\\\").replace("'", "\\'")
+        return f"--dbname=dbname='{quoted}'"
+    return f"--dbname={database}"
+
+
 def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0) -> tuple[str, ...]:
     """pg_dump to stdout; ``gzip_level`` (plain only) makes pg_dump gzip its own output."""
-    argv = ["pg_dump", *conn.args(), f"--dbname={conn.database}"]
+    argv = ["pg_dump", *conn.args(), dbname_arg(conn.database)]
     if fmt == "custom":
         argv.append("--format=custom")
     elif gzip_level:
@@ -86,23 +96,34 @@ def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0) -> tuple[str, 
 def restore_argv(conn: Connection, database: str, fmt: str) -> tuple[str, ...]:
     """Restore from stdin into ``database``: psql stops at the first error, pg_restore likewise."""
     if fmt == "custom":
-        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}", f"--dbname={database}")
+        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}", dbname_arg(database))
     return ("psql", *conn.args(), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--output=/dev/null",
-            f"--dbname={database}")
+            dbname_arg(database))
 
 
 def psql_script_argv(conn: Connection, database: str, variables: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     """psql reading a script from stdin, stopping at the first error, rows tab-separated."""
     argv = ["psql", *conn.args(), "--no-psqlrc", "--quiet", "--tuples-only", "--no-align",
-            "--field-separator=\t", "--set=ON_ERROR_STOP=1", f"--dbname={database}"]
+            "--field-separator=\t", "--set=ON_ERROR_STOP=1", dbname_arg(database)]
     argv += [f"--set={key}={value}" for key, value in variables]
     argv.append("--file=-")
     return tuple(argv)
 
 
-def failure_message(tool: str, exit_code: int, stderr: bytes) -> str:
-    """One readable message from a tool's exit code and the last lines of its stderr."""
-    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+# psql's "where in kompose's own script" prefix and PL/pgSQL's CONTEXT lines say nothing to a user
+_SCRIPT_PREFIX = re.compile(r"^psql:<stdin>:\d+: ")
+
+
+def failure_message(tool: str, exit_code: int, stderr: bytes, own_script: bool = False) -> str:
+    """One readable message from a tool's exit code and the last lines of its stderr.
+
+    ``own_script``: the failing script is one of kompose's (SWAP, ROLLBACK, ...): where in it
+    psql stopped, and PL/pgSQL's CONTEXT, are left out (a user's SQL hook keeps them).
+    """
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
+    if own_script:
+        lines = [_SCRIPT_PREFIX.sub("", line) for line in lines if not line.startswith("CONTEXT:")]
+    lines = [line for line in lines if line]
     detail = " | ".join(lines[-3:]) if lines else "no error output"
     return f"{tool} failed (exit {exit_code}): {detail}"
 
@@ -250,7 +271,10 @@ ROLLBACK = (
 SELECT count(*) > 0 AS prev_exists FROM pg_database WHERE datname = :'prev' \gset
 \if :prev_exists
 \else
-DO $none$ BEGIN RAISE EXCEPTION 'there is no previous database to roll back to'; END $none$;
+SELECT set_config('kompose.prev', :'prev', false) \gset
+DO $none$ BEGIN
+  RAISE EXCEPTION 'no previous database % to roll back to (db:import keeps one)', current_setting('kompose.prev');
+END $none$;
 \endif
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
 """

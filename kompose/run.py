@@ -1,4 +1,10 @@
-"""Executing a Plan: failure semantics, per-stack outcomes, the summary and the exit code."""
+"""Executing a Plan: failure semantics, per-stack outcomes, the run-wide hooks, the summary and the exit code.
+
+Per stack: the steps in order (pre hooks among them); after a failure the plan's
+clean-up (on_failure); then the post hooks (after success, or always when the policy
+says so); then, after any failure, the on_error hooks. Around all stacks the same
+pattern once: pre_run, the stacks, post_run, on_error.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kompose import codecs, dumps, execute, postgres
+from kompose import codecs, dumps, execute, hookcontext, hooks, postgres
 from kompose.console import Rate, human_size
 from kompose.context import Context
-from kompose.errors import ConfigError, DatabaseError, ExitCode, KomposeError, LockedError
+from kompose.errors import DatabaseError, ExitCode, KomposeError, LockedError
+from kompose.hookrun import HookRunner, HookScope, failed_state
 from kompose.locks import stack_lock
 from kompose.run_dumps import DumpSteps, now_iso
 from kompose.plan import (
-    CheckDump, Compose, Exec, Hook, Network, Note, Plan, Remove, RemoveStale, Rename, Sql, StackPlan, Step, describe,
+    HOOK_STEPS, CheckDump, Compose, Exec, Network, Note, Plan, Remove, RemoveStale, Rename, RunHooks, Sql, StackPlan,
+    Step, describe, step_label,
 )
 
-DEFAULT_HOOK_TIMEOUT = 600.0
+DEFAULT_HOOK_TIMEOUT = hooks.DEFAULT_TIMEOUT
 
 
 @dataclass
@@ -28,12 +36,13 @@ class Outcome:
     file: str | None = None
     bytes: int | None = None
     notes: list[str] = field(default_factory=list)
+    failed_step: str | None = None  # the step or hook that failed first
     # what the operation found: manifest, verification results, retention decisions, row counts
     details: dict = field(default_factory=dict)
 
 
-def exit_code(outcomes: list[Outcome]) -> ExitCode:
-    if any(o.status == "failed" for o in outcomes):
+def exit_code(outcomes: list[Outcome], run_errors: list[str] | tuple = ()) -> ExitCode:
+    if run_errors or any(o.status == "failed" for o in outcomes):
         return ExitCode.FAILED
     if any(o.status == "skipped" for o in outcomes):
         return ExitCode.LOCKED
@@ -51,26 +60,89 @@ def summary_line(outcomes: list[Outcome]) -> str:
 
 
 def hook_timeout(env) -> float:
-    raw = env.get("KOMPOSE_HOOK_TIMEOUT", "")
-    if not raw:
-        return DEFAULT_HOOK_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"KOMPOSE_HOOK_TIMEOUT={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise ConfigError(f"KOMPOSE_HOOK_TIMEOUT={raw!r} must be positive")
-    return value
+    """KOMPOSE_HOOK_TIMEOUT, or the default. Raises ConfigError for a bad value."""
+    return hooks.timeout(env)
+
+
+class RunFiles:
+    """What the stacks of one run share: the run id, the context files, the run-wide context."""
+
+    def __init__(self, run_id: str | None = None):
+        self.run_id = run_id or hookcontext.new_run_id()
+        self.files = hookcontext.RunFiles(self.run_id)
+        self.run_context_file = self.files.context_file("")
+
+    def inherited(self) -> dict[str, str]:
+        return hookcontext.read(self.run_context_file)
+
+    def close(self) -> None:
+        self.files.close()
+
+
+class HookSequence:
+    """The failure semantics around one operation, the same for a stack and for the whole run:
+    after the main part, post hooks (policy), then on_error hooks after any failure."""
+
+    def __init__(self, console, runner: HookRunner, outcome: Outcome):
+        self.console = console
+        self.runner = runner
+        self.outcome = outcome
+        self.failure: dict[str, str] | None = None
+
+    def fail(self, step: Step | None, exc: KomposeError) -> None:
+        """Record a failure; the first one stays the stack's error."""
+        if self.failure is None:
+            self.failure = failed_state(step, exc)
+            self.outcome.status = "failed"
+            self.outcome.error = exc.message
+            self.outcome.failed_step = self.failure["KOMPOSE_FAILED_STEP"]
+            self.console.detail(f"✗ {exc.message}", "red")
+        else:
+            self.console.detail(f"✗ {exc.message} (after the first failure)", "yellow")
+            self.outcome.notes.append(exc.message)
+
+    def post(self, steps: list[Step], policy: str) -> None:
+        """Post hooks: after success; after a failure too under policy 'always' (KOMPOSE_STATUS=failed).
+
+        A failing post hook fails the stack; under 'success' it also stops the remaining post hooks.
+        """
+        if not steps:
+            return
+        if self.failure is not None and policy != "always":
+            self.console.detail("post hooks skipped: the operation failed (KOMPOSE_POST_POLICY=success)", "dim")
+            return
+        for step in steps:
+            state = dict(self.failure) if self.failure else {"KOMPOSE_STATUS": "ok"}
+            try:
+                self.runner.run(step, state)
+            except KomposeError as exc:
+                self.fail(step, exc)
+                if policy != "always":
+                    break
+
+    def on_error(self, steps: list[Step]) -> None:
+        """on_error hooks, after a failure; each runs, and a failing one never hides the first error."""
+        if self.failure is None:
+            return
+        for step in steps:
+            try:
+                self.runner.run(step, self.failure)
+            except KomposeError as exc:
+                message = f"on_error hook failed too: {exc.message}"
+                self.console.detail(message, "yellow")
+                self.outcome.notes.append(message)
 
 
 class StackRun(DumpSteps):
-    """Runs one stack's steps in order; on the first failure runs its on_failure steps."""
+    """Runs one stack's steps in order; on the first failure runs its on_failure steps, then its
+    post hooks (per policy) and on_error hooks."""
 
-    def __init__(self, ctx: Context, stack_plan: StackPlan):
+    def __init__(self, ctx: Context, stack_plan: StackPlan, run: RunFiles | None = None):
         self.ctx = ctx
         self.plan = stack_plan
         self.console = ctx.console
         self.outcome = Outcome(stack_plan.stack, "ok")
+        self.run_files = run
         self.files: dict[Path, dict] = {}  # what this run learned about files (see run_dumps)
         self.started_at: str | None = None
 
@@ -87,22 +159,41 @@ class StackRun(DumpSteps):
             return self.outcome
 
     def _run_steps(self) -> Outcome:
+        own_files = self.run_files is None
+        run = self.run_files or RunFiles()
+        try:
+            return self._run_sequence(run)
+        finally:
+            if own_files:
+                run.close()
+
+    def _run_sequence(self, run: RunFiles) -> Outcome:
         started = time.monotonic()
         self.started_at = now_iso()
+        scope = HookScope(
+            self.plan.stack, self.plan.directory, self.plan.hooks_file, self.plan.env, run.run_id,
+            run.files.context_file(self.plan.stack), run.inherited(),
+        )
+        self.hooks = HookRunner(
+            self.ctx, scope, lambda text: self.console.detail(text, "blue"),
+            lambda line: self.console.stream_line("", line),
+        )
+        sequence = HookSequence(self.console, self.hooks, self.outcome)
         step: Step | None = None
         try:
             for step in self.plan.steps:
                 self.run_step(step)
         except KomposeError as exc:
-            self.outcome.status = "failed"
-            self.outcome.error = exc.message
-            self.console.detail(f"✗ {exc.message}", "red")
+            sequence.fail(step, exc)
             for cleanup in self.plan.on_failure:
                 try:
                     self.run_step(cleanup)
                 except KomposeError as cleanup_exc:
                     # a clean-up failure is worth telling but never hides the original error
                     self.console.detail(f"clean-up step failed too: {cleanup_exc.message}", "yellow")
+        # after the operation: its post hooks never undo it (no clean-up runs after them)
+        sequence.post(self.plan.post, self.plan.post_policy)
+        sequence.on_error(self.plan.on_error)
         self.outcome.duration = time.monotonic() - started
         if self.outcome.status == "ok":
             done = f"✓ done in {self.outcome.duration:.1f} s"
@@ -114,32 +205,14 @@ class StackRun(DumpSteps):
     # -- steps
 
     def run_step(self, step: Step) -> None:
+        if isinstance(step, HOOK_STEPS):
+            self.hooks.run(step, {"KOMPOSE_STATUS": "running"})
+            return
         handler = getattr(self, f"_run_{type(step).__name__.lower()}")
         handler(step)
 
     def _run_note(self, step: Note) -> None:
         self.console.detail(step.text, "dim")
-
-    def _run_hook(self, step: Hook) -> None:
-        env = dict(self.plan.env)
-        env.update(step.env)
-        env["KOMPOSE_HOOK"] = step.function
-        self.console.detail(f"hook {step.function} {' '.join(step.args)}".rstrip(), "blue")
-        result = execute.run_hook(
-            self.plan.hooks_file,
-            step.function,
-            step.args,
-            env,
-            self.plan.directory,
-            hook_timeout(env),
-            lambda line: self.console.stream_line("", line),
-        )
-        if result.lingering:
-            self.console.detail(
-                f"hook {step.function} returned, but a background process it started still holds its output; "
-                "kompose stopped reading it",
-                "yellow",
-            )
 
     def _run_compose(self, step: Compose) -> None:
         argv = [*execute.compose_command(), *step.argv[2:]]
@@ -202,7 +275,9 @@ class StackRun(DumpSteps):
             self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=io.BytesIO(step.script.encode())
         )
         if result.exit_code != 0:
-            raise DatabaseError(postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr))
+            raise DatabaseError(
+                postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
+            )
         for line in result.stdout.decode("utf-8", "replace").splitlines():
             if line.strip():
                 self.console.stream_line("", line)
@@ -227,10 +302,87 @@ class StackRun(DumpSteps):
             self.console.detail(f"removed {path.name} ({step.reason})", "yellow")
 
 
-def execute_plan(ctx: Context, plan: Plan) -> list[Outcome]:
+def execute_plan(ctx: Context, plan: Plan, run: RunFiles | None = None) -> list[Outcome]:
     """Run every stack's plan in turn; a failing stack never stops the others."""
     outcomes = []
     for stack_plan in plan.stacks:
         ctx.console.stack_header(stack_plan.stack, stack_plan.command)
-        outcomes.append(StackRun(ctx, stack_plan).run())
+        outcomes.append(StackRun(ctx, stack_plan, run).run())
     return outcomes
+
+
+@dataclass
+class RunResult:
+    outcomes: list[Outcome]
+    # failures of the run-wide hooks (the stacks' own are in their outcomes)
+    run_errors: list[str] = field(default_factory=list)
+    run_id: str = ""
+
+
+def _names(outcomes: list[Outcome], status: str) -> str:
+    return " ".join(o.stack for o in outcomes if o.status == status)
+
+
+def execute_run(ctx: Context, plan: Plan, planning_failures: list[Outcome] | None = None) -> RunResult:
+    """The whole invocation: run-wide pre_run, every stack, then post_run and on_error.
+
+    A failing pre_run runs no stack (they count as skipped, the run as failed).
+    ``planning_failures`` are stacks that could not be planned: they count as failed.
+    """
+    failures = list(planning_failures or [])
+    run = RunFiles()
+    try:
+        return _execute_run(ctx, plan, failures, run)
+    finally:
+        run.close()
+
+
+def _execute_run(ctx: Context, plan: Plan, failures: list[Outcome], run: RunFiles) -> RunResult:
+    console = ctx.console
+    run_hooks = plan.run_hooks or RunHooks(ctx.root, None, {})
+    summary = Outcome("run-wide hooks", "ok")
+    scope = HookScope("", run_hooks.directory, run_hooks.hooks_file, run_hooks.env, run.run_id,
+                      run.run_context_file)
+    runner = HookRunner(ctx, scope, lambda text: console.detail(text, "blue"), lambda line: console.stream_line("", line))
+    sequence = HookSequence(console, runner, summary)
+
+    outcomes = list(failures)
+    if run_hooks.pre:
+        console.stack_header("run-wide", "pre_run")
+        for step in run_hooks.pre:
+            try:
+                runner.run(step, {"KOMPOSE_STATUS": "running"})
+            except KomposeError as exc:
+                sequence.fail(step, exc)
+                break
+    if sequence.failure is None:
+        outcomes += execute_plan(ctx, plan, run)
+    else:
+        console.detail(f"no stack was run: {step_label(step)} failed", "red")
+        outcomes += [Outcome(sp.stack, "skipped", error=f"not run: {summary.failed_step} failed")
+                     for sp in plan.stacks]
+
+    if run_hooks.post or run_hooks.on_error:
+        failed = _names(outcomes, "failed")
+        if sequence.failure is None and failed:
+            first = next(o for o in outcomes if o.status == "failed")
+            sequence.failure = {
+                "KOMPOSE_STATUS": "failed",
+                "KOMPOSE_FAILED_STEP": f"{first.stack}: {first.failed_step or 'planning'}",
+                "KOMPOSE_ERROR": f"{first.stack}: {first.error}",
+            }
+        outcome_env = {
+            "KOMPOSE_SUCCEEDED": _names(outcomes, "ok"),
+            "KOMPOSE_FAILED": failed,
+            "KOMPOSE_SKIPPED": _names(outcomes, "skipped"),
+        }
+        scope.env = {**run_hooks.env, **outcome_env}
+        posting = run_hooks.post and (sequence.failure is None or run_hooks.post_policy == "always")
+        if posting or (run_hooks.on_error and sequence.failure is not None):
+            console.stack_header("run-wide", "post_run" if sequence.failure is None else "post_run / on_error")
+        sequence.post(run_hooks.post, run_hooks.post_policy)
+        sequence.on_error(run_hooks.on_error)
+
+    run_errors = [f"run-wide {summary.error}"] if summary.status == "failed" else []
+    run_errors += [f"run-wide {note}" for note in summary.notes]
+    return RunResult(outcomes, run_errors, run.run_id)

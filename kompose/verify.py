@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kompose import codecs
 from kompose.errors import DumpError
-from kompose.postgres import DUMP_COMPLETE_MARKER
+from kompose.dumps import plain_ending_problem
 
 HEAD_BYTES = 8192
 TAIL_BYTES = 4096
@@ -80,8 +80,9 @@ def check_plain(path: Path, compression: str = "") -> Structure:
         problems.append("no pg_dump header")
     elif tool is None:
         problems.append("no pg_dump version in the header")
-    if DUMP_COMPLETE_MARKER not in tail:
-        problems.append("no end-of-dump marker (truncated?)")
+    ending = plain_ending_problem(head, tail)
+    if ending:
+        problems.append(f"{ending} (truncated?)")
     if problems:
         return Structure(False, PLAIN_METHOD, "; ".join(problems), server, tool)
     return Structure(True, PLAIN_METHOD, f"pg_dump {tool.split()[0]} header and end-of-dump marker present", server, tool)

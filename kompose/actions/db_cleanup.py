@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kompose import dumps, manifest, postgres, retention
-from kompose.actions.common import HookFinder, new_stack_plan
+from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
 from kompose.plan import Note, Remove, RemoveOrphans, Retention, StackPlan
@@ -24,7 +24,7 @@ def plan(ctx: Context, stack: Stack, keep: int | None = None, keep_last: int | N
     policy, source = retention.policy_from(
         {"last": keep_last, "daily": keep_daily, "weekly": keep_weekly, "monthly": keep_monthly}, stack_plan.env
     )
-    hooks = HookFinder(stack_plan.hooks_file)
+    hooks = find_hooks(ctx, stack, stack_plan, conn)
     existing = dumps.list_dumps(stack_plan.directory, conn.database)
     health = {d.path.name: manifest.health(d) for d in existing}
     decisions = retention.decide(
@@ -35,7 +35,7 @@ def plan(ctx: Context, stack: Stack, keep: int | None = None, keep_last: int | N
     by_name = {d.path.name: d for d in existing}
     doomed = [by_name[d.item.name] for d in decisions if not d.keep]
 
-    stack_plan.steps += hooks.step("pre_db_cleanup")
+    stack_plan.steps += hooks.steps("pre_db_cleanup")
     stack_plan.steps.append(Retention(
         f"{policy} ({source})",
         tuple((d.item.name, d.keep, d.rule, _health_text(health[d.item.name])) for d in decisions),
@@ -50,7 +50,7 @@ def plan(ctx: Context, stack: Stack, keep: int | None = None, keep_last: int | N
     else:
         stack_plan.steps.append(Note(f"nothing to remove: the policy keeps all {len(existing)} dump(s)"))
     stack_plan.steps.append(RemoveOrphans(stack_plan.directory, conn.database))
-    stack_plan.steps += hooks.step("post_db_cleanup")
+    stack_plan.post += hooks.steps("post_db_cleanup")
     return stack_plan
 
 

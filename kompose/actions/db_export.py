@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from kompose import codecs, containers, dumps, postgres
-from kompose.actions.common import HookFinder, new_stack_plan
+from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
 from kompose.plan import Exec, Note, Remove, RemoveStale, Rename, StackPlan, VerifyDump, WriteManifest
@@ -32,8 +32,8 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     container = containers.resolve(ctx, stack, env)
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
-    hooks = HookFinder(stack_plan.hooks_file)
     env["KOMPOSE_DUMP_FILE"] = str(final)
+    hooks = find_hooks(ctx, stack, stack_plan, conn, container)
 
     # gzip: pg_dump compresses inside the container, so fewer bytes cross the exec stream;
     # zstd: PostgreSQL 15's pg_dump has none, the host compresses (docs/operations.md)
@@ -44,14 +44,14 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
         # safe under the stack's lock: no other export of this stack is running
-        RemoveStale(stack_plan.directory, f"*{dumps.PARTIAL_SUFFIX}", "left by an interrupted export"),
-        *hooks.step("pre_db_export"),
+        RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
+        *hooks.steps("pre_db_export"),
         pg_dump,
         VerifyDump(partial, fmt, codec, container),
         # the manifest first: a dump under its final name always has one
         WriteManifest(final, stack.name, conn.database, fmt, codec, container, source=partial),
         Rename(partial, final),
-        *hooks.step("post_db_export", str(final)),
     ]
+    stack_plan.post += hooks.steps("post_db_export", str(final), dump_file=str(final))
     stack_plan.on_failure.append(Remove((partial,), "an unfinished dump is never left behind"))
     return stack_plan

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kompose import containers, dumps, postgres
-from kompose.actions.common import HookFinder, new_stack_plan
+from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import find_dump
 from kompose.context import Context
 from kompose.errors import DumpError
@@ -32,11 +32,11 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, all_dumps: bool = 
     if any(fmt == "custom" for _, fmt, _ in targets):
         container = containers.resolve(ctx, stack, stack_plan.env)
         stack_plan.steps.append(Note(f"custom dumps are read by pg_restore in {container.name}: {container.reason}"))
-    hooks = HookFinder(stack_plan.hooks_file)
+    hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     stack_plan.steps += [
-        *hooks.step("pre_db_verify"),
+        *hooks.steps("pre_db_verify"),
         VerifyDumps(tuple(VerifyDump(path, fmt, compression, container, checksum=True, thorough=True)
                           for path, fmt, compression in targets)),
-        *hooks.step("post_db_verify"),
     ]
+    stack_plan.post += hooks.steps("post_db_verify")
     return stack_plan

@@ -106,7 +106,7 @@ def test_plain_structure_and_versions(tmp_path: Path) -> None:
     assert (structure.server_version, structure.pg_dump_version) == ("16.4 (Debian 16.4-1)", "16.4 (Debian 16.4-1)")
     truncated = tmp_path / "cut.sql"
     truncated.write_bytes(PLAIN[:-200])
-    assert verify.check_plain(truncated).detail == "no end-of-dump marker (truncated?)"
+    assert verify.check_plain(truncated).detail == "it does not end with pg_dump's closing line (truncated?)"
     foreign = tmp_path / "foreign.sql"
     foreign.write_bytes(b"-- my own notes\nSELECT 1;\n")
     assert "no pg_dump header" in verify.check_plain(foreign).detail
