@@ -22,7 +22,7 @@ from kompose.plan import (
 )
 
 
-LIST_PREFIX = 64 << 20
+LIST_PREFIX = 8 << 20  # tables of contents are far smaller; a bigger one gets the whole file
 
 
 class _Prefix:

@@ -8,6 +8,7 @@ the variants, REPEAT times each, and prints medians. Run it with scripts/bench-c
 from __future__ import annotations
 
 import os
+import resource
 import secrets
 import statistics
 import subprocess
@@ -32,14 +33,55 @@ VARIANTS = [
 ]
 
 
-def kompose(root: Path, *args: str) -> float:
+class CpuMeter:
+    """CPU seconds spent by the database container (its cgroup), by dockerd and the
+    container's shim (the exec stream's cost; dockerd also serves everyone else on the
+    host), and by kompose with its children (zstd). Wall time on a shared machine is noisy;
+    CPU seconds say what each variant costs."""
+
+    def __init__(self, container_id: str):
+        self.cgroup = next((Path(p) for p in (f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage",
+                                              f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat",
+                                              f"/sys/fs/cgroup/docker/{container_id}/cpu.stat") if Path(p).exists()), None)
+        self.daemons = [int(p) for p in subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).stdout.split()]
+        self.daemons += [int(p) for p in subprocess.run(["pgrep", "-f", f"containerd-shim.*{container_id}"],
+                                                        capture_output=True).stdout.split()]
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _container(self) -> float:
+        if self.cgroup is None:
+            return float("nan")
+        text = self.cgroup.read_text()
+        if self.cgroup.name == "cpuacct.usage":
+            return int(text) / 1e9
+        return int(dict(line.split() for line in text.splitlines())["usage_usec"]) / 1e6
+
+    def _daemons(self) -> float:
+        total = 0
+        for pid in self.daemons:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except OSError:
+                pass
+        return total / self.tick
+
+    def read(self) -> tuple[float, float, float]:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return self._container(), self._daemons(), usage.ru_utime + usage.ru_stime
+
+
+def kompose(root: Path, meter: CpuMeter, *args: str) -> tuple[float, tuple[float, float, float]]:
+    """Run the CLI; (wall seconds, CPU seconds: container, dockerd+shim, kompose+children)."""
+    before = meter.read()
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "kompose", "--root", str(root), *args],
                             capture_output=True, text=True, stdin=subprocess.DEVNULL)
     elapsed = time.monotonic() - started
     if result.returncode != 0:
         raise SystemExit(f"kompose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return elapsed
+    after = meter.read()
+    return elapsed, tuple(b - a for a, b in zip(before, after))
 
 
 def main() -> None:
@@ -79,16 +121,20 @@ def main() -> None:
             plain_size = (stack / "raw.sql").stat().st_size
             (stack / "raw.sql").unlink()
 
+            meter = CpuMeter(container.id)
             exports: dict[str, list[float]] = {label: [] for label, _ in VARIANTS}
+            cpu: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _ in VARIANTS}
             imports: dict[str, list[float]] = {label: [] for label, _ in VARIANTS}
             sizes: dict[str, int] = {}
             for round_number in range(REPEAT):
                 for label, args in VARIANTS:
-                    exports[label].append(kompose(root, "bench", "db:export", *args))
+                    wall, used = kompose(root, meter, "bench", "db:export", *args)
+                    exports[label].append(wall)
+                    cpu[label].append(used)
                     newest = max((p for p in stack.iterdir() if p.name.startswith("bench_") and not p.name.endswith(".json")),
                                  key=lambda p: p.name)
                     sizes[label] = newest.stat().st_size
-                    imports[label].append(kompose(root, "bench", "db:import", newest.name))
+                    imports[label].append(kompose(root, meter, "bench", "db:import", newest.name)[0])
                     for path in stack.glob("bench_*"):
                         path.unlink()
                 print(f"round {round_number + 1}/{REPEAT} done", flush=True)
@@ -96,10 +142,14 @@ def main() -> None:
         print()
         print(f"`docker exec pg_dump > file` (plain, for reference): {raw:.1f} s, {plain_size / 1e6:.0f} MB")
         print(f"medians of {REPEAT} runs, each variant in turn:")
-        print(f"| variant | export (s) | size (MB) | of plain | import (s) |")
-        print("|---|---:|---:|---:|---:|")
+        print("| variant | export (s) | export CPU (s): container + dockerd/shim + kompose = total | size (MB) "
+              "| of plain | import (s) |")
+        print("|---|---:|---|---:|---:|---:|")
         for label, _ in VARIANTS:
-            print(f"| {label} | {statistics.median(exports[label]):.1f} | {sizes[label] / 1e6:.0f} | "
+            parts = [statistics.median(c[i] for c in cpu[label]) for i in range(3)]
+            total = statistics.median(sum(c) for c in cpu[label])
+            print(f"| {label} | {statistics.median(exports[label]):.1f} | "
+                  f"{parts[0]:.1f} + {parts[1]:.1f} + {parts[2]:.1f} = {total:.1f} | {sizes[label] / 1e6:.0f} | "
                   f"{sizes[label] / plain_size:.0%} | {statistics.median(imports[label]):.1f} |")
     finally:
         container.remove(force=True, v=True)
