@@ -150,6 +150,7 @@ def test_drill_restores_smoke_tests_counts_and_drops(kroot, pg):
         """,
         files={"sql/drill/10-enough-items.sql": """
             DO $$ BEGIN
+              IF current_database() NOT LIKE '%\\_\\_kompose\\_drill' THEN RAISE EXCEPTION 'not the drill database'; END IF;
               IF (SELECT count(*) FROM items) < 300 THEN RAISE EXCEPTION 'too few items'; END IF;
             END $$;
         """},
