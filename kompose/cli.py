@@ -261,11 +261,11 @@ def kompose(
         if console.log:  # a bug: the cron log must say so, not just the mail nobody reads
             import traceback
 
-            console._log_line("internal error:\n" + traceback.format_exc().rstrip())
-            console._log_line("exit code 1")
+            console.log_line("internal error:\n" + traceback.format_exc().rstrip())
+            console.log_line("exit code 1")
         raise
     if console.log:
-        console._log_line(f"exit code {int(code)}")
+        console.log_line(f"exit code {int(code)}")
     raise typer.Exit(int(code))
 
 

@@ -39,9 +39,10 @@ class Console:
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(path, "a", encoding="utf-8")
-        self._log_line(first_line)
+        self.log_line(first_line)
 
-    def _log_line(self, text: str) -> None:
+    def log_line(self, text: str) -> None:
+        """Append one line (or several) to the log file, if there is one."""
         if self.log is None:
             return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -66,7 +67,7 @@ class Console:
                 self._progress_shown = False
             stream.write(mask_text(text, self.secrets) + "\n")
             stream.flush()
-            self._log_line(text)
+            self.log_line(text)
 
     def print(self, text: str = "", *styles: str) -> None:
         self._write(self.out, self.style(text, *styles))
