@@ -15,6 +15,7 @@ from kompose.errors import ConfigError, NoDatabaseError
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names
 TEMP_SUFFIX = "__kompose_tmp"
 PREV_SUFFIX = "__kompose_prev"
+DRILL_SUFFIX = "__kompose_drill"
 DUMP_COMPLETE_MARKER = b"-- PostgreSQL database dump complete"
 
 
@@ -82,10 +83,13 @@ def dbname_arg(database: str) -> str:
     return f"--dbname={database}"
 
 
-def pg_dump_argv(conn: Connection, fmt: str) -> tuple[str, ...]:
+def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0) -> tuple[str, ...]:
+    """pg_dump to stdout; ``gzip_level`` (plain only) makes pg_dump gzip its own output."""
     argv = ["pg_dump", *conn.args(), dbname_arg(conn.database)]
     if fmt == "custom":
         argv.append("--format=custom")
+    elif gzip_level:
+        argv.append(f"--compress={gzip_level}")
     return tuple(argv)
 
 
@@ -307,6 +311,26 @@ SELECT count(*) > 0 AS live_closed FROM pg_database WHERE datname = :'live' AND 
 ALTER DATABASE :"live" ALLOW_CONNECTIONS true;
 \endif
 """
+
+
+# One exact count per ordinary or partitioned table (partitions are counted in their parent):
+# the generated statements run through \gexec, each printing "schema.table<TAB>count".
+ROW_COUNTS = r"""
+SELECT format('SELECT %L, count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+ ORDER BY 1 \gexec
+"""
+
+
+def drill_name(database: str) -> str:
+    return database + DRILL_SUFFIX
+
+
+def drill_variables(conn: Connection) -> tuple[tuple[str, str], ...]:
+    """The variables of CREATE_TEMP / DROP_TEMP aimed at the drill database instead of the temporary one."""
+    return (("live", conn.database), ("tmp", drill_name(conn.database)), ("owner", conn.user))
 
 
 def variables(conn: Connection) -> tuple[tuple[str, str], ...]:

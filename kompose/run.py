@@ -12,12 +12,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kompose import dumps, execute, hookcontext, hooks, postgres
+from kompose import codecs, dumps, execute, hookcontext, hooks, postgres
 from kompose.console import Rate, human_size
 from kompose.context import Context
 from kompose.errors import DatabaseError, ExitCode, KomposeError, LockedError
 from kompose.hookrun import HookRunner, HookScope, failed_state
 from kompose.locks import stack_lock
+from kompose.run_dumps import DumpSteps, now_iso
 from kompose.plan import (
     HOOK_STEPS, CheckDump, Compose, Exec, Network, Note, Plan, Remove, RemoveStale, Rename, RunHooks, Sql, StackPlan,
     Step, describe, step_label,
@@ -36,6 +37,8 @@ class Outcome:
     bytes: int | None = None
     notes: list[str] = field(default_factory=list)
     failed_step: str | None = None  # the step or hook that failed first
+    # what the operation found: manifest, verification results, retention decisions, row counts
+    details: dict = field(default_factory=dict)
 
 
 def exit_code(outcomes: list[Outcome], run_errors: list[str] | tuple = ()) -> ExitCode:
@@ -130,7 +133,7 @@ class HookSequence:
                 self.outcome.notes.append(message)
 
 
-class StackRun:
+class StackRun(DumpSteps):
     """Runs one stack's steps in order; on the first failure runs its on_failure steps, then its
     post hooks (per policy) and on_error hooks."""
 
@@ -140,6 +143,8 @@ class StackRun:
         self.console = ctx.console
         self.outcome = Outcome(stack_plan.stack, "ok")
         self.run_files = run
+        self.files: dict[Path, dict] = {}  # what this run learned about files (see run_dumps)
+        self.started_at: str | None = None
 
     def run(self) -> Outcome:
         if not self.plan.lock:
@@ -164,6 +169,7 @@ class StackRun:
 
     def _run_sequence(self, run: RunFiles) -> Outcome:
         started = time.monotonic()
+        self.started_at = now_iso()
         scope = HookScope(
             self.plan.stack, self.plan.directory, self.plan.hooks_file, self.plan.env, run.run_id,
             run.files.context_file(self.plan.stack), run.inherited(),
@@ -239,19 +245,25 @@ class StackRun:
             if rate.add(count):
                 self.console.progress(f"{step.what}: {rate.text()}")
 
-        stdin = open(step.stdin_file, "rb") if step.stdin_file else None
-        stdout = open(step.stdout_file, "wb") if step.stdout_file else None
+        # files stream through codecs: (de)compression on the host, and the sha256 of what is written
+        stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
+        stdout = codecs.Sink(step.stdout_file, step.host_codec, step.host_level) if step.stdout_file else None
+        started = now_iso()
         try:
             result = execute.container_exec(
                 self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
                 on_progress=progress,
             )
-            if stdout:
-                stdout.flush()
+            for handle in (stdout, stdin):
+                if handle:
+                    handle.close()  # raises DumpError when (de)compression failed
         finally:
             for handle in (stdin, stdout):
                 if handle:
-                    handle.close()
+                    handle.abort()
+        if stdout:
+            self.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
+                                            "bytes": step.stdout_file.stat().st_size}
         if result.exit_code != 0:
             raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
 
@@ -271,10 +283,12 @@ class StackRun:
                 self.console.stream_line("", line)
 
     def _run_checkdump(self, step: CheckDump) -> None:
-        dumps.check_complete(step.path, step.format)
+        dumps.check_complete(step.path, step.format, step.compression)
 
     def _run_rename(self, step: Rename) -> None:
         execute.fsync_rename(step.src, step.dst)
+        if step.src in self.files:
+            self.files[step.dst] = self.files.pop(step.src)
         self.outcome.file = str(step.dst)
         self.outcome.bytes = step.dst.stat().st_size
 
