@@ -10,9 +10,8 @@ from typing import Callable, List, Optional
 
 import typer
 
-from kompose import __version__
-from kompose.console import Console
-from kompose.errors import ConfigError, ExitCode, KomposeError, NoDatabaseError, UsageError
+from kompose import __version__, typer_fast
+from kompose.errors import ConfigError, ExitCode, KomposeError, NoDatabaseError, Terminated, UsageError
 
 HELP = """Back up, restore and operate the Docker Compose stacks under a root.
 
@@ -47,11 +46,16 @@ def _export_args(
         None, "--compress", metavar="gzip|zstd[:LEVEL]|none",
         help="compress a plain dump (.sql.gz, .sql.zst) [default: $KOMPOSE_EXPORT_COMPRESS or none]",
     ),
+    transport: str = typer.Option(
+        "auto", "--transport", metavar="auto|exec|direct",
+        help="how the dump reaches the host: direct (pg_dump in a helper container writing the file; needs a local "
+        "engine), exec (streamed through docker exec), auto (direct when possible)",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
     json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
 ):
     """pg_dump the stack's database into <stack>/<DB_NAME>_<timestamp>.sql, verified, with a manifest <dump>.json."""
-    return {"fmt": format, "compress": compress}, dry_run, json_output
+    return {"fmt": format, "compress": compress, "transport_name": transport}, dry_run, json_output
 
 
 def _import_args(
@@ -193,6 +197,7 @@ def _parse_command_args(command: str, args: list[str], parser: Callable | None =
     sub = typer.Typer(add_completion=False, rich_markup_mode=None)
     sub.command()(parser)
     click_command = typer.main.get_command(sub)
+    typer_fast.install(click_command)
     try:
         result = click_command.main(args=args, prog_name=prog or f"kompose PATTERN {command}", standalone_mode=False)
     except typer.TyperException as exc:  # typer >= 0.29 raises its (vendored) click's usage errors as these
@@ -238,8 +243,15 @@ def kompose(
     log_file: Optional[Path] = typer.Option(
         None, "--log-file", metavar="PATH", help="also append every line, timestamped and without colour, to PATH"
     ),
+    jobs: int = typer.Option(
+        1, "--jobs", "-j", metavar="N", min=1,
+        help="run up to N stacks at once (db:export, db:cleanup, compose commands); each stack's output is "
+        "printed as one block when it finishes",
+    ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
+    from kompose.console import Console  # not before a real run: --help and --version stay light
+
     color = False if (no_color or os.environ.get("NO_COLOR")) else None
     console = Console(out=sys.stderr if json_output else sys.stdout, color=color)
     try:
@@ -247,13 +259,16 @@ def kompose(
             _open_log(console, log_file)
         code = _main(
             console, pattern, command, list(args or []), root, dry_run, list(env or []), network, json_output,
-            list_stacks, lock_timeout,
+            list_stacks, lock_timeout, jobs,
         )
     except KomposeError as exc:
         if debug:
             raise
         console.error(exc.message)
         code = exc.exit_code
+    except Terminated as exc:
+        console.error(f"terminated by signal {exc.signal_number}")
+        code = 128 + exc.signal_number
     except KeyboardInterrupt:
         console.error("interrupted")
         code = 130
@@ -286,7 +301,8 @@ def _open_log(console: Console, path: Path) -> None:
         raise UsageError(f"--log-file {path}: {exc.strerror or exc}") from None
 
 
-def _main(console, pattern, command, args, root, dry_run, env, network, json_output, list_stacks, lock_timeout) -> int:
+def _main(console, pattern, command, args, root, dry_run, env, network, json_output, list_stacks, lock_timeout,
+          jobs=1) -> int:
     from kompose import env as envmod
     from kompose.context import Context, Options
     from kompose.stacks import discover, select
@@ -297,7 +313,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
     if network:
         overrides["NETWORK_NAME"] = network
     options = Options(root=(root or Path.cwd()), dry_run=dry_run, json=json_output, overrides=overrides,
-                      lock_timeout=lock_timeout)
+                      lock_timeout=lock_timeout, jobs=jobs)
 
     if list_stacks:
         return _list(Context(options, console), discover(options.root), pattern, json_output)
@@ -350,7 +366,6 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
 def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
     from kompose.plan import Plan, render_json, render_text
     from kompose.actions import run_wide
-    from kompose.run import Outcome, execute_run, exit_code, summary_line
 
     planner = COMMANDS[command][1] if command in COMMANDS else None
     console = ctx.console
@@ -372,6 +387,8 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
         except (ConfigError, UsageError):
             raise  # broken configuration stops the whole run before anything runs
         except KomposeError as exc:
+            from kompose.run import Outcome  # run.py (and what it runs with) only when needed
+
             failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
     plan = Plan(command, stack_plans)
     # run-wide hooks get the command as typed, minus kompose's own output flags
@@ -395,6 +412,8 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
                 console.detail(f"✗ cannot plan: {outcome.error}", "red")
             console.print(console.style("dry run: nothing was changed", "dim"))
         return ExitCode.FAILED if failed_planning else ExitCode.OK
+
+    from kompose.run import execute_run, exit_code, summary_line
 
     outcomes = []
     for outcome in failed_planning:
@@ -498,5 +517,15 @@ def _init(ctx, stack: str | None, args: list[str]) -> int:
     return ExitCode.OK
 
 
+def _terminate(signal_number: int, frame) -> None:
+    raise Terminated(signal_number)
+
+
 def main() -> None:
-    app(prog_name="kompose")
+    import signal
+
+    # SIGTERM (timeout, systemd, docker stop) unwinds like Ctrl-C: runs clean up after themselves
+    signal.signal(signal.SIGTERM, _terminate)
+    command = typer.main.get_command(app)
+    typer_fast.install(command)
+    command(prog_name="kompose")

@@ -69,6 +69,16 @@ class Console:
             stream.flush()
             self.log_line(text)
 
+    def print_block(self, chunks: Iterable[str]) -> None:
+        """Write text that is already masked and line-terminated (a finished stack's buffered lines) in one go."""
+        with self._lock:
+            if self._progress_shown:
+                self.out.write("\r\033[K" if self.is_terminal else "")
+                self._progress_shown = False
+            for chunk in chunks:
+                self.out.write(chunk)
+            self.out.flush()
+
     def print(self, text: str = "", *styles: str) -> None:
         self._write(self.out, self.style(text, *styles))
 

@@ -87,6 +87,17 @@ def _kill_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
             time.sleep(0.02)
 
 
+# process groups running now, so an interrupted parallel run (--jobs) can stop them:
+# they run in their own sessions, out of reach of the terminal's Ctrl-C
+_live_groups: set[subprocess.Popen] = set()
+
+
+def kill_live_groups() -> None:
+    """Stop every process group run_streamed is running now."""
+    for proc in list(_live_groups):
+        _kill_group(proc, grace=1.0)
+
+
 @dataclass
 class ProcessResult:
     exit_code: int
@@ -124,6 +135,7 @@ def run_streamed(
     tail = _Tail()
     reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail), daemon=True)
     reader.start()
+    _live_groups.add(proc)
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -135,6 +147,8 @@ def run_streamed(
         # Ctrl-C or an error in kompose itself: leave nothing of ours running
         _kill_group(proc, grace=1.0)
         raise
+    finally:
+        _live_groups.discard(proc)
     reader.join(BACKGROUND_GRACE)
     return ProcessResult(code, tail.text(), lingering=reader.is_alive())
 
@@ -327,13 +341,9 @@ def container_exec(
             reader = threading.Thread(target=read_then_stop_sending, daemon=True)
             reader.start()
             try:
-                while True:
-                    chunk = stdin.read(CHUNK)
-                    if not chunk:
-                        break
-                    if program_exited.is_set():
-                        raise BrokenPipeError
-                    sock.sendall(chunk)
+                # a file goes with sendfile(2): no copy through Python (a dump is GBs); anything
+                # without a file descriptor falls back to sending in chunks
+                sock.sendfile(stdin)
                 sock.shutdown(socket.SHUT_WR)
             except OSError as exc:  # the program exited early (bad input): its stderr says why
                 # input left unread is an error even when the program's exit code is 0

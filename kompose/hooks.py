@@ -132,15 +132,27 @@ def find_functions(hooks_file: Path) -> list[str]:
 
 
 def syntax_error(hooks_file: Path) -> str | None:
-    """bash's first complaint about a hooks file (``bash -n``), or None when it parses."""
+    """bash's first complaint about a hooks file (``bash -n``), or None when it parses.
+
+    Bytes that passed before (with the same bash) are not checked again: see syntax_cache.
+    """
+    from kompose import syntax_cache
+
     if not hooks_file.is_file():
         return None
-    result = subprocess.run(
-        ["bash", "-n", str(hooks_file)], stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace"
-    )
-    if result.returncode == 0:
+    try:
+        content = hooks_file.read_bytes()
+    except OSError as exc:
+        return f"{hooks_file}: cannot read: {exc.strerror}"
+    if syntax_cache.passed(content):
         return None
-    first = next((line for line in result.stderr.splitlines() if line.strip()), "syntax error")
+    # bash checks the very bytes that are remembered (from stdin, not by reading the file again)
+    result = subprocess.run(["bash", "-n"], input=content, capture_output=True)
+    if result.returncode == 0:
+        syntax_cache.remember(content)
+        return None
+    stderr = result.stderr.decode("utf-8", "replace")
+    first = next((line for line in stderr.splitlines() if line.strip()), "syntax error")
     return f"{hooks_file}: syntax error: {first.split(': ', 1)[-1]}"
 
 

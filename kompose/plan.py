@@ -19,6 +19,8 @@ class Container:
     name: str
     image: str
     reason: str
+    # the exact image (sha256:…) the container runs: a helper made from it has the same pg_dump
+    image_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,37 @@ class Exec:
     # the host file is compressed: kompose (de)compresses the stream on the host
     host_codec: str = ""
     host_level: int = 0
+
+
+@dataclass(frozen=True)
+class DumpInHelper:
+    """pg_dump in a short-lived helper container that writes the dump file itself.
+
+    The helper runs the database container's own image (the same pg_dump), in that
+    container's network namespace (127.0.0.1 is the server) with ``directory`` bind-mounted
+    at HELPER_MOUNT, as ``user`` (so the file is owned as if kompose wrote it). ``argv``
+    ends with ``--file=HELPER_MOUNT/<output.name>``; the password is in ``env``, never argv.
+    The helper is removed afterwards, whatever happens.
+    """
+
+    container: Container
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    directory: Path
+    output: Path
+    user: str
+    what: str = ""
+
+
+@dataclass(frozen=True)
+class RemoveHelpers:
+    """Remove helper containers a killed run left for ``directory`` (found by label when the step runs)."""
+
+    directory: Path
+    reason: str
+
+
+HELPER_MOUNT = "/kompose-dump"
 
 
 @dataclass(frozen=True)
@@ -254,9 +287,9 @@ class RemoveStale:
 
 
 Step = Union[
-    Note, Hook, HttpHook, TcpHook, ExecHook, SqlHook, Compose, Network, Exec, Sql, CheckDump, Rename, Remove,
-    RemoveStale, VerifyDump, VerifyDumps, CheckChecksum, CheckServerVersion, WriteManifest, Retention, RemoveOrphans,
-    CountRows, RecordDrill,
+    Note, Hook, HttpHook, TcpHook, ExecHook, SqlHook, Compose, Network, Exec, DumpInHelper, RemoveHelpers, Sql,
+    CheckDump, Rename, Remove, RemoveStale, VerifyDump, VerifyDumps, CheckChecksum, CheckServerVersion, WriteManifest,
+    Retention, RemoveOrphans, CountRows, RecordDrill,
 ]
 
 
@@ -391,6 +424,13 @@ def describe(step: Step) -> tuple[str, str]:
             text += (f" | {step.host_codec} -{step.host_level} (on the host)" if step.host_codec else "") + \
                 f" > {step.stdout_file}"
         return "exec", text
+    if isinstance(step, DumpInHelper):
+        words = _env_words(step.env) + [_quote(step.argv)]
+        text = (f"helper container from {step.container.image or step.container.image_id} in {step.container.name}'s "
+                f"network, {step.directory} at {HELPER_MOUNT}, user {step.user}: " + " ".join(words))
+        return "helper", text
+    if isinstance(step, RemoveHelpers):
+        return "remove", f"helper containers left for {step.directory} ({step.reason})"
     if isinstance(step, Sql):
         body = "\n".join("    " + line for line in _sql_preview(step).strip().splitlines())
         return "sql", f"{step.container.name}: psql -d {step.database} ({step.what})\n{body}"
@@ -494,7 +534,8 @@ def step_json(step: Step) -> dict[str, Any]:
 
             value = mask_url(value)
         elif isinstance(value, Container):
-            value = {"id": value.id, "name": value.name, "image": value.image, "reason": value.reason}
+            value = {"id": value.id, "name": value.name, "image": value.image, "image_id": value.image_id,
+                     "reason": value.reason}
         elif isinstance(value, Path):
             value = str(value)
         elif isinstance(value, tuple):

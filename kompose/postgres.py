@@ -83,13 +83,16 @@ def dbname_arg(database: str) -> str:
     return f"--dbname={database}"
 
 
-def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0) -> tuple[str, ...]:
-    """pg_dump to stdout; ``gzip_level`` (plain only) makes pg_dump gzip its own output."""
+def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0, output: str | None = None) -> tuple[str, ...]:
+    """pg_dump to stdout, or to the file ``output`` (a path where pg_dump runs); ``gzip_level``
+    (plain only) makes pg_dump gzip its own output."""
     argv = ["pg_dump", *conn.args(), dbname_arg(conn.database)]
     if fmt == "custom":
         argv.append("--format=custom")
     elif gzip_level:
         argv.append(f"--compress={gzip_level}")
+    if output:
+        argv.append(f"--file={output}")
     return tuple(argv)
 
 

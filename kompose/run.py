@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kompose import codecs, dumps, execute, hookcontext, hooks, postgres
-from kompose.console import Rate, human_size
+from kompose.console import Console, Rate, human_size
 from kompose.context import Context
-from kompose.errors import DatabaseError, ExitCode, KomposeError, LockedError
+from kompose.errors import DatabaseError, DumpError, ExitCode, KomposeError, LockedError
 from kompose.hookrun import HookRunner, HookScope, failed_state
 from kompose.locks import stack_lock
 from kompose.run_dumps import DumpSteps, now_iso
 from kompose.plan import (
-    HOOK_STEPS, CheckDump, Compose, Exec, Network, Note, Plan, Remove, RemoveStale, Rename, RunHooks, Sql, StackPlan,
-    Step, describe, step_label,
+    HELPER_MOUNT, HOOK_STEPS, CheckDump, Compose, DumpInHelper, Exec, Network, Note, Plan, Remove, RemoveHelpers,
+    RemoveStale, Rename, RunHooks, Sql, StackPlan, Step, describe, step_label,
 )
 
 DEFAULT_HOOK_TIMEOUT = hooks.DEFAULT_TIMEOUT
@@ -137,10 +137,12 @@ class StackRun(DumpSteps):
     """Runs one stack's steps in order; on the first failure runs its on_failure steps, then its
     post hooks (per policy) and on_error hooks."""
 
-    def __init__(self, ctx: Context, stack_plan: StackPlan, run: RunFiles | None = None):
+    def __init__(self, ctx: Context, stack_plan: StackPlan, run: RunFiles | None = None,
+                 console: Console | None = None):
         self.ctx = ctx
         self.plan = stack_plan
-        self.console = ctx.console
+        # a stack running beside others (--jobs) writes into its own buffered console
+        self.console = console or ctx.console
         self.outcome = Outcome(stack_plan.stack, "ok")
         self.run_files = run
         self.files: dict[Path, dict] = {}  # what this run learned about files (see run_dumps)
@@ -267,6 +269,34 @@ class StackRun(DumpSteps):
         if result.exit_code != 0:
             raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
 
+    def _run_dumpinhelper(self, step: DumpInHelper) -> None:
+        from kompose import helper_container
+
+        self.console.detail(step.what or describe(step)[1], "blue")
+        rate = Rate()
+
+        def progress(count: int) -> None:
+            if rate.add(count):
+                self.console.progress(f"{step.what}: {rate.text()}")
+
+        result = helper_container.run_to_file(
+            self.ctx.docker(), step.container.image_id or step.container.image, step.container.id, step.directory,
+            HELPER_MOUNT, step.argv, dict(step.env), step.user, step.output, on_progress=progress,
+        )
+        if result.exit_code != 0:
+            raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
+        if not step.output.exists():
+            raise DumpError(
+                f"pg_dump in the helper container succeeded but {step.output} is not on this host: the engine does "
+                "not see this host's files; use --transport exec"
+            )
+
+    def _run_removehelpers(self, step: RemoveHelpers) -> None:
+        from kompose import helper_container
+
+        for name in helper_container.remove_leftovers(self.ctx.docker(), step.directory):
+            self.console.detail(f"removed helper container {name} ({step.reason})", "yellow")
+
     def _run_sql(self, step: Sql) -> None:
         import io
 
@@ -302,8 +332,20 @@ class StackRun(DumpSteps):
             self.console.detail(f"removed {path.name} ({step.reason})", "yellow")
 
 
+# commands whose stacks never run side by side, whatever --jobs says: an import or a
+# rollback swaps databases, and two stacks may (wrongly) point at the same one
+PARALLEL_COMMANDS_EXCLUDED = {"db:import", "db:rollback"}
+
+
 def execute_plan(ctx: Context, plan: Plan, run: RunFiles | None = None) -> list[Outcome]:
-    """Run every stack's plan in turn; a failing stack never stops the others."""
+    """Run every stack's plan (--jobs N: up to N at once); a failing stack never stops the others."""
+    jobs = ctx.options.jobs
+    if jobs > 1 and len(plan.stacks) > 1 and plan.command not in PARALLEL_COMMANDS_EXCLUDED:
+        from kompose.parallel import run_parallel
+
+        return run_parallel(
+            ctx, plan.stacks, jobs, lambda stack_plan, console: StackRun(ctx, stack_plan, run, console).run()
+        )
     outcomes = []
     for stack_plan in plan.stacks:
         ctx.console.stack_header(stack_plan.stack, stack_plan.command)

@@ -861,8 +861,11 @@ def test_export_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     dump = re.search(rf"hook_post_db_export ({re.escape(str(app.dir))}/{app.database}_\d{{8}}_\d{{6}}\.sql) ", out)
     assert dump, f"post hook with the real dump path\n{result}"
     assert "hook_pre_db_export" in out and container in out and "DB_HOST=postgres" in out, str(result)
+    # the direct transport (a local engine): pg_dump in a helper container writes the .partial itself
+    partial_name = Path(dump.group(1)).name + ".partial"
+    assert "transport direct:" in out, str(result)
     assert (f"PGPASSWORD=*** pg_dump --host=127.0.0.1 --port=5432 --username={USER} --no-password "
-            f"--dbname={app.database} > {dump.group(1)}.partial") in out, result
+            f"--dbname={app.database} --file=/kompose-dump/{partial_name}") in out, result
     assert f"{dump.group(1)}.partial -> {dump.group(1)}" in out, str(result)
     assert "nothing was changed" in out
     assert _state(server, app) == before
@@ -870,8 +873,9 @@ def test_export_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     as_json = server.run(app.name, "db:export", "--dry-run", "--json")
     assert as_json.code == 0, str(as_json)
     steps = json.loads(as_json.stdout)["stacks"][0]["steps"]
-    (exec_step,) = [s for s in steps if s["kind"] == "exec"]
-    assert exec_step["env"] == {"PGPASSWORD": "***"} and exec_step["container"]["name"] == container
+    (dump_step,) = [s for s in steps if s["kind"] == "helper"]
+    assert dump_step["env"] == {"PGPASSWORD": "***"} and dump_step["container"]["name"] == container
+    assert re.fullmatch(rf"{re.escape(str(app.dir))}/{app.database}_\d{{8}}_\d{{6}}\.sql\.partial", dump_step["output"])
     assert _state(server, app) == before
 
 
