@@ -41,8 +41,12 @@ class _Tail:
         return "\n".join(self.lines)
 
 
-def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail) -> None:
-    """Forward a pipe's output line by line; never holds more than one line."""
+def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail, muted: threading.Event | None = None) -> None:
+    """Forward a pipe's output line by line; never holds more than one line.
+
+    Once ``muted`` is set the output is read and dropped: writers never block on a full
+    pipe, and nothing more reaches the sink.
+    """
     pending = b""
     fd = stream.fileno()
     while True:
@@ -52,6 +56,9 @@ def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail) -> None:
             break
         if not chunk:
             break
+        if muted is not None and muted.is_set():
+            pending = b""
+            continue
         pending += chunk
         while True:
             cut = pending.find(b"\n")
@@ -107,7 +114,8 @@ def run_streamed(
 
     On timeout the whole group is stopped and HookError raised. A process whose
     background children keep its output open is waited for BACKGROUND_GRACE
-    seconds after it exits, then left alone (``lingering`` says so).
+    seconds after it exits; then their output is no longer shown, they are left
+    alone, and ``lingering`` says so.
     """
     try:
         proc = subprocess.Popen(
@@ -122,7 +130,8 @@ def run_streamed(
     except OSError as exc:
         raise KomposeError(f"cannot run {what}: {exc.strerror}") from None
     tail = _Tail()
-    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail), daemon=True)
+    muted = threading.Event()
+    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail, muted), daemon=True)
     reader.start()
     try:
         code = proc.wait(timeout=timeout)
@@ -130,17 +139,28 @@ def run_streamed(
         _kill_group(proc)
         proc.wait()
         reader.join(BACKGROUND_GRACE)
+        muted.set()
         raise HookError(f"{what} timed out after {timeout:g} s; its process group was killed") from None
     except BaseException:
         # Ctrl-C or an error in kompose itself: leave nothing of ours running
         _kill_group(proc, grace=1.0)
+        muted.set()
         raise
     reader.join(BACKGROUND_GRACE)
+    # the reader goes on draining what lingering children write, but shows none of it
+    muted.set()
     return ProcessResult(code, tail.text(), lingering=reader.is_alive())
 
 
 # The hook runner: source hooks.sh, make sure the function exists, call it.
+# First it starts a watcher so that a hook never outlives a kompose that died while it
+# ran (even by SIGKILL, which kompose cannot catch): when kompose ($PPID) is gone and the
+# hook's shell ($$) still runs, the watcher stops the hook's whole process group. It is
+# double-forked so that a hook's own `wait` does not wait for it, and it ends by itself
+# within a second of the hook's end.
 _HOOK_SCRIPT = (
+    '( ( while kill -0 "$PPID" && kill -0 $$; do sleep 1; done\n'
+    '    if ! kill -0 "$PPID" && kill -0 $$; then kill -TERM 0; fi ) </dev/null >/dev/null 2>&1 & )\n'
     '. "$0" || { echo "kompose: sourcing $0 failed" >&2; exit 126; }\n'
     'declare -F "$1" >/dev/null || { echo "kompose: $1 is not defined in $0" >&2; exit 127; }\n'
     '"$@"\n'
