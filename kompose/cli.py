@@ -198,7 +198,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
             options.dry_run = True
             args = [a for a in args if a != "--dry-run"]
     ctx = Context(options, console)
-    stacks = select(discover(options.root), pattern)
+    stacks = select(discover(options.root), pattern, options.root)
 
     if command == "db:list":
         return _db_list(ctx, stacks)
@@ -269,7 +269,7 @@ def _list(ctx, stacks, pattern, json_output) -> int:
     from kompose.stacks import select
 
     if pattern:
-        stacks = select(stacks, pattern)
+        stacks = select(stacks, pattern, ctx.root)
     infos = [stack_info(ctx, stack) for stack in stacks]
     if json_output:
         print(json.dumps([info.__dict__ for info in infos], indent=2))

@@ -6,7 +6,11 @@ import re
 import subprocess
 from pathlib import Path
 
+from typing import Mapping
+
 from kompose.errors import ConfigError
+
+DEFAULT_HOOK_TIMEOUT = 600.0
 
 # `hook_x() {`, `function hook_x {`, `function hook_x() {` at the start of a line
 _FUNCTION = re.compile(r"^[ \t]*(?:function[ \t]+)?(hook_[A-Za-z0-9_]+)[ \t]*(?:\([ \t]*\))?[ \t]*(?:\{|$)", re.MULTILINE)
@@ -44,3 +48,17 @@ def check_syntax(hooks_file: Path) -> None:
     if result.returncode != 0:
         first = next((line for line in result.stderr.splitlines() if line.strip()), "syntax error")
         raise ConfigError(f"{hooks_file}: syntax error: {first.split(': ', 1)[-1]}")
+
+
+def hook_timeout(env: Mapping[str, str]) -> float:
+    """Seconds a hook may run: KOMPOSE_HOOK_TIMEOUT, else 600. Raises ConfigError for a bad value."""
+    raw = env.get("KOMPOSE_HOOK_TIMEOUT", "")
+    if not raw:
+        return DEFAULT_HOOK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"KOMPOSE_HOOK_TIMEOUT={raw!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"KOMPOSE_HOOK_TIMEOUT={raw!r} must be a positive number of seconds")
+    return value

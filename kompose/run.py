@@ -10,12 +10,12 @@ from kompose import dumps, execute, postgres
 from kompose.console import Rate, human_size
 from kompose.context import Context
 from kompose.errors import ConfigError, DatabaseError, ExitCode, KomposeError, LockedError
+from kompose.hooks import DEFAULT_HOOK_TIMEOUT, hook_timeout  # noqa: F401 (kept importable from here)
 from kompose.locks import stack_lock
 from kompose.plan import (
     CheckDump, Compose, Exec, Hook, Network, Note, Plan, Remove, RemoveStale, Rename, Sql, StackPlan, Step, describe,
 )
 
-DEFAULT_HOOK_TIMEOUT = 600.0
 
 
 @dataclass
@@ -45,19 +45,6 @@ def summary_line(outcomes: list[Outcome]) -> str:
     if skipped:
         text += f", {skipped} skipped"
     return text + f" of {len(outcomes)} stack{'s' if len(outcomes) != 1 else ''}"
-
-
-def hook_timeout(env) -> float:
-    raw = env.get("KOMPOSE_HOOK_TIMEOUT", "")
-    if not raw:
-        return DEFAULT_HOOK_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"KOMPOSE_HOOK_TIMEOUT={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise ConfigError(f"KOMPOSE_HOOK_TIMEOUT={raw!r} must be positive")
-    return value
 
 
 class StackRun:
