@@ -12,7 +12,7 @@ import typer
 
 from kompose import __version__
 from kompose.console import Console
-from kompose.errors import ConfigError, ExitCode, KomposeError, NoDatabaseError, UsageError
+from kompose.errors import ConfigError, ExitCode, KomposeError, NoDatabaseError, Terminated, UsageError
 
 HELP = """Back up, restore and operate the Docker Compose stacks under a root.
 
@@ -158,6 +158,9 @@ def kompose(
             raise
         console.error(exc.message)
         code = exc.exit_code
+    except Terminated as exc:
+        console.error(f"terminated by signal {exc.signal_number}")
+        code = 128 + exc.signal_number
     except KeyboardInterrupt:
         console.error("interrupted")
         code = 130
@@ -296,5 +299,13 @@ def _db_list(ctx, stacks) -> int:
     return ExitCode.OK
 
 
+def _terminate(signal_number: int, frame) -> None:
+    raise Terminated(signal_number)
+
+
 def main() -> None:
+    import signal
+
+    # SIGTERM (timeout, systemd, docker stop) unwinds like Ctrl-C: runs clean up after themselves
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="kompose")

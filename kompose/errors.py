@@ -57,3 +57,11 @@ class DatabaseError(KomposeError):
 
 class LockedError(KomposeError):
     exit_code = ExitCode.LOCKED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwinds like Ctrl-C, so a run cleans up after itself before it exits."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal_number)
+        self.signal_number = signal_number

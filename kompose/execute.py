@@ -250,6 +250,16 @@ def _read_frames(
             (stderr_sink if stream_id == 2 else stdout_sink)(chunk)
 
 
+def _write_all(handle: BinaryIO, data: bytes) -> None:
+    """Write all of ``data``: a raw file may take less than asked (a disk filling up)."""
+    view = memoryview(data)
+    while view:
+        count = handle.write(view)
+        if not count:  # never for a regular file, but a loop must not spin
+            raise OSError(f"a write of {len(view)} bytes wrote nothing")
+        view = view[count:]
+
+
 def container_exec(
     client,
     container_id: str,
@@ -298,7 +308,7 @@ def container_exec(
             captured.extend(chunk)
         else:
             try:
-                stdout.write(chunk)
+                _write_all(stdout, chunk)
             except OSError as exc:
                 write_error.append(exc)
                 # stop the stream: the program gets EPIPE instead of filling a dead file
@@ -350,6 +360,40 @@ def container_exec(
     if send_error and exit_code == 0:
         raise DockerError(f"the input stream to container {container_id[:12]} broke: {send_error[0]}")
     return ExecResult(exit_code, bytes(captured), b"".join(errors)[-STDERR_KEEP:], written[0])
+
+
+def container_trouble(client, container_id: str, since: float, wait: float = 0.0) -> str | None:
+    """Why a container can no longer be trusted to run tools, or None while it runs as before.
+
+    "was removed", "stopped (exited)", or "restarted" (running again, but started after
+    ``since``, a time.time() value). With ``wait`` > 0 a running container is asked again
+    for that long: a shutdown ends the tools before the engine marks the container stopped.
+    """
+    from datetime import datetime
+
+    from docker.errors import APIError, NotFound
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            state = client.api.inspect_container(container_id).get("State", {})
+        except NotFound:
+            return "was removed"
+        except APIError:
+            return None  # cannot tell: let the tool's own error speak
+        if not state.get("Running"):
+            return f"stopped ({state.get('Status', 'unknown')})"
+        started = state.get("StartedAt", "")
+        try:
+            # RFC 3339 with nanoseconds: seconds are enough
+            started_at = datetime.fromisoformat(started[:19] + "+00:00").timestamp()
+        except ValueError:
+            started_at = 0.0
+        if state.get("Restarting") or started_at > since + 1:
+            return "restarted"
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
 
 
 def _exit_code(api, exec_id: str, container_id: str) -> int:

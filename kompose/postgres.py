@@ -96,6 +96,24 @@ def psql_script_argv(conn: Connection, database: str, variables: tuple[tuple[str
     return tuple(argv)
 
 
+# what libpq and the server say when the connection, or the server, goes away mid-operation
+_CONNECTION_LOST = (
+    "server closed the connection unexpectedly",
+    "terminating connection due to administrator command",
+    "the database system is shutting down",
+    "no connection to the server",
+    "could not receive data from server",
+    "could not send data to server",
+    "Connection refused",
+)
+
+
+def lost_connection(stderr: bytes) -> bool:
+    """Whether a tool's stderr says it lost its server (a container stopping, say)."""
+    text = stderr.decode("utf-8", "replace")
+    return any(phrase in text for phrase in _CONNECTION_LOST)
+
+
 def failure_message(tool: str, exit_code: int, stderr: bytes) -> str:
     """One readable message from a tool's exit code and the last lines of its stderr."""
     lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]

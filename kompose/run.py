@@ -9,7 +9,7 @@ from pathlib import Path
 from kompose import dumps, execute, postgres
 from kompose.console import Rate, human_size
 from kompose.context import Context
-from kompose.errors import ConfigError, DatabaseError, ExitCode, KomposeError, LockedError
+from kompose.errors import DatabaseError, DockerError, DumpError, ExitCode, KomposeError, LockedError
 from kompose.hooks import DEFAULT_HOOK_TIMEOUT, hook_timeout  # noqa: F401 (kept importable from here)
 from kompose.locks import stack_lock
 from kompose.plan import (
@@ -67,6 +67,11 @@ class StackRun:
             self.outcome.error = exc.message
             self.console.detail(f"skipped: {exc.message}", "yellow")
             return self.outcome
+        except KomposeError as exc:  # the lock could not be taken (the steps catch their own errors)
+            self.outcome.status = "failed"
+            self.outcome.error = exc.message
+            self.console.detail(f"✗ {exc.message}", "red")
+            return self.outcome
 
     def _run_steps(self) -> Outcome:
         started = time.monotonic()
@@ -78,12 +83,13 @@ class StackRun:
             self.outcome.status = "failed"
             self.outcome.error = exc.message
             self.console.detail(f"✗ {exc.message}", "red")
-            for cleanup in self.plan.on_failure:
-                try:
-                    self.run_step(cleanup)
-                except KomposeError as cleanup_exc:
-                    # a clean-up failure is worth telling but never hides the original error
-                    self.console.detail(f"clean-up step failed too: {cleanup_exc.message}", "yellow")
+            self._clean_up()
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: clean up as after a failure (no .partial, no temporary
+            # database left), then let the interrupt end the run
+            self.console.detail("✗ interrupted; cleaning up", "red")
+            self._clean_up()
+            raise
         self.outcome.duration = time.monotonic() - started
         if self.outcome.status == "ok":
             done = f"✓ done in {self.outcome.duration:.1f} s"
@@ -92,11 +98,24 @@ class StackRun:
             self.console.detail(done, "green")
         return self.outcome
 
+    def _clean_up(self) -> None:
+        for cleanup in self.plan.on_failure:
+            try:
+                self.run_step(cleanup)
+            except KomposeError as cleanup_exc:
+                # a clean-up failure is worth telling but never hides the original error
+                self.console.detail(f"clean-up step failed too: {cleanup_exc.message}", "yellow")
+
     # -- steps
 
     def run_step(self, step: Step) -> None:
         handler = getattr(self, f"_run_{type(step).__name__.lower()}")
-        handler(step)
+        try:
+            handler(step)
+        except OSError as exc:
+            # a full disk, a vanished directory: the stack fails with one line, never a traceback
+            kind, text = describe(step)
+            raise KomposeError(f"{kind} step failed: {exc.strerror or exc} ({text.splitlines()[0]})") from None
 
     def _run_note(self, step: Note) -> None:
         self.console.detail(step.text, "dim")
@@ -153,40 +172,83 @@ class StackRun:
             if rate.add(count):
                 self.console.progress(f"{step.what}: {rate.text()}")
 
-        stdin = open(step.stdin_file, "rb") if step.stdin_file else None
-        stdout = open(step.stdout_file, "wb") if step.stdout_file else None
+        try:
+            stdin = open(step.stdin_file, "rb") if step.stdin_file else None
+        except OSError as exc:
+            raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
+        try:
+            # unbuffered: a full disk fails the write that hit it, not a later flush or close
+            stdout = open(step.stdout_file, "wb", buffering=0) if step.stdout_file else None
+        except OSError as exc:
+            if stdin:
+                stdin.close()
+            raise DumpError(f"cannot write {step.stdout_file}: {exc.strerror}") from None
+        started = time.time()
         try:
             result = execute.container_exec(
                 self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
                 on_progress=progress,
             )
-            if stdout:
-                stdout.flush()
+        except DockerError:
+            self._check_container(step.container, started, step.what or step.argv[0])
+            raise
         finally:
             for handle in (stdin, stdout):
                 if handle:
                     handle.close()
         if result.exit_code != 0:
+            self._check_container(step.container, started, step.what or step.argv[0], result)
             raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
 
     def _run_sql(self, step: Sql) -> None:
+        if not step.optional:
+            return self._run_script(step)
+        try:
+            self._run_script(step)
+        except KomposeError as exc:
+            self.console.detail(f"could not {step.what}: {exc.message}; going on", "yellow")
+
+    def _run_script(self, step: Sql) -> None:
         import io
 
         self.console.detail(step.what, "blue")
-        result = execute.container_exec(
-            self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=io.BytesIO(step.script.encode())
-        )
+        started = time.time()
+        try:
+            result = execute.container_exec(
+                self.ctx.docker(), step.container.id, step.argv, dict(step.env),
+                stdin=io.BytesIO(step.script.encode()),
+            )
+        except DockerError:
+            self._check_container(step.container, started, step.what)
+            raise
         if result.exit_code != 0:
+            self._check_container(step.container, started, step.what, result)
             raise DatabaseError(postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr))
         for line in result.stdout.decode("utf-8", "replace").splitlines():
             if line.strip():
                 self.console.stream_line("", line)
 
+    def _check_container(self, container, started: float, what: str, result=None) -> None:
+        """Raise DockerError naming the container when it stopped, vanished or restarted during ``what``.
+
+        A tool killed by a signal, or one that lost its server, waits a moment for the
+        engine to catch up: the tools die before the container is marked stopped.
+        """
+        settle = 0.0
+        if result is None or result.exit_code >= 128 or postgres.lost_connection(result.stderr):
+            settle = 3.0
+        trouble = execute.container_trouble(self.ctx.docker(), container.id, started, settle)
+        if trouble:
+            raise DockerError(f"the database container {container.name} {trouble} during {what}")
+
     def _run_checkdump(self, step: CheckDump) -> None:
         dumps.check_complete(step.path, step.format)
 
     def _run_rename(self, step: Rename) -> None:
-        execute.fsync_rename(step.src, step.dst)
+        try:
+            execute.fsync_rename(step.src, step.dst)
+        except OSError as exc:  # fsync reports a full disk on some filesystems
+            raise DumpError(f"cannot finish {step.dst.name}: {exc.strerror or exc}") from None
         self.outcome.file = str(step.dst)
         self.outcome.bytes = step.dst.stat().st_size
 
