@@ -50,9 +50,15 @@ def connection(env: Mapping[str, str], stack: str) -> Connection:
 
 
 def check_name(name: str, suffix: str = "") -> None:
-    """Raise ConfigError for a database name PostgreSQL would refuse or truncate (with ``suffix``)."""
+    """Raise ConfigError for a database name PostgreSQL would refuse or truncate (with ``suffix``),
+    or that cannot name a dump file (``/``) or a line of output (control characters)."""
     if "\x00" in name:
         raise ConfigError("DB_NAME contains a NUL byte")
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        raise ConfigError(f"DB_NAME {name!r} contains a control character (a newline in a quoted value?)")
+    if "/" in name:
+        raise ConfigError(f"DB_NAME {name!r} contains '/': dump files are named after the database, "
+                          "and a file name cannot hold '/'")
     size = len((name + suffix).encode())
     if size > MAX_IDENTIFIER_BYTES:
         raise ConfigError(
@@ -72,8 +78,21 @@ def prev_name(database: str) -> str:
 # ------------------------------------------------------------------ argv
 
 
+def dbname_arg(database: str) -> str:
+    """``--dbname=…`` naming exactly ``database``.
+
+    libpq reads a --dbname holding '=' or starting with a postgres:// URI as a whole
+    connection string, so DB_NAME="x host=elsewhere" would connect (and send the
+    password) elsewhere. Such a name goes in as a quoted conninfo: dbname='…'.
+    """
+    if "=" in database or database.startswith(("postgresql://", "postgres://")):
+        quoted = database.replace("\\", "\\\\").replace("'", "\\'")
+        return f"--dbname=dbname='{quoted}'"
+    return f"--dbname={database}"
+
+
 def pg_dump_argv(conn: Connection, fmt: str) -> tuple[str, ...]:
-    argv = ["pg_dump", *conn.args(), f"--dbname={conn.database}"]
+    argv = ["pg_dump", *conn.args(), dbname_arg(conn.database)]
     if fmt == "custom":
         argv.append("--format=custom")
     return tuple(argv)
@@ -82,15 +101,15 @@ def pg_dump_argv(conn: Connection, fmt: str) -> tuple[str, ...]:
 def restore_argv(conn: Connection, database: str, fmt: str) -> tuple[str, ...]:
     """Restore from stdin into ``database``: psql stops at the first error, pg_restore likewise."""
     if fmt == "custom":
-        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}", f"--dbname={database}")
+        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}", dbname_arg(database))
     return ("psql", *conn.args(), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--output=/dev/null",
-            f"--dbname={database}")
+            dbname_arg(database))
 
 
 def psql_script_argv(conn: Connection, database: str, variables: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     """psql reading a script from stdin, stopping at the first error, rows tab-separated."""
     argv = ["psql", *conn.args(), "--no-psqlrc", "--quiet", "--tuples-only", "--no-align",
-            "--field-separator=\t", "--set=ON_ERROR_STOP=1", f"--dbname={database}"]
+            "--field-separator=\t", "--set=ON_ERROR_STOP=1", dbname_arg(database)]
     argv += [f"--set={key}={value}" for key, value in variables]
     argv.append("--file=-")
     return tuple(argv)
