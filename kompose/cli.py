@@ -45,13 +45,16 @@ def _export_args(
 
 
 def _import_args(
-    dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack)"),
+    dump: Optional[str] = typer.Argument(None, help="the dump, in the stack's directory (default: its newest)"),
     in_place: bool = typer.Option(False, "--in-place", help="drop and recreate the live database (no safe swap)"),
+    allow_other_database: bool = typer.Option(
+        False, "--allow-other-database", help="import a dump made from another database (name or header)"
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
     json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
 ):
     """Restore a dump into a temporary database, then swap it in; the old one is kept for db:rollback."""
-    return {"dump": dump, "in_place": in_place}, dry_run, json_output
+    return {"dump": dump, "in_place": in_place, "allow_other_database": allow_other_database}, dry_run, json_output
 
 
 def _rollback_args(

@@ -310,15 +310,33 @@ DROP DATABASE IF EXISTS :"live" WITH (FORCE);
 CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0;
 """
 
-# A killed import may leave the live database refusing connections (killed between
-# closing it and the swap) and a half-restored temporary database.
-RECOVER = r"""
+# A killed import may leave a half-restored temporary database, and the live database
+# refusing connections (the container stopped between closing it and the swap). Each
+# repair prints one row saying what it did: run.py shows psql's rows, so the user sees
+# exactly what was cleaned, and nothing when there was nothing to clean.
+def _cleanup(dropped: str) -> str:
+    return (
+        r"""
+SELECT count(*) > 0 AS tmp_exists FROM pg_database WHERE datname = :'tmp' \gset
+\if :tmp_exists
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
+SELECT format('"""
+        + dropped
+        + r"""', :'tmp');
+\endif
 SELECT count(*) > 0 AS live_closed FROM pg_database WHERE datname = :'live' AND NOT datallowconn \gset
 \if :live_closed
 ALTER DATABASE :"live" ALLOW_CONNECTIONS true;
+SELECT format('re-opened %s for connections (an interrupted swap had closed it)', :'live');
 \endif
 """
+    )
+
+
+# run first by every operation on the stack's database: the next run cleans up after a crash
+RECOVER = _cleanup("dropped the leftover temporary database %s (left by an interrupted import)")
+# run after a failed import
+ABANDON = _cleanup("dropped the temporary database %s")
 
 
 def variables(conn: Connection) -> tuple[tuple[str, str], ...]:

@@ -6,7 +6,7 @@ from kompose import dumps, postgres
 from kompose.actions.common import HookFinder, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
-from kompose.plan import Note, Remove, StackPlan
+from kompose.plan import Note, Remove, RemoveStale, StackPlan
 from kompose.stacks import Stack
 
 
@@ -18,6 +18,10 @@ def plan(ctx: Context, stack: Stack, keep: int = 1) -> StackPlan:
     hooks = HookFinder(stack_plan.hooks_file)
     existing = dumps.list_dumps(stack_plan.directory, conn.database)
     doomed = dumps.to_remove(existing, keep)
+    # under the stack's lock no export runs, so every .partial is a killed export's leftover
+    stack_plan.steps.append(
+        RemoveStale(stack_plan.directory, f"*{dumps.PARTIAL_SUFFIX}", "left by an interrupted export")
+    )
     stack_plan.steps += hooks.step("pre_db_cleanup")
     if doomed:
         stack_plan.steps.append(Remove(tuple(d.path for d in doomed), f"keeping the newest {keep} of {len(existing)}"))

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from kompose import containers, dumps, postgres
 from kompose.actions.common import HookFinder, new_stack_plan
+from kompose.actions.db_import import RECOVER_WHAT, sql
 from kompose.context import Context
 from kompose.errors import UsageError
 from kompose.plan import CheckDump, Exec, Note, Remove, RemoveStale, Rename, StackPlan
@@ -29,6 +30,9 @@ def plan(ctx: Context, stack: Stack, fmt: str = "plain") -> StackPlan:
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
         # safe under the stack's lock: no other export of this stack is running
         RemoveStale(stack_plan.directory, f"*{dumps.PARTIAL_SUFFIX}", "left by an interrupted export"),
+        # and no import: the next run after a crash, whatever it is, cleans up (a live database
+        # a killed swap left closed could not even be dumped); the dump does not depend on it
+        sql(container, conn, postgres.RECOVER, RECOVER_WHAT, optional=True),
         *hooks.step("pre_db_export"),
         Exec(container, postgres.pg_dump_argv(conn, fmt), conn.exec_env(), stdout_file=partial,
              what=f"pg_dump {conn.database} ({fmt})"),
