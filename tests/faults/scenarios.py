@@ -39,6 +39,19 @@ def _sleep_until(spawned: world.Spawned, at: float) -> None:
         time.sleep(delay)
 
 
+def _wait_for_size(spawned: world.Spawned, directory: Path, old: set[Path], size: int, timeout: float = 60) -> None:
+    """Wait until this run's .partial holds ``size`` bytes (or the run ends)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and spawned.process.poll() is None:
+        for path in set(world.partials(directory)) - old:
+            try:
+                if path.stat().st_size >= size:
+                    return
+            except FileNotFoundError:
+                pass  # renamed at this very moment
+        time.sleep(0.002)
+
+
 def _done_line(spawned: world.Spawned) -> world.Line | None:
     return next((line for line in spawned.lines if "✓ done" in line.text), None)
 
@@ -67,10 +80,11 @@ def export_kills(lab: Lab, trials: int, rng: random.Random, totals: Totals) -> l
     stream_seconds = max(finished.at - start.at, 0.2)
     (ref_file,) = world.final_dumps(stack)
     ref_hash = world.plain_content_hash(ref_file)
+    ref_size = ref_file.stat().st_size
     ref_file.unlink()
 
     incomplete: list[str] = []
-    landed = {"before pg_dump": 0, "mid-stream": 0, "after rename": 0}
+    landed = {"before pg_dump": 0, "mid-stream": 0, "stream done, before rename": 0, "after rename": 0}
     for trial in range(trials):
         fmt = "custom" if trial % 4 == 3 else "plain"
         before = set(world.final_dumps(stack))
@@ -79,6 +93,11 @@ def export_kills(lab: Lab, trials: int, rng: random.Random, totals: Totals) -> l
         if trial % 5 == 4:
             # a kill anywhere in the run, start-up and lock included
             _sleep_until(spawned, rng.uniform(0, start.at + stream_seconds * 1.5))
+        elif trial % 4 == 2:
+            # the narrow window that matters most: the stream has ended, the check, the
+            # fsync and the rename are under way
+            _wait_for_size(spawned, stack, partials_before, int(ref_size * 0.995))
+            time.sleep(rng.uniform(0, 0.08))
         else:
             line = spawned.wait_line(f"pg_dump {database}")
             if line is not None:
@@ -86,9 +105,12 @@ def export_kills(lab: Lab, trials: int, rng: random.Random, totals: Totals) -> l
         spawned.kill()
         spawned.wait()
         new = set(world.final_dumps(stack)) - before
+        new_partials = set(world.partials(stack)) - partials_before
         if new:
             landed["after rename"] += 1
-        elif set(world.partials(stack)) - partials_before:
+        elif new_partials and fmt == "plain" and max(p.stat().st_size for p in new_partials) >= ref_size * 0.995:
+            landed["stream done, before rename"] += 1
+        elif new_partials:
             landed["mid-stream"] += 1
         else:
             landed["before pg_dump"] += 1
@@ -233,7 +255,10 @@ def import_kills(lab: Lab, iw: ImportWorld, trials: int, rng: random.Random, tot
             if line is not None:
                 _sleep_until(spawned, line.at + rng.uniform(0, 1.0))
         else:
-            spawned.wait_line("swap:")
+            # from the moment the swap is announced to shortly after its script reached psql
+            line = spawned.wait_line("swap:")
+            if line is not None:
+                _sleep_until(spawned, line.at + rng.uniform(0, 0.25))
         spawned.kill()
         spawned.wait()
         swap_started = any("swap:" in line.text for line in spawned.lines)
