@@ -19,11 +19,13 @@ HELP = """Back up, restore and operate the Docker Compose stacks under a root.
 \b
   kompose [OPTIONS] PATTERN COMMAND [ARGS]...
   kompose [--root DIR] --list
+  kompose [--root DIR] init STACK
 
 \b
 PATTERN selects stacks: a name, a comma list ("auth,blog"), globs ("b*") or "*".
 COMMAND is one of kompose's own (db:export, db:import, db:rollback, db:cleanup,
-db:list) or anything else, which goes to `docker compose` in each stack's directory.
+db:list, hooks, hooks:check) or anything else, which goes to `docker compose` in
+each stack's directory. `init STACK` writes a commented hooks.sh template.
 `kompose PATTERN db:export --help` shows a command's options.
 """
 
@@ -81,6 +83,20 @@ def _list_args(
     return {}, False, json_output
 
 
+def _hooks_args(
+    json_output: bool = typer.Option(False, "--json", help="print the hooks as JSON"),
+):
+    """List every hook that would run, per stack and hook point, in order (runs none)."""
+    return {}, False, json_output
+
+
+def _hooks_check_args(
+    json_output: bool = typer.Option(False, "--json", help="print the findings as JSON"),
+):
+    """Check hooks.sh (bash -n, shellcheck when installed), declarative hooks and SQL hook directories."""
+    return {}, False, json_output
+
+
 def _planner(module: str) -> Callable:
     def plan(ctx, stack, **kwargs):
         import importlib
@@ -96,6 +112,8 @@ COMMANDS: dict[str, tuple[Callable, Callable | None]] = {
     "db:rollback": (_rollback_args, _planner("db_rollback")),
     "db:cleanup": (_cleanup_args, _planner("db_cleanup")),
     "db:list": (_list_args, None),
+    "hooks": (_hooks_args, None),
+    "hooks:check": (_hooks_check_args, None),
 }
 
 
@@ -185,6 +203,8 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
 
     if list_stacks:
         return _list(Context(options, console), discover(options.root), pattern, json_output)
+    if pattern == "init":
+        return _init(Context(options, console), command, args)
     if not pattern or not command:
         raise UsageError("expected PATTERN COMMAND (see kompose --help), or --list")
 
@@ -208,12 +228,17 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
 
     if command == "db:list":
         return _db_list(ctx, stacks)
+    if command == "hooks":
+        return _hooks(ctx, stacks)
+    if command == "hooks:check":
+        return _hooks_check(ctx, stacks)
     return _plan_and_run(ctx, stacks, command, args, kwargs)
 
 
 def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
     from kompose.plan import Plan, render_json, render_text
-    from kompose.run import Outcome, execute_plan, exit_code, summary_line
+    from kompose.actions import run_wide
+    from kompose.run import Outcome, execute_run, exit_code, summary_line
 
     planner = COMMANDS[command][1] if command in COMMANDS else None
     console = ctx.console
@@ -237,6 +262,9 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
         except KomposeError as exc:
             failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
     plan = Plan(command, stack_plans)
+    # run-wide hooks get the command as typed, minus kompose's own output flags
+    hook_args = [a for a in args if a not in ("--dry-run", "-n", "--json")] if planner else args
+    plan.run_hooks = run_wide.plan(ctx, command, hook_args, [s.name for s in stacks if s.name not in without_database])
     if without_database:
         console.print(console.style(f"no database (DB_NAME not set), left out: {', '.join(without_database)}", "dim"))
     if not stack_plans and not failed_planning:
@@ -246,9 +274,9 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
         if ctx.options.json:
             data = json.loads(render_json(plan))
             data["errors"] = [{"stack": o.stack, "error": o.error} for o in failed_planning]
-            print(json.dumps(data, indent=2))
+            _print_json(console, data)
         else:
-            if plan.stacks:
+            if plan.stacks or plan.run_hooks:
                 console.print(render_text(plan))
             for outcome in failed_planning:
                 console.print(f"{outcome.stack}: {command}")
@@ -260,14 +288,16 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
     for outcome in failed_planning:
         console.stack_header(outcome.stack, command)
         console.detail(f"✗ {outcome.error}", "red")
-    outcomes = failed_planning + execute_plan(ctx, plan)
+    result = execute_run(ctx, plan, failed_planning)
+    outcomes = result.outcomes
     order = {s.name: i for i, s in enumerate(stacks)}
     outcomes.sort(key=lambda o: order.get(o.stack, 0))
-    console.print(summary_line(outcomes), "bold")
+    code = exit_code(outcomes, result.run_errors)
+    console.print(summary_line(outcomes) + ("; run-wide hooks failed" if result.run_errors else ""), "bold")
     if ctx.options.json:
-        print(json.dumps({"command": command, "outcomes": [o.__dict__ for o in outcomes],
-                          "exit_code": int(exit_code(outcomes))}, indent=2))
-    return exit_code(outcomes)
+        _print_json(console, {"command": command, "run_id": result.run_id, "outcomes": [o.__dict__ for o in outcomes],
+                              "run_errors": result.run_errors, "exit_code": int(code)})
+    return code
 
 
 def _list(ctx, stacks, pattern, json_output) -> int:
@@ -304,6 +334,58 @@ def _db_list(ctx, stacks) -> int:
 
 def _terminate(signal_number: int, frame) -> None:
     raise Terminated(signal_number)
+def _print_json(console, data) -> None:
+    """JSON on stdout with secret values masked, as the console masks them in text (a token can
+    reach a plan inside a value, e.g. a hook URL built from ${..._TOKEN})."""
+    from kompose.env import mask_text
+
+    print(mask_text(json.dumps(data, indent=2), console.secrets))
+
+
+def _hooks(ctx, stacks) -> int:
+    from kompose.hooks_report import list_hooks, listing_json, render_listing
+
+    places = list_hooks(ctx, stacks)
+    if ctx.options.json:
+        _print_json(ctx.console, listing_json(places))
+    else:
+        for line in render_listing(places):
+            ctx.console.print(line)
+    return ExitCode.OK
+
+
+def _hooks_check(ctx, stacks) -> int:
+    from kompose.hooks_report import check, render_check
+
+    results = check(ctx, stacks)
+    failed = [r for r in results if r.problems]
+    if ctx.options.json:
+        _print_json(ctx.console, [{"name": r.name, "directory": str(r.directory), "problems": r.problems,
+                                   "warnings": r.warnings, "checked": r.checked} for r in results])
+    else:
+        for line in render_check(results):
+            ctx.console.print(line)
+        ctx.console.print(f"{len(results) - len(failed)} of {len(results)} hook places fine", "bold")
+    return ExitCode.FAILED if failed else ExitCode.OK
+
+
+def _init(ctx, stack: str | None, args: list[str]) -> int:
+    """`kompose init STACK`: a commented hooks.sh in <root>/STACK (made when missing)."""
+    from kompose.hooks_template import write
+
+    if not stack or args:
+        raise UsageError("expected: kompose init STACK")
+    if "/" in stack or stack in (".", "..") or stack.startswith((".", "_", "-")):
+        raise UsageError(f"init {stack!r}: a stack is a directory name under the root (not starting with . _ -)")
+    if not ctx.root.is_dir():
+        raise UsageError(f"root {ctx.root} is not a directory")
+    path = write(ctx.root / stack, stack)
+    ctx.console.print(f"wrote {path}: every hook point, commented out")
+    from kompose.stacks import compose_file_of
+
+    if compose_file_of(path.parent) is None:
+        ctx.console.print(f"{path.parent} has no compose file yet: it becomes a stack once it has compose.yaml")
+    return ExitCode.OK
 
 
 def main() -> None:

@@ -20,10 +20,21 @@ def project_name(stack: Stack) -> str:
 
 
 def _all_containers(ctx: Context) -> list:
+    """Every container on the engine, inspected; one listing per run is enough (planning only reads)."""
+    from docker.errors import NotFound
+
     cache = getattr(ctx, "_container_cache", None)
     if cache is None:
-        cache = ctx.docker().containers.list(all=True)
-        ctx._container_cache = cache  # one listing per run is enough: planning only reads
+        client = ctx.docker()
+        cache = []
+        # containers.list() inspects each listed container and fails as a whole when one of
+        # them is removed meanwhile, which on a shared engine happens all the time
+        for summary in client.api.containers(all=True):
+            try:
+                cache.append(client.containers.get(summary["Id"]))
+            except NotFound:
+                continue
+        ctx._container_cache = cache
     return cache
 
 
@@ -127,3 +138,33 @@ def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
         return _ref(container, reason)
     tried.append(f"a postgres container in compose project {own_project} (none)")
     raise DockerError(f"no database container for stack {stack.name}; tried " + ", ".join(tried))
+
+
+def service_container(ctx: Context, stack: Stack, env: Mapping[str, str], service: str) -> Container:
+    """The container an exec hook runs in: ``service`` of the stack's compose project (a running one
+    first), else the container named ``service``. Asked when the hook runs, not from the planning cache:
+    the hook may follow an `up` that made it.
+
+    Raises DockerError when there is none, or it is not running.
+    """
+    from docker.errors import NotFound
+
+    project = env.get("COMPOSE_PROJECT_NAME") or project_name(stack)
+    client = ctx.docker()
+    found = client.containers.list(
+        all=True, filters={"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]}
+    )
+    reason = f"service {service} of compose project {project}"
+    if not found:
+        try:
+            found = [client.containers.get(service)]
+            reason = f"container {service}"
+        except NotFound:
+            raise DockerError(
+                f"no container for {service!r}: not a service of compose project {project}, nor a container name"
+            ) from None
+    found.sort(key=lambda c: c.status != "running")
+    container = found[0]
+    if container.status != "running":
+        raise DockerError(f"container {container.name} ({reason}) is {container.status}, not running")
+    return _ref(container, reason)

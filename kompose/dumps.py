@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from kompose.errors import DumpError
+from kompose.errors import ConfigError, DumpError
 from kompose.postgres import DUMP_COMPLETE_MARKER
 
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
@@ -35,12 +36,23 @@ class Dump:
 
 
 def dump_path(directory: Path, database: str, fmt: str, when: datetime) -> Path:
-    """``<dir>/<db>_<YYYYmmdd_HHMMSS>.<sql|dump>``, a second later while that name is taken."""
+    """``<dir>/<db>_<YYYYmmdd_HHMMSS>.<sql|dump>``, a second later while that name is taken.
+
+    Raises ConfigError for a database name that cannot be part of a file name in ``directory``
+    (a '/' would put the dump elsewhere).
+    """
+    if "/" in database or "\x00" in database:
+        raise ConfigError(f"DB_NAME {database!r} cannot name a dump file: it contains '/' or a NUL byte")
     while True:
         path = directory / f"{database}_{when.strftime(TIMESTAMP_FORMAT)}{EXTENSIONS[fmt]}"
         if not path.exists() and not path.with_name(path.name + PARTIAL_SUFFIX).exists():
             return path
         when += timedelta(seconds=1)
+
+
+def stale_partial_glob(database: str) -> str:
+    """A glob for the ``.partial`` files an interrupted export of ``database`` leaves, and nothing else."""
+    return f"{glob.escape(database)}_????????_??????.*{PARTIAL_SUFFIX}"
 
 
 def parse(path: Path) -> Dump | None:
@@ -157,10 +169,38 @@ def check_complete(path: Path, fmt: str) -> None:
         raise DumpError(f"{path.name} is a {actual} dump, expected {fmt}")
     if fmt == "plain":
         with open(path, "rb") as handle:
+            head = handle.read(_TAIL_BYTES)
             handle.seek(max(0, size - _TAIL_BYTES))
             tail = handle.read()
-        if DUMP_COMPLETE_MARKER not in tail:
-            raise DumpError(f"{path.name} is incomplete: it lacks pg_dump's closing line (truncated?)")
+        problem = plain_ending_problem(head, tail)
+        if problem:
+            raise DumpError(f"{path.name} is incomplete: {problem} (truncated?)")
+
+
+_RESTRICT = re.compile(rb"^\\restrict (\S+)$", re.MULTILINE)
+
+
+def plain_ending_problem(head: bytes, tail: bytes) -> str | None:
+    """Why a plain dump with this beginning and end is not complete, or None.
+
+    Complete means pg_dump's closing line, followed only by its trailer ('--', blank
+    lines, '\\unrestrict <key>') — so a data row quoting the closing line does not count —
+    and, when the dump starts with '\\restrict <key>' (pg_dump 15.14+), the matching
+    '\\unrestrict <key>' after it.
+    """
+    lines = tail.split(b"\n")
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
+        if line == DUMP_COMPLETE_MARKER:
+            break
+        if line.strip() not in (b"", b"--") and not line.startswith(b"\\unrestrict "):
+            return "it does not end with pg_dump's closing line"
+    else:
+        return "it does not end with pg_dump's closing line"
+    restrict = _RESTRICT.search(head)
+    if restrict and b"\\unrestrict " + restrict.group(1) not in lines[index + 1:]:
+        return "it lacks the \\unrestrict line matching its \\restrict line"
+    return None
 
 
 def to_remove(dumps: list[Dump], keep: int) -> list[Dump]:

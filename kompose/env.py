@@ -47,11 +47,11 @@ def read_env_file(path: Path, base: Mapping[str, str]) -> dict[str, str]:
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
             snippet = binding.original.string.strip().splitlines()[0][:60] if binding.original.string.strip() else ""
-            raise ConfigError(f"{path}:{binding.original.line}: cannot parse {snippet!r}")
+            raise ConfigError(f"{path}:{_line_of(binding)}: cannot parse {snippet!r}")
         if binding.key is None:
             continue  # comment or blank line
         if binding.value is None:
-            raise ConfigError(f"{path}:{binding.original.line}: {binding.key!r} has no '=' and no value")
+            raise ConfigError(f"{path}:{_line_of(binding)}: {binding.key!r} has no '=' and no value")
         raw_quote = binding.original.string.split("=", 1)[1].lstrip()[:1] if "=" in binding.original.string else ""
         if raw_quote == "'":
             value = binding.value  # single quotes: literal, as in shells and compose
@@ -60,6 +60,13 @@ def read_env_file(path: Path, base: Mapping[str, str]) -> dict[str, str]:
         values[binding.key] = value
         scope[binding.key] = value
     return values
+
+
+def _line_of(binding) -> int:
+    """The line a binding's text starts on: dotenv counts from the blank lines it skipped before it."""
+    original = binding.original
+    skipped = original.string[: len(original.string) - len(original.string.lstrip())]
+    return original.line + skipped.count("\n")
 
 
 def parse_assignments(assignments: Iterable[str]) -> dict[str, str]:

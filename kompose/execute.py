@@ -268,6 +268,7 @@ def container_exec(
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> ExecResult:
     """Run ``argv`` in a container through the Engine API, streaming both ways.
 
@@ -275,8 +276,9 @@ def container_exec(
     1 MiB chunks then the socket is half-closed so the program sees EOF.
     ``stdout`` receives the output as it arrives; without it the output is
     captured and returned. The exit code comes from exec_inspect: a streamed
-    exec never raises on failure. Raises DockerError when the engine or the
-    container goes away, DumpError when writing ``stdout`` fails.
+    exec never raises on failure. ``on_start`` gets the exec id once it runs (to
+    stop it: stop_exec). Raises DockerError when the engine or the container goes
+    away, DumpError when writing ``stdout`` fails.
     """
     from docker.errors import APIError, NotFound
 
@@ -292,6 +294,8 @@ def container_exec(
     except APIError as exc:
         raise DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}") from None
     sock: socket.socket = getattr(stream, "_sock", stream)
+    if on_start:
+        on_start(exec_id)
     # the client's 60 s timeout would abort a silent pg_dump (lock wait, big index)
     sock.settimeout(None)
 
@@ -333,17 +337,40 @@ def container_exec(
             _read_frames(sock, on_stdout, on_stderr)
         else:
             # drain output on another thread while writing, or both sides block
-            reader = threading.Thread(target=_read_frames, args=(sock, on_stdout, on_stderr), daemon=True)
+            program_exited = threading.Event()
+
+            def read_then_stop_sending() -> None:
+                try:
+                    _read_frames(sock, on_stdout, on_stderr)
+                    program_exited.set()
+                except OSError:
+                    pass  # the writer sees the broken socket too and reports it
+                # The output ends when the program exits. A program that stopped early (psql
+                # at a bad line) no longer reads, and the engine neither reads the rest nor
+                # closes the connection: a blocked sendall would wait for many seconds.
+                # Shutting the socket down wakes it at once.
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+            reader = threading.Thread(target=read_then_stop_sending, daemon=True)
             reader.start()
             try:
                 while True:
                     chunk = stdin.read(CHUNK)
                     if not chunk:
                         break
+                    if program_exited.is_set():
+                        raise BrokenPipeError
                     sock.sendall(chunk)
                 sock.shutdown(socket.SHUT_WR)
             except OSError as exc:  # the program exited early (bad input): its stderr says why
-                send_error.append(exc)
+                # input left unread is an error even when the program's exit code is 0
+                send_error.append(
+                    BrokenPipeError("the program exited before reading all of its input")
+                    if program_exited.is_set() else exc
+                )
             reader.join()
     except OSError as exc:
         raise DockerError(f"the stream from container {container_id[:12]} broke: {exc}") from None
@@ -410,6 +437,37 @@ def _exit_code(api, exec_id: str, container_id: str) -> int:
         if time.monotonic() > deadline:
             raise DockerError(f"no exit code from container {container_id[:12]} (was it stopped?)")
         time.sleep(0.05)
+
+
+def stop_exec(client, exec_id: str, container_id: str) -> bool:
+    """Kill a running exec's process group (the engine makes each exec a session leader).
+
+    The engine has no API for it: this works when the engine is local and kompose may
+    signal its processes (the exec's host pid, checked to belong to the container).
+    Returns True when the group was signalled or is gone, False when kompose cannot.
+    """
+    try:
+        info = client.api.exec_inspect(exec_id)
+    except Exception:
+        return False
+    pid = int(info.get("Pid") or 0)
+    if not info.get("Running") or pid <= 0:
+        return True
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as handle:
+            if container_id not in handle.read():
+                return False  # another pid namespace (remote engine, kompose in a container)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            os.killpg(pid, sig)
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                os.killpg(pid, 0)  # raises ProcessLookupError once the group is gone
+                time.sleep(0.05)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------- files

@@ -1,19 +1,86 @@
-"""Hook points, their naming, and finding hook functions in hooks.sh without running it."""
+"""Hook points, their order and failure policy, time limits, and finding hook functions in hooks.sh
+without running it."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
-
 from typing import Mapping
 
 from kompose.errors import ConfigError
 
-DEFAULT_HOOK_TIMEOUT = 600.0
+# A function definition at the start of a line, as bash reads one: `hook_x() {`,
+# `function hook_x {`, `function hook_x() {`, a body in a subshell `hook_x() (`, or the
+# body on a later line (`hook_x()` alone, or followed by a comment). Without the
+# `function` keyword the `()` is what makes it a definition: `hook_x` alone or
+# `hook_x {` is a call, not a definition.
+_FUNCTION = re.compile(
+    r"^[ \t]*(?:function[ \t]+|(?=hook_[A-Za-z0-9_]*[ \t]*\())"
+    r"(hook_[A-Za-z0-9_]+)[ \t]*(?:\([ \t]*\))?[ \t\r]*(?:[{(#]|$)",
+    re.MULTILINE,
+)
 
-# `hook_x() {`, `function hook_x {`, `function hook_x() {` at the start of a line
-_FUNCTION = re.compile(r"^[ \t]*(?:function[ \t]+)?(hook_[A-Za-z0-9_]+)[ \t]*(?:\([ \t]*\))?[ \t]*(?:\{|$)", re.MULTILINE)
+DEFAULT_TIMEOUT = 600.0
+
+# The kinds of hook, in the order they run at one hook point: checks that gate the
+# point first, then the user's own script (which may leave values in the context for
+# the others), the database, the containers, and notifications last (they can report
+# what the others did).
+KINDS = ("tcp", "bash", "sql", "exec", "http")
+
+# When post hooks run: only after the operation succeeded, or after a failure too.
+POST_POLICIES = ("success", "always")
+
+# Hook points of the root hooks.sh / root .env, once per invocation.
+RUN_POINTS = ("pre_run", "post_run", "on_error")
+
+
+@dataclass(frozen=True)
+class PointInfo:
+    """What the documentation, `kompose hooks` and `kompose init` say about one hook point."""
+
+    point: str
+    when: str
+    args: str = ""
+    variables: str = ""
+
+
+# The hook points of kompose's own operations, in the order they can run.
+# Compose commands add pre_<cmd> / post_<cmd> for any <cmd>.
+OPERATION_POINTS: tuple[PointInfo, ...] = (
+    PointInfo("pre_db_export", "before pg_dump", "", "KOMPOSE_DUMP_FILE (the name the dump will get)"),
+    PointInfo("post_db_export", "after the dump is complete and has its final name", "<dump-file>", "KOMPOSE_DUMP_FILE"),
+    PointInfo("pre_db_import", "before anything is restored", "<dump-file>", "KOMPOSE_DUMP_FILE"),
+    PointInfo(
+        "pre_swap", "after the restore into the temporary database, before it replaces the live one",
+        "<dump-file> <temp-db>", "KOMPOSE_DUMP_FILE, KOMPOSE_DB (the temporary database), KOMPOSE_DB_CONTAINER",
+    ),
+    PointInfo("post_db_import", "after the swap (or the --in-place restore)", "<dump-file>", "KOMPOSE_DUMP_FILE"),
+    PointInfo("pre_db_rollback", "before the previous database is swapped back"),
+    PointInfo("post_db_rollback", "after the rollback swap"),
+    PointInfo("pre_db_cleanup", "before old dumps are removed"),
+    PointInfo("post_db_cleanup", "after old dumps were removed"),
+    PointInfo("pre_<cmd>", "before `docker compose <cmd>` (any compose command: up, down, pull, ...)", "<compose args>"),
+    PointInfo("post_<cmd>", "after `docker compose <cmd>`", "<compose args>"),
+    PointInfo(
+        "on_error", "after the stack's operation or one of its hooks failed (after the clean-up and post hooks)",
+        "", "KOMPOSE_FAILED_STEP, KOMPOSE_ERROR",
+    ),
+)
+
+RUN_POINT_INFO: tuple[PointInfo, ...] = (
+    PointInfo("pre_run", "once, before the first stack", "<command> <args>", "KOMPOSE_STACKS"),
+    PointInfo(
+        "post_run", "once, after the last stack (only when every stack succeeded, unless KOMPOSE_POST_POLICY=always)",
+        "<command> <args>", "KOMPOSE_STACKS, KOMPOSE_SUCCEEDED, KOMPOSE_FAILED, KOMPOSE_SKIPPED, KOMPOSE_STATUS",
+    ),
+    PointInfo(
+        "on_error", "once, after the last stack, when a stack or a run-wide hook failed", "<command> <args>",
+        "KOMPOSE_STACKS, KOMPOSE_SUCCEEDED, KOMPOSE_FAILED, KOMPOSE_SKIPPED, KOMPOSE_FAILED_STEP, KOMPOSE_ERROR",
+    ),
+)
 
 
 def point_name(command: str) -> str:
@@ -25,11 +92,31 @@ def function_name(point: str) -> str:
     return f"hook_{point}"
 
 
+def is_point(point: str) -> bool:
+    """True for a name a hook can be attached to: pre_<x>, post_<x> or on_error."""
+    return point == "on_error" or bool(re.fullmatch(r"(pre|post)_[a-z0-9_]+", point))
+
+
+def sort_points(points) -> list[str]:
+    """Points in the order they can run: kompose's operations, then compose commands, on_error last."""
+    known = [info.point for info in OPERATION_POINTS] + list(RUN_POINTS)
+
+    def key(point: str):
+        if point == "on_error":
+            return (2, "", 0)
+        if point in known:
+            return (0, "", known.index(point))
+        verb = point.split("_", 1)[1] if "_" in point else point
+        return (1, verb, 0 if point.startswith("pre_") else 1)
+
+    return sorted(set(points), key=key)
+
+
 def find_functions(hooks_file: Path) -> list[str]:
     """Names of the hook_* functions a hooks.sh defines, read statically (never sourced)."""
     try:
         text = hooks_file.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         return []
     found = []
     for match in _FUNCTION.finditer(text):
@@ -38,27 +125,64 @@ def find_functions(hooks_file: Path) -> list[str]:
     return found
 
 
-def check_syntax(hooks_file: Path) -> None:
-    """Run ``bash -n`` on a hooks file. Raises ConfigError with bash's first complaint."""
+def syntax_error(hooks_file: Path) -> str | None:
+    """bash's first complaint about a hooks file (``bash -n``), or None when it parses."""
     if not hooks_file.is_file():
-        return
+        return None
     result = subprocess.run(
         ["bash", "-n", str(hooks_file)], stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace"
     )
-    if result.returncode != 0:
-        first = next((line for line in result.stderr.splitlines() if line.strip()), "syntax error")
-        raise ConfigError(f"{hooks_file}: syntax error: {first.split(': ', 1)[-1]}")
+    if result.returncode == 0:
+        return None
+    first = next((line for line in result.stderr.splitlines() if line.strip()), "syntax error")
+    return f"{hooks_file}: syntax error: {first.split(': ', 1)[-1]}"
 
 
-def hook_timeout(env: Mapping[str, str]) -> float:
-    """Seconds a hook may run: KOMPOSE_HOOK_TIMEOUT, else 600. Raises ConfigError for a bad value."""
-    raw = env.get("KOMPOSE_HOOK_TIMEOUT", "")
-    if not raw:
-        return DEFAULT_HOOK_TIMEOUT
+def check_syntax(hooks_file: Path) -> None:
+    """Run ``bash -n`` on a hooks file. Raises ConfigError with bash's first complaint."""
+    problem = syntax_error(hooks_file)
+    if problem:
+        raise ConfigError(problem)
+
+
+# ------------------------------------------------------------- settings
+
+
+def _seconds(key: str, raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"KOMPOSE_HOOK_TIMEOUT={raw!r} is not a number of seconds") from None
+        raise ConfigError(f"{key}={raw!r} is not a number of seconds") from None
     if not value > 0 or value == float("inf"):
-        raise ConfigError(f"KOMPOSE_HOOK_TIMEOUT={raw!r} must be a positive number of seconds")
+        raise ConfigError(f"{key}={raw!r} must be a positive number of seconds")
+    return value
+
+
+def timeout_key(point: str) -> str:
+    """The per-point override: pre_db_export -> KOMPOSE_HOOK_TIMEOUT_PRE_DB_EXPORT."""
+    return f"KOMPOSE_HOOK_TIMEOUT_{point.upper()}"
+
+
+def timeout(env: Mapping[str, str], point: str | None = None, own: tuple[str, str] | None = None) -> float:
+    """A hook's time limit in seconds; the first that is set wins: the hook's ``own`` (key, value),
+    KOMPOSE_HOOK_TIMEOUT_<POINT>, KOMPOSE_HOOK_TIMEOUT, 600.
+
+    Raises ConfigError for a value that is not a positive number.
+    """
+    if own and own[1]:
+        return _seconds(*own)
+    if point:
+        key = timeout_key(point)
+        if env.get(key, ""):
+            return _seconds(key, env[key])
+    if env.get("KOMPOSE_HOOK_TIMEOUT", ""):
+        return _seconds("KOMPOSE_HOOK_TIMEOUT", env["KOMPOSE_HOOK_TIMEOUT"])
+    return DEFAULT_TIMEOUT
+
+
+def post_policy(env: Mapping[str, str]) -> str:
+    """KOMPOSE_POST_POLICY: 'success' (default) or 'always'. Raises ConfigError for anything else."""
+    value = (env.get("KOMPOSE_POST_POLICY", "") or "success").strip().lower()
+    if value not in POST_POLICIES:
+        raise ConfigError(f"KOMPOSE_POST_POLICY={value!r}: choose one of {', '.join(POST_POLICIES)}")
     return value

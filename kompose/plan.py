@@ -28,11 +28,71 @@ class Note:
 
 @dataclass(frozen=True)
 class Hook:
+    """A bash hook: the function ``hook_<point>`` of the stack's (or the root's) hooks.sh."""
+
     point: str
     function: str
     args: tuple[str, ...] = ()
     # extra variables this call gets on top of the stack's hook environment
     env: tuple[tuple[str, str], ...] = ()
+    timeout: float | None = None  # seconds; None: KOMPOSE_HOOK_TIMEOUT when it runs
+
+
+@dataclass(frozen=True)
+class HttpHook:
+    """A declarative HTTP request; 2xx and 3xx (not followed) count as success."""
+
+    point: str
+    key: str  # the .env key that defines it
+    method: str
+    url: str
+    body: str | None  # a template with {{placeholders}}; None for a POST: the JSON summary
+    timeout: float
+    env: tuple[tuple[str, str], ...] = ()  # the point's variables (KOMPOSE_DUMP_FILE, ...) for the summary
+
+
+@dataclass(frozen=True)
+class TcpHook:
+    """A declarative check that host:port accepts TCP connections within the timeout."""
+
+    point: str
+    key: str
+    host: str
+    port: int
+    timeout: float
+
+
+@dataclass(frozen=True)
+class ExecHook:
+    """A declarative command run in a container of the stack (its compose service, or a container
+    of that name), found when the hook runs."""
+
+    point: str
+    key: str
+    service: str
+    argv: tuple[str, ...]
+    timeout: float
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SqlHook:
+    """The .sql files of ``<stack>/sql/<point>/`` run through psql in the database container, in
+    name order, ON_ERROR_STOP; ``atomic``: all in one transaction. Values reach the SQL as psql
+    variables (``--set``), never pasted. ``container`` None: found when the hook runs."""
+
+    point: str
+    container: Container | None
+    database: str
+    files: tuple[Path, ...]
+    atomic: bool
+    variables: tuple[tuple[str, str], ...]
+    env: tuple[tuple[str, str], ...]
+    argv: tuple[str, ...]
+    timeout: float
+
+
+HOOK_STEPS = (Hook, HttpHook, TcpHook, ExecHook, SqlHook)
 
 
 @dataclass(frozen=True)
@@ -103,7 +163,10 @@ class RemoveStale:
     reason: str
 
 
-Step = Union[Note, Hook, Compose, Network, Exec, Sql, CheckDump, Rename, Remove, RemoveStale]
+Step = Union[
+    Note, Hook, HttpHook, TcpHook, ExecHook, SqlHook, Compose, Network, Exec, Sql, CheckDump, Rename, Remove,
+    RemoveStale,
+]
 
 
 @dataclass
@@ -120,12 +183,34 @@ class StackPlan:
     hooks_file: Path | None = None
     # operations that write take the stack's lock
     lock: bool = False
+    # post hooks: after the steps succeeded, or after a failure too when post_policy is "always"
+    post: list[Step] = field(default_factory=list)
+    post_policy: str = "success"
+    # on_error hooks: after a failure (of a step or a post hook), after the clean-up and post hooks
+    on_error: list[Step] = field(default_factory=list)
+
+
+@dataclass
+class RunHooks:
+    """The run-wide hooks (root hooks.sh and root .env): once before the first stack, once after the last."""
+
+    directory: Path
+    hooks_file: Path | None
+    env: Mapping[str, str]
+    pre: list[Step] = field(default_factory=list)
+    post: list[Step] = field(default_factory=list)
+    post_policy: str = "success"
+    on_error: list[Step] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.pre or self.post or self.on_error)
 
 
 @dataclass
 class Plan:
     command: str
     stacks: list[StackPlan]
+    run_hooks: RunHooks | None = None
 
 
 # ---------------------------------------------------------------- rendering
@@ -149,12 +234,58 @@ def _sql_preview(step: Sql) -> str:
     return text
 
 
+def _seconds(value: float | None) -> str:
+    return "KOMPOSE_HOOK_TIMEOUT" if value is None else f"{value:g} s"
+
+
+def describe_hook(step: Step) -> str:
+    """'[point] kind: what (timeout N s)' for a hook step of any kind."""
+    from kompose.declarative import mask_url
+
+    if isinstance(step, Hook):
+        what = "bash " + _quote([step.function, *step.args])
+    elif isinstance(step, HttpHook):
+        what = f"http {step.method} {mask_url(step.url)}"
+        if step.method == "POST":
+            what += " (body: " + ("template" if step.body is not None else "JSON summary") + ")"
+    elif isinstance(step, TcpHook):
+        host = f"[{step.host}]" if ":" in step.host else step.host
+        what = f"tcp {host}:{step.port} open"
+    elif isinstance(step, ExecHook):
+        what = f"exec in {step.service}: {_quote(step.argv)}"
+    elif isinstance(step, SqlHook):
+        where = step.container.name if step.container else "the database container"
+        names = ", ".join(p.name for p in step.files)
+        what = f"sql {names} -> psql -d {step.database} in {where}"
+        what += " (atomic: one transaction)" if step.atomic else " (each file on its own)"
+    else:
+        raise TypeError(f"not a hook step: {step!r}")
+    return f"[{step.point}] {what} (timeout {_seconds(step.timeout)})"
+
+
+def step_label(step: Step) -> str:
+    """A short name for a step, for KOMPOSE_FAILED_STEP and messages: the hook function or .env key,
+    the SQL hook directory, the tool and what it did."""
+    if isinstance(step, Hook):
+        return step.function
+    if isinstance(step, (HttpHook, TcpHook, ExecHook)):
+        return step.key
+    if isinstance(step, SqlHook):
+        return f"sql/{step.point}/"
+    if isinstance(step, (Exec, Sql)) and step.what:
+        return step.what
+    if isinstance(step, Compose):
+        return " ".join(step.argv[:3])
+    kind, text = describe(step)
+    return f"{kind} {text.splitlines()[0] if text else ''}".strip()
+
+
 def describe(step: Step) -> tuple[str, str]:
     """(kind, one-line-or-more description) of a step, secrets masked."""
     if isinstance(step, Note):
         return "note", step.text
-    if isinstance(step, Hook):
-        return "hook", _quote([step.function, *step.args])
+    if isinstance(step, HOOK_STEPS):
+        return "hook", describe_hook(step)
     if isinstance(step, Compose):
         return "compose", _quote(step.argv)
     if isinstance(step, Network):
@@ -182,8 +313,30 @@ def describe(step: Step) -> tuple[str, str]:
     raise TypeError(f"unknown step {step!r}")
 
 
+POLICY_TEXT = {
+    "success": "only on success",
+    "always": "always (also after a failure, with KOMPOSE_STATUS=failed)",
+}
+
+
+def _bulleted(lines: list[str], title: str, steps: list[Step]) -> None:
+    if not steps:
+        return
+    lines.append(f"      {title}:")
+    for step in steps:
+        kind, text = describe(step)
+        first, *rest = text.splitlines() or [""]
+        lines.append(f"      - {kind:<8} {first}")
+        lines.extend(f"        {'':<8} {line}" for line in rest)
+
+
 def render_text(plan: Plan) -> str:
     lines = []
+    run_hooks = plan.run_hooks
+    if run_hooks and run_hooks.pre:
+        lines.append(f"run-wide: before the first stack ({run_hooks.directory})")
+        for number, step in enumerate(run_hooks.pre, 1):
+            lines.append(f"  {number:>2}. {'hook':<8} {describe_hook(step)}")
     for stack_plan in plan.stacks:
         lines.append(f"{stack_plan.stack}: {stack_plan.command}" + ("  [locks the stack]" if stack_plan.lock else ""))
         for number, step in enumerate(stack_plan.steps, 1):
@@ -191,23 +344,32 @@ def render_text(plan: Plan) -> str:
             first, *rest = text.splitlines() or [""]
             lines.append(f"  {number:>2}. {kind:<8} {first}")
             lines.extend(f"      {'':<8} {line}" for line in rest)
-        if stack_plan.on_failure:
-            lines.append("      on failure:")
-            for step in stack_plan.on_failure:
-                kind, text = describe(step)
-                first, *rest = text.splitlines() or [""]
-                lines.append(f"      - {kind:<8} {first}")
-                lines.extend(f"        {'':<8} {line}" for line in rest)
+        _bulleted(lines, f"post hooks, {POLICY_TEXT[stack_plan.post_policy]}", stack_plan.post)
+        _bulleted(lines, "on failure (clean-up)", stack_plan.on_failure)
+        _bulleted(lines, "on error (after any failure, with KOMPOSE_FAILED_STEP and KOMPOSE_ERROR)", stack_plan.on_error)
+    if run_hooks and (run_hooks.post or run_hooks.on_error):
+        lines.append(f"run-wide: after the last stack ({run_hooks.directory})")
+        post_when = "only when every stack succeeded" if run_hooks.post_policy == "success" else POLICY_TEXT["always"]
+        _bulleted(lines, f"post_run hooks, {post_when}", run_hooks.post)
+        _bulleted(lines, "on error (when a stack or a run-wide hook failed)", run_hooks.on_error)
     return "\n".join(lines)
 
 
-def _step_json(step: Step) -> dict[str, Any]:
+def step_json(step: Step) -> dict[str, Any]:
+    """A step as JSON-ready data, secrets masked."""
     kind, text = describe(step)
     data: dict[str, Any] = {"kind": kind}
+    if isinstance(step, HOOK_STEPS):
+        data["hook_kind"] = {Hook: "bash", HttpHook: "http", TcpHook: "tcp", ExecHook: "exec", SqlHook: "sql"}[type(step)]
+        data["text"] = text
     for item in fields(step):
         value = getattr(step, item.name)
         if item.name == "env":
             value = dict(_masked_pairs(value))
+        elif item.name == "url":
+            from kompose.declarative import mask_url
+
+            value = mask_url(value)
         elif isinstance(value, Container):
             value = {"id": value.id, "name": value.name, "image": value.image, "reason": value.reason}
         elif isinstance(value, Path):
@@ -222,17 +384,33 @@ def _masked_pairs(pairs: tuple[tuple[str, str], ...]):
     return [(k, MASK if is_secret(k) else v) for k, v in pairs]
 
 
+def _run_hooks_json(run_hooks: RunHooks | None) -> dict[str, Any] | None:
+    if not run_hooks:
+        return None
+    return {
+        "directory": str(run_hooks.directory),
+        "pre": [step_json(s) for s in run_hooks.pre],
+        "post": [step_json(s) for s in run_hooks.post],
+        "post_policy": run_hooks.post_policy,
+        "on_error": [step_json(s) for s in run_hooks.on_error],
+    }
+
+
 def render_json(plan: Plan) -> str:
     return json.dumps(
         {
             "command": plan.command,
+            "run_hooks": _run_hooks_json(plan.run_hooks),
             "stacks": [
                 {
                     "stack": sp.stack,
                     "directory": str(sp.directory),
                     "lock": sp.lock,
-                    "steps": [_step_json(s) for s in sp.steps],
-                    "on_failure": [_step_json(s) for s in sp.on_failure],
+                    "steps": [step_json(s) for s in sp.steps],
+                    "post": [step_json(s) for s in sp.post],
+                    "post_policy": sp.post_policy,
+                    "on_failure": [step_json(s) for s in sp.on_failure],
+                    "on_error": [step_json(s) for s in sp.on_error],
                 }
                 for sp in plan.stacks
             ],

@@ -6,6 +6,7 @@ and DO blocks read them back with current_setting() and quote with format('%I').
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -79,12 +80,8 @@ def prev_name(database: str) -> str:
 
 
 def dbname_arg(database: str) -> str:
-    """``--dbname=…`` naming exactly ``database``.
-
-    libpq reads a --dbname holding '=' or starting with a postgres:// URI as a whole
-    connection string, so DB_NAME="x host=elsewhere" would connect (and send the
-    password) elsewhere. Such a name goes in as a quoted conninfo: dbname='…'.
-    """
+    """``--dbname=`` for a database name. libpq reads a value holding '=' or starting with a
+    URI scheme as a connection string, so such a name travels inside one, quoted."""
     if "=" in database or database.startswith(("postgresql://", "postgres://")):
         quoted = database.replace("\\", "\\\\").replace("'", "\\'")
         return f"--dbname=dbname='{quoted}'"
@@ -133,9 +130,20 @@ def lost_connection(stderr: bytes) -> bool:
     return any(phrase in text for phrase in _CONNECTION_LOST)
 
 
-def failure_message(tool: str, exit_code: int, stderr: bytes) -> str:
-    """One readable message from a tool's exit code and the last lines of its stderr."""
-    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+# psql's "where in kompose's own script" prefix and PL/pgSQL's CONTEXT lines say nothing to a user
+_SCRIPT_PREFIX = re.compile(r"^psql:<stdin>:\d+: ")
+
+
+def failure_message(tool: str, exit_code: int, stderr: bytes, own_script: bool = False) -> str:
+    """One readable message from a tool's exit code and the last lines of its stderr.
+
+    ``own_script``: the failing script is one of kompose's (SWAP, ROLLBACK, ...): where in it
+    psql stopped, and PL/pgSQL's CONTEXT, are left out (a user's SQL hook keeps them).
+    """
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
+    if own_script:
+        lines = [_SCRIPT_PREFIX.sub("", line) for line in lines if not line.startswith("CONTEXT:")]
+    lines = [line for line in lines if line]
     detail = " | ".join(lines[-3:]) if lines else "no error output"
     return f"{tool} failed (exit {exit_code}): {detail}"
 
@@ -283,7 +291,10 @@ ROLLBACK = (
 SELECT count(*) > 0 AS prev_exists FROM pg_database WHERE datname = :'prev' \gset
 \if :prev_exists
 \else
-DO $none$ BEGIN RAISE EXCEPTION 'there is no previous database to roll back to'; END $none$;
+SELECT set_config('kompose.prev', :'prev', false) \gset
+DO $none$ BEGIN
+  RAISE EXCEPTION 'no previous database % to roll back to (db:import keeps one)', current_setting('kompose.prev');
+END $none$;
 \endif
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
 """

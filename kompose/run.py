@@ -1,4 +1,10 @@
-"""Executing a Plan: failure semantics, per-stack outcomes, the summary and the exit code."""
+"""Executing a Plan: failure semantics, per-stack outcomes, the run-wide hooks, the summary and the exit code.
+
+Per stack: the steps in order (pre hooks among them); after a failure the plan's
+clean-up (on_failure); then the post hooks (after success, or always when the policy
+says so); then, after any failure, the on_error hooks. Around all stacks the same
+pattern once: pre_run, the stacks, post_run, on_error.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kompose import dumps, execute, postgres
+from kompose import dumps, execute, hookcontext, hooks, postgres
 from kompose.console import Rate, human_size
 from kompose.context import Context
 from kompose.errors import DatabaseError, DockerError, DumpError, ExitCode, KomposeError, LockedError
-from kompose.hooks import DEFAULT_HOOK_TIMEOUT, hook_timeout  # noqa: F401 (kept importable from here)
+from kompose.hookrun import HookRunner, HookScope, failed_state
 from kompose.locks import stack_lock
 from kompose.plan import (
-    CheckDump, Compose, Exec, Hook, Network, Note, Plan, Remove, RemoveStale, Rename, Sql, StackPlan, Step, describe,
+    HOOK_STEPS, CheckDump, Compose, Exec, Network, Note, Plan, Remove, RemoveStale, Rename, RunHooks, Sql, StackPlan,
+    Step, describe, step_label,
 )
 
+DEFAULT_HOOK_TIMEOUT = hooks.DEFAULT_TIMEOUT
 
 
 @dataclass
@@ -27,10 +35,11 @@ class Outcome:
     file: str | None = None
     bytes: int | None = None
     notes: list[str] = field(default_factory=list)
+    failed_step: str | None = None  # the step or hook that failed first
 
 
-def exit_code(outcomes: list[Outcome]) -> ExitCode:
-    if any(o.status == "failed" for o in outcomes):
+def exit_code(outcomes: list[Outcome], run_errors: list[str] | tuple = ()) -> ExitCode:
+    if run_errors or any(o.status == "failed" for o in outcomes):
         return ExitCode.FAILED
     if any(o.status == "skipped" for o in outcomes):
         return ExitCode.LOCKED
@@ -47,14 +56,90 @@ def summary_line(outcomes: list[Outcome]) -> str:
     return text + f" of {len(outcomes)} stack{'s' if len(outcomes) != 1 else ''}"
 
 
-class StackRun:
-    """Runs one stack's steps in order; on the first failure runs its on_failure steps."""
+def hook_timeout(env) -> float:
+    """KOMPOSE_HOOK_TIMEOUT, or the default. Raises ConfigError for a bad value."""
+    return hooks.timeout(env)
 
-    def __init__(self, ctx: Context, stack_plan: StackPlan):
+
+class RunFiles:
+    """What the stacks of one run share: the run id, the context files, the run-wide context."""
+
+    def __init__(self, run_id: str | None = None):
+        self.run_id = run_id or hookcontext.new_run_id()
+        self.files = hookcontext.RunFiles(self.run_id)
+        self.run_context_file = self.files.context_file("")
+
+    def inherited(self) -> dict[str, str]:
+        return hookcontext.read(self.run_context_file)
+
+    def close(self) -> None:
+        self.files.close()
+
+
+class HookSequence:
+    """The failure semantics around one operation, the same for a stack and for the whole run:
+    after the main part, post hooks (policy), then on_error hooks after any failure."""
+
+    def __init__(self, console, runner: HookRunner, outcome: Outcome):
+        self.console = console
+        self.runner = runner
+        self.outcome = outcome
+        self.failure: dict[str, str] | None = None
+
+    def fail(self, step: Step | None, exc: KomposeError) -> None:
+        """Record a failure; the first one stays the stack's error."""
+        if self.failure is None:
+            self.failure = failed_state(step, exc)
+            self.outcome.status = "failed"
+            self.outcome.error = exc.message
+            self.outcome.failed_step = self.failure["KOMPOSE_FAILED_STEP"]
+            self.console.detail(f"✗ {exc.message}", "red")
+        else:
+            self.console.detail(f"✗ {exc.message} (after the first failure)", "yellow")
+            self.outcome.notes.append(exc.message)
+
+    def post(self, steps: list[Step], policy: str) -> None:
+        """Post hooks: after success; after a failure too under policy 'always' (KOMPOSE_STATUS=failed).
+
+        A failing post hook fails the stack; under 'success' it also stops the remaining post hooks.
+        """
+        if not steps:
+            return
+        if self.failure is not None and policy != "always":
+            self.console.detail("post hooks skipped: the operation failed (KOMPOSE_POST_POLICY=success)", "dim")
+            return
+        for step in steps:
+            state = dict(self.failure) if self.failure else {"KOMPOSE_STATUS": "ok"}
+            try:
+                self.runner.run(step, state)
+            except KomposeError as exc:
+                self.fail(step, exc)
+                if policy != "always":
+                    break
+
+    def on_error(self, steps: list[Step]) -> None:
+        """on_error hooks, after a failure; each runs, and a failing one never hides the first error."""
+        if self.failure is None:
+            return
+        for step in steps:
+            try:
+                self.runner.run(step, self.failure)
+            except KomposeError as exc:
+                message = f"on_error hook failed too: {exc.message}"
+                self.console.detail(message, "yellow")
+                self.outcome.notes.append(message)
+
+
+class StackRun:
+    """Runs one stack's steps in order; on the first failure runs its on_failure steps, then its
+    post hooks (per policy) and on_error hooks."""
+
+    def __init__(self, ctx: Context, stack_plan: StackPlan, run: RunFiles | None = None):
         self.ctx = ctx
         self.plan = stack_plan
         self.console = ctx.console
         self.outcome = Outcome(stack_plan.stack, "ok")
+        self.run_files = run
 
     def run(self) -> Outcome:
         if not self.plan.lock:
@@ -74,15 +159,31 @@ class StackRun:
             return self.outcome
 
     def _run_steps(self) -> Outcome:
+        own_files = self.run_files is None
+        run = self.run_files or RunFiles()
+        try:
+            return self._run_sequence(run)
+        finally:
+            if own_files:
+                run.close()
+
+    def _run_sequence(self, run: RunFiles) -> Outcome:
         started = time.monotonic()
+        scope = HookScope(
+            self.plan.stack, self.plan.directory, self.plan.hooks_file, self.plan.env, run.run_id,
+            run.files.context_file(self.plan.stack), run.inherited(),
+        )
+        self.hooks = HookRunner(
+            self.ctx, scope, lambda text: self.console.detail(text, "blue"),
+            lambda line: self.console.stream_line("", line),
+        )
+        sequence = HookSequence(self.console, self.hooks, self.outcome)
         step: Step | None = None
         try:
             for step in self.plan.steps:
                 self.run_step(step)
         except KomposeError as exc:
-            self.outcome.status = "failed"
-            self.outcome.error = exc.message
-            self.console.detail(f"✗ {exc.message}", "red")
+            sequence.fail(step, exc)
             self._clean_up()
         except KeyboardInterrupt:
             # Ctrl-C or SIGTERM: clean up as after a failure (no .partial, no temporary
@@ -90,6 +191,9 @@ class StackRun:
             self.console.detail("✗ interrupted; cleaning up", "red")
             self._clean_up()
             raise
+        # after the operation: its post hooks never undo it (no clean-up runs after them)
+        sequence.post(self.plan.post, self.plan.post_policy)
+        sequence.on_error(self.plan.on_error)
         self.outcome.duration = time.monotonic() - started
         if self.outcome.status == "ok":
             done = f"✓ done in {self.outcome.duration:.1f} s"
@@ -109,6 +213,9 @@ class StackRun:
     # -- steps
 
     def run_step(self, step: Step) -> None:
+        if isinstance(step, HOOK_STEPS):
+            self.hooks.run(step, {"KOMPOSE_STATUS": "running"})
+            return
         handler = getattr(self, f"_run_{type(step).__name__.lower()}")
         try:
             handler(step)
@@ -119,27 +226,6 @@ class StackRun:
 
     def _run_note(self, step: Note) -> None:
         self.console.detail(step.text, "dim")
-
-    def _run_hook(self, step: Hook) -> None:
-        env = dict(self.plan.env)
-        env.update(step.env)
-        env["KOMPOSE_HOOK"] = step.function
-        self.console.detail(f"hook {step.function} {' '.join(step.args)}".rstrip(), "blue")
-        result = execute.run_hook(
-            self.plan.hooks_file,
-            step.function,
-            step.args,
-            env,
-            self.plan.directory,
-            hook_timeout(env),
-            lambda line: self.console.stream_line("", line),
-        )
-        if result.lingering:
-            self.console.detail(
-                f"hook {step.function} returned, but a background process it started still holds its output; "
-                "kompose stopped reading it",
-                "yellow",
-            )
 
     def _run_compose(self, step: Compose) -> None:
         argv = [*execute.compose_command(), *step.argv[2:]]
@@ -223,7 +309,9 @@ class StackRun:
             raise
         if result.exit_code != 0:
             self._check_container(step.container, started, step.what, result)
-            raise DatabaseError(postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr))
+            raise DatabaseError(
+                postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
+            )
         for line in result.stdout.decode("utf-8", "replace").splitlines():
             if line.strip():
                 self.console.stream_line("", line)
@@ -262,10 +350,87 @@ class StackRun:
             self.console.detail(f"removed {path.name} ({step.reason})", "yellow")
 
 
-def execute_plan(ctx: Context, plan: Plan) -> list[Outcome]:
+def execute_plan(ctx: Context, plan: Plan, run: RunFiles | None = None) -> list[Outcome]:
     """Run every stack's plan in turn; a failing stack never stops the others."""
     outcomes = []
     for stack_plan in plan.stacks:
         ctx.console.stack_header(stack_plan.stack, stack_plan.command)
-        outcomes.append(StackRun(ctx, stack_plan).run())
+        outcomes.append(StackRun(ctx, stack_plan, run).run())
     return outcomes
+
+
+@dataclass
+class RunResult:
+    outcomes: list[Outcome]
+    # failures of the run-wide hooks (the stacks' own are in their outcomes)
+    run_errors: list[str] = field(default_factory=list)
+    run_id: str = ""
+
+
+def _names(outcomes: list[Outcome], status: str) -> str:
+    return " ".join(o.stack for o in outcomes if o.status == status)
+
+
+def execute_run(ctx: Context, plan: Plan, planning_failures: list[Outcome] | None = None) -> RunResult:
+    """The whole invocation: run-wide pre_run, every stack, then post_run and on_error.
+
+    A failing pre_run runs no stack (they count as skipped, the run as failed).
+    ``planning_failures`` are stacks that could not be planned: they count as failed.
+    """
+    failures = list(planning_failures or [])
+    run = RunFiles()
+    try:
+        return _execute_run(ctx, plan, failures, run)
+    finally:
+        run.close()
+
+
+def _execute_run(ctx: Context, plan: Plan, failures: list[Outcome], run: RunFiles) -> RunResult:
+    console = ctx.console
+    run_hooks = plan.run_hooks or RunHooks(ctx.root, None, {})
+    summary = Outcome("run-wide hooks", "ok")
+    scope = HookScope("", run_hooks.directory, run_hooks.hooks_file, run_hooks.env, run.run_id,
+                      run.run_context_file)
+    runner = HookRunner(ctx, scope, lambda text: console.detail(text, "blue"), lambda line: console.stream_line("", line))
+    sequence = HookSequence(console, runner, summary)
+
+    outcomes = list(failures)
+    if run_hooks.pre:
+        console.stack_header("run-wide", "pre_run")
+        for step in run_hooks.pre:
+            try:
+                runner.run(step, {"KOMPOSE_STATUS": "running"})
+            except KomposeError as exc:
+                sequence.fail(step, exc)
+                break
+    if sequence.failure is None:
+        outcomes += execute_plan(ctx, plan, run)
+    else:
+        console.detail(f"no stack was run: {step_label(step)} failed", "red")
+        outcomes += [Outcome(sp.stack, "skipped", error=f"not run: {summary.failed_step} failed")
+                     for sp in plan.stacks]
+
+    if run_hooks.post or run_hooks.on_error:
+        failed = _names(outcomes, "failed")
+        if sequence.failure is None and failed:
+            first = next(o for o in outcomes if o.status == "failed")
+            sequence.failure = {
+                "KOMPOSE_STATUS": "failed",
+                "KOMPOSE_FAILED_STEP": f"{first.stack}: {first.failed_step or 'planning'}",
+                "KOMPOSE_ERROR": f"{first.stack}: {first.error}",
+            }
+        outcome_env = {
+            "KOMPOSE_SUCCEEDED": _names(outcomes, "ok"),
+            "KOMPOSE_FAILED": failed,
+            "KOMPOSE_SKIPPED": _names(outcomes, "skipped"),
+        }
+        scope.env = {**run_hooks.env, **outcome_env}
+        posting = run_hooks.post and (sequence.failure is None or run_hooks.post_policy == "always")
+        if posting or (run_hooks.on_error and sequence.failure is not None):
+            console.stack_header("run-wide", "post_run" if sequence.failure is None else "post_run / on_error")
+        sequence.post(run_hooks.post, run_hooks.post_policy)
+        sequence.on_error(run_hooks.on_error)
+
+    run_errors = [f"run-wide {summary.error}"] if summary.status == "failed" else []
+    run_errors += [f"run-wide {note}" for note in summary.notes]
+    return RunResult(outcomes, run_errors, run.run_id)

@@ -206,13 +206,18 @@ def remove_by_prefix(client, prefix: str, network_names: tuple[str, ...] = ()) -
         labels = labels or {}
         return labels.get(PROJECT_LABEL, "").startswith(prefix) or labels.get(TEST_LABEL, "").startswith(prefix)
 
-    for container in client.containers.list(all=True, filters={"label": PROJECT_LABEL}) + client.containers.list(
-        all=True, filters={"label": TEST_LABEL}
-    ):
-        if owned(container.labels):
+    # the low-level listing: the high-level one inspects every container, and on an engine
+    # shared with other test runs a container can vanish between the listing and the inspect
+    seen: set[str] = set()
+    for label in (PROJECT_LABEL, TEST_LABEL):
+        for item in client.api.containers(all=True, filters={"label": label}):
+            if item["Id"] in seen or not owned(item.get("Labels")):
+                continue
+            seen.add(item["Id"])
+            name = (item.get("Names") or [item["Id"][:12]])[0].lstrip("/")
             try:
-                container.remove(force=True, v=True)
-                removed.append(f"container {container.name}")
+                client.api.remove_container(item["Id"], force=True, v=True)
+                removed.append(f"container {name}")
             except Exception as exc:  # already gone, or being removed by compose
                 if "No such container" not in str(exc) and "already in progress" not in str(exc):
                     raise

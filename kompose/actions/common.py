@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from kompose import hooks
+from kompose import hooks, hookset, postgres
 from kompose.context import Context
-from kompose.plan import Hook, StackPlan
+from kompose.plan import Container, StackPlan
 from kompose.stacks import Stack
 
 
 def new_stack_plan(ctx: Context, stack: Stack, command: str, lock: bool = False) -> StackPlan:
-    """A StackPlan with the stack's hook environment; checks hooks.sh syntax first."""
+    """A StackPlan with the stack's hook environment and post policy; checks hooks.sh syntax first."""
     hooks.check_syntax(stack.hooks_file)
     env = ctx.stack_env(stack)
     env.update(
@@ -27,7 +25,7 @@ def new_stack_plan(ctx: Context, stack: Stack, command: str, lock: bool = False)
     )
     hooks_file = stack.hooks_file.resolve() if stack.hooks_file.is_file() else None
     if hooks_file:
-        hooks.hook_timeout(env)  # a bad KOMPOSE_HOOK_TIMEOUT stops the run before anything runs
+        hooks.timeout(env)  # a bad KOMPOSE_HOOK_TIMEOUT stops the run before anything runs
     return StackPlan(
         stack=stack.name,
         directory=stack.dir.resolve(),
@@ -35,18 +33,23 @@ def new_stack_plan(ctx: Context, stack: Stack, command: str, lock: bool = False)
         env=env,
         hooks_file=hooks_file,
         lock=lock,
+        post_policy=hooks.post_policy(env),
     )
 
 
-class HookFinder:
-    """Hook steps for the functions a stack's hooks.sh defines (found statically)."""
+def find_hooks(
+    ctx: Context,
+    stack: Stack,
+    stack_plan: StackPlan,
+    conn: postgres.Connection | None = None,
+    container: Container | None = None,
+) -> hookset.HookFinder:
+    """The stack's hooks of every kind (hooks.sh, its own .env, sql/), ready to give the steps of
+    any point; fills the plan's on_error hooks, which are the same for every operation.
 
-    def __init__(self, hooks_file: Path | None):
-        self.functions = set(hooks.find_functions(hooks_file)) if hooks_file else set()
-
-    def step(self, point: str, *args: str, env: dict[str, str] | None = None) -> list[Hook]:
-        """A one-element list with the hook step for ``point``, or [] when it is not defined."""
-        function = hooks.function_name(point)
-        if function not in self.functions:
-            return []
-        return [Hook(point, function, tuple(str(a) for a in args), tuple((env or {}).items()))]
+    Raises ConfigError for a broken declarative hook or SQL hook directory.
+    """
+    sources = hookset.gather_strict(stack_plan.directory, hookset.own_env_values(stack.env_file, ctx.root_env()))
+    finder = hookset.HookFinder(sources, stack_plan.env, stack.name, stack_plan.command, conn, container)
+    stack_plan.on_error += finder.steps("on_error")
+    return finder

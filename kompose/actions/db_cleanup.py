@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kompose import dumps, postgres
-from kompose.actions.common import HookFinder, new_stack_plan
+from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
 from kompose.plan import Note, Remove, RemoveStale, StackPlan
@@ -15,17 +15,17 @@ def plan(ctx: Context, stack: Stack, keep: int = 1) -> StackPlan:
         raise UsageError("--keep must be at least 1: cleanup never removes the newest dump")
     stack_plan = new_stack_plan(ctx, stack, "db:cleanup", lock=True)
     conn = postgres.connection(stack_plan.env, stack.name)
-    hooks = HookFinder(stack_plan.hooks_file)
+    hooks = find_hooks(ctx, stack, stack_plan, conn)
     existing = dumps.list_dumps(stack_plan.directory, conn.database)
     doomed = dumps.to_remove(existing, keep)
-    # under the stack's lock no export runs, so every .partial is a killed export's leftover
+    # under the stack's lock no export runs, so every export's .partial is a killed export's leftover
     stack_plan.steps.append(
-        RemoveStale(stack_plan.directory, f"*{dumps.PARTIAL_SUFFIX}", "left by an interrupted export")
+        RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export")
     )
-    stack_plan.steps += hooks.step("pre_db_cleanup")
+    stack_plan.steps += hooks.steps("pre_db_cleanup")
     if doomed:
         stack_plan.steps.append(Remove(tuple(d.path for d in doomed), f"keeping the newest {keep} of {len(existing)}"))
     else:
         stack_plan.steps.append(Note(f"nothing to remove: {len(existing)} dump(s), keeping {keep}"))
-    stack_plan.steps += hooks.step("post_db_cleanup")
+    stack_plan.post += hooks.steps("post_db_cleanup")
     return stack_plan

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from kompose import containers, dumps, postgres
-from kompose.actions.common import HookFinder, new_stack_plan
+from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import RECOVER_WHAT, sql
 from kompose.context import Context
 from kompose.errors import UsageError
@@ -23,22 +23,22 @@ def plan(ctx: Context, stack: Stack, fmt: str = "plain") -> StackPlan:
     container = containers.resolve(ctx, stack, stack_plan.env)
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now())
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
-    hooks = HookFinder(stack_plan.hooks_file)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(final)
+    hooks = find_hooks(ctx, stack, stack_plan, conn, container)
 
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
         # safe under the stack's lock: no other export of this stack is running
-        RemoveStale(stack_plan.directory, f"*{dumps.PARTIAL_SUFFIX}", "left by an interrupted export"),
+        RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
         # and no import: the next run after a crash, whatever it is, cleans up (a live database
         # a killed swap left closed could not even be dumped); the dump does not depend on it
         sql(container, conn, postgres.RECOVER, RECOVER_WHAT, optional=True),
-        *hooks.step("pre_db_export"),
+        *hooks.steps("pre_db_export"),
         Exec(container, postgres.pg_dump_argv(conn, fmt), conn.exec_env(), stdout_file=partial,
              what=f"pg_dump {conn.database} ({fmt})"),
         CheckDump(partial, fmt),
         Rename(partial, final),
-        *hooks.step("post_db_export", str(final)),
     ]
+    stack_plan.post += hooks.steps("post_db_export", str(final), dump_file=str(final))
     stack_plan.on_failure.append(Remove((partial,), "an unfinished dump is never left behind"))
     return stack_plan

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kompose import containers, dumps, postgres
-from kompose.actions.common import HookFinder, new_stack_plan
+from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import DumpError
 from kompose.plan import CheckDump, Exec, Note, Sql, StackPlan
@@ -60,15 +60,15 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     fmt = dumps.detect_format(path)
     check_origin(path, conn.database, allow_other_database)
     container = containers.resolve(ctx, stack, stack_plan.env)
-    hooks = HookFinder(stack_plan.hooks_file)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
+    hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     tmp = postgres.temp_name(conn.database)
     steps = stack_plan.steps
     steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
         CheckDump(path, fmt),
         sql(container, conn, postgres.RECOVER, RECOVER_WHAT),
-        *hooks.step("pre_db_import", str(path)),
+        *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
     if in_place:
         steps += [
@@ -83,12 +83,15 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             sql(container, conn, postgres.CREATE_TEMP, f"create the temporary database {tmp}"),
             Exec(container, postgres.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}"),
-            *hooks.step("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp}),
+            # a bash hook that checks or scrubs the restored copy needs to know where it is:
+            # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
+            *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
+                         database=tmp, dump_file=str(path)),
             sql(container, conn, postgres.SWAP,
                 f"swap: {conn.database} -> {postgres.prev_name(conn.database)}, {tmp} -> {conn.database}"),
         ]
         stack_plan.on_failure.append(
             sql(container, conn, postgres.ABANDON, f"drop {tmp}; the live database stays as it was")
         )
-    steps += hooks.step("post_db_import", str(path))
+    stack_plan.post += hooks.steps("post_db_import", str(path), dump_file=str(path))
     return stack_plan

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kompose import containers, postgres
-from kompose.actions.common import HookFinder, new_stack_plan
+from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import RECOVER_WHAT, sql
 from kompose.context import Context
 from kompose.plan import Note, StackPlan
@@ -14,13 +14,13 @@ def plan(ctx: Context, stack: Stack) -> StackPlan:
     stack_plan = new_stack_plan(ctx, stack, "db:rollback", lock=True)
     conn = postgres.connection(stack_plan.env, stack.name)
     container = containers.resolve(ctx, stack, stack_plan.env)
-    hooks = HookFinder(stack_plan.hooks_file)
+    hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     prev = postgres.prev_name(conn.database)
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
         sql(container, conn, postgres.RECOVER, RECOVER_WHAT),
-        *hooks.step("pre_db_rollback"),
+        *hooks.steps("pre_db_rollback"),
         sql(container, conn, postgres.ROLLBACK, f"swap {prev} <-> {conn.database}"),
-        *hooks.step("post_db_rollback"),
     ]
+    stack_plan.post += hooks.steps("post_db_rollback")
     return stack_plan
