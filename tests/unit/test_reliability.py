@@ -168,7 +168,7 @@ def test_a_stack_symlinked_outside_the_root_is_named_as_such(tmp_path):
 @pytest.mark.parametrize("raw", ["soon", "0", "-1", "nan", "inf"])
 def test_a_bad_hook_timeout_is_a_config_error(raw):
     with pytest.raises(ConfigError, match="KOMPOSE_HOOK_TIMEOUT"):
-        hooks.hook_timeout({"KOMPOSE_HOOK_TIMEOUT": raw})
+        hooks.timeout({"KOMPOSE_HOOK_TIMEOUT": raw})
 
 
 def test_a_failure_wins_over_a_skipped_stack():
