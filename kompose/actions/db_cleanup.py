@@ -6,7 +6,7 @@ from kompose import dumps, postgres
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
-from kompose.plan import Note, Remove, RemoveStale, StackPlan
+from kompose.plan import Note, Remove, StackPlan
 from kompose.stacks import Stack
 
 
@@ -18,10 +18,6 @@ def plan(ctx: Context, stack: Stack, keep: int = 1) -> StackPlan:
     hooks = find_hooks(ctx, stack, stack_plan, conn)
     existing = dumps.list_dumps(stack_plan.directory, conn.database)
     doomed = dumps.to_remove(existing, keep)
-    # under the stack's lock no export runs, so every export's .partial is a killed export's leftover
-    stack_plan.steps.append(
-        RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export")
-    )
     stack_plan.steps += hooks.steps("pre_db_cleanup")
     if doomed:
         stack_plan.steps.append(Remove(tuple(d.path for d in doomed), f"keeping the newest {keep} of {len(existing)}"))
