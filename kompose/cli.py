@@ -59,14 +59,18 @@ def _export_args(
 
 
 def _import_args(
-    dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack)"),
+    dump: Optional[str] = typer.Argument(None, help="the dump, in the stack's directory (default: its newest)"),
     in_place: bool = typer.Option(False, "--in-place", help="drop and recreate the live database (no safe swap)"),
     force: bool = typer.Option(False, "--force", help="import even when the dump's checksum differs from its manifest"),
+    allow_other_database: bool = typer.Option(
+        False, "--allow-other-database", help="import a dump made from another database (name or header)"
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
     json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
 ):
     """Restore a dump into a temporary database, then swap it in; the old one is kept for db:rollback."""
-    return {"dump": dump, "in_place": in_place, "force": force}, dry_run, json_output
+    return {"dump": dump, "in_place": in_place, "force": force, "allow_other_database": allow_other_database}, \
+        dry_run, json_output
 
 
 def _rollback_args(
@@ -352,7 +356,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
             options.dry_run = True
             args = [a for a in args if a != "--dry-run"]
     ctx = Context(options, console)
-    stacks = select(discover(options.root), pattern)
+    stacks = select(discover(options.root), pattern, options.root)
 
     if command == "db:list":
         return _db_list(ctx, stacks)
@@ -436,7 +440,7 @@ def _list(ctx, stacks, pattern, json_output) -> int:
     from kompose.stacks import select
 
     if pattern:
-        stacks = select(stacks, pattern)
+        stacks = select(stacks, pattern, ctx.root)
     infos = [stack_info(ctx, stack) for stack in stacks]
     if json_output:
         print(json.dumps([info.__dict__ for info in infos], indent=2))
@@ -463,6 +467,8 @@ def _db_list(ctx, stacks) -> int:
     return ExitCode.OK
 
 
+def _terminate(signal_number: int, frame) -> None:
+    raise Terminated(signal_number)
 def _print_json(console, data) -> None:
     """JSON on stdout with secret values masked, as the console masks them in text (a token can
     reach a plan inside a value, e.g. a hook URL built from ${..._TOKEN})."""

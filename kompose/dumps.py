@@ -142,6 +142,62 @@ def _head(path: Path) -> bytes:
     return head
 
 
+def _custom_archive_database(head: bytes) -> str | None:
+    """The database name in a custom-format archive header (pg_backup_archiver.c WriteHead), or None.
+
+    Layout: "PGDMP", version (3 bytes), int size, offset size, format, compression
+    (an int; one byte from archive version 1.15), the creation time (7 ints), then
+    the database name as a string (an int length, then the bytes). An int is a sign
+    byte and ``int size`` little-endian bytes.
+    """
+    if not head.startswith(CUSTOM_MAGIC) or len(head) < 11:
+        return None
+    version = (head[5], head[6], head[7])
+    int_size = head[8]
+    if version < (1, 10) or not 1 <= int_size <= 8:
+        return None
+    pos = 11  # after the offset size and the format bytes
+
+    def read_int() -> int:
+        nonlocal pos
+        if pos + 1 + int_size > len(head):
+            raise ValueError("short header")
+        sign, raw = head[pos], head[pos + 1 : pos + 1 + int_size]
+        pos += 1 + int_size
+        value = int.from_bytes(raw, "little")
+        return -value if sign else value
+
+    try:
+        if version >= (1, 15):
+            pos += 1
+        else:
+            read_int()
+        for _ in range(7):
+            read_int()
+        length = read_int()
+        if length < 0 or pos + length > len(head):
+            return None
+        return head[pos : pos + length].decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def dump_database(path: Path) -> str | None:
+    """The database a dump was made from, when it says: a custom archive's header, else a
+    kompose-style file name (``<db>_<timestamp>.sql``). None when it cannot be told."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return None
+    if head.startswith(CUSTOM_MAGIC):
+        name = _custom_archive_database(head)
+        if name is not None:
+            return name
+    dump = parse(path)
+    return dump.database if dump else None
+
+
 def check_complete(path: Path, fmt: str, compression: str = "") -> None:
     """Raise DumpError unless ``path`` holds a complete dump of format ``fmt``.
 

@@ -166,6 +166,8 @@ class Sql:
     env: tuple[tuple[str, str], ...]
     what: str
     argv: tuple[str, ...] = ()
+    # a failure is reported and the plan goes on (housekeeping the operation does not need)
+    optional: bool = False
 
 
 @dataclass(frozen=True)

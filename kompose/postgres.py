@@ -52,9 +52,15 @@ def connection(env: Mapping[str, str], stack: str) -> Connection:
 
 
 def check_name(name: str, suffix: str = "") -> None:
-    """Raise ConfigError for a database name PostgreSQL would refuse or truncate (with ``suffix``)."""
+    """Raise ConfigError for a database name PostgreSQL would refuse or truncate (with ``suffix``),
+    or that cannot name a dump file (``/``) or a line of output (control characters)."""
     if "\x00" in name:
         raise ConfigError("DB_NAME contains a NUL byte")
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        raise ConfigError(f"DB_NAME {name!r} contains a control character (a newline in a quoted value?)")
+    if "/" in name:
+        raise ConfigError(f"DB_NAME {name!r} contains '/': dump files are named after the database, "
+                          "and a file name cannot hold '/'")
     size = len((name + suffix).encode())
     if size > MAX_IDENTIFIER_BYTES:
         raise ConfigError(
@@ -112,6 +118,24 @@ def psql_script_argv(conn: Connection, database: str, variables: tuple[tuple[str
     argv += [f"--set={key}={value}" for key, value in variables]
     argv.append("--file=-")
     return tuple(argv)
+
+
+# what libpq and the server say when the connection, or the server, goes away mid-operation
+_CONNECTION_LOST = (
+    "server closed the connection unexpectedly",
+    "terminating connection due to administrator command",
+    "the database system is shutting down",
+    "no connection to the server",
+    "could not receive data from server",
+    "could not send data to server",
+    "Connection refused",
+)
+
+
+def lost_connection(stderr: bytes) -> bool:
+    """Whether a tool's stderr says it lost its server (a container stopping, say)."""
+    text = stderr.decode("utf-8", "replace")
+    return any(phrase in text for phrase in _CONNECTION_LOST)
 
 
 # psql's "where in kompose's own script" prefix and PL/pgSQL's CONTEXT lines say nothing to a user
@@ -305,15 +329,33 @@ DROP DATABASE IF EXISTS :"live" WITH (FORCE);
 CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0;
 """
 
-# A killed import may leave the live database refusing connections (killed between
-# closing it and the swap) and a half-restored temporary database.
-RECOVER = r"""
+# A killed import may leave a half-restored temporary database, and the live database
+# refusing connections (the container stopped between closing it and the swap). Each
+# repair prints one row saying what it did: run.py shows psql's rows, so the user sees
+# exactly what was cleaned, and nothing when there was nothing to clean.
+def _cleanup(dropped: str) -> str:
+    return (
+        r"""
+SELECT count(*) > 0 AS tmp_exists FROM pg_database WHERE datname = :'tmp' \gset
+\if :tmp_exists
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
+SELECT format('"""
+        + dropped
+        + r"""', :'tmp');
+\endif
 SELECT count(*) > 0 AS live_closed FROM pg_database WHERE datname = :'live' AND NOT datallowconn \gset
 \if :live_closed
 ALTER DATABASE :"live" ALLOW_CONNECTIONS true;
+SELECT format('re-opened %s for connections (an interrupted swap had closed it)', :'live');
 \endif
 """
+    )
+
+
+# run first by every operation on the stack's database: the next run cleans up after a crash
+RECOVER = _cleanup("dropped the leftover temporary database %s (left by an interrupted import)")
+# run after a failed import
+ABANDON = _cleanup("dropped the temporary database %s")
 
 
 # One exact count per ordinary or partitioned table (partitions are counted in their parent):

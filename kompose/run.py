@@ -15,7 +15,7 @@ from pathlib import Path
 from kompose import codecs, dumps, execute, hookcontext, hooks, postgres
 from kompose.console import Console, Rate, human_size
 from kompose.context import Context
-from kompose.errors import DatabaseError, DumpError, ExitCode, KomposeError, LockedError
+from kompose.errors import DatabaseError, DockerError, DumpError, ExitCode, KomposeError, LockedError
 from kompose.hookrun import HookRunner, HookScope, failed_state
 from kompose.locks import stack_lock
 from kompose.run_dumps import DumpSteps, now_iso
@@ -159,6 +159,11 @@ class StackRun(DumpSteps):
             self.outcome.error = exc.message
             self.console.detail(f"skipped: {exc.message}", "yellow")
             return self.outcome
+        except KomposeError as exc:  # the lock could not be taken (the steps catch their own errors)
+            self.outcome.status = "failed"
+            self.outcome.error = exc.message
+            self.console.detail(f"✗ {exc.message}", "red")
+            return self.outcome
 
     def _run_steps(self) -> Outcome:
         own_files = self.run_files is None
@@ -187,12 +192,13 @@ class StackRun(DumpSteps):
                 self.run_step(step)
         except KomposeError as exc:
             sequence.fail(step, exc)
-            for cleanup in self.plan.on_failure:
-                try:
-                    self.run_step(cleanup)
-                except KomposeError as cleanup_exc:
-                    # a clean-up failure is worth telling but never hides the original error
-                    self.console.detail(f"clean-up step failed too: {cleanup_exc.message}", "yellow")
+            self._clean_up()
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: clean up as after a failure (no .partial, no temporary
+            # database left), then let the interrupt end the run
+            self.console.detail("✗ interrupted; cleaning up", "red")
+            self._clean_up()
+            raise
         # after the operation: its post hooks never undo it (no clean-up runs after them)
         sequence.post(self.plan.post, self.plan.post_policy)
         sequence.on_error(self.plan.on_error)
@@ -204,6 +210,14 @@ class StackRun(DumpSteps):
             self.console.detail(done, "green")
         return self.outcome
 
+    def _clean_up(self) -> None:
+        for cleanup in self.plan.on_failure:
+            try:
+                self.run_step(cleanup)
+            except KomposeError as cleanup_exc:
+                # a clean-up failure is worth telling but never hides the original error
+                self.console.detail(f"clean-up step failed too: {cleanup_exc.message}", "yellow")
+
     # -- steps
 
     def run_step(self, step: Step) -> None:
@@ -211,7 +225,12 @@ class StackRun(DumpSteps):
             self.hooks.run(step, {"KOMPOSE_STATUS": "running"})
             return
         handler = getattr(self, f"_run_{type(step).__name__.lower()}")
-        handler(step)
+        try:
+            handler(step)
+        except OSError as exc:
+            # a full disk, a vanished directory: the stack fails with one line, never a traceback
+            kind, text = describe(step)
+            raise KomposeError(f"{kind} step failed: {exc.strerror or exc} ({text.splitlines()[0]})") from None
 
     def _run_note(self, step: Note) -> None:
         self.console.detail(step.text, "dim")
@@ -248,9 +267,18 @@ class StackRun(DumpSteps):
                 self.console.progress(f"{step.what}: {rate.text()}")
 
         # files stream through codecs: (de)compression on the host, and the sha256 of what is written
-        stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
-        stdout = codecs.Sink(step.stdout_file, step.host_codec, step.host_level) if step.stdout_file else None
+        try:
+            stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
+        except OSError as exc:
+            raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
+        try:
+            stdout = codecs.Sink(step.stdout_file, step.host_codec, step.host_level) if step.stdout_file else None
+        except OSError as exc:
+            if stdin:
+                stdin.abort()
+            raise DumpError(f"cannot write {step.stdout_file}: {exc.strerror}") from None
         started = now_iso()
+        started_clock = time.time()
         try:
             result = execute.container_exec(
                 self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
@@ -259,6 +287,9 @@ class StackRun(DumpSteps):
             for handle in (stdout, stdin):
                 if handle:
                     handle.close()  # raises DumpError when (de)compression failed
+        except DockerError:
+            self._check_container(step.container, started_clock, step.what or step.argv[0])
+            raise
         finally:
             for handle in (stdin, stdout):
                 if handle:
@@ -267,6 +298,7 @@ class StackRun(DumpSteps):
             self.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
                                             "bytes": step.stdout_file.stat().st_size}
         if result.exit_code != 0:
+            self._check_container(step.container, started_clock, step.what or step.argv[0], result)
             raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
 
     def _run_dumpinhelper(self, step: DumpInHelper) -> None:
@@ -298,13 +330,28 @@ class StackRun(DumpSteps):
             self.console.detail(f"removed helper container {name} ({step.reason})", "yellow")
 
     def _run_sql(self, step: Sql) -> None:
+        if not step.optional:
+            return self._run_script(step)
+        try:
+            self._run_script(step)
+        except KomposeError as exc:
+            self.console.detail(f"could not {step.what}: {exc.message}; going on", "yellow")
+
+    def _run_script(self, step: Sql) -> None:
         import io
 
         self.console.detail(step.what, "blue")
-        result = execute.container_exec(
-            self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=io.BytesIO(step.script.encode())
-        )
+        started = time.time()
+        try:
+            result = execute.container_exec(
+                self.ctx.docker(), step.container.id, step.argv, dict(step.env),
+                stdin=io.BytesIO(step.script.encode()),
+            )
+        except DockerError:
+            self._check_container(step.container, started, step.what)
+            raise
         if result.exit_code != 0:
+            self._check_container(step.container, started, step.what, result)
             raise DatabaseError(
                 postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
             )
@@ -312,11 +359,27 @@ class StackRun(DumpSteps):
             if line.strip():
                 self.console.stream_line("", line)
 
+    def _check_container(self, container, started: float, what: str, result=None) -> None:
+        """Raise DockerError naming the container when it stopped, vanished or restarted during ``what``.
+
+        A tool killed by a signal, or one that lost its server, waits a moment for the
+        engine to catch up: the tools die before the container is marked stopped.
+        """
+        settle = 0.0
+        if result is None or result.exit_code >= 128 or postgres.lost_connection(result.stderr):
+            settle = 3.0
+        trouble = execute.container_trouble(self.ctx.docker(), container.id, started, settle)
+        if trouble:
+            raise DockerError(f"the database container {container.name} {trouble} during {what}")
+
     def _run_checkdump(self, step: CheckDump) -> None:
         dumps.check_complete(step.path, step.format, step.compression)
 
     def _run_rename(self, step: Rename) -> None:
-        execute.fsync_rename(step.src, step.dst)
+        try:
+            execute.fsync_rename(step.src, step.dst)
+        except OSError as exc:  # fsync reports a full disk on some filesystems
+            raise DumpError(f"cannot finish {step.dst.name}: {exc.strerror or exc}") from None
         if step.src in self.files:
             self.files[step.dst] = self.files.pop(step.src)
         self.outcome.file = str(step.dst)

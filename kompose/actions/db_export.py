@@ -11,6 +11,7 @@ from datetime import datetime
 
 from kompose import codecs, containers, dumps, postgres, transport
 from kompose.actions.common import find_hooks, new_stack_plan
+from kompose.actions.db_import import RECOVER_WHAT, sql
 from kompose.context import Context
 from kompose.errors import UsageError
 from kompose.plan import (
@@ -68,6 +69,9 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         # safe under the stack's lock: no other export of this stack is running
         RemoveHelpers(stack_plan.directory, "left by an interrupted export"),
         RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
+        # and no import: the next run after a crash, whatever it is, cleans up (a live database
+        # a killed swap left closed could not even be dumped); the dump does not depend on it
+        sql(container, conn, postgres.RECOVER, RECOVER_WHAT, optional=True),
         *hooks.steps("pre_db_export"),
         dump_step,
         VerifyDump(partial, fmt, codec, container),
