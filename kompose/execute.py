@@ -41,8 +41,12 @@ class _Tail:
         return "\n".join(self.lines)
 
 
-def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail) -> None:
-    """Forward a pipe's output line by line; never holds more than one line."""
+def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail, muted: threading.Event | None = None) -> None:
+    """Forward a pipe's output line by line; never holds more than one line.
+
+    Once ``muted`` is set the output is read and dropped: writers never block on a full
+    pipe, and nothing more reaches the sink.
+    """
     pending = b""
     fd = stream.fileno()
     while True:
@@ -52,6 +56,9 @@ def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail) -> None:
             break
         if not chunk:
             break
+        if muted is not None and muted.is_set():
+            pending = b""
+            continue
         pending += chunk
         while True:
             cut = pending.find(b"\n")
@@ -118,7 +125,8 @@ def run_streamed(
 
     On timeout the whole group is stopped and HookError raised. A process whose
     background children keep its output open is waited for BACKGROUND_GRACE
-    seconds after it exits, then left alone (``lingering`` says so).
+    seconds after it exits; then their output is no longer shown, they are left
+    alone, and ``lingering`` says so.
     """
     try:
         proc = subprocess.Popen(
@@ -133,7 +141,8 @@ def run_streamed(
     except OSError as exc:
         raise KomposeError(f"cannot run {what}: {exc.strerror}") from None
     tail = _Tail()
-    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail), daemon=True)
+    muted = threading.Event()
+    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail, muted), daemon=True)
     reader.start()
     _live_groups.add(proc)
     try:
@@ -142,19 +151,30 @@ def run_streamed(
         _kill_group(proc)
         proc.wait()
         reader.join(BACKGROUND_GRACE)
+        muted.set()
         raise HookError(f"{what} timed out after {timeout:g} s; its process group was killed") from None
     except BaseException:
         # Ctrl-C or an error in kompose itself: leave nothing of ours running
         _kill_group(proc, grace=1.0)
+        muted.set()
         raise
     finally:
         _live_groups.discard(proc)
     reader.join(BACKGROUND_GRACE)
+    # the reader goes on draining what lingering children write, but shows none of it
+    muted.set()
     return ProcessResult(code, tail.text(), lingering=reader.is_alive())
 
 
 # The hook runner: source hooks.sh, make sure the function exists, call it.
+# First it starts a watcher so that a hook never outlives a kompose that died while it
+# ran (even by SIGKILL, which kompose cannot catch): when kompose ($PPID) is gone and the
+# hook's shell ($$) still runs, the watcher stops the hook's whole process group. It is
+# double-forked so that a hook's own `wait` does not wait for it, and it ends by itself
+# within a second of the hook's end.
 _HOOK_SCRIPT = (
+    '( ( while kill -0 "$PPID" && kill -0 $$; do sleep 1; done\n'
+    '    if ! kill -0 "$PPID" && kill -0 $$; then kill -TERM 0; fi ) </dev/null >/dev/null 2>&1 & )\n'
     '. "$0" || { echo "kompose: sourcing $0 failed" >&2; exit 126; }\n'
     'declare -F "$1" >/dev/null || { echo "kompose: $1 is not defined in $0" >&2; exit 127; }\n'
     '"$@"\n'
@@ -244,6 +264,16 @@ def _read_frames(
             (stderr_sink if stream_id == 2 else stdout_sink)(chunk)
 
 
+def _write_all(handle: BinaryIO, data: bytes) -> None:
+    """Write all of ``data``: a raw file may take less than asked (a disk filling up)."""
+    view = memoryview(data)
+    while view:
+        count = handle.write(view)
+        if not count:  # never for a regular file, but a loop must not spin
+            raise OSError(f"a write of {len(view)} bytes wrote nothing")
+        view = view[count:]
+
+
 def container_exec(
     client,
     container_id: str,
@@ -296,7 +326,7 @@ def container_exec(
             captured.extend(chunk)
         else:
             try:
-                stdout.write(chunk)
+                _write_all(stdout, chunk)
             except OSError as exc:
                 write_error.append(exc)
                 # stop the stream: the program gets EPIPE instead of filling a dead file
@@ -367,6 +397,40 @@ def container_exec(
     if send_error and exit_code == 0:
         raise DockerError(f"the input stream to container {container_id[:12]} broke: {send_error[0]}")
     return ExecResult(exit_code, bytes(captured), b"".join(errors)[-STDERR_KEEP:], written[0])
+
+
+def container_trouble(client, container_id: str, since: float, wait: float = 0.0) -> str | None:
+    """Why a container can no longer be trusted to run tools, or None while it runs as before.
+
+    "was removed", "stopped (exited)", or "restarted" (running again, but started after
+    ``since``, a time.time() value). With ``wait`` > 0 a running container is asked again
+    for that long: a shutdown ends the tools before the engine marks the container stopped.
+    """
+    from datetime import datetime
+
+    from docker.errors import APIError, NotFound
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            state = client.api.inspect_container(container_id).get("State", {})
+        except NotFound:
+            return "was removed"
+        except APIError:
+            return None  # cannot tell: let the tool's own error speak
+        if not state.get("Running"):
+            return f"stopped ({state.get('Status', 'unknown')})"
+        started = state.get("StartedAt", "")
+        try:
+            # RFC 3339 with nanoseconds: seconds are enough
+            started_at = datetime.fromisoformat(started[:19] + "+00:00").timestamp()
+        except ValueError:
+            started_at = 0.0
+        if state.get("Restarting") or started_at > since + 1:
+            return "restarted"
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
 
 
 def _exit_code(api, exec_id: str, container_id: str) -> int:

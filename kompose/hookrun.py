@@ -117,7 +117,7 @@ class HookRunner:
         if result.lingering:
             self.detail(
                 f"hook {step.function} returned, but a background process it started still holds its output; "
-                "kompose stopped reading it"
+                "kompose goes on and no longer shows its output"
             )
 
     def _http(self, step: HttpHook, state: Mapping[str, str]) -> None:

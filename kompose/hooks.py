@@ -62,6 +62,12 @@ OPERATION_POINTS: tuple[PointInfo, ...] = (
     PointInfo("post_db_rollback", "after the rollback swap"),
     PointInfo("pre_db_cleanup", "before old dumps are removed"),
     PointInfo("post_db_cleanup", "after old dumps were removed"),
+    PointInfo("pre_db_verify", "before db:verify re-checks dumps"),
+    PointInfo("post_db_verify", "after every checked dump passed"),
+    PointInfo(
+        "drill", "db:drill: after the restore into the drill database, as its smoke test (SQL hooks run there)",
+        "<dump-file> <drill-db>", "KOMPOSE_DUMP_FILE, KOMPOSE_DB (the drill database), KOMPOSE_DB_CONTAINER",
+    ),
     PointInfo("pre_<cmd>", "before `docker compose <cmd>` (any compose command: up, down, pull, ...)", "<compose args>"),
     PointInfo("post_<cmd>", "after `docker compose <cmd>`", "<compose args>"),
     PointInfo(
@@ -93,8 +99,8 @@ def function_name(point: str) -> str:
 
 
 def is_point(point: str) -> bool:
-    """True for a name a hook can be attached to: pre_<x>, post_<x> or on_error."""
-    return point == "on_error" or bool(re.fullmatch(r"(pre|post)_[a-z0-9_]+", point))
+    """True for a name a hook can be attached to: pre_<x>, post_<x>, on_error, or drill (db:drill's smoke test)."""
+    return point in ("on_error", "drill") or bool(re.fullmatch(r"(pre|post)_[a-z0-9_]+", point))
 
 
 def sort_points(points) -> list[str]:

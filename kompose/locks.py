@@ -10,7 +10,7 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from kompose.errors import LockedError
+from kompose.errors import KomposeError, LockedError
 
 LOCK_NAME = ".kompose.lock"
 INFO_NAME = ".kompose.lock.info"  # who holds it; a side file because the lock file is truncated on open
@@ -26,14 +26,20 @@ def _holder(directory: Path) -> str:
 
 @contextmanager
 def stack_lock(directory: Path, timeout: float = 0) -> Iterator[None]:
-    """Hold the stack's lock, waiting up to ``timeout`` seconds. Raises LockedError when it is held."""
+    """Hold the stack's lock, waiting up to ``timeout`` seconds. Raises LockedError when it is held,
+    KomposeError when it cannot be taken at all (a read-only filesystem)."""
     lock = FileLock(str(directory / LOCK_NAME))
     try:
         lock.acquire(timeout=timeout, poll_interval=0.1)
     except Timeout:
         raise LockedError(_holder(directory)) from None
+    except OSError as exc:  # a read-only or full filesystem
+        raise KomposeError(f"cannot take the stack's lock {directory / LOCK_NAME}: {exc.strerror or exc}") from None
     try:
-        (directory / INFO_NAME).write_text(f"{os.getpid()} {time.strftime('%H:%M:%S')}\n")
+        try:
+            (directory / INFO_NAME).write_text(f"{os.getpid()} {time.strftime('%H:%M:%S')}\n")
+        except OSError:
+            pass  # a full disk: the lock holds all the same, only the holder's name is not told
         yield
     finally:
         lock.release()

@@ -15,6 +15,7 @@ from kompose.errors import ConfigError, NoDatabaseError
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names
 TEMP_SUFFIX = "__kompose_tmp"
 PREV_SUFFIX = "__kompose_prev"
+DRILL_SUFFIX = "__kompose_drill"
 DUMP_COMPLETE_MARKER = b"-- PostgreSQL database dump complete"
 
 
@@ -51,9 +52,15 @@ def connection(env: Mapping[str, str], stack: str) -> Connection:
 
 
 def check_name(name: str, suffix: str = "") -> None:
-    """Raise ConfigError for a database name PostgreSQL would refuse or truncate (with ``suffix``)."""
+    """Raise ConfigError for a database name PostgreSQL would refuse or truncate (with ``suffix``),
+    or that cannot name a dump file (``/``) or a line of output (control characters)."""
     if "\x00" in name:
         raise ConfigError("DB_NAME contains a NUL byte")
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        raise ConfigError(f"DB_NAME {name!r} contains a control character (a newline in a quoted value?)")
+    if "/" in name:
+        raise ConfigError(f"DB_NAME {name!r} contains '/': dump files are named after the database, "
+                          "and a file name cannot hold '/'")
     size = len((name + suffix).encode())
     if size > MAX_IDENTIFIER_BYTES:
         raise ConfigError(
@@ -82,11 +89,14 @@ def dbname_arg(database: str) -> str:
     return f"--dbname={database}"
 
 
-def pg_dump_argv(conn: Connection, fmt: str, output: str | None = None) -> tuple[str, ...]:
-    """pg_dump of the stack's database to stdout, or to the file ``output`` (a path where pg_dump runs)."""
+def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0, output: str | None = None) -> tuple[str, ...]:
+    """pg_dump to stdout, or to the file ``output`` (a path where pg_dump runs); ``gzip_level``
+    (plain only) makes pg_dump gzip its own output."""
     argv = ["pg_dump", *conn.args(), dbname_arg(conn.database)]
     if fmt == "custom":
         argv.append("--format=custom")
+    elif gzip_level:
+        argv.append(f"--compress={gzip_level}")
     if output:
         argv.append(f"--file={output}")
     return tuple(argv)
@@ -95,7 +105,8 @@ def pg_dump_argv(conn: Connection, fmt: str, output: str | None = None) -> tuple
 def restore_argv(conn: Connection, database: str, fmt: str) -> tuple[str, ...]:
     """Restore from stdin into ``database``: psql stops at the first error, pg_restore likewise."""
     if fmt == "custom":
-        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}", dbname_arg(database))
+        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}",
+                dbname_arg(database))
     return ("psql", *conn.args(), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--output=/dev/null",
             dbname_arg(database))
 
@@ -107,6 +118,24 @@ def psql_script_argv(conn: Connection, database: str, variables: tuple[tuple[str
     argv += [f"--set={key}={value}" for key, value in variables]
     argv.append("--file=-")
     return tuple(argv)
+
+
+# what libpq and the server say when the connection, or the server, goes away mid-operation
+_CONNECTION_LOST = (
+    "server closed the connection unexpectedly",
+    "terminating connection due to administrator command",
+    "the database system is shutting down",
+    "no connection to the server",
+    "could not receive data from server",
+    "could not send data to server",
+    "Connection refused",
+)
+
+
+def lost_connection(stderr: bytes) -> bool:
+    """Whether a tool's stderr says it lost its server (a container stopping, say)."""
+    text = stderr.decode("utf-8", "replace")
+    return any(phrase in text for phrase in _CONNECTION_LOST)
 
 
 # psql's "where in kompose's own script" prefix and PL/pgSQL's CONTEXT lines say nothing to a user
@@ -300,15 +329,53 @@ DROP DATABASE IF EXISTS :"live" WITH (FORCE);
 CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0;
 """
 
-# A killed import may leave the live database refusing connections (killed between
-# closing it and the swap) and a half-restored temporary database.
-RECOVER = r"""
+# A killed import may leave a half-restored temporary database, and the live database
+# refusing connections (the container stopped between closing it and the swap). Each
+# repair prints one row saying what it did: run.py shows psql's rows, so the user sees
+# exactly what was cleaned, and nothing when there was nothing to clean.
+def _cleanup(dropped: str) -> str:
+    return (
+        r"""
+SELECT count(*) > 0 AS tmp_exists FROM pg_database WHERE datname = :'tmp' \gset
+\if :tmp_exists
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
+SELECT format('"""
+        + dropped
+        + r"""', :'tmp');
+\endif
 SELECT count(*) > 0 AS live_closed FROM pg_database WHERE datname = :'live' AND NOT datallowconn \gset
 \if :live_closed
 ALTER DATABASE :"live" ALLOW_CONNECTIONS true;
+SELECT format('re-opened %s for connections (an interrupted swap had closed it)', :'live');
 \endif
 """
+    )
+
+
+# run first by every operation on the stack's database: the next run cleans up after a crash
+RECOVER = _cleanup("dropped the leftover temporary database %s (left by an interrupted import)")
+# run after a failed import
+ABANDON = _cleanup("dropped the temporary database %s")
+
+
+# One exact count per ordinary or partitioned table (partitions are counted in their parent):
+# the generated statements run through \gexec, each printing "schema.table<TAB>count".
+ROW_COUNTS = r"""
+SELECT format('SELECT %L, count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+ ORDER BY 1 \gexec
+"""
+
+
+def drill_name(database: str) -> str:
+    return database + DRILL_SUFFIX
+
+
+def drill_variables(conn: Connection) -> tuple[tuple[str, str], ...]:
+    """The variables of CREATE_TEMP / DROP_TEMP aimed at the drill database instead of the temporary one."""
+    return (("live", conn.database), ("tmp", drill_name(conn.database)), ("owner", conn.user))
 
 
 def variables(conn: Connection) -> tuple[tuple[str, str], ...]:

@@ -12,12 +12,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kompose import dumps, execute, hookcontext, hooks, postgres
+from kompose import codecs, dumps, execute, hookcontext, hooks, postgres
 from kompose.console import Console, Rate, human_size
 from kompose.context import Context
-from kompose.errors import DatabaseError, DumpError, ExitCode, KomposeError, LockedError
+from kompose.errors import DatabaseError, DockerError, DumpError, ExitCode, KomposeError, LockedError
 from kompose.hookrun import HookRunner, HookScope, failed_state
 from kompose.locks import stack_lock
+from kompose.run_dumps import DumpSteps, now_iso
 from kompose.plan import (
     HELPER_MOUNT, HOOK_STEPS, CheckDump, Compose, DumpInHelper, Exec, Network, Note, Plan, Remove, RemoveHelpers,
     RemoveStale, Rename, RunHooks, Sql, StackPlan, Step, describe, step_label,
@@ -36,6 +37,8 @@ class Outcome:
     bytes: int | None = None
     notes: list[str] = field(default_factory=list)
     failed_step: str | None = None  # the step or hook that failed first
+    # what the operation found: manifest, verification results, retention decisions, row counts
+    details: dict = field(default_factory=dict)
 
 
 def exit_code(outcomes: list[Outcome], run_errors: list[str] | tuple = ()) -> ExitCode:
@@ -130,7 +133,7 @@ class HookSequence:
                 self.outcome.notes.append(message)
 
 
-class StackRun:
+class StackRun(DumpSteps):
     """Runs one stack's steps in order; on the first failure runs its on_failure steps, then its
     post hooks (per policy) and on_error hooks."""
 
@@ -142,6 +145,8 @@ class StackRun:
         self.console = console or ctx.console
         self.outcome = Outcome(stack_plan.stack, "ok")
         self.run_files = run
+        self.files: dict[Path, dict] = {}  # what this run learned about files (see run_dumps)
+        self.started_at: str | None = None
 
     def run(self) -> Outcome:
         if not self.plan.lock:
@@ -153,6 +158,11 @@ class StackRun:
             self.outcome.status = "skipped"
             self.outcome.error = exc.message
             self.console.detail(f"skipped: {exc.message}", "yellow")
+            return self.outcome
+        except KomposeError as exc:  # the lock could not be taken (the steps catch their own errors)
+            self.outcome.status = "failed"
+            self.outcome.error = exc.message
+            self.console.detail(f"✗ {exc.message}", "red")
             return self.outcome
 
     def _run_steps(self) -> Outcome:
@@ -166,6 +176,7 @@ class StackRun:
 
     def _run_sequence(self, run: RunFiles) -> Outcome:
         started = time.monotonic()
+        self.started_at = now_iso()
         scope = HookScope(
             self.plan.stack, self.plan.directory, self.plan.hooks_file, self.plan.env, run.run_id,
             run.files.context_file(self.plan.stack), run.inherited(),
@@ -181,12 +192,13 @@ class StackRun:
                 self.run_step(step)
         except KomposeError as exc:
             sequence.fail(step, exc)
-            for cleanup in self.plan.on_failure:
-                try:
-                    self.run_step(cleanup)
-                except KomposeError as cleanup_exc:
-                    # a clean-up failure is worth telling but never hides the original error
-                    self.console.detail(f"clean-up step failed too: {cleanup_exc.message}", "yellow")
+            self._clean_up()
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: clean up as after a failure (no .partial, no temporary
+            # database left), then let the interrupt end the run
+            self.console.detail("✗ interrupted; cleaning up", "red")
+            self._clean_up()
+            raise
         # after the operation: its post hooks never undo it (no clean-up runs after them)
         sequence.post(self.plan.post, self.plan.post_policy)
         sequence.on_error(self.plan.on_error)
@@ -198,6 +210,14 @@ class StackRun:
             self.console.detail(done, "green")
         return self.outcome
 
+    def _clean_up(self) -> None:
+        for cleanup in self.plan.on_failure:
+            try:
+                self.run_step(cleanup)
+            except KomposeError as cleanup_exc:
+                # a clean-up failure is worth telling but never hides the original error
+                self.console.detail(f"clean-up step failed too: {cleanup_exc.message}", "yellow")
+
     # -- steps
 
     def run_step(self, step: Step) -> None:
@@ -205,7 +225,12 @@ class StackRun:
             self.hooks.run(step, {"KOMPOSE_STATUS": "running"})
             return
         handler = getattr(self, f"_run_{type(step).__name__.lower()}")
-        handler(step)
+        try:
+            handler(step)
+        except OSError as exc:
+            # a full disk, a vanished directory: the stack fails with one line, never a traceback
+            kind, text = describe(step)
+            raise KomposeError(f"{kind} step failed: {exc.strerror or exc} ({text.splitlines()[0]})") from None
 
     def _run_note(self, step: Note) -> None:
         self.console.detail(step.text, "dim")
@@ -241,20 +266,39 @@ class StackRun:
             if rate.add(count):
                 self.console.progress(f"{step.what}: {rate.text()}")
 
-        stdin = open(step.stdin_file, "rb") if step.stdin_file else None
-        stdout = open(step.stdout_file, "wb") if step.stdout_file else None
+        # files stream through codecs: (de)compression on the host, and the sha256 of what is written
+        try:
+            stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
+        except OSError as exc:
+            raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
+        try:
+            stdout = codecs.Sink(step.stdout_file, step.host_codec, step.host_level) if step.stdout_file else None
+        except OSError as exc:
+            if stdin:
+                stdin.abort()
+            raise DumpError(f"cannot write {step.stdout_file}: {exc.strerror}") from None
+        started = now_iso()
+        started_clock = time.time()
         try:
             result = execute.container_exec(
                 self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
                 on_progress=progress,
             )
-            if stdout:
-                stdout.flush()
+            for handle in (stdout, stdin):
+                if handle:
+                    handle.close()  # raises DumpError when (de)compression failed
+        except DockerError:
+            self._check_container(step.container, started_clock, step.what or step.argv[0])
+            raise
         finally:
             for handle in (stdin, stdout):
                 if handle:
-                    handle.close()
+                    handle.abort()
+        if stdout:
+            self.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
+                                            "bytes": step.stdout_file.stat().st_size}
         if result.exit_code != 0:
+            self._check_container(step.container, started_clock, step.what or step.argv[0], result)
             raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
 
     def _run_dumpinhelper(self, step: DumpInHelper) -> None:
@@ -286,13 +330,28 @@ class StackRun:
             self.console.detail(f"removed helper container {name} ({step.reason})", "yellow")
 
     def _run_sql(self, step: Sql) -> None:
+        if not step.optional:
+            return self._run_script(step)
+        try:
+            self._run_script(step)
+        except KomposeError as exc:
+            self.console.detail(f"could not {step.what}: {exc.message}; going on", "yellow")
+
+    def _run_script(self, step: Sql) -> None:
         import io
 
         self.console.detail(step.what, "blue")
-        result = execute.container_exec(
-            self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=io.BytesIO(step.script.encode())
-        )
+        started = time.time()
+        try:
+            result = execute.container_exec(
+                self.ctx.docker(), step.container.id, step.argv, dict(step.env),
+                stdin=io.BytesIO(step.script.encode()),
+            )
+        except DockerError:
+            self._check_container(step.container, started, step.what)
+            raise
         if result.exit_code != 0:
+            self._check_container(step.container, started, step.what, result)
             raise DatabaseError(
                 postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
             )
@@ -300,11 +359,29 @@ class StackRun:
             if line.strip():
                 self.console.stream_line("", line)
 
+    def _check_container(self, container, started: float, what: str, result=None) -> None:
+        """Raise DockerError naming the container when it stopped, vanished or restarted during ``what``.
+
+        A tool killed by a signal, or one that lost its server, waits a moment for the
+        engine to catch up: the tools die before the container is marked stopped.
+        """
+        settle = 0.0
+        if result is None or result.exit_code >= 128 or postgres.lost_connection(result.stderr):
+            settle = 3.0
+        trouble = execute.container_trouble(self.ctx.docker(), container.id, started, settle)
+        if trouble:
+            raise DockerError(f"the database container {container.name} {trouble} during {what}")
+
     def _run_checkdump(self, step: CheckDump) -> None:
-        dumps.check_complete(step.path, step.format)
+        dumps.check_complete(step.path, step.format, step.compression)
 
     def _run_rename(self, step: Rename) -> None:
-        execute.fsync_rename(step.src, step.dst)
+        try:
+            execute.fsync_rename(step.src, step.dst)
+        except OSError as exc:  # fsync reports a full disk on some filesystems
+            raise DumpError(f"cannot finish {step.dst.name}: {exc.strerror or exc}") from None
+        if step.src in self.files:
+            self.files[step.dst] = self.files.pop(step.src)
         self.outcome.file = str(step.dst)
         self.outcome.bytes = step.dst.stat().st_size
 

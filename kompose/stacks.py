@@ -56,12 +56,23 @@ def discover(root: Path) -> list[Stack]:
     return stacks
 
 
-def select(stacks: list[Stack], pattern: str) -> list[Stack]:
+def outside_links(root: Path) -> list[tuple[str, Path]]:
+    """(name, target) of the symlinks in ``root`` that discovery skips because they lead outside it."""
+    real_root = root.resolve()
+    found = []
+    for entry in sorted(root.iterdir(), key=lambda p: p.name) if root.is_dir() else []:
+        if entry.is_symlink() and not entry.resolve().is_relative_to(real_root):
+            found.append((entry.name, entry.resolve()))
+    return found
+
+
+def select(stacks: list[Stack], pattern: str, root: Path | None = None) -> list[Stack]:
     """Stacks matching a pattern: a name, a comma list, shell globs, or '*'.
 
     Keeps discovery order and lists each stack once.
     Raises UsageError for a pattern that reaches outside the root and
-    NoStackError (naming the available stacks) when nothing matches.
+    NoStackError (naming the available stacks) when nothing matches; with ``root``
+    it says so when the pattern names a symlink that leads outside the root.
     """
     parts = [part.strip() for part in pattern.split(",") if part.strip()]
     if not parts:
@@ -71,6 +82,10 @@ def select(stacks: list[Stack], pattern: str) -> list[Stack]:
             raise UsageError(f"stack pattern {part!r}: a stack is a directory name, not a path")
     chosen = [s for s in stacks if any(fnmatch.fnmatchcase(s.name, part) for part in parts)]
     if not chosen:
+        for name, target in outside_links(root) if root else []:
+            if any(fnmatch.fnmatchcase(name, part) for part in parts):
+                raise NoStackError(f"stack {name} is a symlink to {target}, outside the root {root}: "
+                                   "kompose manages only stacks under its root")
         available = ", ".join(s.name for s in stacks) or "none"
         raise NoStackError(f"no stack matches {pattern!r}; available: {available}")
     return chosen

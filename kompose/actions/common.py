@@ -28,12 +28,15 @@ def new_stack_plan(ctx: Context, stack: Stack, command: str, lock: bool = False)
             "KOMPOSE_DRY_RUN": "1" if ctx.dry_run else "0",
         }
     )
+    hooks_file = stack.hooks_file.resolve() if stack.hooks_file.is_file() else None
+    if hooks_file:
+        hooks.timeout(env)  # a bad KOMPOSE_HOOK_TIMEOUT stops the run before anything runs
     return StackPlan(
         stack=stack.name,
         directory=directory,
         command=command,
         env=env,
-        hooks_file=stack.hooks_file.resolve() if stack.hooks_file.is_file() else None,
+        hooks_file=hooks_file,
         lock=lock,
         post_policy=hooks.post_policy(env),
     )

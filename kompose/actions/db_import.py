@@ -8,12 +8,20 @@ from kompose import containers, dumps, postgres
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan import CheckDump, Exec, Note, Sql, StackPlan
+from kompose.plan import CheckChecksum, CheckDump, CheckServerVersion, Exec, Note, Sql, StackPlan
 from kompose.stacks import Stack
 
 
+RECOVER_WHAT = "check for leftovers of an interrupted import"
+
+
 def find_dump(stack_dir: Path, database: str, given: str | None) -> Path:
-    """The dump to import: ``given`` (relative to the cwd, else the stack dir) or the newest one."""
+    """The dump to import: ``given`` (relative to the cwd, else the stack dir) or the newest one.
+
+    Raises DumpError when there is none, or when ``given`` lies outside the stack
+    directory (symlinks resolved): an import reads only the stack's own dumps, so a
+    pattern over several stacks can never restore one file into all of them.
+    """
     existing = dumps.list_dumps(stack_dir, database)
     listing = ", ".join(d.path.name for d in existing[:10]) or "none"
     if not given:
@@ -21,22 +29,43 @@ def find_dump(stack_dir: Path, database: str, given: str | None) -> Path:
             raise DumpError(f"no dump of {database} in {stack_dir}; run db:export first")
         return existing[0].path
     for candidate in (Path(given), stack_dir / given):
-        if candidate.exists():
-            return candidate.resolve()
+        if candidate.exists() or candidate.is_symlink():
+            resolved = candidate.resolve()
+            if not resolved.is_relative_to(stack_dir.resolve()):
+                raise DumpError(f"dump {given} is outside the stack directory {stack_dir}: copy it there first "
+                                "(an import reads only the stack's own dumps)")
+            return resolved
     raise DumpError(f"dump {given} not found; dumps of {database} in {stack_dir}: {listing}")
 
 
-def sql(container, conn, script: str, what: str, database: str = "postgres") -> Sql:
+def check_origin(path: Path, database: str, allow_other: bool) -> None:
+    """Raise DumpError when the dump says it was made from another database (and that is not allowed)."""
+    origin = dumps.dump_database(path)
+    if origin is not None and origin != database and not allow_other:
+        raise DumpError(f"{path.name} is a dump of database {origin}, not {database}; "
+                        "pass --allow-other-database to import it anyway")
+
+
+def sql(container, conn, script: str, what: str, database: str = "postgres", optional: bool = False) -> Sql:
     variables = postgres.variables(conn)
     return Sql(container, database, script, variables, conn.exec_env(), what,
-               postgres.psql_script_argv(conn, database, variables))
+               postgres.psql_script_argv(conn, database, variables), optional)
 
 
-def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False) -> StackPlan:
+def version_check(container, conn, path: Path, fmt: str, compression: str) -> CheckServerVersion:
+    return CheckServerVersion(container, postgres.psql_script_argv(conn, "postgres", ()), conn.exec_env(),
+                              path, fmt, compression)
+
+
+def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
+         force: bool = False, allow_other_database: bool = False) -> StackPlan:
+    """``force``: import a dump whose checksum differs from its manifest (with a warning);
+    ``allow_other_database``: import a dump made from another database."""
     stack_plan = new_stack_plan(ctx, stack, "db:import", lock=True)
     conn = postgres.connection(stack_plan.env, stack.name)
     path = find_dump(stack_plan.directory, conn.database, dump)
-    fmt = dumps.detect_format(path)
+    fmt, compression = dumps.detect(path)
+    check_origin(path, conn.database, allow_other_database)
     container = containers.resolve(ctx, stack, stack_plan.env)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
@@ -44,8 +73,10 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     steps = stack_plan.steps
     steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
-        CheckDump(path, fmt),
-        sql(container, conn, postgres.RECOVER, "clean up after an interrupted import, if any"),
+        CheckChecksum(path, force),
+        CheckDump(path, fmt, compression),
+        version_check(container, conn, path, fmt, compression),
+        sql(container, conn, postgres.RECOVER, RECOVER_WHAT),
         *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
     if in_place:
@@ -54,13 +85,13 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
                  "empty or partial (no previous copy is kept)"),
             sql(container, conn, postgres.RECREATE_IN_PLACE, f"drop and recreate {conn.database}"),
             Exec(container, postgres.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
-                 what=f"restore {path.name} into {conn.database}"),
+                 what=f"restore {path.name} into {conn.database}", host_codec=compression),
         ]
     else:
         steps += [
             sql(container, conn, postgres.CREATE_TEMP, f"create the temporary database {tmp}"),
             Exec(container, postgres.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
-                 what=f"restore {path.name} into {tmp}"),
+                 what=f"restore {path.name} into {tmp}", host_codec=compression),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
             *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
@@ -69,7 +100,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
                 f"swap: {conn.database} -> {postgres.prev_name(conn.database)}, {tmp} -> {conn.database}"),
         ]
         stack_plan.on_failure.append(
-            sql(container, conn, postgres.RECOVER, f"drop {tmp}; the live database stays as it was")
+            sql(container, conn, postgres.ABANDON, f"drop {tmp}; the live database stays as it was")
         )
     stack_plan.post += hooks.steps("post_db_import", str(path), dump_file=str(path))
     return stack_plan

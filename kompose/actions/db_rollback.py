@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kompose import containers, postgres
 from kompose.actions.common import find_hooks, new_stack_plan
-from kompose.actions.db_import import sql
+from kompose.actions.db_import import RECOVER_WHAT, sql
 from kompose.context import Context
 from kompose.plan import Note, StackPlan
 from kompose.stacks import Stack
@@ -18,6 +18,7 @@ def plan(ctx: Context, stack: Stack) -> StackPlan:
     prev = postgres.prev_name(conn.database)
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
+        sql(container, conn, postgres.RECOVER, RECOVER_WHAT),
         *hooks.steps("pre_db_rollback"),
         sql(container, conn, postgres.ROLLBACK, f"swap {prev} <-> {conn.database}"),
     ]
