@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import shutil
 import subprocess
 import tempfile
@@ -170,6 +171,13 @@ class Source:
             self._stream = open(path, "rb")
         else:
             raise DumpError(f"cannot read {codec!r}-compressed dumps")
+
+    def fileno(self) -> int:
+        """The file's descriptor when it is read as it is (lets the exec send it with sendfile(2)).
+        Raises io.UnsupportedOperation when the data is decompressed on the way."""
+        if self._proc is not None or not hasattr(self._stream, "raw"):
+            raise io.UnsupportedOperation("decompressed on the fly")
+        return self._stream.fileno()
 
     def read(self, size: int = CHUNK) -> bytes:
         if self._error:

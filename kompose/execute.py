@@ -371,9 +371,7 @@ def container_exec(
             reader = threading.Thread(target=read_then_stop_sending, daemon=True)
             reader.start()
             try:
-                # a file goes with sendfile(2): no copy through Python (a dump is GBs); anything
-                # without a file descriptor falls back to sending in chunks
-                sock.sendfile(stdin)
+                _send_input(sock, stdin, program_exited)
                 sock.shutdown(socket.SHUT_WR)
             except OSError as exc:  # the program exited early (bad input): its stderr says why
                 # input left unread is an error even when the program's exit code is 0
@@ -431,6 +429,37 @@ def container_trouble(client, container_id: str, since: float, wait: float = 0.0
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.1)
+
+
+SENDFILE_CHUNK = 8 << 20
+
+
+def _send_input(sock: socket.socket, stdin, stop: threading.Event) -> None:
+    """Send all of ``stdin`` to the socket; BrokenPipeError once ``stop`` is set (the program exited).
+
+    A plain file (one with a file descriptor) goes with sendfile(2): a dump of many GB never
+    passes through Python. Anything else (decompressed input, a script) goes in 1 MiB chunks.
+    """
+    try:
+        fd = stdin.fileno()
+        offset = os.lseek(fd, 0, os.SEEK_CUR)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both of the last two
+        fd = None
+    if fd is not None:
+        while True:
+            if stop.is_set():
+                raise BrokenPipeError
+            sent = os.sendfile(sock.fileno(), fd, offset, SENDFILE_CHUNK)
+            if sent == 0:
+                return
+            offset += sent
+    while True:
+        chunk = stdin.read(CHUNK)
+        if not chunk:
+            return
+        if stop.is_set():
+            raise BrokenPipeError
+        sock.sendall(chunk)
 
 
 def _exit_code(api, exec_id: str, container_id: str) -> int:

@@ -9,6 +9,7 @@ SIGTERM), and one left by a SIGKILLed kompose is removed by the next run of that
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import threading
@@ -27,6 +28,7 @@ POLL_SECONDS = 0.25
 # start writing the growing file back to disk every this many bytes, so the final fsync
 # finds little left to write (the kernel would otherwise hold it all in the page cache)
 WRITEBACK_EVERY = 32 << 20
+HASH_CHUNK = 8 << 20
 
 # helpers running now, so an interrupted run (Ctrl-C in another thread) can remove them
 _live: dict[str, object] = {}
@@ -38,6 +40,7 @@ class HelperResult:
     exit_code: int
     stderr: bytes  # the last lines the program wrote to stderr
     bytes_out: int  # the size of the output file when it finished
+    sha256: str | None = None  # of the whole output file, when asked for (hash_output)
 
 
 def _labels(directory: Path) -> dict[str, str]:
@@ -55,14 +58,17 @@ def run_to_file(
     user: str,
     output: Path,
     on_progress: Callable[[int], None] | None = None,
+    hash_output: bool = False,
 ) -> HelperResult:
     """Run ``argv`` in a helper container and wait for it; the helper is removed whatever happens.
 
     ``image``: the image id to run; ``network_of``: the container whose network namespace it
     joins; ``directory`` is bind-mounted at ``mount_point``; ``env`` travels in the container's
     environment (never argv); ``output`` is the host path of the file the program writes,
-    watched for progress and written back to disk as it grows. The exit code comes from the
-    engine's wait. Raises DockerError when the engine refuses the helper or goes away.
+    watched for progress and written back to disk as it grows. ``hash_output``: the program
+    only appends to ``output``, so its sha256 is computed as it grows (from the page cache,
+    beside the dump instead of after it). The exit code comes from the engine's wait.
+    Raises DockerError when the engine refuses the helper or goes away.
     """
     from docker.errors import APIError, NotFound
     from docker.types import LogConfig, Mount
@@ -98,7 +104,12 @@ def run_to_file(
             api.start(helper_id)
         except APIError as exc:
             raise DockerError(f"cannot start the helper container: {exc.explanation or exc}") from None
-        exit_code = _wait(api, helper_id, output, on_progress)
+        watcher = _Writeback(output, hash_output)
+        try:
+            exit_code = _wait(api, helper_id, watcher, on_progress)
+            sha256 = watcher.finish() if exit_code == 0 else None
+        finally:
+            watcher.close()
         stderr = b""
         if exit_code != 0:  # the error text is only needed for the error message
             try:
@@ -107,7 +118,7 @@ def run_to_file(
                 pass
         size = output.stat().st_size if output.exists() else 0
         finished = True
-        return HelperResult(exit_code, stderr, size)
+        return HelperResult(exit_code, stderr, size, sha256)
     finally:
         if finished:
             # the helper has exited: remove it while kompose checks and renames the dump (a
@@ -125,8 +136,8 @@ def _remove_and_forget(api, helper_id: str) -> None:
             _live.pop(helper_id, None)
 
 
-def _wait(api, helper_id: str, output: Path, on_progress: Callable[[int], None] | None) -> int:
-    """Wait for the helper to exit (no request timeout: a dump may take hours) while watching ``output``."""
+def _wait(api, helper_id: str, watcher: "_Writeback", on_progress: Callable[[int], None] | None) -> int:
+    """Wait for the helper to exit (no request timeout: a dump may take hours) while ``watcher`` follows its file."""
     from docker.errors import APIError, NotFound
 
     result: dict = {}
@@ -141,16 +152,12 @@ def _wait(api, helper_id: str, output: Path, on_progress: Callable[[int], None] 
 
     waiter = threading.Thread(target=wait, daemon=True)
     waiter.start()
-    watcher = _Writeback(output)
-    try:
-        # joining with a timeout keeps the main thread responsive to Ctrl-C / SIGTERM
-        while waiter.is_alive():
-            waiter.join(POLL_SECONDS)
-            grown = watcher.poll()
-            if grown and on_progress:
-                on_progress(grown)
-    finally:
-        watcher.close()
+    # joining with a timeout keeps the main thread responsive to Ctrl-C / SIGTERM
+    while waiter.is_alive():
+        waiter.join(POLL_SECONDS)
+        grown = watcher.poll()
+        if grown and on_progress:
+            on_progress(grown)
     if "error" in result:
         exc = result["error"]
         raise DockerError(f"lost the helper container while waiting for it: {getattr(exc, 'explanation', None) or exc}")
@@ -161,13 +168,39 @@ def _wait(api, helper_id: str, output: Path, on_progress: Callable[[int], None] 
 
 
 class _Writeback:
-    """Follows a file another process is writing: reports growth, starts writing it back to disk early."""
+    """Follows a file another process is writing: reports growth, hashes what was appended
+    (when asked), and starts writing it back to disk early."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, hashing: bool = False):
         self.path = path
         self.size = 0
         self.flushed = 0
         self.fd: int | None = None
+        self.hash = hashlib.sha256() if hashing else None
+        self.hashed = 0
+        self.hash_failed = False
+
+    def _open(self) -> int | None:
+        if self.fd is None:
+            try:
+                self.fd = os.open(self.path, os.O_RDONLY)
+            except OSError:
+                return None
+        return self.fd
+
+    def _hash_to(self, size: int) -> None:
+        """Hash bytes [hashed, size): just written, so read from the page cache."""
+        if self.hash is None or self.hash_failed or self._open() is None:
+            return
+        try:
+            while self.hashed < size:
+                chunk = os.pread(self.fd, min(size - self.hashed, HASH_CHUNK), self.hashed)
+                if not chunk:
+                    break
+                self.hash.update(chunk)
+                self.hashed += len(chunk)
+        except OSError:
+            self.hash_failed = True  # the manifest then reads the file itself
 
     def poll(self) -> int:
         try:
@@ -175,16 +208,28 @@ class _Writeback:
         except OSError:
             return 0
         grown, self.size = size - self.size, size
-        if size - self.flushed >= WRITEBACK_EVERY:
+        self._hash_to(size)
+        # write back only what is hashed: DONTNEED also drops the pages once they are clean
+        limit = self.hashed if self.hash is not None and not self.hash_failed else size
+        if limit - self.flushed >= WRITEBACK_EVERY and self._open() is not None:
             try:
-                if self.fd is None:
-                    self.fd = os.open(self.path, os.O_RDONLY)
                 # starts writeback of the dirty pages without waiting for it
-                os.posix_fadvise(self.fd, self.flushed, 0, os.POSIX_FADV_DONTNEED)
-                self.flushed = size
+                os.posix_fadvise(self.fd, self.flushed, limit - self.flushed, os.POSIX_FADV_DONTNEED)
+                self.flushed = limit
             except OSError:
                 pass  # only an optimisation: the fsync before the rename is what makes it durable
         return max(grown, 0)
+
+    def finish(self) -> str | None:
+        """After the writer exited: hash the rest; the sha256 of the whole file, or None."""
+        if self.hash is None or self.hash_failed:
+            return None
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return None
+        self._hash_to(size)
+        return self.hash.hexdigest() if self.hashed == size and not self.hash_failed else None
 
     def close(self) -> None:
         if self.fd is not None:

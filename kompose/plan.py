@@ -142,6 +142,9 @@ class DumpInHelper:
     output: Path
     user: str
     what: str = ""
+    # pg_dump only appends to a plain dump (gzipped or not): kompose hashes it as it grows, so
+    # the manifest needs no second read; a custom archive's header is rewritten at the end
+    appends_only: bool = True
 
 
 @dataclass(frozen=True)

@@ -311,17 +311,30 @@ class StackRun(DumpSteps):
             if rate.add(count):
                 self.console.progress(f"{step.what}: {rate.text()}")
 
-        result = helper_container.run_to_file(
-            self.ctx.docker(), step.container.image_id or step.container.image, step.container.id, step.directory,
-            HELPER_MOUNT, step.argv, dict(step.env), step.user, step.output, on_progress=progress,
-        )
+        started = now_iso()
+        started_clock = time.time()
+        try:
+            result = helper_container.run_to_file(
+                self.ctx.docker(), step.container.image_id or step.container.image, step.container.id, step.directory,
+                HELPER_MOUNT, step.argv, dict(step.env), step.user, step.output, on_progress=progress,
+                hash_output=step.appends_only,
+            )
+        except DockerError:
+            self._check_container(step.container, started_clock, step.what or step.argv[0])
+            raise
         if result.exit_code != 0:
+            # the helper lives in the database container's network: a stopped database shows as a lost server
+            self._check_container(step.container, started_clock, step.what or step.argv[0], result)
             raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
         if not step.output.exists():
             raise DumpError(
                 f"pg_dump in the helper container succeeded but {step.output} is not on this host: the engine does "
                 "not see this host's files; use --transport exec"
             )
+        facts = {"started": started, "finished": now_iso()}
+        if result.sha256:  # hashed while it grew: the manifest needs no second read
+            facts.update(sha256=result.sha256, bytes=result.bytes_out)
+        self.files[step.output] = facts
 
     def _run_removehelpers(self, step: RemoveHelpers) -> None:
         from kompose import helper_container

@@ -57,7 +57,7 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         dump_step = DumpInHelper(
             container, postgres.pg_dump_argv(conn, fmt, gzip_level, output=f"{HELPER_MOUNT}/{partial.name}"),
             conn.exec_env(), stack_plan.directory, partial, transport.helper_user(choice.forced and _rootless(ctx)),
-            what=what,
+            what=what, appends_only=fmt == "plain",
         )
     else:
         dump_step = Exec(container, postgres.pg_dump_argv(conn, fmt, gzip_level), conn.exec_env(), stdout_file=partial,
