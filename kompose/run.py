@@ -311,11 +311,17 @@ class StackRun(DumpSteps):
             if rate.add(count):
                 self.console.progress(f"{step.what}: {rate.text()}")
 
-        result = helper_container.run_to_file(
-            self.ctx.docker(), step.container.image_id or step.container.image, step.container.id, step.directory,
-            HELPER_MOUNT, step.argv, dict(step.env), step.user, step.output, on_progress=progress,
-        )
+        started_clock = time.time()
+        try:
+            result = helper_container.run_to_file(
+                self.ctx.docker(), step.container.image_id or step.container.image, step.container.id, step.directory,
+                HELPER_MOUNT, step.argv, dict(step.env), step.user, step.output, on_progress=progress,
+            )
+        except DockerError:
+            self._check_container(step.container, started_clock, step.what or step.argv[0])
+            raise
         if result.exit_code != 0:
+            self._check_container(step.container, started_clock, step.what or step.argv[0], result)
             raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
         if not step.output.exists():
             raise DumpError(
