@@ -622,16 +622,21 @@ def hook_background(lab: Lab) -> Row:
 
 
 def rss_run(lab: Lab, stack: str, out: Path, *args: str) -> tuple[int, int]:
-    """Run kompose under a wrapper recording its own peak RSS (KiB); stdout to ``out``. (exit code, KiB)"""
+    """Run kompose under a wrapper recording its own peak RSS (VmHWM, KiB); stdout to ``out``. (exit code, KiB)"""
     import sys
 
     from tests.helpers import kompose_env
 
     rss_file = out.with_suffix(".rss")
+    # VmHWM, not getrusage's ru_maxrss: ru_maxrss survives exec, so it would report the
+    # memory of the (big) process that forked this one
     wrapper = (
-        "import atexit, os, resource, runpy, sys\n"
+        "import atexit, os, runpy, sys\n"
         "path = os.environ.pop('FAULTS_RSS_FILE')\n"
-        "atexit.register(lambda: open(path, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+        "def peak():\n"
+        "    status = open('/proc/self/status').read()\n"
+        "    return status.split('VmHWM:')[1].split()[0]\n"
+        "atexit.register(lambda: open(path, 'w').write(peak()))\n"
         "sys.argv = ['kompose'] + sys.argv[1:]\n"
         "runpy.run_module('kompose', run_name='__main__')\n"
     )
