@@ -254,18 +254,21 @@ def to_remove(dumps: list[Dump], keep: int) -> list[Dump]:
     return dumps[max(keep, 0):]
 
 
-def plain_ends(path: Path, compression: str = "", size: int = _TAIL_BYTES) -> tuple[bytes, bytes]:
-    """The first and last ``size`` bytes of a plain dump's content; a compressed file is
-    decompressed as a stream to its end (which also checks its integrity).
+def plain_ends(path: Path, compression: str = "", size: int = _TAIL_BYTES,
+               tail_size: int | None = None) -> tuple[bytes, bytes]:
+    """The first ``size`` and last ``tail_size`` (default: ``size``) bytes of a plain dump's
+    content; a compressed file is decompressed as a stream to its end (which also checks
+    its integrity).
 
     Raises DumpError when the file cannot be read or decompressed.
     """
+    tail_size = size if tail_size is None else tail_size
     if not compression:
         try:
             with open(path, "rb") as handle:
                 head = handle.read(size)
                 handle.seek(0, 2)
-                handle.seek(max(0, handle.tell() - size))
+                handle.seek(max(0, handle.tell() - tail_size))
                 return head, handle.read()
         except OSError as exc:
             raise DumpError(f"cannot read {path}: {exc.strerror}") from None
@@ -276,7 +279,7 @@ def plain_ends(path: Path, compression: str = "", size: int = _TAIL_BYTES) -> tu
     for chunk in codecs.iter_plain(path, compression):
         if len(head) < size:
             head += chunk[: size - len(head)]
-        tail = (tail + chunk)[-size:]
+        tail = (tail + chunk)[-tail_size:]
     return head, tail
 
 

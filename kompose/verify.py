@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kompose import codecs
+from kompose import codecs, dumps
 from kompose.errors import DumpError
 from kompose.dumps import plain_ending_problem
 
@@ -48,24 +48,8 @@ def parse_plain_header(head: bytes) -> tuple[str | None, str | None]:
 
 
 def plain_ends(path: Path, compression: str = "") -> tuple[bytes, bytes]:
-    """(first HEAD_BYTES, last TAIL_BYTES) of a plain dump's content; compressed files are
-    decompressed as a stream (which also checks their integrity). Raises DumpError."""
-    if not compression:
-        try:
-            with open(path, "rb") as handle:
-                head = handle.read(HEAD_BYTES)
-                handle.seek(0, 2)
-                handle.seek(max(0, handle.tell() - TAIL_BYTES))
-                return head, handle.read()
-        except OSError as exc:
-            raise DumpError(f"cannot read {path}: {exc.strerror}") from None
-    head = b""
-    tail = b""
-    for chunk in codecs.iter_plain(path, compression):
-        if len(head) < HEAD_BYTES:
-            head += chunk[: HEAD_BYTES - len(head)]
-        tail = (tail + chunk)[-TAIL_BYTES:]
-    return head, tail
+    """(first HEAD_BYTES, last TAIL_BYTES) of a plain dump's content (see dumps.plain_ends)."""
+    return dumps.plain_ends(path, compression, HEAD_BYTES, TAIL_BYTES)
 
 
 def check_plain(path: Path, compression: str = "") -> Structure:

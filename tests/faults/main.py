@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("import stop pre_swap",
                  lambda: scenarios.stop_during_import(lab, _iw(lab), "during hook_pre_swap", totals)),
                 ("import recover", lambda: scenarios.recover_reports(lab, _iw(lab))),
+                ("import sigterm", lambda: scenarios.sigterm_import(lab, _iw(lab), totals)),
                 ("lock exports", lambda: scenarios.overlapping_exports(lab)),
                 ("lock imports", lambda: scenarios.overlapping_imports(lab, _iw(lab))),
                 ("hooks stdin", lambda: scenarios.hook_stdin(lab)),

@@ -338,6 +338,24 @@ def recover_reports(lab: Lab, iw: ImportWorld) -> list[Row]:
     ]
 
 
+def sigterm_import(lab: Lab, iw: ImportWorld, totals: Totals) -> Row:
+    """SIGTERM during hook_pre_swap: kompose stops the hook, drops the temporary database itself."""
+    iw.reset()
+    spawned = lab.spawn("importer", "db:import", env={"FAULTS_PRE_SWAP_SLEEP": "30"})
+    spawned.wait_line("pre_swap on")
+    spawned.kill(signal.SIGTERM)
+    code = spawned.wait(timeout=60)
+    world.wait_settled(lab.server)
+    ok, what = iw.judge(swap_started=False)
+    left = iw.tmp in world.databases(lab.server)
+    said = any("dropped the temporary database" in line.text for line in spawned.lines)
+    if not ok:
+        totals.changed_live += 1
+    return Row("SIGTERM during hook_pre_swap", "exit 143; live unchanged; temporary database dropped at once",
+               f"exit {code}; {what}; temporary database {'LEFT' if left else 'dropped'}",
+               code == 143 and ok and not left and said, "import")
+
+
 def stop_during_import(lab: Lab, iw: ImportWorld, moment: str, totals: Totals) -> Row:
     """Stop the database container mid-import: a clear error, live unchanged after a restart."""
     iw.reset()
@@ -622,16 +640,21 @@ def hook_background(lab: Lab) -> Row:
 
 
 def rss_run(lab: Lab, stack: str, out: Path, *args: str) -> tuple[int, int]:
-    """Run kompose under a wrapper recording its own peak RSS (KiB); stdout to ``out``. (exit code, KiB)"""
+    """Run kompose under a wrapper recording its own peak RSS (VmHWM, KiB); stdout to ``out``. (exit code, KiB)"""
     import sys
 
     from tests.helpers import kompose_env
 
     rss_file = out.with_suffix(".rss")
+    # VmHWM, not getrusage's ru_maxrss: ru_maxrss survives exec, so it would report the
+    # memory of the (big) process that forked this one
     wrapper = (
-        "import atexit, os, resource, runpy, sys\n"
+        "import atexit, os, runpy, sys\n"
         "path = os.environ.pop('FAULTS_RSS_FILE')\n"
-        "atexit.register(lambda: open(path, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+        "def peak():\n"
+        "    status = open('/proc/self/status').read()\n"
+        "    return status.split('VmHWM:')[1].split()[0]\n"
+        "atexit.register(lambda: open(path, 'w').write(peak()))\n"
         "sys.argv = ['kompose'] + sys.argv[1:]\n"
         "runpy.run_module('kompose', run_name='__main__')\n"
     )

@@ -22,3 +22,7 @@ def test_container_stopped_during_pre_swap_hook(lab, import_world, report):
 
 def test_next_run_says_what_it_cleaned(lab, import_world, report):
     assert_rows(report(scenarios.recover_reports(lab, import_world)))
+
+
+def test_sigterm_during_import_cleans_up_at_once(lab, import_world, report):
+    assert_rows(report(scenarios.sigterm_import(lab, import_world, TOTALS)))
