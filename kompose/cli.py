@@ -10,8 +10,7 @@ from typing import Callable, List, Optional
 
 import typer
 
-from kompose import __version__
-from kompose.console import Console
+from kompose import __version__, typer_fast
 from kompose.errors import ConfigError, ExitCode, KomposeError, NoDatabaseError, Terminated, UsageError
 
 HELP = """Back up, restore and operate the Docker Compose stacks under a root.
@@ -19,14 +18,16 @@ HELP = """Back up, restore and operate the Docker Compose stacks under a root.
 \b
   kompose [OPTIONS] PATTERN COMMAND [ARGS]...
   kompose [--root DIR] --list
+  kompose [--root DIR] status [PATTERN]
+  kompose [--root DIR] cron [PATTERN] [--install | --check]
   kompose [--root DIR] init STACK
 
 \b
 PATTERN selects stacks: a name, a comma list ("auth,blog"), globs ("b*") or "*".
 COMMAND is one of kompose's own (db:export, db:import, db:rollback, db:cleanup,
-db:list, hooks, hooks:check) or anything else, which goes to `docker compose` in
-each stack's directory. `init STACK` writes a commented hooks.sh template.
-`kompose PATTERN db:export --help` shows a command's options.
+db:list, db:verify, db:drill, hooks, hooks:check) or anything else, which goes to
+`docker compose` in each stack's directory. `init STACK` writes a commented hooks.sh
+template. `kompose PATTERN db:export --help` shows a command's options.
 """
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
@@ -38,17 +39,29 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
 
 
 def _export_args(
-    format: str = typer.Option("plain", "--format", "-F", help="plain (.sql) or custom (.dump, pg_dump -Fc)"),
+    format: Optional[str] = typer.Option(
+        None, "--format", "-F", help="plain (.sql) or custom (.dump, pg_dump -Fc) [default: $KOMPOSE_EXPORT_FORMAT or plain]"
+    ),
+    compress: Optional[str] = typer.Option(
+        None, "--compress", metavar="gzip|zstd[:LEVEL]|none",
+        help="compress a plain dump (.sql.gz, .sql.zst) [default: $KOMPOSE_EXPORT_COMPRESS or none]",
+    ),
+    transport: str = typer.Option(
+        "auto", "--transport", metavar="auto|exec|direct",
+        help="how the dump reaches the host: direct (pg_dump in a helper container writing the file; needs a local "
+        "engine), exec (streamed through docker exec), auto (direct when possible)",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
     json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
 ):
-    """pg_dump the stack's database into <stack>/<DB_NAME>_<timestamp>.sql."""
-    return {"fmt": format}, dry_run, json_output
+    """pg_dump the stack's database into <stack>/<DB_NAME>_<timestamp>.sql, verified, with a manifest <dump>.json."""
+    return {"fmt": format, "compress": compress, "transport_name": transport}, dry_run, json_output
 
 
 def _import_args(
     dump: Optional[str] = typer.Argument(None, help="the dump, in the stack's directory (default: its newest)"),
     in_place: bool = typer.Option(False, "--in-place", help="drop and recreate the live database (no safe swap)"),
+    force: bool = typer.Option(False, "--force", help="import even when the dump's checksum differs from its manifest"),
     allow_other_database: bool = typer.Option(
         False, "--allow-other-database", help="import a dump made from another database (name or header)"
     ),
@@ -56,7 +69,8 @@ def _import_args(
     json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
 ):
     """Restore a dump into a temporary database, then swap it in; the old one is kept for db:rollback."""
-    return {"dump": dump, "in_place": in_place, "allow_other_database": allow_other_database}, dry_run, json_output
+    return {"dump": dump, "in_place": in_place, "force": force, "allow_other_database": allow_other_database}, \
+        dry_run, json_output
 
 
 def _rollback_args(
@@ -68,12 +82,39 @@ def _rollback_args(
 
 
 def _cleanup_args(
-    keep: int = typer.Option(1, "--keep", help="how many of the newest dumps to keep"),
+    keep: Optional[int] = typer.Option(None, "--keep", metavar="N", help="the same as --keep-last N"),
+    keep_last: Optional[int] = typer.Option(None, "--keep-last", metavar="N", help="keep the N newest dumps"),
+    keep_daily: Optional[int] = typer.Option(None, "--keep-daily", metavar="D", help="keep the newest dump of each of D days"),
+    keep_weekly: Optional[int] = typer.Option(None, "--keep-weekly", metavar="W", help="... of each of W ISO weeks"),
+    keep_monthly: Optional[int] = typer.Option(None, "--keep-monthly", metavar="M", help="... of each of M months"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="show each dump with keep/remove and why; change nothing"),
+    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
+):
+    """Remove the dumps a retention policy does not keep (default: the stack's KOMPOSE_KEEP_*, else --keep-last 1).
+
+    The newest good dump is always kept, and good dumps are kept until at least keep-last remain.
+    """
+    return {"keep": keep, "keep_last": keep_last, "keep_daily": keep_daily, "keep_weekly": keep_weekly,
+            "keep_monthly": keep_monthly}, dry_run, json_output
+
+
+def _verify_args(
+    dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack)"),
+    all_dumps: bool = typer.Option(False, "--all", help="verify every dump of the stack"),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
     json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
 ):
-    """Remove all but the newest N dumps of each stack."""
-    return {"keep": keep}, dry_run, json_output
+    """Re-check dumps: sha256 against the manifest, and the structure (custom: read in full by pg_restore)."""
+    return {"dump": dump, "all_dumps": all_dumps}, dry_run, json_output
+
+
+def _drill_args(
+    dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack)"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
+    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
+):
+    """Restore a dump into <DB_NAME>__kompose_drill, run hook_drill and sql/drill/*.sql, count rows, drop it."""
+    return {"dump": dump}, dry_run, json_output
 
 
 def _list_args(
@@ -112,19 +153,57 @@ COMMANDS: dict[str, tuple[Callable, Callable | None]] = {
     "db:rollback": (_rollback_args, _planner("db_rollback")),
     "db:cleanup": (_cleanup_args, _planner("db_cleanup")),
     "db:list": (_list_args, None),
+    "db:verify": (_verify_args, _planner("db_verify")),
+    "db:drill": (_drill_args, _planner("db_drill")),
     "hooks": (_hooks_args, None),
     "hooks:check": (_hooks_check_args, None),
 }
 
 
-def _parse_command_args(command: str, args: list[str]):
+# ------------------------------------------- commands without a pattern (like --list)
+# `kompose cron ...` and `kompose status ...`: the first word is the command. A stack
+# named "cron" or "status" is still reachable with a comma pattern: `kompose cron, up -d`.
+
+
+def _cron_args(
+    pattern: Optional[str] = typer.Argument(None, help="only these stacks (default: every stack)"),
+    install: bool = typer.Option(False, "--install", help="write the lines into the crontab, replacing kompose's block"),
+    check: bool = typer.Option(False, "--check", help="show the next runs; flag stacks whose newest dump is too old"),
+    cron_file: Optional[Path] = typer.Option(
+        None, "--cron-file", envvar="KOMPOSE_CRON_FILE", metavar="PATH",
+        help="the cron.d file to write [default: /etc/cron.d/kompose as root, else the user's crontab]",
+    ),
+    log_dir: Optional[Path] = typer.Option(
+        None, "--log-dir", metavar="DIR", help="where scheduled runs log [default: /var/log/kompose as root, else ~/.local/state/kompose]"
+    ),
+    json_output: bool = typer.Option(False, "--json", help="print the schedule as JSON"),
+):
+    """Crontab lines for the stacks' KOMPOSE_SCHEDULE_<OP> settings (print, --install or --check)."""
+    return {"pattern": pattern, "install": install, "check": check, "cron_file": cron_file, "log_dir": log_dir,
+            "json_output": json_output}
+
+
+def _status_args(
+    pattern: Optional[str] = typer.Argument(None, help="only these stacks (default: every stack)"),
+    json_output: bool = typer.Option(False, "--json", help="print the status as JSON"),
+):
+    """Per stack: the newest dump, its age, size and verification, the last drill and the next scheduled run."""
+    return {"pattern": pattern, "json_output": json_output}
+
+
+ROOT_COMMANDS: dict[str, Callable] = {"cron": _cron_args, "status": _status_args}
+
+
+def _parse_command_args(command: str, args: list[str], parser: Callable | None = None,
+                        prog: str | None = None):
     """Parse a kompose command's own arguments with Typer. Returns (kwargs, dry_run, json) or None after --help."""
-    parser, _ = COMMANDS[command]
+    parser = parser or COMMANDS[command][0]
     sub = typer.Typer(add_completion=False, rich_markup_mode=None)
     sub.command()(parser)
     click_command = typer.main.get_command(sub)
+    typer_fast.install(click_command)
     try:
-        result = click_command.main(args=args, prog_name=f"kompose PATTERN {command}", standalone_mode=False)
+        result = click_command.main(args=args, prog_name=prog or f"kompose PATTERN {command}", standalone_mode=False)
     except typer.TyperException as exc:  # typer >= 0.29 raises its (vendored) click's usage errors as these
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         raise UsageError(f"{command}: {message}") from None
@@ -165,14 +244,26 @@ def kompose(
     lock_timeout: float = typer.Option(
         0.0, "--lock-timeout", metavar="SECONDS", help="wait this long for a stack another run has locked, then skip it"
     ),
+    log_file: Optional[Path] = typer.Option(
+        None, "--log-file", metavar="PATH", help="also append every line, timestamped and without colour, to PATH"
+    ),
+    jobs: int = typer.Option(
+        1, "--jobs", "-j", metavar="N", min=1,
+        help="run up to N stacks at once (db:export, db:cleanup, compose commands); each stack's output is "
+        "printed as one block when it finishes",
+    ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
+    from kompose.console import Console  # not before a real run: --help and --version stay light
+
     color = False if (no_color or os.environ.get("NO_COLOR")) else None
     console = Console(out=sys.stderr if json_output else sys.stdout, color=color)
     try:
+        if log_file:
+            _open_log(console, log_file)
         code = _main(
             console, pattern, command, list(args or []), root, dry_run, list(env or []), network, json_output,
-            list_stacks, lock_timeout,
+            list_stacks, lock_timeout, jobs,
         )
     except KomposeError as exc:
         if debug:
@@ -185,10 +276,37 @@ def kompose(
     except KeyboardInterrupt:
         console.error("interrupted")
         code = 130
+    except Exception:
+        if console.log:  # a bug: the cron log must say so, not just the mail nobody reads
+            import traceback
+
+            console.log_line("internal error:\n" + traceback.format_exc().rstrip())
+            console.log_line("exit code 1")
+        raise
+    if console.log:
+        console.log_line(f"exit code {int(code)}")
     raise typer.Exit(int(code))
 
 
-def _main(console, pattern, command, args, root, dry_run, env, network, json_output, list_stacks, lock_timeout) -> int:
+def _open_log(console: Console, path: Path) -> None:
+    import shlex
+
+    from kompose.env import MASK, SECRET_KEY
+
+    def masked(word: str) -> str:  # -e DB_PASSWORD=x, --env=API_TOKEN=x: the value never reaches the log
+        match = SECRET_KEY.search(word)
+        cut = word.find("=", match.end()) if match else -1
+        return word if cut < 0 else word[: cut + 1] + MASK
+
+    words = [masked(w) for w in sys.argv[1:]]
+    try:
+        console.open_log(path, f"kompose {__version__}: {shlex.join(words)}")
+    except OSError as exc:
+        raise UsageError(f"--log-file {path}: {exc.strerror or exc}") from None
+
+
+def _main(console, pattern, command, args, root, dry_run, env, network, json_output, list_stacks, lock_timeout,
+          jobs=1) -> int:
     from kompose import env as envmod
     from kompose.context import Context, Options
     from kompose.stacks import discover, select
@@ -199,10 +317,24 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
     if network:
         overrides["NETWORK_NAME"] = network
     options = Options(root=(root or Path.cwd()), dry_run=dry_run, json=json_output, overrides=overrides,
-                      lock_timeout=lock_timeout)
+                      lock_timeout=lock_timeout, jobs=jobs)
 
     if list_stacks:
         return _list(Context(options, console), discover(options.root), pattern, json_output)
+    if pattern in ROOT_COMMANDS:
+        parsed = _parse_command_args(pattern, ([command] if command else []) + args, ROOT_COMMANDS[pattern],
+                                     prog=f"kompose {pattern}")
+        if parsed is None:  # --help was shown
+            return ExitCode.OK
+        parsed["json_output"] = parsed["json_output"] or json_output
+        ctx = Context(options, console)
+        if pattern == "cron":
+            from kompose.schedules import cron_command
+
+            return cron_command(ctx, **parsed)
+        from kompose.status import status_command
+
+        return status_command(ctx, **parsed)
     if pattern == "init":
         return _init(Context(options, console), command, args)
     if not pattern or not command:
@@ -238,7 +370,6 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
 def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
     from kompose.plan import Plan, render_json, render_text
     from kompose.actions import run_wide
-    from kompose.run import Outcome, execute_run, exit_code, summary_line
 
     planner = COMMANDS[command][1] if command in COMMANDS else None
     console = ctx.console
@@ -260,6 +391,8 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
         except (ConfigError, UsageError):
             raise  # broken configuration stops the whole run before anything runs
         except KomposeError as exc:
+            from kompose.run import Outcome  # run.py (and what it runs with) only when needed
+
             failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
     plan = Plan(command, stack_plans)
     # run-wide hooks get the command as typed, minus kompose's own output flags
@@ -283,6 +416,8 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
                 console.detail(f"✗ cannot plan: {outcome.error}", "red")
             console.print(console.style("dry run: nothing was changed", "dim"))
         return ExitCode.FAILED if failed_planning else ExitCode.OK
+
+    from kompose.run import execute_run, exit_code, summary_line
 
     outcomes = []
     for outcome in failed_planning:
@@ -388,9 +523,15 @@ def _init(ctx, stack: str | None, args: list[str]) -> int:
     return ExitCode.OK
 
 
+def _terminate(signal_number: int, frame) -> None:
+    raise Terminated(signal_number)
+
+
 def main() -> None:
     import signal
 
     # SIGTERM (timeout, systemd, docker stop) unwinds like Ctrl-C: runs clean up after themselves
     signal.signal(signal.SIGTERM, _terminate)
-    app(prog_name="kompose")
+    command = typer.main.get_command(app)
+    typer_fast.install(command)
+    command(prog_name="kompose")

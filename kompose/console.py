@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Iterable, TextIO
 
 from kompose.env import mask_text
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36"}
 
 
@@ -26,6 +30,25 @@ class Console:
         self.secrets: list[str] = []
         self._lock = threading.Lock()
         self._progress_shown = False
+        self.log: TextIO | None = None
+
+    def open_log(self, path: Path, first_line: str) -> None:
+        """Append every line printed from now on to ``path``, timestamped, without colour (for cron).
+
+        Raises OSError when the file cannot be opened; its directory is made.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(path, "a", encoding="utf-8")
+        self.log_line(first_line)
+
+    def log_line(self, text: str) -> None:
+        """Append one line (or several) to the log file, if there is one."""
+        if self.log is None:
+            return
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        plain = _ANSI.sub("", mask_text(text, self.secrets))
+        self.log.write("".join(f"{stamp} [{os.getpid()}] {line}\n" for line in plain.splitlines() or [""]))
+        self.log.flush()
 
     def add_secrets(self, values: Iterable[str]) -> None:
         merged = set(self.secrets) | set(values)
@@ -44,6 +67,17 @@ class Console:
                 self._progress_shown = False
             stream.write(mask_text(text, self.secrets) + "\n")
             stream.flush()
+            self.log_line(text)
+
+    def print_block(self, chunks: Iterable[str]) -> None:
+        """Write text that is already masked and line-terminated (a finished stack's buffered lines) in one go."""
+        with self._lock:
+            if self._progress_shown:
+                self.out.write("\r\033[K" if self.is_terminal else "")
+                self._progress_shown = False
+            for chunk in chunks:
+                self.out.write(chunk)
+            self.out.flush()
 
     def print(self, text: str = "", *styles: str) -> None:
         self._write(self.out, self.style(text, *styles))

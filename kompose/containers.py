@@ -51,7 +51,7 @@ def _is_postgres(container) -> bool:
 
 def _ref(container, reason: str) -> Container:
     image = container.attrs.get("Config", {}).get("Image") or ""
-    return Container(container.id, container.name, image, reason)
+    return Container(container.id, container.name, image, reason, image_id=container.attrs.get("Image") or "")
 
 
 def _require_running(container, what: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
@@ -23,6 +24,7 @@ class Options:
     json: bool = False
     debug: bool = False
     lock_timeout: float = 0.0
+    jobs: int = 1  # stacks run at once (--jobs)
     overrides: dict[str, str] = field(default_factory=dict)
 
 
@@ -32,7 +34,9 @@ class Context:
         self.console = console
         self.process_env = dict(os.environ if process_env is None else process_env)
         self._root_env: dict[str, str] | None = None
+        self._env_files: dict[Path, dict[str, str]] = {}
         self._docker: "docker.DockerClient | None" = None
+        self._docker_lock = threading.Lock()  # stacks running side by side (--jobs) share one client
 
     @property
     def root(self) -> Path:
@@ -48,14 +52,27 @@ class Context:
             self._root_env = envmod.layer(self.process_env, [self.root / ".env"], {})
         return self._root_env
 
+    def env_file_values(self, path: Path) -> dict[str, str]:
+        """The keys one .env file under the root sets, ``${VAR}`` resolved against the root env;
+        {} when there is none. Parsed once per run: planning asks for it more than once per stack."""
+        if path not in self._env_files:
+            self._env_files[path] = envmod.read_env_file(path, self.root_env()) if path.is_file() else {}
+        return dict(self._env_files[path])
+
     def stack_env(self, stack: Stack) -> dict[str, str]:
         """The stack's layered environment: process < root .env < stack .env < -e/--network."""
-        env = envmod.layer(self.root_env(), [stack.env_file], self.options.overrides)
+        env = self.root_env().copy()
+        env.update(self.env_file_values(stack.env_file))
+        env.update(self.options.overrides)
         self.console.add_secrets(envmod.secret_values(env))
         return env
 
     def docker(self) -> "docker.DockerClient":
         """A Docker client for the engine in DOCKER_HOST (or the local socket), made on first use."""
+        with self._docker_lock:
+            return self._make_docker()
+
+    def _make_docker(self) -> "docker.DockerClient":
         if self._docker is None:
             import docker
             from docker.errors import DockerException

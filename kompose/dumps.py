@@ -13,8 +13,12 @@ from kompose.postgres import DUMP_COMPLETE_MARKER
 
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
 EXTENSIONS = {"plain": ".sql", "custom": ".dump"}
+# plain dumps compressed as a whole (db:export --compress)
+COMPRESSED_EXTENSIONS = {"gzip": ".sql.gz", "zstd": ".sql.zst"}
 PARTIAL_SUFFIX = ".partial"
-_NAME = re.compile(r"^(?P<db>.+)_(?P<ts>\d{8}_\d{6})\.(?P<ext>sql|dump)$")
+MANIFEST_SUFFIX = ".json"
+_NAME = re.compile(r"^(?P<db>.+)_(?P<ts>\d{8}_\d{6})\.(?P<ext>sql|sql\.gz|sql\.zst|dump)$")
+_COMPRESSION_OF = {"sql.gz": "gzip", "sql.zst": "zstd"}
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CUSTOM_MAGIC = b"PGDMP"
@@ -29,14 +33,29 @@ class Dump:
     database: str
     timestamp: datetime
     format: str
+    compression: str = ""  # "", "gzip" or "zstd" (plain dumps only)
+
+    @property
+    def manifest_path(self) -> Path:
+        return manifest_path(self.path)
 
     @property
     def size(self) -> int:
         return self.path.stat().st_size
 
 
-def dump_path(directory: Path, database: str, fmt: str, when: datetime) -> Path:
-    """``<dir>/<db>_<YYYYmmdd_HHMMSS>.<sql|dump>``, a second later while that name is taken.
+def extension(fmt: str, compression: str = "") -> str:
+    return COMPRESSED_EXTENSIONS[compression] if compression else EXTENSIONS[fmt]
+
+
+def manifest_path(dump: Path) -> Path:
+    """The manifest beside a dump: ``<dump>.json``."""
+    return dump.with_name(dump.name + MANIFEST_SUFFIX)
+
+
+def dump_path(directory: Path, database: str, fmt: str, when: datetime, compression: str = "") -> Path:
+    """``<dir>/<db>_<YYYYmmdd_HHMMSS>.<sql|sql.gz|sql.zst|dump>``, a second later while that name
+    (or its .partial, or its manifest) is taken.
 
     Raises ConfigError for a database name that cannot be part of a file name in ``directory``
     (a '/' would put the dump elsewhere).
@@ -44,8 +63,9 @@ def dump_path(directory: Path, database: str, fmt: str, when: datetime) -> Path:
     if "/" in database or "\x00" in database:
         raise ConfigError(f"DB_NAME {database!r} cannot name a dump file: it contains '/' or a NUL byte")
     while True:
-        path = directory / f"{database}_{when.strftime(TIMESTAMP_FORMAT)}{EXTENSIONS[fmt]}"
-        if not path.exists() and not path.with_name(path.name + PARTIAL_SUFFIX).exists():
+        path = directory / f"{database}_{when.strftime(TIMESTAMP_FORMAT)}{extension(fmt, compression)}"
+        taken = (path, path.with_name(path.name + PARTIAL_SUFFIX), manifest_path(path))
+        if not any(p.exists() for p in taken):
             return path
         when += timedelta(seconds=1)
 
@@ -63,7 +83,8 @@ def parse(path: Path) -> Dump | None:
         when = datetime.strptime(match["ts"], TIMESTAMP_FORMAT)
     except ValueError:
         return None
-    return Dump(path, match["db"], when, "custom" if match["ext"] == "dump" else "plain")
+    ext = match["ext"]
+    return Dump(path, match["db"], when, "custom" if ext == "dump" else "plain", _COMPRESSION_OF.get(ext, ""))
 
 
 def list_dumps(directory: Path, database: str | None = None) -> list[Dump]:
@@ -77,7 +98,38 @@ def list_dumps(directory: Path, database: str | None = None) -> list[Dump]:
 
 
 def detect_format(path: Path) -> str:
-    """'plain' or 'custom' from the file's first bytes. Raises DumpError for anything else."""
+    """'plain' or 'custom' from the file's first bytes. Raises DumpError for anything else,
+    compressed files included (see detect)."""
+    fmt, compression = detect(path)
+    if compression:
+        raise DumpError(f"{path} is compressed; decompress it first")
+    return fmt
+
+
+def detect(path: Path) -> tuple[str, str]:
+    """(format, compression) from the file's first bytes: ('plain'|'custom', ''|'gzip'|'zstd').
+
+    Raises DumpError for anything that is not a dump kompose can restore.
+    """
+    head = _head(path)
+    if head.startswith(GZIP_MAGIC) or head.startswith(ZSTD_MAGIC):
+        compression = "gzip" if head.startswith(GZIP_MAGIC) else "zstd"
+        from kompose import codecs
+
+        inner = codecs.head(path, compression)
+        if inner.startswith(CUSTOM_MAGIC):
+            raise DumpError(f"{path} is a {compression}-compressed custom dump: decompress it first")
+        if inner and not inner.lstrip().startswith(b"--"):
+            raise DumpError(f"{path} is {compression}-compressed but holds no plain dump from pg_dump")
+        return "plain", compression
+    if head.startswith(CUSTOM_MAGIC):
+        return "custom", ""
+    if head.startswith(b"--") or head.lstrip().startswith(b"--"):
+        return "plain", ""
+    raise DumpError(f"{path} is not a PostgreSQL dump (neither plain SQL from pg_dump nor custom format)")
+
+
+def _head(path: Path) -> bytes:
     if path.is_dir():
         raise DumpError(f"{path} is a directory, not a dump")
     try:
@@ -87,13 +139,7 @@ def detect_format(path: Path) -> str:
         raise DumpError(f"cannot read {path}: {exc.strerror}") from None
     if not head:
         raise DumpError(f"{path} is empty")
-    if head.startswith(CUSTOM_MAGIC):
-        return "custom"
-    if head.startswith(GZIP_MAGIC) or head.startswith(ZSTD_MAGIC):
-        raise DumpError(f"{path} is compressed; decompress it first")
-    if head.startswith(b"--") or head.lstrip().startswith(b"--"):
-        return "plain"
-    raise DumpError(f"{path} is not a PostgreSQL dump (neither plain SQL from pg_dump nor custom format)")
+    return head
 
 
 def _custom_archive_database(head: bytes) -> str | None:
@@ -152,11 +198,12 @@ def dump_database(path: Path) -> str | None:
     return dump.database if dump else None
 
 
-def check_complete(path: Path, fmt: str) -> None:
+def check_complete(path: Path, fmt: str, compression: str = "") -> None:
     """Raise DumpError unless ``path`` holds a complete dump of format ``fmt``.
 
-    Plain: pg_dump's closing marker near the end. Custom: the archive header
-    (the body is checked by pg_restore when it reads it).
+    Plain: pg_dump's closing marker near the end (of the decompressed content when
+    ``compression`` is set: the whole file is decompressed, as a stream). Custom: the
+    archive header (the body is checked by pg_restore when it reads it).
     """
     try:
         size = path.stat().st_size
@@ -164,14 +211,13 @@ def check_complete(path: Path, fmt: str) -> None:
         raise DumpError(f"cannot read {path}: {exc.strerror}") from None
     if size == 0:
         raise DumpError(f"{path.name} is empty: pg_dump wrote nothing")
-    actual = detect_format(path)
+    actual, actual_compression = detect(path)
     if actual != fmt:
         raise DumpError(f"{path.name} is a {actual} dump, expected {fmt}")
+    if actual_compression != compression:
+        raise DumpError(f"{path.name} is {actual_compression or 'not'} compressed, expected {compression or 'none'}")
     if fmt == "plain":
-        with open(path, "rb") as handle:
-            head = handle.read(_TAIL_BYTES)
-            handle.seek(max(0, size - _TAIL_BYTES))
-            tail = handle.read()
+        head, tail = plain_ends(path, compression)
         problem = plain_ending_problem(head, tail)
         if problem:
             raise DumpError(f"{path.name} is incomplete: {problem} (truncated?)")
@@ -206,3 +252,42 @@ def plain_ending_problem(head: bytes, tail: bytes) -> str | None:
 def to_remove(dumps: list[Dump], keep: int) -> list[Dump]:
     """All but the newest ``keep`` dumps (``dumps`` newest first)."""
     return dumps[max(keep, 0):]
+
+
+def plain_ends(path: Path, compression: str = "", size: int = _TAIL_BYTES,
+               tail_size: int | None = None) -> tuple[bytes, bytes]:
+    """The first ``size`` and last ``tail_size`` (default: ``size``) bytes of a plain dump's
+    content; a compressed file is decompressed as a stream to its end (which also checks
+    its integrity).
+
+    Raises DumpError when the file cannot be read or decompressed.
+    """
+    tail_size = size if tail_size is None else tail_size
+    if not compression:
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(size)
+                handle.seek(0, 2)
+                handle.seek(max(0, handle.tell() - tail_size))
+                return head, handle.read()
+        except OSError as exc:
+            raise DumpError(f"cannot read {path}: {exc.strerror}") from None
+    from kompose import codecs
+
+    head = b""
+    tail = b""
+    for chunk in codecs.iter_plain(path, compression):
+        if len(head) < size:
+            head += chunk[: size - len(head)]
+        tail = (tail + chunk)[-tail_size:]
+    return head, tail
+
+
+def orphan_manifests(directory: Path, database: str) -> list[Path]:
+    """Manifests of ``database``'s dumps in ``directory`` whose dump no longer exists."""
+    found = []
+    for path in sorted(directory.glob(f"*{MANIFEST_SUFFIX}")) if directory.is_dir() else []:
+        dump = parse(path.with_name(path.name.removesuffix(MANIFEST_SUFFIX)))
+        if dump and dump.database == database and not dump.path.exists():
+            found.append(path)
+    return found

@@ -94,6 +94,17 @@ def _kill_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
             time.sleep(0.02)
 
 
+# process groups running now, so an interrupted parallel run (--jobs) can stop them:
+# they run in their own sessions, out of reach of the terminal's Ctrl-C
+_live_groups: set[subprocess.Popen] = set()
+
+
+def kill_live_groups() -> None:
+    """Stop every process group run_streamed is running now."""
+    for proc in list(_live_groups):
+        _kill_group(proc, grace=1.0)
+
+
 @dataclass
 class ProcessResult:
     exit_code: int
@@ -133,6 +144,7 @@ def run_streamed(
     muted = threading.Event()
     reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail, muted), daemon=True)
     reader.start()
+    _live_groups.add(proc)
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -146,6 +158,8 @@ def run_streamed(
         _kill_group(proc, grace=1.0)
         muted.set()
         raise
+    finally:
+        _live_groups.discard(proc)
     reader.join(BACKGROUND_GRACE)
     # the reader goes on draining what lingering children write, but shows none of it
     muted.set()
@@ -357,13 +371,9 @@ def container_exec(
             reader = threading.Thread(target=read_then_stop_sending, daemon=True)
             reader.start()
             try:
-                while True:
-                    chunk = stdin.read(CHUNK)
-                    if not chunk:
-                        break
-                    if program_exited.is_set():
-                        raise BrokenPipeError
-                    sock.sendall(chunk)
+                # a file goes with sendfile(2): no copy through Python (a dump is GBs); anything
+                # without a file descriptor falls back to sending in chunks
+                sock.sendfile(stdin)
                 sock.shutdown(socket.SHUT_WR)
             except OSError as exc:  # the program exited early (bad input): its stderr says why
                 # input left unread is an error even when the program's exit code is 0

@@ -62,6 +62,12 @@ OPERATION_POINTS: tuple[PointInfo, ...] = (
     PointInfo("post_db_rollback", "after the rollback swap"),
     PointInfo("pre_db_cleanup", "before old dumps are removed"),
     PointInfo("post_db_cleanup", "after old dumps were removed"),
+    PointInfo("pre_db_verify", "before db:verify re-checks dumps"),
+    PointInfo("post_db_verify", "after every checked dump passed"),
+    PointInfo(
+        "drill", "db:drill: after the restore into the drill database, as its smoke test (SQL hooks run there)",
+        "<dump-file> <drill-db>", "KOMPOSE_DUMP_FILE, KOMPOSE_DB (the drill database), KOMPOSE_DB_CONTAINER",
+    ),
     PointInfo("pre_<cmd>", "before `docker compose <cmd>` (any compose command: up, down, pull, ...)", "<compose args>"),
     PointInfo("post_<cmd>", "after `docker compose <cmd>`", "<compose args>"),
     PointInfo(
@@ -93,8 +99,8 @@ def function_name(point: str) -> str:
 
 
 def is_point(point: str) -> bool:
-    """True for a name a hook can be attached to: pre_<x>, post_<x> or on_error."""
-    return point == "on_error" or bool(re.fullmatch(r"(pre|post)_[a-z0-9_]+", point))
+    """True for a name a hook can be attached to: pre_<x>, post_<x>, on_error, or drill (db:drill's smoke test)."""
+    return point in ("on_error", "drill") or bool(re.fullmatch(r"(pre|post)_[a-z0-9_]+", point))
 
 
 def sort_points(points) -> list[str]:
@@ -126,15 +132,27 @@ def find_functions(hooks_file: Path) -> list[str]:
 
 
 def syntax_error(hooks_file: Path) -> str | None:
-    """bash's first complaint about a hooks file (``bash -n``), or None when it parses."""
+    """bash's first complaint about a hooks file (``bash -n``), or None when it parses.
+
+    Bytes that passed before (with the same bash) are not checked again: see syntax_cache.
+    """
+    from kompose import syntax_cache
+
     if not hooks_file.is_file():
         return None
-    result = subprocess.run(
-        ["bash", "-n", str(hooks_file)], stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace"
-    )
-    if result.returncode == 0:
+    try:
+        content = hooks_file.read_bytes()
+    except OSError as exc:
+        return f"{hooks_file}: cannot read: {exc.strerror}"
+    if syntax_cache.passed(content):
         return None
-    first = next((line for line in result.stderr.splitlines() if line.strip()), "syntax error")
+    # bash checks the very bytes that are remembered (from stdin, not by reading the file again)
+    result = subprocess.run(["bash", "-n"], input=content, capture_output=True)
+    if result.returncode == 0:
+        syntax_cache.remember(content)
+        return None
+    stderr = result.stderr.decode("utf-8", "replace")
+    first = next((line for line in stderr.splitlines() if line.strip()), "syntax error")
     return f"{hooks_file}: syntax error: {first.split(': ', 1)[-1]}"
 
 

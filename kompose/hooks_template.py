@@ -76,6 +76,19 @@ TEMPLATE = r"""# hooks.sh of stack {stack} — written by `kompose init {stack}`
 # hook_pre_db_cleanup() {{ :; }}
 # hook_post_db_cleanup() {{ :; }}
 
+# --- db:verify, db:drill -----------------------------------------------------------
+
+# Before / after db:verify re-checks dumps (sha256 against the manifest, structure).
+# hook_pre_db_verify() {{ :; }}
+# hook_post_db_verify() {{ :; }}
+
+# db:drill's smoke test, after the dump was restored into a throwaway database (dropped
+# afterwards). SQL files in sql/drill/*.sql run against it too. A failure fails the drill.
+#   $1: the dump file   $2: the drill database (also KOMPOSE_DB; its container: KOMPOSE_DB_CONTAINER)
+# hook_drill() {{
+#     docker exec "$KOMPOSE_DB_CONTAINER" psql -U "$DB_USER" -d "$2" -c 'SELECT count(*) FROM users'
+# }}
+
 # --- any compose command: hook_pre_<cmd> / hook_post_<cmd> ---------------------------
 
 # Before / after `docker compose up`.  "$@": the compose arguments (e.g. -d)

@@ -19,6 +19,8 @@ class Container:
     name: str
     image: str
     reason: str
+    # the exact image (sha256:…) the container runs: a helper made from it has the same pg_dump
+    image_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,40 @@ class Exec:
     stdin_file: Path | None = None
     stdout_file: Path | None = None
     what: str = ""
+    # the host file is compressed: kompose (de)compresses the stream on the host
+    host_codec: str = ""
+    host_level: int = 0
+
+
+@dataclass(frozen=True)
+class DumpInHelper:
+    """pg_dump in a short-lived helper container that writes the dump file itself.
+
+    The helper runs the database container's own image (the same pg_dump), in that
+    container's network namespace (127.0.0.1 is the server) with ``directory`` bind-mounted
+    at HELPER_MOUNT, as ``user`` (so the file is owned as if kompose wrote it). ``argv``
+    ends with ``--file=HELPER_MOUNT/<output.name>``; the password is in ``env``, never argv.
+    The helper is removed afterwards, whatever happens.
+    """
+
+    container: Container
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    directory: Path
+    output: Path
+    user: str
+    what: str = ""
+
+
+@dataclass(frozen=True)
+class RemoveHelpers:
+    """Remove helper containers a killed run left for ``directory`` (found by label when the step runs)."""
+
+    directory: Path
+    reason: str
+
+
+HELPER_MOUNT = "/kompose-dump"
 
 
 @dataclass(frozen=True)
@@ -138,6 +174,95 @@ class Sql:
 class CheckDump:
     path: Path
     format: str
+    compression: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyDump:
+    """Check a dump's structure (plain: header and end marker, decompressed; custom: pg_restore
+    in ``container``) and, with ``checksum``, its sha256 against its manifest."""
+
+    path: Path
+    format: str
+    compression: str = ""
+    container: Container | None = None
+    checksum: bool = False
+    thorough: bool = False  # custom: read every entry (pg_restore -f /dev/null), not just the table of contents
+
+
+@dataclass(frozen=True)
+class VerifyDumps:
+    """Verify several dumps, each reported; fails at the end when any failed."""
+
+    items: tuple[VerifyDump, ...]
+
+
+@dataclass(frozen=True)
+class CheckChecksum:
+    """Refuse a dump whose sha256 differs from its manifest (``force``: warn instead)."""
+
+    path: Path
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class CheckServerVersion:
+    """Warn when the server is of an older major version than the dump (never fails)."""
+
+    container: Container
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    dump: Path
+    format: str
+    compression: str = ""
+
+
+@dataclass(frozen=True)
+class WriteManifest:
+    """Write ``<dump>.json`` (temp, fsync, rename) from what this run learned about the dump."""
+
+    dump: Path
+    stack: str
+    database: str
+    format: str
+    compression: str
+    container: Container
+    source: Path | None = None  # the file as it is now (the .partial), when not yet renamed to ``dump``
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What db:cleanup decided, one line per dump: (file, keep?, rule, health)."""
+
+    policy: str
+    decisions: tuple[tuple[str, bool, str, str], ...]
+
+
+@dataclass(frozen=True)
+class RemoveOrphans:
+    """Remove manifests whose dump is gone, checked when the step runs (under the stack's lock)."""
+
+    directory: Path
+    database: str
+
+
+@dataclass(frozen=True)
+class CountRows:
+    """Count the rows of every table of a database; the counts go into the stack's result."""
+
+    container: Container
+    database: str
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    script: str
+
+
+@dataclass(frozen=True)
+class RecordDrill:
+    """Write the drill's result to ``state_file`` (read by kompose status)."""
+
+    state_file: Path
+    dump: Path
 
 
 @dataclass(frozen=True)
@@ -164,8 +289,9 @@ class RemoveStale:
 
 
 Step = Union[
-    Note, Hook, HttpHook, TcpHook, ExecHook, SqlHook, Compose, Network, Exec, Sql, CheckDump, Rename, Remove,
-    RemoveStale,
+    Note, Hook, HttpHook, TcpHook, ExecHook, SqlHook, Compose, Network, Exec, DumpInHelper, RemoveHelpers, Sql,
+    CheckDump, Rename, Remove, RemoveStale, VerifyDump, VerifyDumps, CheckChecksum, CheckServerVersion, WriteManifest,
+    Retention, RemoveOrphans, CountRows, RecordDrill,
 ]
 
 
@@ -294,15 +420,52 @@ def describe(step: Step) -> tuple[str, str]:
         words = _env_words(step.env) + [_quote(step.argv)]
         text = f"{step.container.name}: " + " ".join(words)
         if step.stdin_file:
-            text += f" < {step.stdin_file}"
+            # a compressed file is decompressed on the host as it streams in
+            text += f" < {step.host_codec} -dc {step.stdin_file}" if step.host_codec else f" < {step.stdin_file}"
         if step.stdout_file:
-            text += f" > {step.stdout_file}"
+            text += (f" | {step.host_codec} -{step.host_level} (on the host)" if step.host_codec else "") + \
+                f" > {step.stdout_file}"
         return "exec", text
+    if isinstance(step, DumpInHelper):
+        words = _env_words(step.env) + [_quote(step.argv)]
+        text = (f"helper container from {step.container.image or step.container.image_id} in {step.container.name}'s "
+                f"network, {step.directory} at {HELPER_MOUNT}, user {step.user}: " + " ".join(words))
+        return "helper", text
+    if isinstance(step, RemoveHelpers):
+        return "remove", f"helper containers left for {step.directory} ({step.reason})"
     if isinstance(step, Sql):
         body = "\n".join("    " + line for line in _sql_preview(step).strip().splitlines())
         return "sql", f"{step.container.name}: psql -d {step.database} ({step.what})\n{body}"
     if isinstance(step, CheckDump):
-        return "check", f"{step.path} is a complete {step.format} dump"
+        kind = f"{step.compression}-compressed {step.format}" if step.compression else step.format
+        return "check", f"{step.path} is a complete {kind} dump"
+    if isinstance(step, VerifyDump):
+        what = ("header and end marker" + (f" of the {step.compression}-decompressed content" if step.compression else "")
+                if step.format == "plain" else
+                "every entry, read by pg_restore" if step.thorough else "table of contents, read by pg_restore --list")
+        where = f" in {step.container.name}" if step.container and step.format == "custom" else ""
+        extra = "; sha256 against its manifest" if step.checksum else ""
+        return "verify", f"{step.path}: {what}{where}{extra}"
+    if isinstance(step, VerifyDumps):
+        return "verify", "\n".join(describe(item)[1] for item in step.items) or "no dumps"
+    if isinstance(step, CheckChecksum):
+        then = "warn" if step.force else "refuse it"
+        return "checksum", f"{step.path}: sha256 must match {step.path.name}.json when there is one (else {then})"
+    if isinstance(step, CheckServerVersion):
+        return "version", f"{step.container.name}: warn if the server's major version is older than {step.dump.name}'s"
+    if isinstance(step, WriteManifest):
+        return "manifest", f"{step.dump}.json (sha256, versions, verification; temp, fsync, rename)"
+    if isinstance(step, Retention):
+        lines = [f"policy: {step.policy}"]
+        for name, keep, rule, health in step.decisions:
+            lines.append(f"{'keep  ' if keep else 'remove'}  {name}  {rule}  [{health}]")
+        return "retain", "\n".join(lines)
+    if isinstance(step, RemoveOrphans):
+        return "remove", f"{step.directory}/{step.database}_*.json whose dump is gone (checked when it runs)"
+    if isinstance(step, CountRows):
+        return "count", f"{step.container.name}: rows of every table in {step.database}"
+    if isinstance(step, RecordDrill):
+        return "record", f"{step.state_file} (the drill's result)"
     if isinstance(step, Rename):
         return "rename", f"{step.src} -> {step.dst} (after fsync)"
     if isinstance(step, Remove):
@@ -366,12 +529,15 @@ def step_json(step: Step) -> dict[str, Any]:
         value = getattr(step, item.name)
         if item.name == "env":
             value = dict(_masked_pairs(value))
+        elif isinstance(value, tuple) and value and all(hasattr(v, "__dataclass_fields__") for v in value):
+            value = [step_json(v) for v in value]
         elif item.name == "url":
             from kompose.declarative import mask_url
 
             value = mask_url(value)
         elif isinstance(value, Container):
-            value = {"id": value.id, "name": value.name, "image": value.image, "reason": value.reason}
+            value = {"id": value.id, "name": value.name, "image": value.image, "image_id": value.image_id,
+                     "reason": value.reason}
         elif isinstance(value, Path):
             value = str(value)
         elif isinstance(value, tuple):

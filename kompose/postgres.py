@@ -15,6 +15,7 @@ from kompose.errors import ConfigError, NoDatabaseError
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names
 TEMP_SUFFIX = "__kompose_tmp"
 PREV_SUFFIX = "__kompose_prev"
+DRILL_SUFFIX = "__kompose_drill"
 DUMP_COMPLETE_MARKER = b"-- PostgreSQL database dump complete"
 
 
@@ -88,17 +89,24 @@ def dbname_arg(database: str) -> str:
     return f"--dbname={database}"
 
 
-def pg_dump_argv(conn: Connection, fmt: str) -> tuple[str, ...]:
+def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0, output: str | None = None) -> tuple[str, ...]:
+    """pg_dump to stdout, or to the file ``output`` (a path where pg_dump runs); ``gzip_level``
+    (plain only) makes pg_dump gzip its own output."""
     argv = ["pg_dump", *conn.args(), dbname_arg(conn.database)]
     if fmt == "custom":
         argv.append("--format=custom")
+    elif gzip_level:
+        argv.append(f"--compress={gzip_level}")
+    if output:
+        argv.append(f"--file={output}")
     return tuple(argv)
 
 
 def restore_argv(conn: Connection, database: str, fmt: str) -> tuple[str, ...]:
     """Restore from stdin into ``database``: psql stops at the first error, pg_restore likewise."""
     if fmt == "custom":
-        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}", dbname_arg(database))
+        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}",
+                dbname_arg(database))
     return ("psql", *conn.args(), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--output=/dev/null",
             dbname_arg(database))
 
@@ -348,6 +356,26 @@ SELECT format('re-opened %s for connections (an interrupted swap had closed it)'
 RECOVER = _cleanup("dropped the leftover temporary database %s (left by an interrupted import)")
 # run after a failed import
 ABANDON = _cleanup("dropped the temporary database %s")
+
+
+# One exact count per ordinary or partitioned table (partitions are counted in their parent):
+# the generated statements run through \gexec, each printing "schema.table<TAB>count".
+ROW_COUNTS = r"""
+SELECT format('SELECT %L, count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+ ORDER BY 1 \gexec
+"""
+
+
+def drill_name(database: str) -> str:
+    return database + DRILL_SUFFIX
+
+
+def drill_variables(conn: Connection) -> tuple[tuple[str, str], ...]:
+    """The variables of CREATE_TEMP / DROP_TEMP aimed at the drill database instead of the temporary one."""
+    return (("live", conn.database), ("tmp", drill_name(conn.database)), ("owner", conn.user))
 
 
 def variables(conn: Connection) -> tuple[tuple[str, str], ...]:

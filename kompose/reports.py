@@ -6,7 +6,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from kompose import dumps, hooks, postgres
+from kompose import dumps, hooks, manifest, postgres
 from kompose.console import human_size
 from kompose.context import Context
 from kompose.stacks import Stack
@@ -60,10 +60,12 @@ def dump_rows(ctx: Context, stack: Stack) -> list[dict]:
     rows = []
     for dump in dumps.list_dumps(stack.dir, database) if database else []:
         stat = dump.path.stat()
+        health = manifest.health(dump)
         rows.append(
             {"stack": stack.name, "file": str(dump.path), "name": dump.path.name, "size": stat.st_size,
              "age_seconds": int(now - dump.timestamp.timestamp()), "format": dump.format,
-             "timestamp": dump.timestamp.isoformat()}
+             "compression": dump.compression or None, "timestamp": dump.timestamp.isoformat(),
+             "verification": health.state, "verification_detail": health.detail}
         )
     return rows
 
@@ -78,4 +80,13 @@ def human_age(seconds: int) -> str:
 def render_dump_rows(stack: str, rows: list[dict]) -> list[str]:
     if not rows:
         return ["  no dumps"]
-    return [f"  {r['name']}  {human_size(r['size']):>10}  {human_age(r['age_seconds']):>5} old  {r['format']}" for r in rows]
+    width = max(len(r["name"]) for r in rows)
+    lines = []
+    for r in rows:
+        kind = r["format"] + (f"+{r['compression']}" if r.get("compression") else "")
+        health = r.get("verification", "")
+        if health not in ("verified", "complete", ""):
+            health += f" ({r.get('verification_detail')})"
+        lines.append(f"  {r['name']:<{width}}  {human_size(r['size']):>10}  {human_age(r['age_seconds']):>5} old  "
+                     f"{kind:<11}  {health}".rstrip())
+    return lines

@@ -12,15 +12,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kompose import dumps, execute, hookcontext, hooks, postgres
-from kompose.console import Rate, human_size
+from kompose import codecs, dumps, execute, hookcontext, hooks, postgres
+from kompose.console import Console, Rate, human_size
 from kompose.context import Context
 from kompose.errors import DatabaseError, DockerError, DumpError, ExitCode, KomposeError, LockedError
 from kompose.hookrun import HookRunner, HookScope, failed_state
 from kompose.locks import stack_lock
+from kompose.run_dumps import DumpSteps, now_iso
 from kompose.plan import (
-    HOOK_STEPS, CheckDump, Compose, Exec, Network, Note, Plan, Remove, RemoveStale, Rename, RunHooks, Sql, StackPlan,
-    Step, describe, step_label,
+    HELPER_MOUNT, HOOK_STEPS, CheckDump, Compose, DumpInHelper, Exec, Network, Note, Plan, Remove, RemoveHelpers,
+    RemoveStale, Rename, RunHooks, Sql, StackPlan, Step, describe, step_label,
 )
 
 DEFAULT_HOOK_TIMEOUT = hooks.DEFAULT_TIMEOUT
@@ -36,6 +37,8 @@ class Outcome:
     bytes: int | None = None
     notes: list[str] = field(default_factory=list)
     failed_step: str | None = None  # the step or hook that failed first
+    # what the operation found: manifest, verification results, retention decisions, row counts
+    details: dict = field(default_factory=dict)
 
 
 def exit_code(outcomes: list[Outcome], run_errors: list[str] | tuple = ()) -> ExitCode:
@@ -130,16 +133,20 @@ class HookSequence:
                 self.outcome.notes.append(message)
 
 
-class StackRun:
+class StackRun(DumpSteps):
     """Runs one stack's steps in order; on the first failure runs its on_failure steps, then its
     post hooks (per policy) and on_error hooks."""
 
-    def __init__(self, ctx: Context, stack_plan: StackPlan, run: RunFiles | None = None):
+    def __init__(self, ctx: Context, stack_plan: StackPlan, run: RunFiles | None = None,
+                 console: Console | None = None):
         self.ctx = ctx
         self.plan = stack_plan
-        self.console = ctx.console
+        # a stack running beside others (--jobs) writes into its own buffered console
+        self.console = console or ctx.console
         self.outcome = Outcome(stack_plan.stack, "ok")
         self.run_files = run
+        self.files: dict[Path, dict] = {}  # what this run learned about files (see run_dumps)
+        self.started_at: str | None = None
 
     def run(self) -> Outcome:
         if not self.plan.lock:
@@ -169,6 +176,7 @@ class StackRun:
 
     def _run_sequence(self, run: RunFiles) -> Outcome:
         started = time.monotonic()
+        self.started_at = now_iso()
         scope = HookScope(
             self.plan.stack, self.plan.directory, self.plan.hooks_file, self.plan.env, run.run_id,
             run.files.context_file(self.plan.stack), run.inherited(),
@@ -258,33 +266,74 @@ class StackRun:
             if rate.add(count):
                 self.console.progress(f"{step.what}: {rate.text()}")
 
+        # files stream through codecs: (de)compression on the host, and the sha256 of what is written
         try:
-            stdin = open(step.stdin_file, "rb") if step.stdin_file else None
+            stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
         except OSError as exc:
             raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
         try:
-            # unbuffered: a full disk fails the write that hit it, not a later flush or close
-            stdout = open(step.stdout_file, "wb", buffering=0) if step.stdout_file else None
+            stdout = codecs.Sink(step.stdout_file, step.host_codec, step.host_level) if step.stdout_file else None
         except OSError as exc:
             if stdin:
-                stdin.close()
+                stdin.abort()
             raise DumpError(f"cannot write {step.stdout_file}: {exc.strerror}") from None
-        started = time.time()
+        started = now_iso()
+        started_clock = time.time()
         try:
             result = execute.container_exec(
                 self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
                 on_progress=progress,
             )
+            for handle in (stdout, stdin):
+                if handle:
+                    handle.close()  # raises DumpError when (de)compression failed
         except DockerError:
-            self._check_container(step.container, started, step.what or step.argv[0])
+            self._check_container(step.container, started_clock, step.what or step.argv[0])
             raise
         finally:
             for handle in (stdin, stdout):
                 if handle:
-                    handle.close()
+                    handle.abort()
+        if stdout:
+            self.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
+                                            "bytes": step.stdout_file.stat().st_size}
         if result.exit_code != 0:
-            self._check_container(step.container, started, step.what or step.argv[0], result)
+            self._check_container(step.container, started_clock, step.what or step.argv[0], result)
             raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
+
+    def _run_dumpinhelper(self, step: DumpInHelper) -> None:
+        from kompose import helper_container
+
+        self.console.detail(step.what or describe(step)[1], "blue")
+        rate = Rate()
+
+        def progress(count: int) -> None:
+            if rate.add(count):
+                self.console.progress(f"{step.what}: {rate.text()}")
+
+        started_clock = time.time()
+        try:
+            result = helper_container.run_to_file(
+                self.ctx.docker(), step.container.image_id or step.container.image, step.container.id, step.directory,
+                HELPER_MOUNT, step.argv, dict(step.env), step.user, step.output, on_progress=progress,
+            )
+        except DockerError:
+            self._check_container(step.container, started_clock, step.what or step.argv[0])
+            raise
+        if result.exit_code != 0:
+            self._check_container(step.container, started_clock, step.what or step.argv[0], result)
+            raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
+        if not step.output.exists():
+            raise DumpError(
+                f"pg_dump in the helper container succeeded but {step.output} is not on this host: the engine does "
+                "not see this host's files; use --transport exec"
+            )
+
+    def _run_removehelpers(self, step: RemoveHelpers) -> None:
+        from kompose import helper_container
+
+        for name in helper_container.remove_leftovers(self.ctx.docker(), step.directory):
+            self.console.detail(f"removed helper container {name} ({step.reason})", "yellow")
 
     def _run_sql(self, step: Sql) -> None:
         if not step.optional:
@@ -330,13 +379,15 @@ class StackRun:
             raise DockerError(f"the database container {container.name} {trouble} during {what}")
 
     def _run_checkdump(self, step: CheckDump) -> None:
-        dumps.check_complete(step.path, step.format)
+        dumps.check_complete(step.path, step.format, step.compression)
 
     def _run_rename(self, step: Rename) -> None:
         try:
             execute.fsync_rename(step.src, step.dst)
         except OSError as exc:  # fsync reports a full disk on some filesystems
             raise DumpError(f"cannot finish {step.dst.name}: {exc.strerror or exc}") from None
+        if step.src in self.files:
+            self.files[step.dst] = self.files.pop(step.src)
         self.outcome.file = str(step.dst)
         self.outcome.bytes = step.dst.stat().st_size
 
@@ -350,8 +401,20 @@ class StackRun:
             self.console.detail(f"removed {path.name} ({step.reason})", "yellow")
 
 
+# commands whose stacks never run side by side, whatever --jobs says: an import or a
+# rollback swaps databases, and two stacks may (wrongly) point at the same one
+PARALLEL_COMMANDS_EXCLUDED = {"db:import", "db:rollback"}
+
+
 def execute_plan(ctx: Context, plan: Plan, run: RunFiles | None = None) -> list[Outcome]:
-    """Run every stack's plan in turn; a failing stack never stops the others."""
+    """Run every stack's plan (--jobs N: up to N at once); a failing stack never stops the others."""
+    jobs = ctx.options.jobs
+    if jobs > 1 and len(plan.stacks) > 1 and plan.command not in PARALLEL_COMMANDS_EXCLUDED:
+        from kompose.parallel import run_parallel
+
+        return run_parallel(
+            ctx, plan.stacks, jobs, lambda stack_plan, console: StackRun(ctx, stack_plan, run, console).run()
+        )
     outcomes = []
     for stack_plan in plan.stacks:
         ctx.console.stack_header(stack_plan.stack, stack_plan.command)

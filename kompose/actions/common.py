@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 from kompose import hooks, hookset, postgres
 from kompose.context import Context
 from kompose.plan import Container, StackPlan
@@ -12,13 +15,15 @@ def new_stack_plan(ctx: Context, stack: Stack, command: str, lock: bool = False)
     """A StackPlan with the stack's hook environment and post policy; checks hooks.sh syntax first."""
     hooks.check_syntax(stack.hooks_file)
     env = ctx.stack_env(stack)
+    root = str(_resolved(ctx.root))
+    directory = stack.dir.resolve()
     env.update(
         {
-            "SCRIPT_DIR": str(ctx.root.resolve()),
+            "SCRIPT_DIR": root,
             "stack": stack.name,
-            "KOMPOSE_ROOT": str(ctx.root.resolve()),
+            "KOMPOSE_ROOT": root,
             "KOMPOSE_STACK": stack.name,
-            "KOMPOSE_STACK_DIR": str(stack.dir.resolve()),
+            "KOMPOSE_STACK_DIR": str(directory),
             "KOMPOSE_COMMAND": command,
             "KOMPOSE_DRY_RUN": "1" if ctx.dry_run else "0",
         }
@@ -28,13 +33,19 @@ def new_stack_plan(ctx: Context, stack: Stack, command: str, lock: bool = False)
         hooks.timeout(env)  # a bad KOMPOSE_HOOK_TIMEOUT stops the run before anything runs
     return StackPlan(
         stack=stack.name,
-        directory=stack.dir.resolve(),
+        directory=directory,
         command=command,
         env=env,
         hooks_file=hooks_file,
         lock=lock,
         post_policy=hooks.post_policy(env),
     )
+
+
+@lru_cache(maxsize=8)
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, once per run: resolving stats every component, and there may be hundreds of stacks."""
+    return path.resolve()
 
 
 def find_hooks(
@@ -49,7 +60,7 @@ def find_hooks(
 
     Raises ConfigError for a broken declarative hook or SQL hook directory.
     """
-    sources = hookset.gather_strict(stack_plan.directory, hookset.own_env_values(stack.env_file, ctx.root_env()))
+    sources = hookset.gather_strict(stack_plan.directory, ctx.env_file_values(stack.env_file))
     finder = hookset.HookFinder(sources, stack_plan.env, stack.name, stack_plan.command, conn, container)
     stack_plan.on_error += finder.steps("on_error")
     return finder

@@ -1,27 +1,58 @@
-"""db:cleanup: remove all but the newest N dumps of a stack's database."""
+"""db:cleanup: remove the dumps a retention policy does not keep (and their manifests)."""
 
 from __future__ import annotations
 
-from kompose import dumps, postgres
+from kompose import dumps, manifest, postgres, retention
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
-from kompose.plan import Note, Remove, StackPlan
+from kompose.plan import Note, Remove, RemoveOrphans, Retention, StackPlan
 from kompose.stacks import Stack
 
 
-def plan(ctx: Context, stack: Stack, keep: int = 1) -> StackPlan:
-    if keep < 1:
-        raise UsageError("--keep must be at least 1: cleanup never removes the newest dump")
+def plan(ctx: Context, stack: Stack, keep: int | None = None, keep_last: int | None = None,
+         keep_daily: int | None = None, keep_weekly: int | None = None, keep_monthly: int | None = None) -> StackPlan:
+    """``keep`` is the older spelling of ``keep_last``; all None: the stack's KOMPOSE_KEEP_*, else keep-last 1."""
+    if keep is not None:
+        if keep < 1:
+            raise UsageError("--keep must be at least 1: cleanup never removes the newest dump")
+        if keep_last is not None and keep_last != keep:
+            raise UsageError("--keep is --keep-last: give one of them")
+        keep_last = keep
     stack_plan = new_stack_plan(ctx, stack, "db:cleanup", lock=True)
     conn = postgres.connection(stack_plan.env, stack.name)
+    policy, source = retention.policy_from(
+        {"last": keep_last, "daily": keep_daily, "weekly": keep_weekly, "monthly": keep_monthly}, stack_plan.env
+    )
     hooks = find_hooks(ctx, stack, stack_plan, conn)
     existing = dumps.list_dumps(stack_plan.directory, conn.database)
-    doomed = dumps.to_remove(existing, keep)
+    health = {d.path.name: manifest.health(d) for d in existing}
+    decisions = retention.decide(
+        [retention.Item(d.path.name, d.timestamp, health[d.path.name].good, health[d.path.name].state == "bad")
+         for d in existing],
+        policy,
+    )
+    by_name = {d.path.name: d for d in existing}
+    doomed = [by_name[d.item.name] for d in decisions if not d.keep]
+
     stack_plan.steps += hooks.steps("pre_db_cleanup")
+    stack_plan.steps.append(Retention(
+        f"{policy} ({source})",
+        tuple((d.item.name, d.keep, d.rule, _health_text(health[d.item.name])) for d in decisions),
+    ))
     if doomed:
-        stack_plan.steps.append(Remove(tuple(d.path for d in doomed), f"keeping the newest {keep} of {len(existing)}"))
+        paths = []
+        for dump in doomed:
+            paths.append(dump.path)
+            if dump.manifest_path.exists():
+                paths.append(dump.manifest_path)
+        stack_plan.steps.append(Remove(tuple(paths), f"{len(doomed)} of {len(existing)} dump(s) not kept by the policy"))
     else:
-        stack_plan.steps.append(Note(f"nothing to remove: {len(existing)} dump(s), keeping {keep}"))
+        stack_plan.steps.append(Note(f"nothing to remove: the policy keeps all {len(existing)} dump(s)"))
+    stack_plan.steps.append(RemoveOrphans(stack_plan.directory, conn.database))
     stack_plan.post += hooks.steps("post_db_cleanup")
     return stack_plan
+
+
+def _health_text(health: manifest.Health) -> str:
+    return health.state if health.state in ("verified", "complete") else f"{health.state}: {health.detail}"

@@ -1,44 +1,97 @@
-"""db:export: pg_dump inside the database container, streamed to <dump>.partial, checked, renamed."""
+"""db:export: pg_dump of the stack's database into <dump>.partial, verified, described by a
+manifest, renamed.
+
+pg_dump runs either in the database container, streamed over the exec socket, or (the
+direct transport) in a helper container that writes the file itself; see transport.py.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from kompose import containers, dumps, postgres
+from kompose import codecs, containers, dumps, postgres, transport
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import RECOVER_WHAT, sql
 from kompose.context import Context
 from kompose.errors import UsageError
-from kompose.plan import CheckDump, Exec, Note, Remove, RemoveStale, Rename, StackPlan
+from kompose.plan import (
+    HELPER_MOUNT, DumpInHelper, Exec, Note, Remove, RemoveHelpers, RemoveStale, Rename, StackPlan, VerifyDump,
+    WriteManifest,
+)
 from kompose.stacks import Stack
 
 FORMATS = tuple(dumps.EXTENSIONS)
 
 
-def plan(ctx: Context, stack: Stack, fmt: str = "plain") -> StackPlan:
+def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | None = None,
+         transport_name: str = "auto") -> StackPlan:
+    """``fmt``/``compress`` None: the stack's KOMPOSE_EXPORT_FORMAT / KOMPOSE_EXPORT_COMPRESS, else plain, none."""
+    stack_plan = new_stack_plan(ctx, stack, "db:export", lock=True)
+    env = stack_plan.env
+    fmt = fmt or env.get("KOMPOSE_EXPORT_FORMAT", "").strip() or "plain"
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    stack_plan = new_stack_plan(ctx, stack, "db:export", lock=True)
-    conn = postgres.connection(stack_plan.env, stack.name)
-    container = containers.resolve(ctx, stack, stack_plan.env)
-    final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now())
+    compression = codecs.parse(compress if compress is not None else env.get("KOMPOSE_EXPORT_COMPRESS", ""))
+    if compression and fmt == "custom":
+        raise UsageError("--compress is for plain dumps: the custom format is compressed by pg_dump already")
+    if compression and compression.codec == "zstd":
+        codecs.zstd_program()  # missing zstd: say so before anything runs
+    codec = compression.codec if compression else ""
+    conn = postgres.connection(env, stack.name)
+    container = containers.resolve(ctx, stack, env)
+    final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
-    stack_plan.env["KOMPOSE_DUMP_FILE"] = str(final)
+    env["KOMPOSE_DUMP_FILE"] = str(final)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
-
+    choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory)
+    if codec == "zstd" and choice.name == "direct":
+        # zstd compresses on the host, in the stream: only the exec transport has one
+        if choice.forced:
+            raise UsageError("--compress zstd needs --transport exec: the host compresses the exec stream")
+        choice = transport.Choice("exec", "zstd compresses on the host, which needs the exec stream")
+    # gzip: pg_dump compresses inside the container, so fewer bytes leave it;
+    # zstd: PostgreSQL 15's pg_dump has none, the host compresses (docs/operations.md)
+    gzip_level = compression.level if codec == "gzip" else 0
+    what = f"pg_dump {conn.database} ({fmt}{', ' + str(compression) if compression else ''}, {choice.name})"
+    if choice.name == "direct":
+        dump_step = DumpInHelper(
+            container, postgres.pg_dump_argv(conn, fmt, gzip_level, output=f"{HELPER_MOUNT}/{partial.name}"),
+            conn.exec_env(), stack_plan.directory, partial, transport.helper_user(choice.forced and _rootless(ctx)),
+            what=what,
+        )
+    else:
+        dump_step = Exec(container, postgres.pg_dump_argv(conn, fmt, gzip_level), conn.exec_env(), stdout_file=partial,
+                         what=what, host_codec="zstd" if codec == "zstd" else "",
+                         host_level=compression.level if codec == "zstd" else 0)
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
+        Note(f"transport {choice.name}: {choice.reason}"),
         # safe under the stack's lock: no other export of this stack is running
+        RemoveHelpers(stack_plan.directory, "left by an interrupted export"),
         RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
         # and no import: the next run after a crash, whatever it is, cleans up (a live database
         # a killed swap left closed could not even be dumped); the dump does not depend on it
         sql(container, conn, postgres.RECOVER, RECOVER_WHAT, optional=True),
         *hooks.steps("pre_db_export"),
-        Exec(container, postgres.pg_dump_argv(conn, fmt), conn.exec_env(), stdout_file=partial,
-             what=f"pg_dump {conn.database} ({fmt})"),
-        CheckDump(partial, fmt),
+        dump_step,
+        VerifyDump(partial, fmt, codec, container),
+        # the manifest first: a dump under its final name always has one
+        WriteManifest(final, stack.name, conn.database, fmt, codec, container, source=partial),
         Rename(partial, final),
     ]
     stack_plan.post += hooks.steps("post_db_export", str(final), dump_file=str(final))
     stack_plan.on_failure.append(Remove((partial,), "an unfinished dump is never left behind"))
     return stack_plan
+
+
+def _rootless(ctx: Context) -> bool:
+    """Whether the engine runs rootless, asked once per run (read-only).
+
+    Asked only when direct was forced: when auto chose it, the engine shares kompose's
+    mount namespace, which a rootless engine never does.
+    """
+    cached = getattr(ctx, "_engine_rootless", None)
+    if cached is None:
+        cached = transport.engine_is_rootless(ctx.docker())
+        ctx._engine_rootless = cached
+    return cached

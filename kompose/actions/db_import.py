@@ -8,7 +8,7 @@ from kompose import containers, dumps, postgres
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan import CheckDump, Exec, Note, Sql, StackPlan
+from kompose.plan import CheckChecksum, CheckDump, CheckServerVersion, Exec, Note, Sql, StackPlan
 from kompose.stacks import Stack
 
 
@@ -52,12 +52,19 @@ def sql(container, conn, script: str, what: str, database: str = "postgres", opt
                postgres.psql_script_argv(conn, database, variables), optional)
 
 
+def version_check(container, conn, path: Path, fmt: str, compression: str) -> CheckServerVersion:
+    return CheckServerVersion(container, postgres.psql_script_argv(conn, "postgres", ()), conn.exec_env(),
+                              path, fmt, compression)
+
+
 def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
-         allow_other_database: bool = False) -> StackPlan:
+         force: bool = False, allow_other_database: bool = False) -> StackPlan:
+    """``force``: import a dump whose checksum differs from its manifest (with a warning);
+    ``allow_other_database``: import a dump made from another database."""
     stack_plan = new_stack_plan(ctx, stack, "db:import", lock=True)
     conn = postgres.connection(stack_plan.env, stack.name)
     path = find_dump(stack_plan.directory, conn.database, dump)
-    fmt = dumps.detect_format(path)
+    fmt, compression = dumps.detect(path)
     check_origin(path, conn.database, allow_other_database)
     container = containers.resolve(ctx, stack, stack_plan.env)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
@@ -66,7 +73,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     steps = stack_plan.steps
     steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
-        CheckDump(path, fmt),
+        CheckChecksum(path, force),
+        CheckDump(path, fmt, compression),
+        version_check(container, conn, path, fmt, compression),
         sql(container, conn, postgres.RECOVER, RECOVER_WHAT),
         *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
@@ -76,13 +85,13 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
                  "empty or partial (no previous copy is kept)"),
             sql(container, conn, postgres.RECREATE_IN_PLACE, f"drop and recreate {conn.database}"),
             Exec(container, postgres.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
-                 what=f"restore {path.name} into {conn.database}"),
+                 what=f"restore {path.name} into {conn.database}", host_codec=compression),
         ]
     else:
         steps += [
             sql(container, conn, postgres.CREATE_TEMP, f"create the temporary database {tmp}"),
             Exec(container, postgres.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
-                 what=f"restore {path.name} into {tmp}"),
+                 what=f"restore {path.name} into {tmp}", host_codec=compression),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
             *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},

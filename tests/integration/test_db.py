@@ -35,9 +35,7 @@ from tests.helpers import (
     Result,
     build_tree,
     kompose_env,
-    quote_ident,
     remove_by_prefix,
-    run_kompose,
     wait_for,
 )
 
@@ -45,6 +43,7 @@ from tests.helpers import (
 PASSWORD = f"pw;{secrets.token_hex(6)} &x'y"
 USER = "kompose"
 TIMESTAMPED = re.compile(r"_\d{8}_\d{6}\.(sql|dump)$")
+
 
 def pg_compose(shared_network: bool = True) -> str:
     """A stack running PostgreSQL as service ``postgres``, optionally on the shared network."""
@@ -330,6 +329,26 @@ def test_import_picks_the_newest_dump_by_the_timestamp_in_its_name(server: Serve
     assert "nosuch.sql not found" in missing.output and newer.name in missing.output, str(missing)
 
 
+def test_import_while_the_app_holds_connections(server: Server):
+    """Sessions on the live database (busy or idle in a transaction) do not block the swap."""
+    app = server.app("busy")
+    original = load_sample(app.db)
+    export(server, app)
+    app.db.sql(DAMAGE)
+    for statement in ("SELECT pg_sleep(600)", "BEGIN; SELECT count(*) FROM authors; SELECT pg_sleep(600)"):
+        server.pg.container.exec_run(["psql", "-X", "-U", USER, "-d", app.database, "-c", statement], detach=True)
+    sessions = f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{app.database}'"
+    wait_for(lambda: server.pg.scalar(sessions) == "2", timeout=30, message="two app sessions")
+
+    result = server.run(app.name, "db:import")
+
+    assert result.code == 0, str(result)
+    assert fingerprint(app.db) == original
+    assert server.pg.scalar(sessions.replace(app.database, app.database + "__kompose_prev")) == "0"
+    for name in (app.database, app.database + "__kompose_prev"):
+        assert server.pg.scalar(f"SELECT datallowconn FROM pg_database WHERE datname = '{name}'") == "t", name
+
+
 def test_import_into_a_database_that_does_not_exist_yet(server: Server):
     source = server.app("source")
     original = load_sample(source.db)
@@ -549,7 +568,7 @@ def test_export_killed_mid_stream_leaves_no_dump_and_the_next_export_cleans_up(s
     foreign = app.dir / "download.partial"  # not a dump of this stack: never kompose's to remove
     foreign.write_text("someone else's\n")
     # ~200 MB of table data, made inside the container in one statement
-    app.db.sql("CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 6) AS payload "
+    app.db.sql("CREATE UNLOGGED TABLE big AS SELECT g AS id, repeat(md5(g::text), 6) AS payload "
                "FROM generate_series(1, 1000000) AS g")
     try:
         process = _start_kompose(server.root, app.name, "db:export")
@@ -564,7 +583,8 @@ def test_export_killed_mid_stream_leaves_no_dump_and_the_next_export_cleans_up(s
                 process.wait()
         assert process.returncode == -signal.SIGKILL
         assert dumps_in(app.dir) == [], "a killed export left a final-named dump"
-        assert partial != foreign and partial.exists() and partial.stat().st_size < 150 << 20, "the export was not killed mid-stream"
+        assert partial != foreign and partial.exists()
+        assert partial.stat().st_size < 150 << 20, "the export was not killed mid-stream"
 
         listed = server.run(app.name, "db:list")
         assert listed.code == 0 and partial.name not in listed.output and "no dumps" in listed.stdout, str(listed)
@@ -631,7 +651,9 @@ def test_stopped_database_container_is_a_clear_error_and_writes_nothing(server: 
     stack_dir = server.root.dir("stopped")
     assert server.run(own, "up", "-d").code == 0
     assert server.run(own, "stop").code == 0
-    (stack_dir / "app_20240101_000000.sql").write_text("-- PostgreSQL database dump\n-- PostgreSQL database dump complete\n")
+    (stack_dir / "app_20240101_000000.sql").write_text(
+        "-- PostgreSQL database dump\n-- PostgreSQL database dump complete\n"
+    )
 
     for command in ("db:export", "db:import"):
         result = server.run(own, command)
@@ -657,28 +679,41 @@ def test_no_database_container_says_what_was_tried(server: Server):
 # --- names -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "database",
-    ["my-app", "it's", 'say "hi"', "Café Ünïcode", "a=b"],
-    ids=["dash", "single-quote", "double-quote", "unicode-space", "equals"],
-)
-def test_database_names_that_need_quoting_work_end_to_end(server: Server, database: str):
-    app = server.app(f"name{secrets.token_hex(2)}", database=database)
-    app.db.sql("CREATE TABLE t (v text); INSERT INTO t VALUES ('original')")
+NAMES_NEEDING_QUOTING = ["my-app", "it's", 'say "hi"', "Café Ünïcode", "a=b", "x; DROP DATABASE postgres; --"]
+
+
+def test_database_names_that_need_quoting_work_end_to_end(server: Server):
+    """One stack per name, all in each run (a pattern selects them all, as cron would)."""
+    apps = [server.app(f"name{index}", database=database) for index, database in enumerate(NAMES_NEEDING_QUOTING)]
+    pattern = server.root.name("name*")
+
+    def values() -> list[str]:
+        return [app.db.scalar("SELECT v FROM t") for app in apps]
+
+    def run_all(*args: str) -> Result:
+        result = server.run(pattern, *args)
+        assert result.code == 0 and f"{len(apps)} succeeded, 0 failed" in result.stdout, str(result)
+        return result
+
+    for app in apps:
+        app.db.sql("CREATE TABLE t (v text); INSERT INTO t VALUES ('original')")
     try:
         for fmt in ("plain", "custom"):
-            dump = export(server, app, "--format", fmt)
-            assert dump.name.startswith(database + "_"), dump
-            app.db.sql("UPDATE t SET v = 'damaged'")
-            result = server.run(app.name, "db:import", dump.name)
-            assert result.code == 0, str(result)
-            assert app.db.scalar("SELECT v FROM t") == "original"
-        rollback = server.run(app.name, "db:rollback")
-        assert rollback.code == 0, str(rollback)
-        assert app.db.scalar("SELECT v FROM t") == "damaged"
+            run_all("db:export", "--format", fmt)
+            for app in apps:
+                (dump,) = dumps_in(app.dir)
+                assert dump.name.startswith(app.database + "_") and dump.suffix == {"plain": ".sql"}.get(fmt, ".dump")
+                app.db.sql("UPDATE t SET v = 'damaged'")
+            run_all("db:import")
+            assert values() == ["original"] * len(apps)
+            for app in apps:
+                dumps_in(app.dir)[0].unlink()
+        run_all("db:rollback")
+        assert values() == ["damaged"] * len(apps)
     finally:
-        server.pg.drop_database(database)
-        server.pg.drop_database(database + "__kompose_prev")
+        for database in NAMES_NEEDING_QUOTING:
+            server.pg.drop_database(database)
+            server.pg.drop_database(database + "__kompose_prev")
 
 
 def test_database_name_too_long_for_the_suffix_fails_before_anything_runs(server: Server):
@@ -832,8 +867,11 @@ def test_export_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     dump = re.search(rf"hook_post_db_export ({re.escape(str(app.dir))}/{app.database}_\d{{8}}_\d{{6}}\.sql) ", out)
     assert dump, f"post hook with the real dump path\n{result}"
     assert "hook_pre_db_export" in out and container in out and "DB_HOST=postgres" in out, str(result)
+    # the direct transport (a local engine): pg_dump in a helper container writes the .partial itself
+    partial_name = Path(dump.group(1)).name + ".partial"
+    assert "transport direct:" in out, str(result)
     assert (f"PGPASSWORD=*** pg_dump --host=127.0.0.1 --port=5432 --username={USER} --no-password "
-            f"--dbname={app.database} > {dump.group(1)}.partial") in out, result
+            f"--dbname={app.database} --file=/kompose-dump/{partial_name}") in out, result
     assert f"{dump.group(1)}.partial -> {dump.group(1)}" in out, str(result)
     assert "nothing was changed" in out
     assert _state(server, app) == before
@@ -841,8 +879,9 @@ def test_export_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     as_json = server.run(app.name, "db:export", "--dry-run", "--json")
     assert as_json.code == 0, str(as_json)
     steps = json.loads(as_json.stdout)["stacks"][0]["steps"]
-    (exec_step,) = [s for s in steps if s["kind"] == "exec"]
-    assert exec_step["env"] == {"PGPASSWORD": "***"} and exec_step["container"]["name"] == container
+    (dump_step,) = [s for s in steps if s["kind"] == "helper"]
+    assert dump_step["env"] == {"PGPASSWORD": "***"} and dump_step["container"]["name"] == container
+    assert re.fullmatch(rf"{re.escape(str(app.dir))}/{app.database}_\d{{8}}_\d{{6}}\.sql\.partial", dump_step["output"])
     assert _state(server, app) == before
 
 

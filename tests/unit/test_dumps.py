@@ -77,7 +77,8 @@ def test_stale_partial_glob_matches_only_this_databases_interrupted_exports():
         ("app_20240131_030005_20240131_030005.sql", ("app_20240131_030005", WHEN, "plain")),
         ("app_20241331_030005.sql", None),  # no 13th month
         ("app_20240131_030005.sql.partial", None),
-        ("app_20240131_030005.sql.gz", None),
+        ("app_20240131_030005.sql.gz", ("app", WHEN, "plain")),  # compressed plain dumps (--compress)
+        ("app_20240131_030005.sql.json", None),  # a manifest
         ("app_latest.sql", None),
         ("_20240131_030005.sql", None),
     ],

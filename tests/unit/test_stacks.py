@@ -39,7 +39,9 @@ def test_discovery_finds_directories_with_a_compose_file_sorted(root: Path):
 
 
 def test_compose_file_preference(tmp_path: Path):
-    build_tree(tmp_path, {"a/docker-compose.yml": SERVICES, "a/compose.yml": SERVICES, "a/docker-compose.yaml": SERVICES})
+    build_tree(tmp_path, {
+        "a/docker-compose.yml": SERVICES, "a/compose.yml": SERVICES, "a/docker-compose.yaml": SERVICES,
+    })
     assert compose_file_of(tmp_path / "a").name == "compose.yml"
     (tmp_path / "a" / "compose.yaml").write_text(SERVICES)
     assert compose_file_of(tmp_path / "a").name == "compose.yaml"

@@ -1,0 +1,42 @@
+"""db:verify: re-check dumps — the checksum against the manifest and the structure (read-only)."""
+
+from __future__ import annotations
+
+from kompose import containers, dumps, postgres
+from kompose.actions.common import find_hooks, new_stack_plan
+from kompose.actions.db_import import find_dump
+from kompose.context import Context
+from kompose.errors import DumpError
+from kompose.plan import Note, StackPlan, VerifyDump, VerifyDumps
+from kompose.stacks import Stack
+
+
+def plan(ctx: Context, stack: Stack, dump: str | None = None, all_dumps: bool = False) -> StackPlan:
+    """Verify ``dump``, else the newest dump, or every dump with ``all_dumps``.
+
+    Custom archives are read in full by pg_restore inside the database container (which
+    must run); plain dumps are checked on the host. Raises DumpError when there is none.
+    """
+    stack_plan = new_stack_plan(ctx, stack, "db:verify")
+    conn = postgres.connection(stack_plan.env, stack.name)
+    if dump:
+        path = find_dump(stack_plan.directory, conn.database, dump)
+        fmt, compression = dumps.detect(path)
+        targets = [(path, fmt, compression)]
+    else:
+        found = dumps.list_dumps(stack_plan.directory, conn.database)
+        if not found:
+            raise DumpError(f"no dump of {conn.database} in {stack_plan.directory}; run db:export first")
+        targets = [(d.path, d.format, d.compression) for d in (found if all_dumps else found[:1])]
+    container = None
+    if any(fmt == "custom" for _, fmt, _ in targets):
+        container = containers.resolve(ctx, stack, stack_plan.env)
+        stack_plan.steps.append(Note(f"custom dumps are read by pg_restore in {container.name}: {container.reason}"))
+    hooks = find_hooks(ctx, stack, stack_plan, conn, container)
+    stack_plan.steps += [
+        *hooks.steps("pre_db_verify"),
+        VerifyDumps(tuple(VerifyDump(path, fmt, compression, container, checksum=True, thorough=True)
+                          for path, fmt, compression in targets)),
+    ]
+    stack_plan.post += hooks.steps("post_db_verify")
+    return stack_plan

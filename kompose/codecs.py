@@ -1,0 +1,235 @@
+"""Compression of plain dumps on the host: parsing --compress, streaming writers and readers.
+
+gzip exports are compressed by pg_dump itself inside the container (``--compress=N``:
+what crosses the exec stream shrinks, see docs/operations.md); zstd, which PostgreSQL 15's
+pg_dump lacks and the images rarely ship, is compressed on the host by the ``zstd``
+program. Reading (import, verify, drill) decompresses on the host: gzip with the stdlib
+(zlib), zstd with ``zstd -dc``. Everything streams in chunks: memory stays flat.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from kompose.errors import DumpError, UsageError
+
+CODECS = ("gzip", "zstd")
+# gzip -1 is ~2.5x faster than -6 for ~8 % more bytes (docs/operations.md): a dump that
+# takes longer than its window is worse than a slightly bigger one
+DEFAULT_LEVEL = {"gzip": 1, "zstd": 3}
+LEVELS = {"gzip": range(1, 10), "zstd": range(1, 20)}
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Compression:
+    codec: str
+    level: int
+
+    def __str__(self) -> str:
+        return f"{self.codec}:{self.level}"
+
+
+def parse(value: str | None) -> Compression | None:
+    """``gzip``, ``zstd``, ``gzip:6``, ``zstd:19``; ``none`` or empty -> None. Raises UsageError."""
+    text = (value or "").strip().lower()
+    if text in ("", "none", "no", "off"):
+        return None
+    codec, _, level_text = text.partition(":")
+    if codec not in CODECS:
+        raise UsageError(f"--compress {value!r}: choose gzip, zstd or none (optionally with :LEVEL)")
+    level = DEFAULT_LEVEL[codec]
+    if level_text:
+        if not level_text.isdigit() or int(level_text) not in LEVELS[codec]:
+            span = LEVELS[codec]
+            raise UsageError(f"--compress {value!r}: {codec} levels are {span.start}..{span.stop - 1}")
+        level = int(level_text)
+    return Compression(codec, level)
+
+
+def zstd_program() -> str:
+    """The host's zstd binary. Raises DumpError saying how to get it when missing."""
+    found = shutil.which("zstd")
+    if not found:
+        raise DumpError("zstd compression needs the zstd program on the host (Debian: apt-get install zstd)")
+    return found
+
+
+# ---------------------------------------------------------------- writing
+
+
+class Sink:
+    """Where an exec's stdout goes: a file, optionally through a compressor.
+
+    Uncompressed (and pg_dump-compressed) streams are hashed as they pass, so the
+    manifest needs no second read of a big file: ``sha256`` is set after close().
+    """
+
+    def __init__(self, path: Path, codec: str = "", level: int = 0):
+        self.name = str(path)
+        self.sha256: str | None = None
+        self._file = open(path, "wb")
+        self._hash = hashlib.sha256() if not codec else None
+        self._proc: subprocess.Popen | None = None
+        self._errors = None
+        if codec == "zstd":
+            self._errors = tempfile.TemporaryFile()
+            try:
+                self._proc = subprocess.Popen(
+                    [zstd_program(), "-q", f"-{level or DEFAULT_LEVEL['zstd']}", "-T0", "-c"],
+                    stdin=subprocess.PIPE, stdout=self._file, stderr=self._errors,
+                )
+            except BaseException:
+                self._file.close()
+                raise
+        elif codec:
+            self._file.close()
+            raise DumpError(f"no host-side compressor for {codec!r}")
+        self._closed = False
+
+    def write(self, data: bytes) -> int:
+        if self._proc is not None:
+            self._proc.stdin.write(data)  # BrokenPipeError (an OSError) when zstd died: the exec stops
+        else:
+            self._file.write(data)
+            self._hash.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        if self._proc is None:
+            self._file.flush()
+
+    def close(self) -> None:
+        """Finish the stream. Raises DumpError when the compressor failed."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._proc is not None:
+                try:
+                    self._proc.stdin.close()
+                except OSError:
+                    pass
+                code = self._proc.wait()
+                if code != 0:
+                    raise DumpError(f"zstd failed (exit {code}): {_tail(self._errors)}")
+            else:
+                self._file.flush()
+                self.sha256 = self._hash.hexdigest()
+        finally:
+            self._file.close()
+            if self._errors is not None:
+                self._errors.close()
+
+    def abort(self) -> None:
+        """Stop without finishing (after a failure): no process of ours keeps running."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+        self._file.close()
+        if self._errors is not None:
+            self._errors.close()
+
+
+# ---------------------------------------------------------------- reading
+
+
+class Source:
+    """A dump file read as plain SQL: decompressed on the fly when ``codec`` is set.
+
+    read() never raises on bad compressed data: it ends the stream (so the program
+    reading it sees EOF and the exec ends cleanly) and close() raises DumpError.
+    """
+
+    def __init__(self, path: Path, codec: str = ""):
+        self.name = str(path)
+        self._error: str | None = None
+        self._proc: subprocess.Popen | None = None
+        self._errors = None
+        if codec == "zstd":
+            self._errors = tempfile.TemporaryFile()
+            self._proc = subprocess.Popen(
+                [zstd_program(), "-dc", "--", str(path)], stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=self._errors,
+            )
+            self._stream = self._proc.stdout
+        elif codec == "gzip":
+            self._stream = gzip.open(path, "rb")
+        elif not codec:
+            self._stream = open(path, "rb")
+        else:
+            raise DumpError(f"cannot read {codec!r}-compressed dumps")
+
+    def read(self, size: int = CHUNK) -> bytes:
+        if self._error:
+            return b""
+        try:
+            return self._stream.read(size)
+        except (OSError, EOFError, zlib.error) as exc:
+            self._error = f"{Path(self.name).name} cannot be decompressed: {exc}"
+            return b""
+
+    def close(self) -> None:
+        """Raises DumpError when the data could not be decompressed completely."""
+        try:
+            self._stream.close()
+        except OSError:
+            pass
+        if self._proc is not None:
+            code = self._proc.wait()
+            if code != 0 and not self._error:
+                self._error = f"{Path(self.name).name} cannot be decompressed: zstd exit {code}: {_tail(self._errors)}"
+            self._errors.close()
+        if self._error:
+            raise DumpError(self._error)
+
+    def abort(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        try:
+            self.close()
+        except DumpError:
+            pass
+
+
+def iter_plain(path: Path, codec: str = "") -> Iterator[bytes]:
+    """The file's plain content in chunks. Raises DumpError when it cannot be decompressed."""
+    source = Source(path, codec)
+    try:
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                break
+            yield chunk
+    except BaseException:
+        source.abort()
+        raise
+    source.close()
+
+
+def head(path: Path, codec: str = "", size: int = 64) -> bytes:
+    """The first ``size`` bytes of the plain content (b"" when unreadable)."""
+    source = Source(path, codec)
+    try:
+        return source.read(size)
+    finally:
+        source.abort()
+
+
+def _tail(handle) -> str:
+    if handle is None:
+        return ""
+    handle.seek(0)
+    lines = [line.strip() for line in handle.read()[-4096:].decode("utf-8", "replace").splitlines() if line.strip()]
+    return " | ".join(lines[-3:]) or "no error output"

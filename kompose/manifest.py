@@ -1,0 +1,157 @@
+"""The manifest beside every dump (``<dump>.json``): what it is, where it came from, whether it was verified.
+
+A manifest is written after the dump got its final name, with the dump's own rule:
+temporary file, fsync, rename. A dump without one (older kompose, kompose.sh) is
+still a dump: it imports, it is listed, it is simply not known to be verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kompose import dumps
+from kompose.errors import DumpError
+
+SCHEMA = 1
+CHUNK = 1 << 20
+
+
+@dataclass
+class Verification:
+    ok: bool
+    method: str  # what was checked, e.g. "plain: header and end-of-dump marker"
+    detail: str = ""
+    checked_at: str = ""
+
+
+@dataclass
+class Manifest:
+    file: str
+    format: str
+    compression: str | None
+    size: int
+    sha256: str
+    database: str
+    stack: str
+    server_version: str | None
+    pg_dump_version: str | None
+    container: str
+    image: str
+    started_at: str
+    finished_at: str
+    kompose_version: str
+    verification: Verification
+    schema: int = SCHEMA
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+
+
+def path_of(dump: Path) -> Path:
+    return dumps.manifest_path(dump)
+
+
+def read(dump: Path) -> Manifest | None:
+    """The manifest of ``dump``, or None when it has none. Raises DumpError for an unreadable one."""
+    path = path_of(dump)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise DumpError(f"cannot read {path.name}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+        verification = Verification(**data.pop("verification"))
+        known = {k: v for k, v in data.items() if k in Manifest.__dataclass_fields__}
+        return Manifest(verification=verification, **known)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise DumpError(f"{path.name} is not a kompose manifest ({type(exc).__name__}: {exc})") from None
+
+
+def write(dump: Path, manifest: Manifest) -> Path:
+    """Write the manifest atomically: ``<dump>.json.partial``, fsync, rename. Returns its path."""
+    from kompose.execute import fsync_rename
+
+    final = path_of(dump)
+    partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            handle.write(manifest.to_json())
+            handle.flush()
+            os.fsync(handle.fileno())
+        fsync_rename(partial, final)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise DumpError(f"cannot write {final.name}: {exc.strerror or exc}") from None
+    return final
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read in chunks."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while True:
+                chunk = handle.read(CHUNK)
+                if not chunk:
+                    break
+                digest.update(chunk)
+    except OSError as exc:
+        raise DumpError(f"cannot read {path}: {exc.strerror}") from None
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------ health
+
+
+@dataclass(frozen=True)
+class Health:
+    """What is known about a dump without reading all of it.
+
+    state: "verified" (its manifest says it passed verification and its size still
+    matches), "complete" (no manifest, but pg_dump's end marker / archive header is
+    there), "unverified" (no manifest and no cheap check: a compressed dump), or
+    "bad" (size differs from the manifest, failed verification, incomplete).
+    """
+
+    state: str
+    detail: str
+
+    @property
+    def good(self) -> bool:
+        """Counts as a good dump for retention: verified, or complete without a manifest."""
+        return self.state in ("verified", "complete")
+
+
+def health(dump: dumps.Dump) -> Health:
+    """Cheap health of a dump: its manifest (and the file's size), else the completeness check."""
+    try:
+        manifest = read(dump.path)
+    except DumpError as exc:  # the manifest is broken, which says nothing about the dump
+        return Health("unverified", exc.message)
+    try:
+        size = dump.path.stat().st_size
+    except OSError as exc:
+        return Health("bad", f"cannot stat: {exc.strerror}")
+    if manifest is not None:
+        if manifest.size != size:
+            return Health("bad", f"size {size} differs from its manifest's {manifest.size}")
+        if not manifest.verification.ok:
+            return Health("bad", f"failed verification: {manifest.verification.detail}")
+        return Health("verified", manifest.verification.method)
+    if dump.compression:
+        return Health("unverified", "no manifest")
+    try:
+        dumps.check_complete(dump.path, dump.format)
+    except DumpError as exc:
+        # the dump's name is already on the line that shows its health
+        return Health("bad", exc.message.replace(str(dump.path), "it").replace(dump.path.name, "it"))
+    return Health("complete", "no manifest; pg_dump's end marker is there" if dump.format == "plain"
+                  else "no manifest; the archive header is there")

@@ -1,0 +1,124 @@
+"""Running several stacks at once (--jobs N), each stack's output kept together.
+
+Each running stack writes into its own buffer (memory up to 1 MiB, then a temporary
+file, so a hook printing floods cannot grow kompose's memory); when the stack finishes,
+its whole block is printed at once, in the order stacks finish. That reads the same at a
+terminal and in a cron log: one block per stack, never interleaved lines. At a terminal
+a status line says which stacks are running meanwhile.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from typing import Callable, Iterator
+
+from kompose.console import Console
+from kompose.plan import StackPlan
+
+SPOOL_BYTES = 1 << 20
+STATUS_SECONDS = 0.25
+
+
+class BufferedConsole(Console):
+    """A Console whose lines go into a buffer until ``flush_to`` prints them as one block.
+
+    Lines are masked as they are written (the secrets are the parent's), so no secret
+    reaches the temporary file either.
+    """
+
+    def __init__(self, parent: Console):
+        buffer = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+", encoding="utf-8", errors="replace")
+        super().__init__(out=buffer, err=buffer, color=parent.color)
+        self.parent = parent
+        self.secrets = parent.secrets
+        self.is_terminal = False  # no progress lines inside a block
+
+    def add_secrets(self, values) -> None:
+        self.parent.add_secrets(values)
+        self.secrets = self.parent.secrets
+
+    def _chunks(self) -> Iterator[str]:
+        self.out.seek(0)
+        while True:
+            chunk = self.out.read(1 << 16)
+            if not chunk:
+                return
+            yield chunk
+
+    def flush_to_parent(self) -> None:
+        self.parent.print_block(self._chunks())
+        self.out.close()
+
+
+def run_parallel(
+    ctx,
+    stack_plans: list[StackPlan],
+    jobs: int,
+    run_one: Callable[[StackPlan, Console], object],
+) -> list:
+    """Run ``run_one(stack_plan, console)`` for every stack, at most ``jobs`` at once. Returns the outcomes in plan order.
+
+    Ctrl-C / SIGTERM (raised in the main thread): no new stack starts, the helper
+    containers and process groups running now are stopped, the blocks of the stacks that
+    were running are printed, then the interrupt goes on up.
+    """
+    from kompose import execute, helper_container
+
+    console = ctx.console
+    results: list = [None] * len(stack_plans)
+    pending = list(range(len(stack_plans)))
+    running: dict[int, BufferedConsole] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        while not stop.is_set():
+            with lock:
+                if not pending:
+                    return
+                index = pending.pop(0)
+                buffered = BufferedConsole(console)
+                running[index] = buffered
+            stack_plan = stack_plans[index]
+            try:
+                buffered.stack_header(stack_plan.stack, stack_plan.command)
+                results[index] = run_one(stack_plan, buffered)
+            except BaseException as exc:  # a bug: re-raised in the main thread once the others are done
+                failures.append(exc)
+            finally:
+                with lock:
+                    running.pop(index, None)
+                if not stop.is_set():
+                    buffered.flush_to_parent()
+
+    # daemon threads: an interrupted run must be able to exit while a stream is still open
+    threads = [threading.Thread(target=worker, daemon=True, name=f"kompose-job-{n}") for n in range(min(jobs, len(stack_plans)))]
+    for thread in threads:
+        thread.start()
+    try:
+        while any(thread.is_alive() for thread in threads):
+            for thread in threads:
+                thread.join(STATUS_SECONDS)
+                if thread.is_alive():
+                    break
+            with lock:
+                names = [stack_plans[i].stack for i in sorted(running)]
+            done = sum(r is not None for r in results)
+            if names:
+                console.progress(f"running: {', '.join(names)} · {done} of {len(stack_plans)} done")
+    except BaseException:
+        stop.set()
+        with lock:
+            pending.clear()
+            interrupted = list(running.values())
+        helper_container.remove_live()
+        execute.kill_live_groups()
+        for buffered in interrupted:
+            buffered.print("  ✗ interrupted")
+            buffered.flush_to_parent()
+        raise
+    if failures:
+        raise failures[0]
+    return results

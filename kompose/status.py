@@ -1,0 +1,208 @@
+"""What an unattended host looks like: `kompose status` and `kompose cron --check` (read-only).
+
+Both read the stack directories (dumps, manifests, the last drill) and the schedules; they
+never talk to Docker, so they work while the engine is down — exactly when they matter.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from kompose import dumps, manifest, schedules
+from kompose.console import human_size
+from kompose.errors import ExitCode
+from kompose.reports import human_age
+
+DRILL_STATE = ".kompose-drill.json"
+
+
+@dataclass
+class StackStatus:
+    stack: str
+    database: str | None
+    newest_dump: str | None = None
+    dump_time: str | None = None
+    age_seconds: int | None = None
+    size: int | None = None
+    verification: str | None = None  # verified / complete / unverified / bad: …
+    dumps: int = 0
+    last_drill: str | None = None
+    drill_ok: bool | None = None
+    next_run: str | None = None
+    next_command: str | None = None
+
+
+def read_drill(directory: Path) -> dict | None:
+    """The last drill's record, or None when there is none (or it is unreadable)."""
+    try:
+        record = json.loads((directory / DRILL_STATE).read_text(encoding="utf-8"))
+        datetime.fromisoformat(record["at"])
+        return record
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def stack_status(ctx, stack, now: datetime) -> StackStatus:
+    env = ctx.stack_env(stack)
+    database = env.get("DB_NAME") or None
+    status = StackStatus(stack.name, database)
+    if database:
+        found = dumps.list_dumps(stack.dir, database)
+        status.dumps = len(found)
+        if found:
+            newest = found[0]
+            health = manifest.health(newest)
+            status.newest_dump = newest.path.name
+            status.dump_time = newest.timestamp.isoformat(timespec="seconds")
+            status.age_seconds = int((now - newest.timestamp).total_seconds())
+            status.size = newest.size
+            status.verification = health.state if health.good else f"{health.state}: {health.detail}"
+        drill = read_drill(stack.dir)
+        if drill:
+            status.last_drill = drill.get("at")
+            status.drill_ok = bool(drill.get("ok"))
+    upcoming = [(schedules.next_run(s.expression, now), s.command) for s in schedules.stack_schedules(stack.name, env)]
+    if upcoming:
+        when, command = min(upcoming)
+        status.next_run = when.isoformat(timespec="minutes")
+        status.next_command = command
+    return status
+
+
+def _table(columns: list[str], rows: list[list[str]], color: bool) -> str:
+    """A rich table rendered to text (so it goes through kompose's console: masked, logged)."""
+    from rich.console import Console as RichConsole
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold" if color else "")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    buffer = io.StringIO()
+    RichConsole(file=buffer, width=220, force_terminal=color, color_system="standard" if color else None,
+                highlight=False).print(table)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip("\n").splitlines())
+
+
+def _ago(seconds: int | None) -> str:
+    return "-" if seconds is None else human_age(seconds)
+
+
+def status_command(ctx, pattern: str | None, json_output: bool) -> int:
+    from kompose.stacks import discover, select
+
+    stacks = discover(ctx.root)
+    if pattern:
+        stacks = select(stacks, pattern)
+    now = datetime.now()
+    rows = [stack_status(ctx, stack, now) for stack in stacks]
+    if json_output:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+        return ExitCode.OK
+    if not rows:
+        ctx.console.print(f"no stacks under {ctx.root}")
+        return ExitCode.OK
+    table_rows = []
+    for r in rows:
+        if not r.database:
+            table_rows.append([r.stack, "-", "", "", "", "", "", ""])
+            continue
+        drill = "-"
+        if r.last_drill:
+            drill_age = int((now - datetime.fromisoformat(r.last_drill).replace(tzinfo=None)).total_seconds())
+            drill = f"{'ok' if r.drill_ok else 'FAILED'} {human_age(drill_age)} ago"
+        table_rows.append([
+            r.stack, r.database, r.newest_dump or "no dump", _ago(r.age_seconds),
+            human_size(r.size) if r.size is not None else "-", r.verification or "-", drill,
+            f"{r.next_command} {r.next_run.replace('T', ' ')}" if r.next_run else "not scheduled",
+        ])
+    ctx.console.print(_table(["stack", "database", "newest dump", "age", "size", "verification", "last drill",
+                              "next run"], table_rows, ctx.console.color))
+    return ExitCode.OK
+
+
+# ---------------------------------------------------------------- cron --check
+
+
+def check_schedules(ctx, stacks, found: list[schedules.Schedule], target: schedules.Target, block: list[str],
+                    json_output: bool) -> int:
+    """Next runs per schedule, and whether what the schedule should have produced is there.
+
+    Flags: an export schedule whose newest dump is older than its last due run (or bad),
+    a drill schedule whose last drill is older or failed, and a crontab block that is
+    missing or differs from the settings. Returns 1 when anything is flagged.
+    """
+    now = datetime.now()
+    by_name = {s.name: s for s in stacks}
+    results = []
+    for schedule in found:
+        stack = by_name[schedule.stack]
+        env = ctx.stack_env(stack)
+        grace = schedules.grace_of(env, schedule.expression, now)
+        due = schedules.due_since(schedule.expression, now, grace)
+        state, detail = _judge(schedule, stack.dir, env, due, now)
+        results.append({
+            "stack": schedule.stack, "command": schedule.command, "expression": schedule.expression,
+            "next_run": schedules.next_run(schedule.expression, now).isoformat(timespec="minutes"),
+            "due_since": due.isoformat(timespec="minutes"), "state": state, "detail": detail,
+        })
+    installed = schedules.extract_block(target.read(), ctx.root.resolve()) if found else None
+    if not found:
+        crontab = {"state": "ok", "detail": "no schedules"}
+    elif installed is None:
+        crontab = {"state": "not installed", "detail": f"no kompose block in {target.describe()}: run kompose cron --install"}
+    elif not schedules.same_block(installed, block):
+        crontab = {"state": "out of date", "detail": f"{target.describe()} differs from the settings: run kompose cron --install"}
+    else:
+        crontab = {"state": "ok", "detail": f"installed in {target.describe()}"}
+    flagged = [r for r in results if r["state"] not in ("ok", "not checked")] + \
+        ([crontab] if crontab["state"] != "ok" else [])
+
+    if json_output:
+        print(json.dumps({"schedules": results, "crontab": crontab, "flagged": len(flagged)}, indent=2))
+    else:
+        if results:
+            ctx.console.print(_table(
+                ["stack", "operation", "schedule", "next run", "due since", "state"],
+                [[r["stack"], r["command"], r["expression"], r["next_run"].replace("T", " "),
+                  r["due_since"].replace("T", " "), r["state"] + (f": {r['detail']}" if r["detail"] else "")]
+                 for r in results],
+                ctx.console.color,
+            ))
+        else:
+            ctx.console.print("no stack sets a KOMPOSE_SCHEDULE_* value")
+        ctx.console.print(f"crontab: {crontab['state']} ({crontab['detail']})")
+        ctx.console.print(f"{len(flagged)} problem(s)" if flagged else "all schedules on time", "bold")
+    return ExitCode.FAILED if flagged else ExitCode.OK
+
+
+def _judge(schedule: schedules.Schedule, directory: Path, env, due: datetime, now: datetime) -> tuple[str, str]:
+    if schedule.command == "db:export":
+        database = env.get("DB_NAME", "")
+        found = dumps.list_dumps(directory, database)
+        if not found:
+            return "overdue", "no dump at all"
+        newest = found[0]
+        if newest.timestamp < due:
+            return "overdue", f"newest dump {newest.path.name} is {human_age(int((now - newest.timestamp).total_seconds()))} old"
+        health = manifest.health(newest)
+        if not health.good and health.state == "bad":
+            return "bad", f"{newest.path.name}: {health.detail}"
+        return "ok", f"{newest.path.name} ({health.state})"
+    if schedule.command == "db:drill":
+        drill = read_drill(directory)
+        if not drill:
+            return "overdue", "no drill has run"
+        at = datetime.fromisoformat(drill["at"]).replace(tzinfo=None)
+        if at < due:
+            return "overdue", f"last drill {human_age(int((now - at).total_seconds()))} ago"
+        if not drill.get("ok"):
+            return "failed", f"last drill failed: {drill.get('error')}"
+        return "ok", f"last drill {human_age(int((now - at).total_seconds()))} ago"
+    return "not checked", ""
+
