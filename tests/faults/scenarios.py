@@ -118,7 +118,7 @@ def export_kills(lab: Lab, trials: int, rng: random.Random, totals: Totals) -> l
             if path.suffix == ".sql":
                 good = world.plain_content_hash(path) == ref_hash
             else:
-                good = world.restore_list_ok(lab.server, path)
+                good = world.custom_dump_reads_back(lab.server, path)
             if not good:
                 incomplete.append(path.name)
     totals.incomplete_dumps += len(incomplete)
@@ -127,11 +127,15 @@ def export_kills(lab: Lab, trials: int, rng: random.Random, totals: Totals) -> l
 
     after = lab.run("exporter", "db:export")
     newest = world.final_dumps(stack)[-1]
+    custom = lab.run("exporter", "db:export", "--format", "custom")
+    newest_custom = max((p for p in world.final_dumps(stack) if p.suffix == ".dump"), key=lambda p: p.stat().st_mtime)
     next_ok = (
         after.code == 0
         and not world.partials(stack)
         and world.plain_content_hash(newest) == ref_hash
         and (stale == 0 or "left by an interrupted export" in after.stdout)
+        and custom.code == 0
+        and world.custom_dump_reads_back(lab.server, newest_custom)
     )
     rows = [
         Row(
@@ -143,8 +147,8 @@ def export_kills(lab: Lab, trials: int, rng: random.Random, totals: Totals) -> l
             "export",
         ),
         Row(
-            "db:export after the kills",
-            "exit 0, stale .partial removed and said",
+            "db:export (plain, custom) after the kills",
+            "exit 0, stale .partial removed and said; dumps whole",
             f"exit {after.code}, {stale} stale partial(s) before, {len(world.partials(stack))} after",
             next_ok,
             "export",
