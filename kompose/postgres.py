@@ -208,8 +208,15 @@ DO $fail$ BEGIN RAISE EXCEPTION 'the swap failed; the live database is unchanged
 # Settings (ALTER DATABASE ... SET, also per role), the comment, the grants and the owner
 # belong to the database object, not its contents: a rename swap would leave them on the
 # old database. Copy them onto the restored one before it goes live.
-_COPY_PROPERTIES = r"""
-SELECT set_config('kompose.live', :'live', false), set_config('kompose.tmp', :'tmp', false),
+def _copy_properties(source: str = "live", target: str = "tmp") -> str:
+    """The script copying the properties of database :source onto database :target (psql variables)."""
+    return (
+        f"SELECT set_config('kompose.live', :'{source}', false), set_config('kompose.tmp', :'{target}', false),"
+        + _COPY_PROPERTIES_BODY
+    )
+
+
+_COPY_PROPERTIES_BODY = r"""
        set_config('kompose.skipped', '', false) \gset
 DO $copy$
 DECLARE
@@ -264,6 +271,7 @@ SELECT 'warning: not allowed to carry over to the restored database (run as a su
        || substr(current_setting('kompose.skipped'), 3)
  WHERE current_setting('kompose.skipped') <> '';
 """
+_COPY_PROPERTIES = _copy_properties()
 
 SWAP = (
     r"""
@@ -305,6 +313,8 @@ DO $none$ BEGIN
 END $none$;
 \endif
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
+SELECT count(*) > 0 AS live_exists FROM pg_database WHERE datname = :'live' \gset
+\if :live_exists
 """
     + _CLOSE_LIVE
     + r"""
@@ -321,13 +331,57 @@ $swap$;
     + _REOPEN_ON_ERROR
     + r"""
 ALTER DATABASE :"prev" ALLOW_CONNECTIONS true;
+\else
+-- the live database is gone (dropped by hand, or by a failed --in-place import): the
+-- previous one simply becomes live again, and there is no previous one afterwards
+ALTER DATABASE :"prev" RENAME TO :"live";
+ALTER DATABASE :"live" ALLOW_CONNECTIONS true;
+SELECT 'no live database ' || :'live' || ': ' || :'prev' || ' is live again (no previous copy is left)' AS note;
+\endif
 """
 )
 
-RECREATE_IN_PLACE = r"""
-DROP DATABASE IF EXISTS :"live" WITH (FORCE);
-CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0;
+# --in-place: the live database is dropped and created again, empty, with its encoding and
+# locale. Its settings, comment, grants and owner wait on an empty holder database (the
+# temporary name; never connected to) and go back onto it after the restore
+# (IN_PLACE_PROPERTIES), so a setting such as default_transaction_read_only cannot get in
+# the restore's way.
+RECREATE_IN_PLACE = (
+    r"""
+DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
+SELECT count(*) > 0 AS live_exists FROM pg_database WHERE datname = :'live' \gset
+\if :live_exists
+SELECT pg_encoding_to_char(encoding) AS live_encoding, datcollate AS live_collate, datctype AS live_ctype
+  FROM pg_database WHERE datname = :'live' \gset
+CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0 ALLOW_CONNECTIONS false;
 """
+    + _COPY_PROPERTIES
+    + r"""
+DROP DATABASE :"live" WITH (FORCE);
+CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0
+  ENCODING :'live_encoding' LC_COLLATE :'live_collate' LC_CTYPE :'live_ctype';
+\else
+CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0;
+\endif
+"""
+)
+
+# After an --in-place restore (or its failure): the properties held by the holder database
+# go back onto the live one, and the holder is dropped. Nothing to do without a holder.
+_PUT_BACK = (
+    r"""
+SELECT count(*) > 0 AS holder_exists FROM pg_database WHERE datname = :'tmp' AND NOT datallowconn
+   AND EXISTS (SELECT 1 FROM pg_database WHERE datname = :'live') \gset
+\if :holder_exists
+"""
+    + _copy_properties("tmp", "live")
+    + r"""
+DROP DATABASE :"tmp" WITH (FORCE);
+--said--
+\endif
+"""
+)
+IN_PLACE_PROPERTIES = _PUT_BACK.replace("--said--", "")
 
 # A killed import may leave a half-restored temporary database, and the live database
 # refusing connections (the container stopped between closing it and the swap). Each
@@ -335,7 +389,9 @@ CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0;
 # exactly what was cleaned, and nothing when there was nothing to clean.
 def _cleanup(dropped: str) -> str:
     return (
-        r"""
+        _PUT_BACK.replace("--said--", r"SELECT format('put back the settings, comment, grants and owner of %s (an interrupted --in-place "
+                    r"import held them in %s)', :'live', :'tmp');")
+        + r"""
 SELECT count(*) > 0 AS tmp_exists FROM pg_database WHERE datname = :'tmp' \gset
 \if :tmp_exists
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);

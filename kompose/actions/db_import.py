@@ -13,6 +13,7 @@ from kompose.stacks import Stack
 
 
 RECOVER_WHAT = "check for leftovers of an interrupted import"
+PUT_BACK_WHAT = "put the settings, comment, grants and owner of %s back (held while it was restored in place)"
 
 
 def find_dump(stack_dir: Path, database: str, given: str | None) -> Path:
@@ -83,10 +84,15 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         steps += [
             Note("--in-place: the live database is dropped before the restore; if the restore fails it stays "
                  "empty or partial (no previous copy is kept)"),
-            sql(container, conn, postgres.RECREATE_IN_PLACE, f"drop and recreate {conn.database}"),
+            sql(container, conn, postgres.RECREATE_IN_PLACE,
+                f"drop and recreate {conn.database} (same encoding and locale; its settings, comment, grants "
+                f"and owner are held by an empty {tmp} meanwhile)"),
             Exec(container, postgres.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {conn.database}", host_codec=compression),
+            sql(container, conn, postgres.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database),
         ]
+        # a failed restore leaves the database empty or partial, but with its own settings
+        stack_plan.on_failure.append(sql(container, conn, postgres.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database))
     else:
         steps += [
             sql(container, conn, postgres.CREATE_TEMP, f"create the temporary database {tmp}"),

@@ -527,6 +527,37 @@ def test_rollback_restores_the_previous_database_and_can_be_undone(server: Serve
         assert server.pg.scalar(f"SELECT datallowconn FROM pg_database WHERE datname = '{name}'") == "t", name
 
 
+def test_rollback_when_the_live_database_was_dropped_brings_the_previous_one_back(server: Server):
+    app = server.app("livegone")
+    load_sample(app.db)
+    export(server, app)
+    app.db.sql(DAMAGE)
+    damaged = fingerprint(app.db)
+    assert server.run(app.name, "db:import").code == 0
+    server.pg.sql(f'DROP DATABASE "{app.database}" WITH (FORCE)')
+
+    result = server.run(app.name, "db:rollback")
+
+    assert result.code == 0, str(result)
+    assert fingerprint(app.db) == damaged
+    assert f"no live database {app.database}: {app.database}__kompose_prev is live again" in result.output
+    assert kompose_databases(server, app.database) == []
+    assert app.db.scalar(f"SELECT datallowconn FROM pg_database WHERE datname = '{app.database}'") == "t"
+
+
+def test_in_place_import_restores_the_rows_and_keeps_no_copy(server: Server):
+    app = server.app("inplace")
+    original = load_sample(app.db)
+    export(server, app)
+    app.db.sql(DAMAGE)
+
+    result = server.run(app.name, "db:import", "--in-place")
+
+    assert result.code == 0, str(result)
+    assert fingerprint(app.db) == original
+    assert kompose_databases(server, app.database) == []
+
+
 def test_rollback_without_a_previous_database_fails_clearly(server: Server):
     app = server.app("noprev")
     original = load_sample(app.db)
@@ -709,6 +740,12 @@ def test_database_names_that_need_quoting_work_end_to_end(server: Server):
             for app in apps:
                 dumps_in(app.dir)[0].unlink()
         run_all("db:rollback")
+        assert values() == ["damaged"] * len(apps)
+        # --in-place: the held properties travel through an oddly named holder database too
+        run_all("db:export")
+        for app in apps:
+            app.db.sql("UPDATE t SET v = 'damaged again'")
+        run_all("db:import", "--in-place")
         assert values() == ["damaged"] * len(apps)
     finally:
         for database in NAMES_NEEDING_QUOTING:

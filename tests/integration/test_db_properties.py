@@ -62,7 +62,8 @@ def test_superuser_import_keeps_settings_comment_grants_and_owner(kroot, postgre
     assert "warning" not in result.output
 
 
-def test_app_role_import_copies_what_it_may_and_names_the_rest(kroot, postgres_factory):
+@pytest.mark.parametrize("mode", [(), ("--in-place",)], ids=["swap", "in-place"])
+def test_app_role_import_copies_what_it_may_and_names_the_rest(kroot, postgres_factory, mode):
     server = postgres_factory(user="kompose", password="pw-super-2", database="app")
     server.sql("CREATE ROLE app_owner LOGIN CREATEDB PASSWORD 'pw-app-2'")
     _decorate(server, "app_owner")
@@ -71,9 +72,10 @@ def test_app_role_import_copies_what_it_may_and_names_the_rest(kroot, postgres_f
     _stack(kroot, server, "app_owner", "pw-app-2")
 
     assert kroot.run(kroot.name("db"), "db:export").code == 0
-    result = kroot.run(kroot.name("db"), "db:import")
+    result = kroot.run(kroot.name("db"), "db:import", *mode)
 
     assert result.code == 0, result.output
+    assert server.count("t", database="app") == 10
     after = _properties(server)
     assert after["comment"] == before["comment"]
     assert after["acl"] == before["acl"]
@@ -82,4 +84,79 @@ def test_app_role_import_copies_what_it_may_and_names_the_rest(kroot, postgres_f
     # another role's per-database setting needs a superuser: not copied, and said so
     assert "statement_timeout" not in after["settings"]
     assert "warning: not allowed to carry over" in result.output and "statement_timeout" in result.output
+    assert result.output.count("warning: not allowed to carry over") == 1
     assert "pw-app-2" not in result.output
+    # no holder or temporary database left; the swap keeps the previous database for a rollback
+    assert _databases(server) == (["app"] if mode else ["app", "app__kompose_prev"])
+
+
+def _databases(server) -> list[str]:
+    return server.scalar("SELECT string_agg(datname, ' ' ORDER BY datname) FROM pg_database "
+                         "WHERE datname LIKE 'app%'").split()
+
+
+def _encoding(server) -> str:
+    return server.scalar("SELECT pg_encoding_to_char(encoding) || ' ' || datcollate || ' ' || datctype "
+                         "FROM pg_database WHERE datname = 'app'")
+
+
+def test_in_place_import_keeps_encoding_locale_settings_comment_grants_and_owner(kroot, postgres_factory):
+    server = postgres_factory(user="kompose", password="pw-inplace-1", database="app")
+    server.sql("DROP DATABASE app", database="postgres")
+    server.sql("CREATE DATABASE app TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'",
+               database="postgres")
+    server.sql("CREATE ROLE owner_role LOGIN")
+    _decorate(server, "owner_role")
+    _stack(kroot, server, "kompose", "pw-inplace-1")
+    assert kroot.run(kroot.name("db"), "db:export").code == 0
+    server.sql("DELETE FROM t", database="app")
+    # a setting the restore must not run under: it goes back only after the restore
+    server.sql("ALTER DATABASE app SET default_transaction_read_only = on")
+    before = _properties(server), _encoding(server)
+
+    result = kroot.run(kroot.name("db"), "db:import", "--in-place")
+
+    assert result.code == 0, result.output
+    assert server.count("t", database="app") == 10
+    assert (_properties(server), _encoding(server)) == before
+    assert _encoding(server) == "LATIN1 C C"
+    assert "warning" not in result.output
+    assert _databases(server) == ["app"], "no holder database, no previous copy"
+
+
+def test_failed_in_place_import_keeps_the_settings_and_drops_the_holder(kroot, postgres_factory):
+    server = postgres_factory(user="kompose", password="pw-inplace-2", database="app")
+    server.sql("CREATE ROLE owner_role LOGIN")
+    _decorate(server, "owner_role")
+    before = _properties(server)
+    stack = _stack(kroot, server, "kompose", "pw-inplace-2")
+    assert kroot.run(stack, "db:export").code == 0
+    (dump,) = kroot.dir("db").glob("*.sql")
+    # a dump that fails half-way through its restore (its checksum no longer matches: --force)
+    text = dump.read_text().replace("COPY public.t", "COPY public.no_such_table")
+    dump.write_text(text)
+
+    result = kroot.run(stack, "db:import", "--in-place", "--force")
+
+    assert result.code != 0, result.output
+    assert _properties(server) == before
+    assert _databases(server) == ["app"]
+
+
+def test_next_run_puts_back_what_an_interrupted_in_place_import_held(kroot, postgres_factory):
+    """What a kompose killed during an --in-place restore leaves: the live database without its
+    properties, and the holder (refusing connections) with them."""
+    server = postgres_factory(user="kompose", password="pw-inplace-3", database="app")
+    server.sql("CREATE DATABASE app__kompose_tmp ALLOW_CONNECTIONS false")
+    server.sql("COMMENT ON DATABASE app__kompose_tmp IS 'held'")
+    server.sql("ALTER DATABASE app__kompose_tmp SET work_mem = '9MB'")
+    stack = _stack(kroot, server, "kompose", "pw-inplace-3")
+
+    result = kroot.run(stack, "db:export")
+
+    assert result.code == 0, result.output
+    assert ("put back the settings, comment, grants and owner of app (an interrupted --in-place import held them "
+            "in app__kompose_tmp)") in result.output
+    after = _properties(server)
+    assert after["comment"] == "held" and after["settings"] == "*:work_mem=9MB"
+    assert _databases(server) == ["app"]
