@@ -177,6 +177,17 @@ DROP_TEMP = r"""
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
 """
 
+# Before an import's restore: the copy the last import kept goes, so the restore has its room
+# (live + temporary at most, never three copies). Dropping it later, in the swap, would also
+# make PostgreSQL's forced checkpoint write the whole freshly restored database at that moment.
+DROP_PREV = r"""
+SELECT count(*) > 0 AS prev_exists FROM pg_database WHERE datname = :'prev' \gset
+\if :prev_exists
+DROP DATABASE :"prev" WITH (FORCE);
+SELECT format('dropped %s (the copy the last import kept) to make room for the restore', :'prev');
+\endif
+"""
+
 # Terminating sessions and renaming in one session: new connections are refused
 # first (a rename fails while anyone is connected), then the renames run in one
 # DO block, which is one transaction: both happen or neither does. If they fail,

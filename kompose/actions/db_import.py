@@ -95,6 +95,8 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         stack_plan.on_failure.append(sql(container, conn, postgres.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database))
     else:
         steps += [
+            sql(container, conn, postgres.DROP_PREV,
+                f"drop {postgres.prev_name(conn.database)} if the last import kept it (room for the restore)"),
             sql(container, conn, postgres.CREATE_TEMP, f"create the temporary database {tmp}"),
             Exec(container, postgres.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression),

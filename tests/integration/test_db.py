@@ -527,6 +527,29 @@ def test_rollback_restores_the_previous_database_and_can_be_undone(server: Serve
         assert server.pg.scalar(f"SELECT datallowconn FROM pg_database WHERE datname = '{name}'") == "t", name
 
 
+def test_an_import_drops_the_last_imports_copy_before_its_restore(server: Server):
+    """Never three copies at once: the copy the last import kept goes before the restore, and
+    this import's swap keeps the database it replaces."""
+    app = server.app("twice")
+    original = load_sample(app.db)
+    export(server, app)
+    app.db.sql(DAMAGE)
+    first = server.run(app.name, "db:import")
+    assert first.code == 0, str(first)
+    assert "to make room for the restore" not in first.output
+    app.db.sql(DAMAGE)
+    damaged_again = fingerprint(app.db)
+
+    second = server.run(app.name, "db:import")
+
+    assert second.code == 0, str(second)
+    prev = app.database + "__kompose_prev"
+    assert f"dropped {prev} (the copy the last import kept) to make room for the restore" in second.output
+    assert second.output.index("to make room for the restore") < second.output.index("restore ")
+    assert fingerprint(app.db) == original
+    assert fingerprint(app.db.using(prev)) == damaged_again
+
+
 def test_rollback_when_the_live_database_was_dropped_brings_the_previous_one_back(server: Server):
     app = server.app("livegone")
     load_sample(app.db)

@@ -12,7 +12,7 @@ from kompose.errors import ConfigError, NoDatabaseError
 SECRET = "pw 'with' \"quotes\" ; $(rm -rf /)"
 HOSTILE = 'x"; DROP DATABASE postgres; --\'s'
 SCRIPTS = {name: getattr(postgres, name) for name in
-           ("CREATE_TEMP", "DROP_TEMP", "SWAP", "ROLLBACK", "RECREATE_IN_PLACE", "IN_PLACE_PROPERTIES", "RECOVER")}
+           ("CREATE_TEMP", "DROP_TEMP", "DROP_PREV", "SWAP", "ROLLBACK", "RECREATE_IN_PLACE", "IN_PLACE_PROPERTIES", "RECOVER")}
 
 
 def conn(database: str = "app", password: str = SECRET) -> postgres.Connection:
