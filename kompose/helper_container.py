@@ -9,8 +9,10 @@ SIGTERM), and one left by a SIGKILLed kompose is removed by the next run of that
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import select
 import secrets
 import threading
 import time
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from kompose.errors import DockerError
+from kompose.errors import DockerError, DumpError
 
 HELPER_LABEL = "io.kompose.helper"
 DIRECTORY_LABEL = "io.kompose.directory"
@@ -29,6 +31,9 @@ POLL_SECONDS = 0.25
 # finds little left to write (the kernel would otherwise hold it all in the page cache)
 WRITEBACK_EVERY = 32 << 20
 HASH_CHUNK = 8 << 20
+NAP = 0.002  # seconds the pipe copier waits for the pipe to fill
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 # helpers running now, so an interrupted run (Ctrl-C in another thread) can remove them
 _live: dict[str, object] = {}
@@ -40,7 +45,8 @@ class HelperResult:
     exit_code: int
     stderr: bytes  # the last lines the program wrote to stderr
     bytes_out: int  # the size of the output file when it finished
-    sha256: str | None = None  # of the whole output file, when asked for (hash_output)
+    sha256: str | None = None  # of the whole output file, when asked for (hash_output) or piped
+    note: str = ""  # something the user should read (the pipe could not be used)
 
 
 def _labels(directory: Path) -> dict[str, str]:
@@ -59,6 +65,7 @@ def run_to_file(
     output: Path,
     on_progress: Callable[[int], None] | None = None,
     hash_output: bool = False,
+    pipe: Path | None = None,
 ) -> HelperResult:
     """Run ``argv`` in a helper container and wait for it; the helper is removed whatever happens.
 
@@ -67,14 +74,49 @@ def run_to_file(
     environment (never argv); ``output`` is the host path of the file the program writes,
     watched for progress and written back to disk as it grows. ``hash_output``: the program
     only appends to ``output``, so its sha256 is computed as it grows (from the page cache,
-    beside the dump instead of after it). The exit code comes from the engine's wait.
-    Raises DockerError when the engine refuses the helper or goes away.
+    beside the dump instead of after it). ``pipe``: the program writes into this named pipe
+    (created here, removed afterwards) and kompose copies it into ``output`` in large writes,
+    hashing it on the way; the sha256 is then always computed. The exit code comes from the
+    engine's wait. Raises DockerError when the engine refuses the helper or goes away, and
+    DumpError when ``output`` cannot be written.
     """
+    api = client.api
+    name = f"kompose-helper-{os.getpid()}-{secrets.token_hex(4)}"
+    copier = None
+    note = ""
+    if pipe:
+        try:
+            copier = _PipeCopier(pipe, output)
+        except _NoPipe as exc:
+            # a filesystem without named pipes (some network or FUSE mounts): pg_dump writes
+            # the file itself, and kompose hashes it as it grows
+            argv = _writing_itself(argv, mount_point, pipe, output)
+            hash_output = True
+            note = f"no named pipe in {directory} ({exc.reason}): pg_dump writes {output.name} itself"
+        except OSError as exc:
+            raise DumpError(f"cannot write {output}: {exc.strerror or exc}") from None
+    try:
+        result = _run(client, api, name, image, network_of, directory, mount_point, argv, env, user, output,
+                      on_progress, hash_output, copier)
+        result.note = note
+        return result
+    finally:
+        if copier:
+            copier.close()
+
+
+def _writing_itself(argv: Sequence[str], mount_point: str, pipe: Path, output: Path) -> list[str]:
+    """``argv`` writing ``output`` instead of ``pipe`` (and letting pg_dump sync it)."""
+    through_pipe = f"--file={mount_point}/{pipe.name}"
+    return [f"--file={mount_point}/{output.name}" if word == through_pipe else word
+            for word in argv if word != "--no-sync"]
+
+
+def _run(client, api, name, image, network_of, directory, mount_point, argv, env, user, output,
+         on_progress, hash_output, copier: "_PipeCopier | None") -> HelperResult:
     from docker.errors import APIError, NotFound
     from docker.types import LogConfig, Mount
 
-    api = client.api
-    name = f"kompose-helper-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         created = api.create_container(
             image,
@@ -104,12 +146,14 @@ def run_to_file(
             api.start(helper_id)
         except APIError as exc:
             raise DockerError(f"cannot start the helper container: {exc.explanation or exc}") from None
-        watcher = _Writeback(output, hash_output)
+        watcher = copier or _Writeback(output, hash_output)
         try:
             exit_code = _wait(api, helper_id, watcher, on_progress)
             sha256 = watcher.finish() if exit_code == 0 else None
         finally:
             watcher.close()
+        if copier and copier.error is not None:  # kompose could not write the dump (disk full, ...)
+            raise DumpError(f"cannot write {output}: {copier.error.strerror or copier.error}")
         stderr = b""
         if exit_code != 0:  # the error text is only needed for the error message
             try:
@@ -235,6 +279,154 @@ class _Writeback:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+class _PipeCopier:
+    """Copies the named pipe the helper writes into the output file, hashing it on the way.
+
+    The pipe is created (mode 0600: the helper runs as kompose's own uid, or as a rootless
+    engine's root, which is kompose's user) and opened for reading before the helper starts,
+    so the helper's open never blocks and a kompose that dies closes it: pg_dump then fails
+    on a broken pipe instead of writing to nobody. A thread reads up to 1 MiB at a time and
+    writes the file in 1 MiB blocks (pg_dump's own 4 KiB stdio writes cost about three times
+    the system time), waking only every few milliseconds while the pipe fills, starting write-back early so the final fsync finds little left. When the
+    file cannot be written, the copier closes the pipe, pg_dump fails, and ``error`` says why.
+    """
+
+    BLOCK = 1 << 20
+
+    def __init__(self, pipe: Path, output: Path):
+        self.pipe = pipe
+        self.output = output
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.reported = 0
+        self.error: OSError | None = None
+        self._stop = threading.Event()
+        self.fd: int | None = None
+        self.out: int | None = None
+        self.thread: threading.Thread | None = None
+        try:
+            pipe.unlink(missing_ok=True)
+            os.mkfifo(pipe, 0o600)
+        except OSError as exc:
+            raise _NoPipe(exc.strerror or str(exc)) from None
+        try:
+            # non-blocking: a FIFO's open waits for a writer otherwise
+            self.fd = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                fcntl.fcntl(self.fd, F_SETPIPE_SZ, self.BLOCK)  # fewer, larger reads
+            except OSError:
+                pass  # a smaller pipe only costs more reads
+            try:
+                large = fcntl.fcntl(self.fd, F_GETPIPE_SZ) >= self.BLOCK
+            except OSError:
+                large = False
+            # napping while the pipe fills only pays when it holds milliseconds of pg_dump's output
+            self.nap = NAP if large else 0.0
+            # as a file pg_dump creates, or the exec transport writes (the umask applies)
+            self.out = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        except BaseException:
+            self.close()
+            raise
+        self.thread = threading.Thread(target=self._copy, name="kompose-pipe-copy", daemon=True)
+        self.thread.start()
+
+    def _copy(self) -> None:
+        block = bytearray(self.BLOCK)
+        view = memoryview(block)
+        filled = 0
+        flushed = 0
+        seen_writer = False
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        try:
+            while True:
+                try:
+                    count = os.readv(self.fd, [view[filled:]])
+                except BlockingIOError:  # the writer is there, the pipe empty for now
+                    seen_writer = True
+                    if self.nap:
+                        time.sleep(self.nap)
+                    else:
+                        poller.poll(100)
+                    continue
+                if count == 0:
+                    if seen_writer or self._stop.is_set():
+                        break  # the writer closed the pipe (the end of the dump), or the helper is gone
+                    time.sleep(0.01)  # no writer yet: an empty FIFO without writers reads as end-of-file
+                    continue
+                seen_writer = True
+                filled += count
+                if filled == self.BLOCK:
+                    flushed = self._write(view, filled, flushed)
+                    filled = 0
+                elif self.nap and count < self.BLOCK // 4:
+                    # pg_dump writes 4 KiB at a time: let the pipe fill instead of waking for each
+                    # (a fast writer fills it between two reads, and then kompose never naps)
+                    time.sleep(self.nap)
+            if filled:
+                self._write(view, filled, flushed)
+        except OSError as exc:
+            self.error = exc
+        finally:
+            self._close_pipe()  # a writer still writing gets EPIPE: pg_dump fails, kompose says why
+
+    def _write(self, view: memoryview, length: int, flushed: int) -> int:
+        chunk = view[:length]
+        written = 0
+        while written < length:
+            written += os.write(self.out, chunk[written:])
+        self.hash.update(chunk)
+        self.size += length
+        if self.size - flushed >= WRITEBACK_EVERY:
+            try:  # start writing back what is written, without waiting for it
+                os.posix_fadvise(self.out, flushed, self.size - flushed, os.POSIX_FADV_DONTNEED)
+            except OSError:
+                pass
+            return self.size
+        return flushed
+
+    def poll(self) -> int:
+        """Bytes written since the last call (progress)."""
+        size = self.size
+        grown, self.reported = size - self.reported, size
+        return grown
+
+    def finish(self) -> str | None:
+        """After the helper exited: the sha256 of everything written, once the copy is done."""
+        self._stop.set()
+        self.thread.join()
+        return None if self.error else self.hash.hexdigest()
+
+    def _close_pipe(self) -> None:
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.thread is not None:
+            self.thread.join(5)
+            if self.thread.is_alive():  # a writer that never lets go: leave its descriptors to the exit
+                self.pipe.unlink(missing_ok=True)
+                return
+        self._close_pipe()
+        if self.out is not None:
+            os.close(self.out)
+            self.out = None
+        self.pipe.unlink(missing_ok=True)
+
+
+class _NoPipe(Exception):
+    """The directory cannot hold a named pipe."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _remove(api, helper_id: str) -> None:

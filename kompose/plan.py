@@ -131,7 +131,7 @@ class DumpInHelper:
     The helper runs the database container's own image (the same pg_dump), in that
     container's network namespace (127.0.0.1 is the server) with ``directory`` bind-mounted
     at HELPER_MOUNT, as ``user`` (so the file is owned as if kompose wrote it). ``argv``
-    ends with ``--file=HELPER_MOUNT/<output.name>``; the password is in ``env``, never argv.
+    ends with ``--file=HELPER_MOUNT/<output.name>`` (or the pipe's name); the password is in ``env``, never argv.
     The helper is removed afterwards, whatever happens.
     """
 
@@ -142,9 +142,12 @@ class DumpInHelper:
     output: Path
     user: str
     what: str = ""
-    # pg_dump only appends to a plain dump (gzipped or not): kompose hashes it as it grows, so
-    # the manifest needs no second read; a custom archive's header is rewritten at the end
-    appends_only: bool = True
+    # a plain dump (gzipped or not) is written in one sequential pass: pg_dump writes it into
+    # this named pipe in the stack directory, and kompose copies the pipe into ``output`` in
+    # 1 MiB writes, hashing it on the way (no second read for the manifest, and far cheaper
+    # writes than pg_dump's 4 KiB ones). A custom archive is rewritten in place at the end:
+    # no pipe, pg_dump writes ``output`` itself.
+    pipe: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -433,6 +436,8 @@ def describe(step: Step) -> tuple[str, str]:
         words = _env_words(step.env) + [_quote(step.argv)]
         text = (f"helper container from {step.container.image or step.container.image_id} in {step.container.name}'s "
                 f"network, {step.directory} at {HELPER_MOUNT}, user {step.user}: " + " ".join(words))
+        if step.pipe:
+            text += f"\n  through the named pipe {step.pipe.name}: kompose writes {step.output} and its sha256"
         return "helper", text
     if isinstance(step, RemoveHelpers):
         return "remove", f"helper containers left for {step.directory} ({step.reason})"

@@ -89,14 +89,18 @@ def dbname_arg(database: str) -> str:
     return f"--dbname={database}"
 
 
-def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0, output: str | None = None) -> tuple[str, ...]:
+def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0, output: str | None = None,
+                 no_sync: bool = False) -> tuple[str, ...]:
     """pg_dump to stdout, or to the file ``output`` (a path where pg_dump runs); ``gzip_level``
-    (plain only) makes pg_dump gzip its own output."""
+    (plain only) makes pg_dump gzip its own output; ``no_sync``: the output is a pipe, which
+    pg_dump must not fsync (kompose syncs the file it writes)."""
     argv = ["pg_dump", *conn.args(), dbname_arg(conn.database)]
     if fmt == "custom":
         argv.append("--format=custom")
     elif gzip_level:
         argv.append(f"--compress={gzip_level}")
+    if no_sync:
+        argv.append("--no-sync")
     if output:
         argv.append(f"--file={output}")
     return tuple(argv)

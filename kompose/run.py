@@ -317,11 +317,13 @@ class StackRun(DumpSteps):
             result = helper_container.run_to_file(
                 self.ctx.docker(), step.container.image_id or step.container.image, step.container.id, step.directory,
                 HELPER_MOUNT, step.argv, dict(step.env), step.user, step.output, on_progress=progress,
-                hash_output=step.appends_only,
+                pipe=step.pipe,
             )
         except DockerError:
             self._check_container(step.container, started_clock, step.what or step.argv[0])
             raise
+        if result.note:
+            self.console.detail(result.note, "yellow")
         if result.exit_code != 0:
             # the helper lives in the database container's network: a stopped database shows as a lost server
             self._check_container(step.container, started_clock, step.what or step.argv[0], result)

@@ -21,6 +21,9 @@ from kompose.plan import (
 from kompose.stacks import Stack
 
 FORMATS = tuple(dumps.EXTENSIONS)
+# the named pipe of a direct plain export: a ".partial" name, so an interrupted export's
+# leftover pipe is removed like its partial dump
+PIPE_SUFFIX = ".pipe" + dumps.PARTIAL_SUFFIX
 
 
 def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | None = None,
@@ -54,10 +57,14 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     gzip_level = compression.level if codec == "gzip" else 0
     what = f"pg_dump {conn.database} ({fmt}{', ' + str(compression) if compression else ''}, {choice.name})"
     if choice.name == "direct":
+        # a plain dump goes through a named pipe that kompose copies into the partial (see DumpInHelper)
+        pipe = final.with_name(final.name + PIPE_SUFFIX) if fmt == "plain" else None
         dump_step = DumpInHelper(
-            container, postgres.pg_dump_argv(conn, fmt, gzip_level, output=f"{HELPER_MOUNT}/{partial.name}"),
+            container,
+            postgres.pg_dump_argv(conn, fmt, gzip_level, output=f"{HELPER_MOUNT}/{(pipe or partial).name}",
+                                  no_sync=pipe is not None),
             conn.exec_env(), stack_plan.directory, partial, transport.helper_user(choice.forced and _rootless(ctx)),
-            what=what, appends_only=fmt == "plain",
+            what=what, pipe=pipe,
         )
     else:
         dump_step = Exec(container, postgres.pg_dump_argv(conn, fmt, gzip_level), conn.exec_env(), stdout_file=partial,
@@ -80,7 +87,8 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         Rename(partial, final),
     ]
     stack_plan.post += hooks.steps("post_db_export", str(final), dump_file=str(final))
-    stack_plan.on_failure.append(Remove((partial,), "an unfinished dump is never left behind"))
+    leftovers = (partial, dump_step.pipe) if isinstance(dump_step, DumpInHelper) and dump_step.pipe else (partial,)
+    stack_plan.on_failure.append(Remove(leftovers, "an unfinished dump is never left behind"))
     return stack_plan
 
 

@@ -100,6 +100,36 @@ def test_a_dump_hashed_while_it_grows_has_the_files_sha256_in_its_manifest(kroot
     assert server.checksum("big") == before
 
 
+def test_without_named_pipes_pg_dump_writes_the_file_itself(db_stack, docker_client, monkeypatch):
+    """A stack directory whose filesystem has no named pipes (some network and FUSE mounts):
+    the helper's pg_dump writes the partial itself; same bytes, same sha256, and the user is told."""
+    from kompose import helper_container, postgres
+    from kompose.plan import HELPER_MOUNT
+
+    def no_fifo(path, mode=0o666):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(helper_container.os, "mkfifo", no_fifo)
+    _, server, directory = db_stack
+    conn = postgres.Connection("app", "kompose", "pw-transport-1", "5432")
+    pipe, output = directory / "app_x.sql.pipe.partial", directory / "app_x.sql.partial"
+    argv = postgres.pg_dump_argv(conn, "plain", output=f"{HELPER_MOUNT}/{pipe.name}", no_sync=True)
+
+    result = helper_container.run_to_file(
+        docker_client, server.container.image.id, server.container.id, directory, HELPER_MOUNT, argv,
+        dict(conn.exec_env()), f"{os.getuid()}:{os.getgid()}", output, pipe=pipe,
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert result.note.startswith(f"no named pipe in {directory} (Operation not permitted): pg_dump writes")
+    data = output.read_bytes()
+    assert b"PostgreSQL database dump complete" in data[-4096:]
+    assert result.sha256 == hashlib.sha256(data).hexdigest() and result.bytes_out == len(data)
+    assert not pipe.exists()
+    # the helper is removed in the background while kompose goes on: it is gone soon after
+    wait_for(lambda: _helpers(docker_client, directory) == [], message="the helper removed")
+
+
 def test_exec_transport_still_works_and_gives_the_same_rows(kroot, db_stack):
     name, server, directory = db_stack
     before = server.checksum("t")

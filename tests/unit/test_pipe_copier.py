@@ -1,0 +1,99 @@
+"""The direct transport's named pipe: pg_dump writes into it (4 KiB at a time), kompose copies it
+into the dump file in 1 MiB writes and hashes it on the way. A real writer process writes into a
+real FIFO here; what lands in the file, its sha256 and the error paths are what a user relies on."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import pytest
+from pathlib import Path
+
+from kompose import helper_container
+
+WRITER = r"""
+import os, random, sys, time
+random.seed(int(sys.argv[2]))
+total = int(sys.argv[3])
+with open(sys.argv[1], "wb", buffering=0) as out:   # opens the FIFO like pg_dump's fopen
+    written = 0
+    while written < total:
+        chunk = os.urandom(min(random.choice([4096, 4096, 4096, 100, 70000]), total - written))
+        out.write(chunk)
+        written += len(chunk)
+        if random.random() < 0.01:
+            time.sleep(0.005)
+"""
+
+
+def _copy(tmp_path, seed: int, total: int, output=None):
+    pipe = tmp_path / "app_20261123_030000.sql.pipe.partial"
+    output = output or tmp_path / "app_20261123_030000.sql.partial"
+    copier = helper_container._PipeCopier(pipe, output)
+    try:
+        assert pipe.is_fifo()
+        writer = subprocess.run([sys.executable, "-c", WRITER, str(pipe), str(seed), str(total)],
+                                capture_output=True, timeout=60)
+        digest = copier.finish()
+        return writer, digest, copier
+    finally:
+        copier.close()
+        assert not pipe.exists(), "the pipe is removed whatever happened"
+
+
+@pytest.mark.parametrize("seed, total", [(1, 0), (2, 1), (3, 4096), (4, 3 << 20), (5, 25 << 20)])
+def test_what_the_writer_wrote_is_the_file_and_its_sha256(tmp_path, seed, total):
+    writer, digest, copier = _copy(tmp_path, seed, total)
+    data = (tmp_path / "app_20261123_030000.sql.partial").read_bytes()
+    assert writer.returncode == 0, writer.stderr
+    assert len(data) == total == copier.size
+    assert digest == hashlib.sha256(data).hexdigest()
+
+
+def test_a_small_pipe_still_copies_everything(tmp_path, monkeypatch):
+    """Where the pipe cannot be enlarged (a user over the kernel's pipe quota), kompose waits for
+    data instead of napping: no throttling, same bytes."""
+    monkeypatch.setattr(helper_container, "F_SETPIPE_SZ", -1)  # every fcntl with it fails
+    writer, digest, copier = _copy(tmp_path, 6, 5 << 20)
+    data = (tmp_path / "app_20261123_030000.sql.partial").read_bytes()
+    assert copier.nap == 0.0
+    assert writer.returncode == 0 and digest == hashlib.sha256(data).hexdigest() and len(data) == 5 << 20
+
+
+def test_a_file_that_cannot_be_written_stops_the_writer_and_says_why(tmp_path):
+    """/dev/full fails every write with ENOSPC, like a full disk: the copier closes the pipe, the
+    writer gets a broken pipe instead of writing on forever, and the error is kept for the message."""
+    writer, digest, copier = _copy(tmp_path, 7, 50 << 20, output=Path("/dev/full"))
+    assert digest is None
+    assert copier.error is not None and copier.error.strerror == "No space left on device"
+    assert writer.returncode != 0 and b"BrokenPipeError" in writer.stderr
+
+
+def test_a_writer_that_never_opens_the_pipe_does_not_hang_the_copy(tmp_path):
+    """pg_dump failing before it opens its output (a wrong password): the helper exits, the copy ends."""
+    pipe = tmp_path / "x.sql.pipe.partial"
+    copier = helper_container._PipeCopier(pipe, tmp_path / "x.sql.partial")
+    try:
+        assert copier.finish() == hashlib.sha256(b"").hexdigest()
+    finally:
+        copier.close()
+    assert not pipe.exists()
+
+
+def test_a_directory_without_named_pipes_is_reported_for_the_fallback(tmp_path, monkeypatch):
+    def no_fifo(path, mode=0o666):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(helper_container.os, "mkfifo", no_fifo)
+    with pytest.raises(helper_container._NoPipe, match="Operation not permitted"):
+        helper_container._PipeCopier(tmp_path / "x.sql.pipe.partial", tmp_path / "x.sql.partial")
+    assert not (tmp_path / "x.sql.partial").exists()
+
+
+def test_the_fallback_argv_writes_the_file_itself():
+    argv = ["pg_dump", "--host=127.0.0.1", "--dbname=app", "--no-sync", "--file=/kompose/a.sql.pipe.partial"]
+    assert helper_container._writing_itself(
+        argv, "/kompose", Path("a.sql.pipe.partial"), Path("a.sql.partial")
+    ) == ["pg_dump", "--host=127.0.0.1", "--dbname=app", "--file=/kompose/a.sql.partial"]
