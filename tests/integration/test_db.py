@@ -927,11 +927,14 @@ def test_export_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     dump = re.search(rf"hook_post_db_export ({re.escape(str(app.dir))}/{app.database}_\d{{8}}_\d{{6}}\.sql) ", out)
     assert dump, f"post hook with the real dump path\n{result}"
     assert "hook_pre_db_export" in out and container in out and "DB_HOST=postgres" in out, str(result)
-    # the direct transport (a local engine): pg_dump in a helper container writes the .partial itself
+    # the direct transport (a local engine): pg_dump in a helper container writes into a named
+    # pipe, and kompose copies it into the .partial
     partial_name = Path(dump.group(1)).name + ".partial"
+    pipe_name = Path(dump.group(1)).name + ".pipe.partial"
     assert "transport direct:" in out, str(result)
     assert (f"PGPASSWORD=*** pg_dump --host=127.0.0.1 --port=5432 --username={USER} --no-password "
-            f"--dbname={app.database} --file=/kompose-dump/{partial_name}") in out, result
+            f"--dbname={app.database} --no-sync --file=/kompose-dump/{pipe_name}") in out, result
+    assert f"through the named pipe {pipe_name}: kompose writes {dump.group(1)}.partial and its sha256" in out, result
     assert f"{dump.group(1)}.partial -> {dump.group(1)}" in out, str(result)
     assert "nothing was changed" in out
     assert _state(server, app) == before
@@ -942,6 +945,7 @@ def test_export_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     (dump_step,) = [s for s in steps if s["kind"] == "helper"]
     assert dump_step["env"] == {"PGPASSWORD": "***"} and dump_step["container"]["name"] == container
     assert re.fullmatch(rf"{re.escape(str(app.dir))}/{app.database}_\d{{8}}_\d{{6}}\.sql\.partial", dump_step["output"])
+    assert dump_step["pipe"] == dump_step["output"].replace(".sql.partial", ".sql.pipe.partial")
     assert _state(server, app) == before
 
 
