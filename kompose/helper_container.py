@@ -211,6 +211,19 @@ def _wait(api, helper_id: str, watcher: "_Writeback", on_progress: Callable[[int
     return int(status.get("StatusCode", -1))
 
 
+def _start_writeback(fd: int, start: int, end: int) -> int:
+    """Start writing bytes [start, end) of a file back to disk, without waiting; returns the new start.
+
+    DONTNEED starts write-back of the dirty pages and drops the clean ones. Only an
+    optimisation: the fsync before the rename is what makes the dump durable.
+    """
+    try:
+        os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        return start
+    return end
+
+
 class _Writeback:
     """Follows a file another process is writing: reports growth, hashes what was appended
     (when asked), and starts writing it back to disk early."""
@@ -256,12 +269,7 @@ class _Writeback:
         # write back only what is hashed: DONTNEED also drops the pages once they are clean
         limit = self.hashed if self.hash is not None and not self.hash_failed else size
         if limit - self.flushed >= WRITEBACK_EVERY and self._open() is not None:
-            try:
-                # starts writeback of the dirty pages without waiting for it
-                os.posix_fadvise(self.fd, self.flushed, limit - self.flushed, os.POSIX_FADV_DONTNEED)
-                self.flushed = limit
-            except OSError:
-                pass  # only an optimisation: the fsync before the rename is what makes it durable
+            self.flushed = _start_writeback(self.fd, self.flushed, limit)
         return max(grown, 0)
 
     def finish(self) -> str | None:
@@ -289,8 +297,9 @@ class _PipeCopier:
     so the helper's open never blocks and a kompose that dies closes it: pg_dump then fails
     on a broken pipe instead of writing to nobody. A thread reads up to 1 MiB at a time and
     writes the file in 1 MiB blocks (pg_dump's own 4 KiB stdio writes cost about three times
-    the system time), waking only every few milliseconds while the pipe fills, starting write-back early so the final fsync finds little left. When the
-    file cannot be written, the copier closes the pipe, pg_dump fails, and ``error`` says why.
+    the system time), waking only every few milliseconds while the pipe fills, and starts
+    write-back early so the final fsync finds little left. When the file cannot be written,
+    the copier closes the pipe, pg_dump fails, and ``error`` says why.
     """
 
     BLOCK = 1 << 20
@@ -380,11 +389,7 @@ class _PipeCopier:
         self.hash.update(chunk)
         self.size += length
         if self.size - flushed >= WRITEBACK_EVERY:
-            try:  # start writing back what is written, without waiting for it
-                os.posix_fadvise(self.out, flushed, self.size - flushed, os.POSIX_FADV_DONTNEED)
-            except OSError:
-                pass
-            return self.size
+            return _start_writeback(self.out, flushed, self.size)
         return flushed
 
     def poll(self) -> int:

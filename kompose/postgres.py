@@ -164,18 +164,34 @@ def failure_message(tool: str, exit_code: int, stderr: bytes, own_script: bool =
 
 # Connections to the maintenance database "postgres"; variables: live, tmp, prev, owner.
 
-CREATE_TEMP = r"""
-DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
-SELECT count(*) > 0 AS live_exists FROM pg_database WHERE datname = :'live' \gset
-\if :live_exists
-SELECT pg_encoding_to_char(encoding) AS live_encoding, datcollate AS live_collate, datctype AS live_ctype
+
+def _exists(variable: str) -> str:
+    """Sets the psql variable ``<variable>_exists``: whether the database named by ``:variable`` exists."""
+    return f"SELECT count(*) > 0 AS {variable}_exists FROM pg_database WHERE datname = :'{variable}' \\gset\n"
+
+
+# the live database's encoding and locale, for a database that must match it
+_READ_LIVE_LOCALE = r"""SELECT pg_encoding_to_char(encoding) AS live_encoding, datcollate AS live_collate, datctype AS live_ctype
   FROM pg_database WHERE datname = :'live' \gset
-CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0
-  ENCODING :'live_encoding' LC_COLLATE :'live_collate' LC_CTYPE :'live_ctype';
-\else
+"""
+_LIVE_LOCALE = "ENCODING :'live_encoding' LC_COLLATE :'live_collate' LC_CTYPE :'live_ctype'"
+
+CREATE_TEMP = (
+    r"""
+DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
+"""
+    + _exists("live")
+    + r"""\if :live_exists
+"""
+    + _READ_LIVE_LOCALE
+    + f"""CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0
+  {_LIVE_LOCALE};
+"""
+    + r"""\else
 CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0;
 \endif
 """
+)
 
 DROP_TEMP = r"""
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
@@ -184,13 +200,15 @@ DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
 # Before an import's restore: the copy the last import kept goes, so the restore has its room
 # (live + temporary at most, never three copies). Dropping it later, in the swap, would also
 # make PostgreSQL's forced checkpoint write the whole freshly restored database at that moment.
-DROP_PREV = r"""
-SELECT count(*) > 0 AS prev_exists FROM pg_database WHERE datname = :'prev' \gset
-\if :prev_exists
+DROP_PREV = (
+    "\n"
+    + _exists("prev")
+    + r"""\if :prev_exists
 DROP DATABASE :"prev" WITH (FORCE);
 SELECT format('dropped %s (the copy the last import kept) to make room for the restore', :'prev');
 \endif
 """
+)
 
 # Terminating sessions and renaming in one session: new connections are refused
 # first (a rename fails while anyone is connected), then the renames run in one
@@ -289,9 +307,9 @@ SELECT 'warning: not allowed to carry over to the restored database (run as a su
 _COPY_PROPERTIES = _copy_properties()
 
 SWAP = (
-    r"""
-SELECT count(*) > 0 AS live_exists FROM pg_database WHERE datname = :'live' \gset
-\if :live_exists
+    "\n"
+    + _exists("live")
+    + r"""\if :live_exists
 """
     + _COPY_PROPERTIES
     + r"""
@@ -318,9 +336,9 @@ ALTER DATABASE :"tmp" RENAME TO :"live";
 )
 
 ROLLBACK = (
-    r"""
-SELECT count(*) > 0 AS prev_exists FROM pg_database WHERE datname = :'prev' \gset
-\if :prev_exists
+    "\n"
+    + _exists("prev")
+    + r"""\if :prev_exists
 \else
 SELECT set_config('kompose.prev', :'prev', false) \gset
 DO $none$ BEGIN
@@ -328,8 +346,9 @@ DO $none$ BEGIN
 END $none$;
 \endif
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
-SELECT count(*) > 0 AS live_exists FROM pg_database WHERE datname = :'live' \gset
-\if :live_exists
+"""
+    + _exists("live")
+    + r"""\if :live_exists
 """
     + _CLOSE_LIVE
     + r"""
@@ -364,18 +383,20 @@ SELECT 'no live database ' || :'live' || ': ' || :'prev' || ' is live again (no 
 RECREATE_IN_PLACE = (
     r"""
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
-SELECT count(*) > 0 AS live_exists FROM pg_database WHERE datname = :'live' \gset
-\if :live_exists
-SELECT pg_encoding_to_char(encoding) AS live_encoding, datcollate AS live_collate, datctype AS live_ctype
-  FROM pg_database WHERE datname = :'live' \gset
-CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0 ALLOW_CONNECTIONS false;
+"""
+    + _exists("live")
+    + r"""\if :live_exists
+"""
+    + _READ_LIVE_LOCALE
+    + r"""CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0 ALLOW_CONNECTIONS false;
 """
     + _COPY_PROPERTIES
-    + r"""
+    + f"""
 DROP DATABASE :"live" WITH (FORCE);
 CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0
-  ENCODING :'live_encoding' LC_COLLATE :'live_collate' LC_CTYPE :'live_ctype';
-\else
+  {_LIVE_LOCALE};
+"""
+    + r"""\else
 CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0;
 \endif
 """
@@ -383,20 +404,26 @@ CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0;
 
 # After an --in-place restore (or its failure): the properties held by the holder database
 # go back onto the live one, and the holder is dropped. Nothing to do without a holder.
-_PUT_BACK = (
-    r"""
+def _put_back(said: str = "") -> str:
+    """The script; ``said``: a statement printing what it did, run only when there was a holder."""
+    return (
+        r"""
 SELECT count(*) > 0 AS holder_exists FROM pg_database WHERE datname = :'tmp' AND NOT datallowconn
    AND EXISTS (SELECT 1 FROM pg_database WHERE datname = :'live') \gset
 \if :holder_exists
 """
-    + _copy_properties("tmp", "live")
-    + r"""
+        + _copy_properties("tmp", "live")
+        + r"""
 DROP DATABASE :"tmp" WITH (FORCE);
---said--
+"""
+        + said
+        + r"""
 \endif
 """
-)
-IN_PLACE_PROPERTIES = _PUT_BACK.replace("--said--", "")
+    )
+
+
+IN_PLACE_PROPERTIES = _put_back()
 
 # A killed import may leave a half-restored temporary database, and the live database
 # refusing connections (the container stopped between closing it and the swap). Each
@@ -404,11 +431,10 @@ IN_PLACE_PROPERTIES = _PUT_BACK.replace("--said--", "")
 # exactly what was cleaned, and nothing when there was nothing to clean.
 def _cleanup(dropped: str) -> str:
     return (
-        _PUT_BACK.replace("--said--", r"SELECT format('put back the settings, comment, grants and owner of %s (an interrupted --in-place "
-                    r"import held them in %s)', :'live', :'tmp');")
-        + r"""
-SELECT count(*) > 0 AS tmp_exists FROM pg_database WHERE datname = :'tmp' \gset
-\if :tmp_exists
+        _put_back(r"SELECT format('put back the settings, comment, grants and owner of %s (an interrupted --in-place "
+                  r"import held them in %s)', :'live', :'tmp');")
+        + _exists("tmp")
+        + r"""\if :tmp_exists
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
 SELECT format('"""
         + dropped

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from kompose import codecs, dumps, execute, hookcontext, hooks, postgres
 from kompose.console import Console, Rate, human_size
@@ -258,14 +259,19 @@ class StackRun(DumpSteps):
             if not any(n.name == step.name for n in client.networks.list(names=[step.name])):
                 raise KomposeError(f"cannot create network {step.name}: {exc.explanation or exc}") from None
 
-    def _run_exec(self, step: Exec) -> None:
-        self.console.detail(step.what or describe(step)[1], "blue")
+    def _progress(self, what: str) -> Callable[[int], None]:
+        """An on_progress callback: adds up bytes, shows the rate now and then."""
         rate = Rate()
 
         def progress(count: int) -> None:
             if rate.add(count):
-                self.console.progress(f"{step.what}: {rate.text()}")
+                self.console.progress(f"{what}: {rate.text()}")
 
+        return progress
+
+    def _run_exec(self, step: Exec) -> None:
+        self.console.detail(step.what or describe(step)[1], "blue")
+        progress = self._progress(step.what)
         # files stream through codecs: (de)compression on the host, and the sha256 of what is written
         try:
             stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
@@ -305,12 +311,7 @@ class StackRun(DumpSteps):
         from kompose import helper_container
 
         self.console.detail(step.what or describe(step)[1], "blue")
-        rate = Rate()
-
-        def progress(count: int) -> None:
-            if rate.add(count):
-                self.console.progress(f"{step.what}: {rate.text()}")
-
+        progress = self._progress(step.what)
         started = now_iso()
         started_clock = time.time()
         try:
@@ -328,7 +329,8 @@ class StackRun(DumpSteps):
             # the helper lives in the database container's network: a stopped database shows as a lost server
             self._check_container(step.container, started_clock, step.what or step.argv[0], result)
             raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
-        if not step.output.exists():
+        # through the pipe kompose creates the file itself: an empty one means pg_dump wrote elsewhere
+        if not step.output.exists() or (step.pipe and result.bytes_out == 0):
             raise DumpError(
                 f"pg_dump in the helper container succeeded but {step.output} is not on this host: the engine does "
                 "not see this host's files; use --transport exec"

@@ -56,9 +56,9 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     # zstd: PostgreSQL 15's pg_dump has none, the host compresses (docs/operations.md)
     gzip_level = compression.level if codec == "gzip" else 0
     what = f"pg_dump {conn.database} ({fmt}{', ' + str(compression) if compression else ''}, {choice.name})"
+    # a direct plain dump goes through a named pipe that kompose copies into the partial (see DumpInHelper)
+    pipe = final.with_name(final.name + PIPE_SUFFIX) if choice.name == "direct" and fmt == "plain" else None
     if choice.name == "direct":
-        # a plain dump goes through a named pipe that kompose copies into the partial (see DumpInHelper)
-        pipe = final.with_name(final.name + PIPE_SUFFIX) if fmt == "plain" else None
         dump_step = DumpInHelper(
             container,
             postgres.pg_dump_argv(conn, fmt, gzip_level, output=f"{HELPER_MOUNT}/{(pipe or partial).name}",
@@ -87,7 +87,7 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         Rename(partial, final),
     ]
     stack_plan.post += hooks.steps("post_db_export", str(final), dump_file=str(final))
-    leftovers = (partial, dump_step.pipe) if isinstance(dump_step, DumpInHelper) and dump_step.pipe else (partial,)
+    leftovers = (partial, pipe) if pipe else (partial,)
     stack_plan.on_failure.append(Remove(leftovers, "an unfinished dump is never left behind"))
     return stack_plan
 

@@ -81,6 +81,8 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
     if in_place:
+        # also after a failed restore: the database is empty or partial, but keeps its own settings
+        put_back = sql(container, conn, postgres.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
         steps += [
             Note("--in-place: the live database is dropped before the restore; if the restore fails it stays "
                  "empty or partial (no previous copy is kept)"),
@@ -89,10 +91,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
                 f"and owner are held by an empty {tmp} meanwhile)"),
             Exec(container, postgres.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {conn.database}", host_codec=compression),
-            sql(container, conn, postgres.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database),
+            put_back,
         ]
-        # a failed restore leaves the database empty or partial, but with its own settings
-        stack_plan.on_failure.append(sql(container, conn, postgres.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database))
+        stack_plan.on_failure.append(put_back)
     else:
         steps += [
             sql(container, conn, postgres.DROP_PREV,
