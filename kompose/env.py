@@ -44,6 +44,50 @@ def read_env_file(path: Path, base: Mapping[str, str]) -> dict[str, str]:
 
     values: dict[str, str] = {}
     scope = dict(base)
+    bindings = _simple_bindings(text)
+    for key, value, literal in bindings if bindings is not None else _dotenv_bindings(path, text):
+        if not literal:
+            value = "".join(atom.resolve(scope) for atom in parse_variables(value))
+        values[key] = value
+        scope[key] = value
+    return values
+
+
+# One line of the shape nearly every .env file is made of, whose meaning under dotenv's
+# grammar is plain: KEY=value, KEY='value', KEY="value" (no backslash), an optional
+# `export `, a trailing `# comment`. Lexing 200 stacks' files with dotenv's general
+# parser is most of what --list costs; a file with any other line goes through dotenv whole.
+_SIMPLE_LINE = re.compile(
+    r"[ \t]*(?>(?:export[ \t]+)?)(?P<key>[A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*"
+    r"(?:'(?P<single>[^'\\\n]*)'(?:[ \t]*#.*)?"
+    r"|\"(?P<double>[^\"\\\n]*)\"(?:[ \t]*#.*)?"
+    r"|(?P<bare>[^\s'\"#\\][^\s#\\]*)(?:[ \t]+#.*)?"
+    r"|(?:[ \t]+#.*)?)"
+    r"[ \t]*"
+)
+_BLANK_OR_COMMENT = re.compile(r"[ \t]*(?:#.*)?")
+
+
+def _simple_bindings(text: str) -> list[tuple[str, str, bool]] | None:
+    """(key, value, literal) of every binding when each line is blank, a comment or a
+    simple binding (see _SIMPLE_LINE); None when dotenv has to read the file."""
+    if "\r" in text or text.startswith("\ufeff"):
+        return None
+    bindings = []
+    for line in text.split("\n"):
+        match = _SIMPLE_LINE.fullmatch(line)
+        if match is None:
+            if _BLANK_OR_COMMENT.fullmatch(line):
+                continue
+            return None
+        single = match["single"]
+        value = single if single is not None else match["double"] if match["double"] is not None else match["bare"] or ""
+        bindings.append((match["key"], value, single is not None))
+    return bindings
+
+
+def _dotenv_bindings(path: Path, text: str):
+    """(key, value, literal) per binding, by python-dotenv's parser; ConfigError naming the line it cannot parse."""
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
             snippet = binding.original.string.strip().splitlines()[0][:60] if binding.original.string.strip() else ""
@@ -53,13 +97,8 @@ def read_env_file(path: Path, base: Mapping[str, str]) -> dict[str, str]:
         if binding.value is None:
             raise ConfigError(f"{path}:{_line_of(binding)}: {binding.key!r} has no '=' and no value")
         raw_quote = binding.original.string.split("=", 1)[1].lstrip()[:1] if "=" in binding.original.string else ""
-        if raw_quote == "'":
-            value = binding.value  # single quotes: literal, as in shells and compose
-        else:
-            value = "".join(atom.resolve(scope) for atom in parse_variables(binding.value))
-        values[binding.key] = value
-        scope[binding.key] = value
-    return values
+        # single quotes: literal, as in shells and compose
+        yield binding.key, binding.value, raw_quote == "'"
 
 
 def _line_of(binding) -> int:

@@ -124,3 +124,47 @@ def test_secret_keys_and_masking():
     assert envmod.mask_text(text, envmod.secret_values(env)) == "connect as ***-user with *** and ***"
     assert envmod.masked_env(env) == {"DB_PASSWORD": "***", "API_TOKEN": "***", "x_secret_key": "***",
                                       "PASSWORD_SHORT": "***", "DB_USER": "hunter22-user", "NAME": "app"}
+
+
+# -- the fast lexer for simple lines must mean exactly what dotenv's parser means
+
+_PIECES = ["", " ", "\t", "export ", "export\t", "export", "KEY", "k.e_y", "my-key", "9x", "=", "= ", "==",
+           "'", '"', "\\", "#", " #", " # c", "#c", "$", "${A}", "$A", "{", "}", "val", "v al", "it's", 'a"b',
+           "ü", "\u00a0", "\x0c", "\x0b", "'lit'", '"dq"', "'a b'", '"a b"', "\\n", "\r"]
+
+
+def _random_lines(rng, count: int) -> list[str]:
+    lines = []
+    for _ in range(count):
+        if rng.random() < 0.5:  # mostly near-simple shapes, so the fast path is exercised often
+            lines.append(rng.choice(["", " ", "export ", "  "]) + rng.choice(["KEY", "A_1", "x.y", "export"])
+                         + rng.choice(["=", " =", "= ", "=\t"]) + rng.choice(_PIECES) + rng.choice(_PIECES[:6] + [" # c", "#c", "'", '"']))
+        else:
+            lines.append("".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 6))))
+    return lines
+
+
+def test_the_fast_lexer_agrees_with_dotenv_on_every_line_it_takes(tmp_path: Path):
+    import random
+
+    rng = random.Random(20261123)
+    taken = 0
+    for _ in range(20000):
+        text = "\n".join(_random_lines(rng, rng.randint(1, 3)))
+        fast = envmod._simple_bindings(text)
+        if fast is None:
+            continue
+        taken += 1
+        slow = list(envmod._dotenv_bindings(tmp_path / ".env", text))  # must not raise either
+        assert fast == slow, repr(text)
+    assert taken > 3000  # the comparison covered many files the fast path read
+
+
+def test_typical_env_files_take_the_fast_path():
+    text = ("# site 7\nDB_HOST=db\nDB_NAME=site007\nDB_PASSWORD='pw-1f2e'\nAPP_URL=\"https://site007.example.org\"\n"
+            "export CACHE_DIR=/var/cache/site007\nLOG_LEVEL=info  # inline comment\nEMPTY=\nREF=${DB_NAME}_x\n")
+    assert envmod._simple_bindings(text) == [
+        ("DB_HOST", "db", False), ("DB_NAME", "site007", False), ("DB_PASSWORD", "pw-1f2e", True),
+        ("APP_URL", "https://site007.example.org", False), ("CACHE_DIR", "/var/cache/site007", False),
+        ("LOG_LEVEL", "info", False), ("EMPTY", "", False), ("REF", "${DB_NAME}_x", False),
+    ]
