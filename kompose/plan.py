@@ -205,10 +205,19 @@ class VerifyDumps:
 
 @dataclass(frozen=True)
 class CheckChecksum:
-    """Refuse a dump whose sha256 differs from its manifest (``force``: warn instead)."""
+    """Refuse a dump whose sha256 differs from its manifest (``force``: warn instead); after a
+    StartChecksum of the same file, take the sha256 it computed in the background."""
 
     path: Path
     force: bool = False
+    started: bool = False
+
+
+@dataclass(frozen=True)
+class StartChecksum:
+    """Start computing a dump's sha256 in the background; a later CheckChecksum compares it."""
+
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -296,7 +305,8 @@ class RemoveStale:
 
 Step = Union[
     Note, Hook, HttpHook, TcpHook, ExecHook, SqlHook, Compose, Network, Exec, DumpInHelper, RemoveHelpers, Sql,
-    CheckDump, Rename, Remove, RemoveStale, VerifyDump, VerifyDumps, CheckChecksum, CheckServerVersion, WriteManifest,
+    CheckDump, Rename, Remove, RemoveStale, VerifyDump, VerifyDumps, CheckChecksum, StartChecksum,
+    CheckServerVersion, WriteManifest,
     Retention, RemoveOrphans, CountRows, RecordDrill,
 ]
 
@@ -456,9 +466,12 @@ def describe(step: Step) -> tuple[str, str]:
         return "verify", f"{step.path}: {what}{where}{extra}"
     if isinstance(step, VerifyDumps):
         return "verify", "\n".join(describe(item)[1] for item in step.items) or "no dumps"
+    if isinstance(step, StartChecksum):
+        return "checksum", f"{step.path}: start its sha256 in the background, while the steps below run"
     if isinstance(step, CheckChecksum):
         then = "warn" if step.force else "refuse it"
-        return "checksum", f"{step.path}: sha256 must match {step.path.name}.json when there is one (else {then})"
+        how = " (computed meanwhile)" if step.started else ""
+        return "checksum", f"{step.path}: sha256{how} must match {step.path.name}.json when there is one (else {then})"
     if isinstance(step, CheckServerVersion):
         return "version", f"{step.container.name}: warn if the server's major version is older than {step.dump.name}'s"
     if isinstance(step, WriteManifest):

@@ -11,13 +11,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 from kompose import __version__, dumps, execute, manifest, verify
 from kompose.errors import DumpError, KomposeError
 from kompose.plan import (
-    CheckChecksum, CheckServerVersion, Container, CountRows, RecordDrill, RemoveOrphans, Retention, VerifyDump, VerifyDumps,
+    CheckChecksum, StartChecksum, CheckServerVersion, Container, CountRows, RecordDrill, RemoveOrphans, Retention, VerifyDump, VerifyDumps,
     WriteManifest,
 )
 
@@ -87,11 +88,20 @@ class DumpSteps:
                                           stdin=stream)
 
     def _checksum(self, path: Path) -> tuple[bool | None, str]:
-        """(matches?, text) against the manifest; (None, why) when there is nothing to compare with."""
+        """(matches?, text) against the manifest; (None, why) when there is nothing to compare with.
+        The sha256 a StartChecksum computed in the background is awaited and used."""
         found = manifest.read(path)
         if found is None:
             return None, "no manifest (an older dump): checksum not checked"
-        actual = manifest.sha256_file(path)
+        hashing = self.files.get(path, {}).pop("hashing", None)
+        if hashing is not None:
+            thread, result = hashing
+            thread.join()
+            if "error" in result:
+                raise result["error"]
+            actual = result["sha256"]
+        else:
+            actual = manifest.sha256_file(path)
         if actual != found.sha256:
             return False, (f"sha256 {actual[:16]}… differs from its manifest's {found.sha256[:16]}…: "
                            "the file changed after it was written")
@@ -132,6 +142,25 @@ class DumpSteps:
         return f"{name} failed verification: " + "; ".join(parts)
 
     # -- import's guards
+
+    def _run_startchecksum(self, step: StartChecksum) -> None:
+        """Hash the dump in a thread (hashlib and reads let go of the GIL) while the restore streams it."""
+        try:
+            if manifest.read(step.path) is None:
+                return  # nothing to compare with: CheckChecksum says so
+        except DumpError:
+            return  # CheckChecksum reports the unreadable manifest
+        result: dict = {}
+
+        def work() -> None:
+            try:
+                result["sha256"] = manifest.sha256_file(step.path)
+            except DumpError as exc:
+                result["error"] = exc
+
+        thread = threading.Thread(target=work, daemon=True, name="kompose-sha256")
+        thread.start()
+        self.files.setdefault(step.path, {})["hashing"] = (thread, result)
 
     def _run_checkchecksum(self, step: CheckChecksum) -> None:
         try:

@@ -8,7 +8,7 @@ from kompose import containers, dumps, postgres
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan import CheckChecksum, CheckDump, CheckServerVersion, Exec, Note, Sql, StackPlan
+from kompose.plan import CheckChecksum, CheckDump, CheckServerVersion, Exec, Note, Sql, StackPlan, StartChecksum
 from kompose.stacks import Stack
 
 
@@ -74,7 +74,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     steps = stack_plan.steps
     steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
-        CheckChecksum(path, force),
+        # the temp-db swap restores into a copy nobody uses yet: the sha256 is computed while it
+        # runs and must match before the swap; --in-place drops the live database, so it checks first
+        CheckChecksum(path, force) if in_place else StartChecksum(path),
         CheckDump(path, fmt, compression),
         version_check(container, conn, path, fmt, compression),
         sql(container, conn, postgres.RECOVER, RECOVER_WHAT),
@@ -101,6 +103,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             sql(container, conn, postgres.CREATE_TEMP, f"create the temporary database {tmp}"),
             Exec(container, postgres.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression),
+            CheckChecksum(path, force, started=True),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
             *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},

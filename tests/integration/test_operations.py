@@ -102,6 +102,12 @@ def test_tampered_dump_is_refused_by_import_and_verify(kroot, pg):
     assert pg.checksums() == live
     assert not [d for d in pg.databases() if d.startswith(pg.database + "__kompose")]
 
+    # --in-place drops the live database first: it checks the sha256 before anything else
+    in_place = kroot.run(stack, "db:import", "--in-place")
+    assert in_place.code == 1
+    assert "refusing to import it" in in_place.output and "drop and recreate" not in in_place.output
+    assert pg.checksums() == live
+
     verified = kroot.run(stack, "db:verify")
     assert verified.code == 1 and "differs from its manifest" in verified.stdout
 
