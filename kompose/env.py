@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from pathlib import Path
@@ -19,6 +20,7 @@ MASK = "***"
 MIN_MASKED_LENGTH = 3
 
 
+@functools.lru_cache(maxsize=4096)  # the same keys come back for every stack
 def is_secret(key: str) -> bool:
     return bool(SECRET_KEY.search(key))
 
