@@ -176,7 +176,9 @@ _READ_LIVE_LOCALE = r"""SELECT pg_encoding_to_char(encoding) AS live_encoding, d
 """
 _LIVE_LOCALE = "ENCODING :'live_encoding' LC_COLLATE :'live_collate' LC_CTYPE :'live_ctype'"
 
-CREATE_TEMP = (
+# how CREATE_TEMP and RECREATE_IN_PLACE begin: a leftover temporary database goes, and when
+# the live database exists its encoding and locale are read (the \if branch stays open)
+_FRESH_TMP_IF_LIVE = (
     r"""
 DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
 """
@@ -184,6 +186,10 @@ DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
     + r"""\if :live_exists
 """
     + _READ_LIVE_LOCALE
+)
+
+CREATE_TEMP = (
+    _FRESH_TMP_IF_LIVE
     + f"""CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0
   {_LIVE_LOCALE};
 """
@@ -381,13 +387,7 @@ SELECT 'no live database ' || :'live' || ': ' || :'prev' || ' is live again (no 
 # (IN_PLACE_PROPERTIES), so a setting such as default_transaction_read_only cannot get in
 # the restore's way.
 RECREATE_IN_PLACE = (
-    r"""
-DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
-"""
-    + _exists("live")
-    + r"""\if :live_exists
-"""
-    + _READ_LIVE_LOCALE
+    _FRESH_TMP_IF_LIVE
     + r"""CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0 ALLOW_CONNECTIONS false;
 """
     + _COPY_PROPERTIES
