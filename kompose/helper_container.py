@@ -1,8 +1,12 @@
 """Running a program in a short-lived helper container (the direct dump transport), and removing it.
 
 A helper is created from the database container's image, joins that container's network
-namespace and gets the dump directory bind-mounted; the program writes its output file
-itself, so nothing crosses the exec attach stream. Every helper carries labels naming the
+namespace and gets exactly one file of the dump directory bind-mounted (the named pipe
+kompose reads, or the partial dump); the program writes into it, so nothing crosses the
+exec attach stream. Mounting the file rather than the directory means the helper sees
+nothing else of the stack (its .env, hooks.sh, older dumps), and an engine that does not
+share this host's files refuses the mount before pg_dump runs, instead of pg_dump writing
+a whole dump into that engine's own view of the directory. Every helper carries labels naming the
 directory and kompose's pid: it is removed in a ``finally`` (failure, timeout, Ctrl-C,
 SIGTERM), and one left by a SIGKILLed kompose is removed by the next run of that stack.
 """
@@ -70,15 +74,18 @@ def run_to_file(
     """Run ``argv`` in a helper container and wait for it; the helper is removed whatever happens.
 
     ``image``: the image id to run; ``network_of``: the container whose network namespace it
-    joins; ``directory`` is bind-mounted at ``mount_point``; ``env`` travels in the container's
+    joins; the file the program writes (``pipe``, else ``output``, created empty here) is
+    bind-mounted at ``mount_point``/its name; ``directory`` names the stack in the helper's
+    labels; ``env`` travels in the container's
     environment (never argv); ``output`` is the host path of the file the program writes,
     watched for progress and written back to disk as it grows. ``hash_output``: the program
     only appends to ``output``, so its sha256 is computed as it grows (from the page cache,
     beside the dump instead of after it). ``pipe``: the program writes into this named pipe
     (created here, removed afterwards) and kompose copies it into ``output`` in large writes,
     hashing it on the way; the sha256 is then always computed. The exit code comes from the
-    engine's wait. Raises DockerError when the engine refuses the helper or goes away, and
-    DumpError when ``output`` cannot be written.
+    engine's wait. Raises DockerError when the engine refuses the helper or goes away (or
+    cannot see the file: it does not share this host's files), and DumpError when ``output``
+    cannot be written.
     """
     api = client.api
     name = f"kompose-helper-{os.getpid()}-{secrets.token_hex(4)}"
@@ -95,9 +102,15 @@ def run_to_file(
             note = f"no named pipe in {directory} ({exc.reason}): pg_dump writes {output.name} itself"
         except OSError as exc:
             raise DumpError(f"cannot write {output}: {exc.strerror or exc}") from None
+    mounted = copier.pipe if copier else output
+    if not copier:
+        try:  # the file the helper's mount needs (as the exec transport would create it: the umask applies)
+            os.close(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666))
+        except OSError as exc:
+            raise DumpError(f"cannot write {output}: {exc.strerror or exc}") from None
     try:
-        result = _run(client, api, name, image, network_of, directory, mount_point, argv, env, user, output,
-                      on_progress, hash_output, copier)
+        result = _run(client, api, name, image, network_of, directory, mounted, mount_point, argv, env, user,
+                      output, on_progress, hash_output, copier)
         result.note = note
         return result
     finally:
@@ -112,7 +125,7 @@ def _writing_itself(argv: Sequence[str], mount_point: str, pipe: Path, output: P
             for word in argv if word != "--no-sync"]
 
 
-def _run(client, api, name, image, network_of, directory, mount_point, argv, env, user, output,
+def _run(client, api, name, image, network_of, directory, mounted: Path, mount_point, argv, env, user, output,
          on_progress, hash_output, copier: "_PipeCopier | None") -> HelperResult:
     from docker.errors import APIError, NotFound
     from docker.types import LogConfig, Mount
@@ -128,7 +141,7 @@ def _run(client, api, name, image, network_of, directory, mount_point, argv, env
             labels=_labels(directory),
             host_config=api.create_host_config(
                 network_mode=f"container:{network_of}",
-                mounts=[Mount(target=mount_point, source=str(directory), type="bind")],
+                mounts=[Mount(target=f"{mount_point}/{mounted.name}", source=str(mounted), type="bind")],
                 # stderr is read back from the log: keep it small and readable whatever the daemon's default
                 log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
             ),
@@ -136,7 +149,12 @@ def _run(client, api, name, image, network_of, directory, mount_point, argv, env
     except NotFound as exc:
         raise DockerError(f"cannot create the helper container: {exc.explanation or exc}") from None
     except APIError as exc:
-        raise DockerError(f"cannot create the helper container: {exc.explanation or exc}") from None
+        explanation = str(exc.explanation or exc)
+        if "bind source path does not exist" in explanation:
+            raise DockerError(
+                f"the engine cannot see {mounted} (it does not share this host's files): use --transport exec"
+            ) from None
+        raise DockerError(f"cannot create the helper container: {explanation}") from None
     helper_id = created["Id"]
     with _live_lock:
         _live[helper_id] = client

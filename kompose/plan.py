@@ -129,9 +129,10 @@ class DumpInHelper:
     """pg_dump in a short-lived helper container that writes the dump file itself.
 
     The helper runs the database container's own image (the same pg_dump), in that
-    container's network namespace (127.0.0.1 is the server) with ``directory`` bind-mounted
-    at HELPER_MOUNT, as ``user`` (so the file is owned as if kompose wrote it). ``argv``
-    ends with ``--file=HELPER_MOUNT/<output.name>`` (or the pipe's name); the password is in ``env``, never argv.
+    container's network namespace (127.0.0.1 is the server) with one file of ``directory``
+    bind-mounted under HELPER_MOUNT (the pipe, else ``output``), as ``user`` (so the file is
+    owned as if kompose wrote it). ``argv`` ends with ``--file=HELPER_MOUNT/<output.name>``
+    (or the pipe's name); the password is in ``env``, never argv.
     The helper is removed afterwards, whatever happens.
     """
 
@@ -444,8 +445,9 @@ def describe(step: Step) -> tuple[str, str]:
         return "exec", text
     if isinstance(step, DumpInHelper):
         words = _env_words(step.env) + [_quote(step.argv)]
+        mounted = step.pipe or step.output
         text = (f"helper container from {step.container.image or step.container.image_id} in {step.container.name}'s "
-                f"network, {step.directory} at {HELPER_MOUNT}, user {step.user}: " + " ".join(words))
+                f"network, {mounted} at {HELPER_MOUNT}/{mounted.name}, user {step.user}: " + " ".join(words))
         if step.pipe:
             text += f"\n  through the named pipe {step.pipe.name}: kompose writes {step.output} and its sha256"
         return "helper", text

@@ -329,10 +329,11 @@ class StackRun(DumpSteps):
             # the helper lives in the database container's network: a stopped database shows as a lost server
             self._check_container(step.container, started_clock, step.what or step.argv[0], result)
             raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
-        # through the pipe kompose creates the file itself: an empty one means pg_dump wrote elsewhere
-        if not step.output.exists() or (step.pipe and result.bytes_out == 0):
+        # kompose created the file (or the pipe) the helper mounts, and a dump is never empty: an
+        # empty file means pg_dump wrote into another file of that name, in the engine's own view
+        if result.bytes_out == 0:
             raise DumpError(
-                f"pg_dump in the helper container succeeded but {step.output} is not on this host: the engine does "
+                f"pg_dump in the helper container succeeded but {step.output} stayed empty: the engine does "
                 "not see this host's files; use --transport exec"
             )
         facts = {"started": started, "finished": now_iso()}

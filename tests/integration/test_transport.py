@@ -130,6 +130,51 @@ def test_without_named_pipes_pg_dump_writes_the_file_itself(db_stack, docker_cli
     wait_for(lambda: _helpers(docker_client, directory) == [], message="the helper removed")
 
 
+_IN_OWN_MOUNT_NAMESPACE = r"""
+set -u
+mount -t tmpfs kompose-test "$ROOT"
+cp -a "$SNAPSHOT/." "$ROOT"
+"$PYTHON" -m kompose --root "$ROOT" "$STACK" db:export --transport direct --format "$FORMAT"
+echo "direct exit: $?"
+"$PYTHON" -m kompose --root "$ROOT" "$STACK" db:export --format "$FORMAT"
+echo "auto exit: $?"
+ls -A "$ROOT/$STACK"
+"""
+
+
+@pytest.mark.parametrize("fmt", ["plain", "custom"])
+def test_an_engine_that_does_not_see_the_stack_directory(kroot, db_stack, docker_client, tmp_path, fmt):
+    """kompose in a mount namespace of its own (as in a container, or beside Docker Desktop's VM): the
+    engine sees another directory at the stack's path. Forced direct fails before pg_dump runs and
+    writes nothing on either side; auto sees the other namespace and takes the exec transport."""
+    name, _, directory = db_stack
+    snapshot = tmp_path / "snapshot"
+    subprocess.run(["cp", "-a", str(kroot.path), str(snapshot)], check=True)
+    engine_view = sorted(os.listdir(directory))
+    env = kompose_env({"ROOT": str(kroot.path), "SNAPSHOT": str(snapshot), "STACK": name, "FORMAT": fmt,
+                       "PYTHON": sys.executable})
+
+    ran = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", _IN_OWN_MOUNT_NAMESPACE],
+                         env=env, capture_output=True, text=True, timeout=300)
+
+    out = ran.stdout
+    assert ran.returncode == 0, ran
+    assert "direct exit: 1" in out and "auto exit: 0" in out, out
+    forced, auto = out.split("direct exit: 1")
+    errors = [line for line in forced.splitlines() if "✗" in line]
+    assert len(errors) == 1 and re.search(
+        r"the engine cannot see \S+\.partial \(it does not share this host's files\): use --transport exec",
+        errors[0]), out
+    assert "pg_dump" not in errors[0] and "pw-transport-1" not in ran.stdout + ran.stderr
+    assert "transport exec: the engine runs in another mount namespace" in auto, out
+    suffix = ".sql" if fmt == "plain" else ".dump"
+    kompose_view = auto.split("auto exit: 0")[1].split()
+    assert [f for f in kompose_view if f.endswith(suffix)] and not [f for f in kompose_view if "partial" in f], out
+    # nothing landed in the engine's view of the directory, and no helper is left
+    assert sorted(os.listdir(directory)) == engine_view
+    assert _helpers(docker_client, directory) == []
+
+
 def test_exec_transport_still_works_and_gives_the_same_rows(kroot, db_stack):
     name, server, directory = db_stack
     before = server.checksum("t")
