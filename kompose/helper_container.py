@@ -6,9 +6,10 @@ kompose reads, or the partial dump); the program writes into it, so nothing cros
 exec attach stream. Mounting the file rather than the directory means the helper sees
 nothing else of the stack (its .env, hooks.sh, older dumps), and an engine that does not
 share this host's files refuses the mount before pg_dump runs, instead of pg_dump writing
-a whole dump into that engine's own view of the directory. Every helper carries labels naming the
-directory and kompose's pid: it is removed in a ``finally`` (failure, timeout, Ctrl-C,
-SIGTERM), and one left by a SIGKILLed kompose is removed by the next run of that stack.
+a whole dump into that engine's own view of the directory. Every helper carries labels
+naming the directory and kompose's pid: it is removed in a ``finally`` (failure, timeout,
+Ctrl-C, SIGTERM), and one left by a SIGKILLed kompose is removed by the next run of that
+stack.
 """
 
 from __future__ import annotations
@@ -76,9 +77,9 @@ def run_to_file(
     ``image``: the image id to run; ``network_of``: the container whose network namespace it
     joins; the file the program writes (``pipe``, else ``output``, created empty here) is
     bind-mounted at ``mount_point``/its name; ``directory`` names the stack in the helper's
-    labels; ``env`` travels in the container's
-    environment (never argv); ``output`` is the host path of the file the program writes,
-    watched for progress and written back to disk as it grows. ``hash_output``: the program
+    labels; ``env`` travels in the container's environment (never argv); ``output`` is the
+    host path of the file the program writes, watched for progress and written back to disk
+    as it grows. ``hash_output``: the program
     only appends to ``output``, so its sha256 is computed as it grows (from the page cache,
     beside the dump instead of after it). ``pipe``: the program writes into this named pipe
     (created here, removed afterwards) and kompose copies it into ``output`` in large writes,
