@@ -1,3 +1,3 @@
-from kompose.cli import main
+from kompose.cli.app import main
 
 main()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from kompose import hooks, hookset, postgres
+from kompose.hooks import points as hooks
+from kompose.hooks import sources as hookset
+from kompose.engines.postgres import sql as postgres
 from kompose.context import Context
-from kompose.plan import Container, StackPlan
+from kompose.plan.steps import Container, StackPlan
 from kompose.stacks import Stack
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
-from kompose.hooks import point_name
-from kompose.plan import Compose, Network, StackPlan
+from kompose.hooks.points import point_name
+from kompose.plan.steps import Compose, Network, StackPlan
 
 from kompose.stacks import Stack
 

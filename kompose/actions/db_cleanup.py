@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from kompose import dumps, manifest, postgres, retention
+from kompose.dumps import files as dumps
+from kompose.dumps import manifest
+from kompose.engines.postgres import sql as postgres
+from kompose.dumps import retention
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
-from kompose.plan import Note, Remove, RemoveOrphans, Retention, StackPlan
+from kompose.plan.steps import Note, Remove, RemoveOrphans, Retention, StackPlan
 from kompose.stacks import Stack
 
 

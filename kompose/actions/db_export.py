@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kompose import codecs, containers, dumps, postgres, transport
+from kompose.dumps import codecs
+from kompose.docker import containers
+from kompose.dumps import files as dumps
+from kompose.engines.postgres import sql as postgres
+from kompose.docker import transport
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import RECOVER_WHAT, sql
 from kompose.context import Context
 from kompose.errors import UsageError
-from kompose.plan import (
+from kompose.plan.steps import (
     HELPER_MOUNT, DumpInHelper, Exec, Note, Remove, RemoveHelpers, RemoveStale, Rename, StackPlan, VerifyDump,
     WriteManifest,
 )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kompose import containers, dumps, postgres
+from kompose.docker import containers
+from kompose.dumps import files as dumps
+from kompose.engines.postgres import sql as postgres
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan import CheckChecksum, CheckDump, CheckServerVersion, Exec, Note, Sql, StackPlan, StartChecksum
+from kompose.plan.steps import CheckChecksum, CheckDump, CheckServerVersion, Exec, Note, Sql, StackPlan, StartChecksum
 from kompose.stacks import Stack
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from kompose import containers, postgres
+from kompose.docker import containers
+from kompose.engines.postgres import sql as postgres
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import RECOVER_WHAT, sql
 from kompose.context import Context
-from kompose.plan import Note, StackPlan
+from kompose.plan.steps import Note, StackPlan
 from kompose.stacks import Stack
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from kompose import containers, dumps, postgres
+from kompose.docker import containers
+from kompose.dumps import files as dumps
+from kompose.engines.postgres import sql as postgres
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import find_dump
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan import Note, StackPlan, VerifyDump, VerifyDumps
+from kompose.plan.steps import Note, StackPlan, VerifyDump, VerifyDumps
 from kompose.stacks import Stack
 
 

@@ -3,10 +3,11 @@ declarative KOMPOSE_HOOK_PRE_RUN_* / POST_RUN_* / ON_ERROR_* keys of the root's 
 
 from __future__ import annotations
 
-from kompose import hooks, hookset
+from kompose.hooks import points as hooks
+from kompose.hooks import sources as hookset
 from kompose.context import Context
 from kompose.env import secret_values
-from kompose.plan import RunHooks
+from kompose.plan.steps import RunHooks
 
 
 def plan(ctx: Context, command: str, args: list[str], stacks: list[str]) -> RunHooks | None:

@@ -323,7 +323,7 @@ def recover_reports(lab: Lab, iw: ImportWorld) -> list[Row]:
     said = [line.strip() for line in result.stdout.splitlines()
             if "dropped the leftover" in line or "re-opened" in line]
     newest = world.final_dumps(iw.stack)[-1]
-    from kompose.dumps import check_complete
+    from kompose.dumps.files import check_complete
 
     check_complete(newest, "plain")
     ok = (left and result.code == 0 and len(said) == 2 and iw.tmp not in world.databases(lab.server)
@@ -551,7 +551,7 @@ def overlapping_exports(lab: Lab) -> list[Row]:
 
 
 def _complete(path: Path) -> bool:
-    from kompose.dumps import check_complete
+    from kompose.dumps.files import check_complete
     from kompose.errors import DumpError
 
     try:

@@ -103,8 +103,9 @@ def test_a_dump_hashed_while_it_grows_has_the_files_sha256_in_its_manifest(kroot
 def test_without_named_pipes_pg_dump_writes_the_file_itself(db_stack, docker_client, monkeypatch):
     """A stack directory whose filesystem has no named pipes (some network and FUSE mounts):
     the helper's pg_dump writes the partial itself; same bytes, same sha256, and the user is told."""
-    from kompose import helper_container, postgres
-    from kompose.plan import HELPER_MOUNT
+    from kompose.docker import helper as helper_container
+    from kompose.engines.postgres import sql as postgres
+    from kompose.plan.steps import HELPER_MOUNT
 
     def no_fifo(path, mode=0o666):
         raise PermissionError(1, "Operation not permitted")

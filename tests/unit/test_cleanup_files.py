@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kompose import manifest, verify
+from kompose.dumps import manifest
+from kompose.dumps import verify
 from tests.helpers import build_tree, run_kompose
 
 PLAIN = (b"--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 15.18\n"

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kompose import codecs, dumps, manifest, verify
+from kompose.dumps import codecs
+from kompose.dumps import files as dumps
+from kompose.dumps import manifest
+from kompose.dumps import verify
 from kompose.errors import DumpError, UsageError
 
 PLAIN = (

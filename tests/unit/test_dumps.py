@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kompose import dumps
+from kompose.dumps import files as dumps
 from kompose.errors import ConfigError, DumpError
 
 KEY = "aBcD" * 16

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from kompose import declarative, hookcontext, hooks, hookset, sqlhooks
+from kompose.hooks import declarative
+from kompose.hooks import context as hookcontext
+from kompose.hooks import points as hooks
+from kompose.hooks import sources as hookset
+from kompose.hooks.kinds import sql as sqlhooks
 from kompose.errors import ConfigError
-from kompose.hooks_template import TEMPLATE, write
-from kompose.plan import ExecHook, Hook, HttpHook, SqlHook, TcpHook
-from kompose.postgres import Connection
+from kompose.hooks.template import TEMPLATE, write
+from kompose.plan.steps import ExecHook, Hook, HttpHook, SqlHook, TcpHook
+from kompose.engines.postgres.sql import Connection
 from tests.helpers import build_tree
 
 # --- points, time limits, policy -------------------------------------------------------------

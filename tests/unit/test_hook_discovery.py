@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from kompose.hooks import check_syntax, find_functions
+from kompose.hooks.points import check_syntax, find_functions
 from kompose.errors import ConfigError
 
 import pytest

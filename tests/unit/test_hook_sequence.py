@@ -9,10 +9,10 @@ from pathlib import Path
 
 from kompose.console import Console
 from kompose.errors import HookError
-from kompose.plan import (
+from kompose.plan.steps import (
     Compose, ExecHook, Hook, HttpHook, Plan, RunHooks, SqlHook, StackPlan, TcpHook, render_json, render_text, step_label,
 )
-from kompose.run import HookSequence, Outcome
+from kompose.run.execute import HookSequence, Outcome
 
 
 class RecordingRunner:

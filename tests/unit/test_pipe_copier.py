@@ -11,7 +11,7 @@ import sys
 import pytest
 from pathlib import Path
 
-from kompose import helper_container
+from kompose.docker import helper as helper_container
 
 WRITER = r"""
 import os, random, sys, time

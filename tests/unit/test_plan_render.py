@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kompose import postgres
-from kompose.plan import (
+from kompose.engines.postgres import sql as postgres
+from kompose.plan.steps import (
     CheckDump, Container, Exec, Hook, Note, Plan, Remove, RemoveStale, Rename, Sql, StackPlan, render_json,
     render_text,
 )

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from kompose import postgres
+from kompose.engines.postgres import sql as postgres
 from kompose.errors import ConfigError, NoDatabaseError
 
 SECRET = "pw 'with' \"quotes\" ; $(rm -rf /)"

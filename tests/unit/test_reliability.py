@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from kompose import dumps, execute, hooks, postgres
+from kompose.dumps import files as dumps
+from kompose.host import processes as execute
+from kompose.hooks import points as hooks
+from kompose.engines.postgres import sql as postgres
 from kompose.actions.db_import import check_origin, find_dump
 from kompose.errors import ConfigError, DumpError, NoStackError
-from kompose.run import Outcome, exit_code
+from kompose.run.execute import Outcome, exit_code
 from kompose.stacks import discover, select
 
 # ------------------------------------------------------------------ names

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from kompose.errors import ConfigError, UsageError
-from kompose.retention import Item, Policy, decide, policy_from
+from kompose.dumps.retention import Item, Policy, decide, policy_from
 
 
 def item(stamp: str, good: bool = True, bad: bool = False) -> Item:

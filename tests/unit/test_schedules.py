@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kompose import schedules
+from kompose.reports import schedules
 from kompose.errors import ConfigError
-from kompose.schedules import CronJob, Schedule
+from kompose.reports.schedules import CronJob, Schedule
 from tests.helpers import build_tree, run_kompose
 
 

@@ -48,7 +48,7 @@ def test_no_heavy_import(root, args):
 def test_plain_coercion_gives_typer_s_answers():
     from pathlib import Path
 
-    from kompose import typer_fast
+    from kompose.cli import typer_fast
     from typer.models import OptionInfo
 
     info = OptionInfo(min=1)

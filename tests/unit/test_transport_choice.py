@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kompose import transport
+from kompose.docker import transport
 from kompose.errors import UsageError
 
 

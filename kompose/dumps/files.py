@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from kompose.errors import ConfigError, DumpError
-from kompose.postgres import DUMP_COMPLETE_MARKER
+from kompose.engines.postgres.sql import DUMP_COMPLETE_MARKER
 
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
 EXTENSIONS = {"plain": ".sql", "custom": ".dump"}
@@ -114,7 +114,7 @@ def detect(path: Path) -> tuple[str, str]:
     head = _head(path)
     if head.startswith(GZIP_MAGIC) or head.startswith(ZSTD_MAGIC):
         compression = "gzip" if head.startswith(GZIP_MAGIC) else "zstd"
-        from kompose import codecs
+        from kompose.dumps import codecs
 
         inner = codecs.head(path, compression)
         if inner.startswith(CUSTOM_MAGIC):
@@ -272,7 +272,7 @@ def plain_ends(path: Path, compression: str = "", size: int = _TAIL_BYTES,
                 return head, handle.read()
         except OSError as exc:
             raise DumpError(f"cannot read {path}: {exc.strerror}") from None
-    from kompose import codecs
+    from kompose.dumps import codecs
 
     head = b""
     tail = b""

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kompose import hooks
+from kompose.hooks import points as hooks
 
 SQL_DIR = "sql"
 ATOMIC_MARKER = "ATOMIC"

@@ -6,7 +6,10 @@ import re
 import time
 from dataclasses import dataclass
 
-from kompose import dumps, hooks, manifest, postgres
+from kompose.dumps import files as dumps
+from kompose.hooks import points as hooks
+from kompose.dumps import manifest
+from kompose.engines.postgres import sql as postgres
 from kompose.console import human_size
 from kompose.context import Context
 from kompose.stacks import Stack

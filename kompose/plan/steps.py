@@ -383,7 +383,7 @@ def _seconds(value: float | None) -> str:
 
 def describe_hook(step: Step) -> str:
     """'[point] kind: what (timeout N s)' for a hook step of any kind."""
-    from kompose.declarative import mask_url
+    from kompose.hooks.declarative import mask_url
 
     if isinstance(step, Hook):
         what = "bash " + _quote([step.function, *step.args])
@@ -555,7 +555,7 @@ def step_json(step: Step) -> dict[str, Any]:
         elif isinstance(value, tuple) and value and all(hasattr(v, "__dataclass_fields__") for v in value):
             value = [step_json(v) for v in value]
         elif item.name == "url":
-            from kompose.declarative import mask_url
+            from kompose.hooks.declarative import mask_url
 
             value = mask_url(value)
         elif isinstance(value, Container):

@@ -26,7 +26,7 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 from kompose.errors import ConfigError
-from kompose.hooks import KINDS, RUN_POINTS, timeout
+from kompose.hooks.points import KINDS, RUN_POINTS, timeout
 
 PREFIX = "KOMPOSE_HOOK_"
 _KEY = re.compile(

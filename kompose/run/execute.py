@@ -13,14 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from kompose import codecs, dumps, execute, hookcontext, hooks, postgres
+from kompose.dumps import codecs
+from kompose.dumps import files as dumps
+from kompose.host import processes as execute
+from kompose.hooks import context as hookcontext
+from kompose.hooks import points as hooks
+from kompose.engines.postgres import sql as postgres
 from kompose.console import Console, Rate, human_size
 from kompose.context import Context
 from kompose.errors import DatabaseError, DockerError, DumpError, ExitCode, KomposeError, LockedError
-from kompose.hookrun import HookRunner, HookScope, failed_state
-from kompose.locks import stack_lock
-from kompose.run_dumps import DumpSteps, now_iso
-from kompose.plan import (
+from kompose.hooks.runner import HookRunner, HookScope, failed_state
+from kompose.run.locks import stack_lock
+from kompose.run.dump_steps import DumpSteps, now_iso
+from kompose.plan.steps import (
     HELPER_MOUNT, HOOK_STEPS, CheckDump, Compose, DumpInHelper, Exec, Network, Note, Plan, Remove, RemoveHelpers,
     RemoveStale, Rename, RunHooks, Sql, StackPlan, Step, describe, step_label,
 )
@@ -308,7 +313,7 @@ class StackRun(DumpSteps):
             raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
 
     def _run_dumpinhelper(self, step: DumpInHelper) -> None:
-        from kompose import helper_container
+        from kompose.docker import helper as helper_container
 
         self.console.detail(step.what or describe(step)[1], "blue")
         progress = self._progress(step.what)
@@ -342,7 +347,7 @@ class StackRun(DumpSteps):
         self.files[step.output] = facts
 
     def _run_removehelpers(self, step: RemoveHelpers) -> None:
-        from kompose import helper_container
+        from kompose.docker import helper as helper_container
 
         for name in helper_container.remove_leftovers(self.ctx.docker(), step.directory):
             self.console.detail(f"removed helper container {name} ({step.reason})", "yellow")
@@ -422,7 +427,7 @@ def execute_plan(ctx: Context, plan: Plan, run: RunFiles | None = None) -> list[
     """Run every stack's plan (--jobs N: up to N at once); a failing stack never stops the others."""
     jobs = ctx.options.jobs
     if jobs > 1 and len(plan.stacks) > 1 and plan.command not in PARALLEL_COMMANDS_EXCLUDED:
-        from kompose.parallel import run_parallel
+        from kompose.run.parallel import run_parallel
 
         return run_parallel(
             ctx, plan.stacks, jobs, lambda stack_plan, console: StackRun(ctx, stack_plan, run, console).run()

@@ -7,7 +7,7 @@ from typing import Mapping
 
 from kompose.context import Context
 from kompose.errors import DockerError
-from kompose.plan import Container
+from kompose.plan.steps import Container
 from kompose.stacks import Stack
 
 PROJECT_LABEL = "com.docker.compose.project"

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kompose import hooks, hookset, postgres
+from kompose.hooks import points as hooks
+from kompose.hooks import sources as hookset
+from kompose.engines.postgres import sql as postgres
 from kompose.context import Context
 from kompose.errors import ConfigError
-from kompose.plan import Step, describe_hook, step_json
+from kompose.plan.steps import Step, describe_hook, step_json
 from kompose.stacks import Stack
 
 _INFO = {info.point: info for info in hooks.OPERATION_POINTS}

@@ -12,10 +12,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from kompose import dumps, manifest, schedules
+from kompose.dumps import files as dumps
+from kompose.dumps import manifest
+from kompose.reports import schedules
 from kompose.console import human_size
 from kompose.errors import ExitCode
-from kompose.reports import human_age
+from kompose.reports.listing import human_age
 
 DRILL_STATE = ".kompose-drill.json"
 

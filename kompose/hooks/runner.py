@@ -12,13 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from kompose import containers, execute, hookcontext, postgres, sqlhooks
+from kompose.docker import containers
+from kompose.host import processes as execute
+from kompose.hooks import context as hookcontext
+from kompose.engines.postgres import sql as postgres
+from kompose.hooks.kinds import sql as sqlhooks
 from kompose.context import Context
-from kompose.declarative import RUN_FIELDS, STACK_FIELDS, mask_url, render_body
+from kompose.hooks.declarative import RUN_FIELDS, STACK_FIELDS, mask_url, render_body
 from kompose.env import is_secret
 from kompose.errors import HookError, KomposeError
-from kompose.hooks import timeout as hook_timeout
-from kompose.plan import ExecHook, Hook, HttpHook, SqlHook, Step, TcpHook, step_label
+from kompose.hooks.points import timeout as hook_timeout
+from kompose.plan.steps import ExecHook, Hook, HttpHook, SqlHook, Step, TcpHook, step_label
 from kompose.stacks import Stack, compose_file_of
 
 _PSQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -121,7 +125,7 @@ class HookRunner:
             )
 
     def _http(self, step: HttpHook, state: Mapping[str, str]) -> None:
-        from kompose import probes  # urllib costs start-up time only the runs with such hooks should pay
+        from kompose.hooks import probes  # urllib costs start-up time only the runs with such hooks should pay
 
         what = f"http hook {step.key} ({step.method} {mask_url(step.url)})"
         self.detail(f"hook {step.key}: {step.method} {mask_url(step.url)}")
@@ -143,7 +147,7 @@ class HookRunner:
         self.sink(f"{result.status} {result.reason}".rstrip())
 
     def _tcp(self, step: TcpHook, state: Mapping[str, str]) -> None:
-        from kompose import probes
+        from kompose.hooks import probes
 
         self.detail(f"hook {step.key}: {step.host}:{step.port}")
         took = probes.tcp_open(step.host, step.port, step.timeout, f"tcp hook {step.key} ({step.host}:{step.port})")

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from kompose import declarative, hooks, postgres, sqlhooks
-from kompose.declarative import Declared
+from kompose.hooks import declarative
+from kompose.hooks import points as hooks
+from kompose.engines.postgres import sql as postgres
+from kompose.hooks.kinds import sql as sqlhooks
+from kompose.hooks.declarative import Declared
 from kompose.env import read_env_file
 from kompose.errors import ConfigError, NoDatabaseError
-from kompose.plan import Container, ExecHook, Hook, HttpHook, SqlHook, Step, TcpHook
-from kompose.sqlhooks import SqlDir
+from kompose.plan.steps import Container, ExecHook, Hook, HttpHook, SqlHook, Step, TcpHook
+from kompose.hooks.kinds.sql import SqlDir
 
 
 @dataclass

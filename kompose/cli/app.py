@@ -10,7 +10,8 @@ from typing import Callable, List, Optional
 
 import typer
 
-from kompose import __version__, typer_fast
+from kompose import __version__
+from kompose.cli import typer_fast
 from kompose.errors import ConfigError, ExitCode, KomposeError, NoDatabaseError, Terminated, UsageError
 
 HELP = """Back up, restore and operate the Docker Compose stacks under a root.
@@ -329,10 +330,10 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
         parsed["json_output"] = parsed["json_output"] or json_output
         ctx = Context(options, console)
         if pattern == "cron":
-            from kompose.schedules import cron_command
+            from kompose.reports.schedules import cron_command
 
             return cron_command(ctx, **parsed)
-        from kompose.status import status_command
+        from kompose.reports.status import status_command
 
         return status_command(ctx, **parsed)
     if pattern == "init":
@@ -368,7 +369,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
 
 
 def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
-    from kompose.plan import Plan, render_json, render_text
+    from kompose.plan.steps import Plan, render_json, render_text
     from kompose.actions import run_wide
 
     planner = COMMANDS[command][1] if command in COMMANDS else None
@@ -391,7 +392,7 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
         except (ConfigError, UsageError):
             raise  # broken configuration stops the whole run before anything runs
         except KomposeError as exc:
-            from kompose.run import Outcome  # run.py (and what it runs with) only when needed
+            from kompose.run.execute import Outcome  # run.py (and what it runs with) only when needed
 
             failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
     plan = Plan(command, stack_plans)
@@ -417,7 +418,7 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
             console.print(console.style("dry run: nothing was changed", "dim"))
         return ExitCode.FAILED if failed_planning else ExitCode.OK
 
-    from kompose.run import execute_run, exit_code, summary_line
+    from kompose.run.execute import execute_run, exit_code, summary_line
 
     outcomes = []
     for outcome in failed_planning:
@@ -436,7 +437,7 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
 
 
 def _list(ctx, stacks, pattern, json_output) -> int:
-    from kompose.reports import render_stack_list, stack_info
+    from kompose.reports.listing import render_stack_list, stack_info
     from kompose.stacks import select
 
     if pattern:
@@ -452,7 +453,7 @@ def _list(ctx, stacks, pattern, json_output) -> int:
 
 
 def _db_list(ctx, stacks) -> int:
-    from kompose.reports import dump_rows, render_dump_rows
+    from kompose.reports.listing import dump_rows, render_dump_rows
 
     all_rows = []
     for stack in stacks:
@@ -478,7 +479,7 @@ def _print_json(console, data) -> None:
 
 
 def _hooks(ctx, stacks) -> int:
-    from kompose.hooks_report import list_hooks, listing_json, render_listing
+    from kompose.reports.hooks import list_hooks, listing_json, render_listing
 
     places = list_hooks(ctx, stacks)
     if ctx.options.json:
@@ -490,7 +491,7 @@ def _hooks(ctx, stacks) -> int:
 
 
 def _hooks_check(ctx, stacks) -> int:
-    from kompose.hooks_report import check, render_check
+    from kompose.reports.hooks import check, render_check
 
     results = check(ctx, stacks)
     failed = [r for r in results if r.problems]
@@ -506,7 +507,7 @@ def _hooks_check(ctx, stacks) -> int:
 
 def _init(ctx, stack: str | None, args: list[str]) -> int:
     """`kompose init STACK`: a commented hooks.sh in <root>/STACK (made when missing)."""
-    from kompose.hooks_template import write
+    from kompose.hooks.template import write
 
     if not stack or args:
         raise UsageError("expected: kompose init STACK")

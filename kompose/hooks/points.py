@@ -136,7 +136,7 @@ def syntax_error(hooks_file: Path) -> str | None:
 
     Bytes that passed before (with the same bash) are not checked again: see syntax_cache.
     """
-    from kompose import syntax_cache
+    from kompose.hooks import syntax_cache
 
     if not hooks_file.is_file():
         return None

@@ -14,7 +14,7 @@ import threading
 from typing import Callable, Iterator
 
 from kompose.console import Console
-from kompose.plan import StackPlan
+from kompose.plan.steps import StackPlan
 
 SPOOL_BYTES = 1 << 20
 STATUS_SECONDS = 0.25
@@ -63,7 +63,8 @@ def run_parallel(
     containers and process groups running now are stopped, the blocks of the stacks that
     were running are printed, then the interrupt goes on up.
     """
-    from kompose import execute, helper_container
+    from kompose.host import processes as execute
+    from kompose.docker import helper as helper_container
 
     console = ctx.console
     results: list = [None] * len(stack_plans)

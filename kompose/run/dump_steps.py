@@ -15,9 +15,13 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kompose import __version__, dumps, execute, manifest, verify
+from kompose import __version__
+from kompose.dumps import files as dumps
+from kompose.host import processes as execute
+from kompose.dumps import manifest
+from kompose.dumps import verify
 from kompose.errors import DumpError, KomposeError
-from kompose.plan import (
+from kompose.plan.steps import (
     CheckChecksum, StartChecksum, CheckServerVersion, Container, CountRows, RecordDrill, RemoveOrphans, Retention, VerifyDump, VerifyDumps,
     WriteManifest,
 )
@@ -252,7 +256,7 @@ class DumpSteps:
         result = execute.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
                                         stdin=io.BytesIO(step.script.encode()))
         if result.exit_code != 0:
-            from kompose.postgres import failure_message
+            from kompose.engines.postgres.sql import failure_message
 
             raise KomposeError(failure_message("psql (row counts)", result.exit_code, result.stderr))
         counts: dict[str, int] = {}

@@ -21,7 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from kompose import dumps, postgres
+from kompose.dumps import files as dumps
+from kompose.engines.postgres import sql as postgres
 from kompose.errors import ConfigError, ExitCode, KomposeError, UsageError
 
 PREFIX = "KOMPOSE_SCHEDULE_"
@@ -325,7 +326,7 @@ def _crontab() -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    from kompose.execute import fsync_rename
+    from kompose.host.processes import fsync_rename
 
     partial = path.with_name(f".{path.name}.kompose-partial")
     try:
@@ -358,7 +359,7 @@ def cron_command(ctx, pattern: str | None, install: bool, check: bool, cron_file
     block = render_block(group(schedules), root, (log_dir or default_log_dir()).absolute(), kompose_argv(),
                          target.user_field)
     if check:
-        from kompose.status import check_schedules
+        from kompose.reports.status import check_schedules
 
         return check_schedules(ctx, stacks, schedules, target, block, json_output)
     if install:

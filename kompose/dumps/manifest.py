@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kompose import dumps
+from kompose.dumps import files as dumps
 from kompose.errors import DumpError
 
 SCHEMA = 1
@@ -77,7 +77,7 @@ def read(dump: Path) -> Manifest | None:
 
 def write(dump: Path, manifest: Manifest) -> Path:
     """Write the manifest atomically: ``<dump>.json.partial``, fsync, rename. Returns its path."""
-    from kompose.execute import fsync_rename
+    from kompose.host.processes import fsync_rename
 
     final = path_of(dump)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)

@@ -10,9 +10,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kompose import codecs, dumps
+from kompose.dumps import codecs
+from kompose.dumps import files as dumps
 from kompose.errors import DumpError
-from kompose.dumps import plain_ending_problem
+from kompose.dumps.files import plain_ending_problem
 
 HEAD_BYTES = 8192
 TAIL_BYTES = 4096

@@ -1,0 +1,1 @@
+"""Dump files: names, formats, completeness, manifests, compression, retention."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: tool argv, database names, the swap and rollback scripts."""

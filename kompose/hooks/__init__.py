@@ -1,0 +1,1 @@
+"""Hooks: points and their policy, where hooks are defined, and running them."""

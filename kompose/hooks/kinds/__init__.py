@@ -1,0 +1,1 @@
+"""One module per hook kind (bash, sql, http, tcp, exec)."""

@@ -1,0 +1,1 @@
+"""Running things on the host: processes (hooks, compose, zstd) and atomic files."""

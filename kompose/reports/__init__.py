@@ -1,0 +1,1 @@
+"""Read-only reports: --list, db:list, hooks, status, cron."""
