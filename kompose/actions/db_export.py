@@ -49,6 +49,9 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     env["KOMPOSE_DUMP_FILE"] = str(final)
+    # the timestamp in the dump's name (a second later when that name was taken), for hooks
+    # that write companion files (a schema snapshot) to pair with the dump
+    env["KOMPOSE_DUMP_TIMESTAMP"] = final.name[len(conn.database) + 1:][:len("YYYYmmdd_HHMMSS")]
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory)
     if codec == "zstd" and choice.name == "direct":

@@ -14,8 +14,48 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 
 
-def project_name(stack: Stack) -> str:
-    """The compose project name docker compose derives from a directory name."""
+_NAME_LINE = re.compile(r"^name[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def _interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Compose's ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}`` and ``$VAR`` in a value; ``$$`` is ``$``."""
+    def value(match: re.Match) -> str:
+        name = match.group(1) or match.group(4)
+        op, default = match.group(2), match.group(3) or ""
+        got = env.get(name)
+        if op == ":-" and not got:
+            return default
+        if op == "-" and got is None:
+            return default
+        return got or ""
+
+    return "$".join(_VARIABLE.sub(value, part) for part in text.split("$$"))
+
+
+def compose_file_name(stack: Stack, env: Mapping[str, str]) -> str:
+    """The top-level ``name:`` of the stack's compose file (interpolated from ``env``), or ""."""
+    try:
+        text = stack.compose_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    match = _NAME_LINE.search(text)
+    if not match:
+        return ""
+    raw = re.sub(r"[ \t]+#.*$", "", match.group(1)).strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        raw = raw[1:-1]
+    return _interpolate(raw, env).strip()
+
+
+def project_name(stack: Stack, env: Mapping[str, str] | None = None) -> str:
+    """The compose project name the stack really runs under, as docker compose picks it:
+    COMPOSE_PROJECT_NAME in the stack's environment, else the compose file's top-level
+    ``name:``, else the one compose derives from the directory name."""
+    env = env or {}
+    given = (env.get("COMPOSE_PROJECT_NAME") or "").strip() or compose_file_name(stack, env)
+    if given:
+        return given
     return re.sub(r"^[^a-z0-9]+", "", re.sub(r"[^a-z0-9_-]", "", stack.name.lower()))
 
 
@@ -119,7 +159,7 @@ def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
     tried.append("DB_CONTAINER (not set)")
 
     host = env.get("DB_HOST", "")
-    own_project = project_name(stack)
+    own_project = project_name(stack, env)
     if host and host not in ("localhost", "127.0.0.1", "::1"):
         container, reason = _by_host(ctx, host, own_project, env.get("NETWORK_NAME", ""))
         if container is not None:
@@ -149,7 +189,7 @@ def service_container(ctx: Context, stack: Stack, env: Mapping[str, str], servic
     """
     from docker.errors import NotFound
 
-    project = env.get("COMPOSE_PROJECT_NAME") or project_name(stack)
+    project = project_name(stack, env)
     client = ctx.docker()
     found = client.containers.list(
         all=True, filters={"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]}

@@ -49,8 +49,10 @@ class PointInfo:
 # The hook points of kompose's own operations, in the order they can run.
 # Compose commands add pre_<cmd> / post_<cmd> for any <cmd>.
 OPERATION_POINTS: tuple[PointInfo, ...] = (
-    PointInfo("pre_db_export", "before pg_dump", "", "KOMPOSE_DUMP_FILE (the name the dump will get)"),
-    PointInfo("post_db_export", "after the dump is complete and has its final name", "<dump-file>", "KOMPOSE_DUMP_FILE"),
+    PointInfo("pre_db_export", "before pg_dump", "",
+              "KOMPOSE_DUMP_FILE (the name the dump will get), KOMPOSE_DUMP_TIMESTAMP (the timestamp in that name)"),
+    PointInfo("post_db_export", "after the dump is complete and has its final name", "<dump-file>",
+              "KOMPOSE_DUMP_FILE, KOMPOSE_DUMP_TIMESTAMP"),
     PointInfo("pre_db_import", "before anything is restored", "<dump-file>", "KOMPOSE_DUMP_FILE"),
     PointInfo(
         "pre_swap", "after the restore into the temporary database, before it replaces the live one",

@@ -79,7 +79,8 @@ def _hook(step: HookStep) -> tuple[str, str]:
 
 @describe.register
 def _compose(step: Compose) -> tuple[str, str]:
-    return "compose", _quote(step.argv)
+    given = {"inherit": " (stdin: kompose's input)", "terminal": " (the terminal: stdin, stdout and stderr)"}
+    return "compose", _quote(step.argv) + given.get(step.stdin, "")
 
 
 @describe.register

@@ -44,7 +44,12 @@ class HookStep:
 
 @dataclass(frozen=True)
 class Compose:
+    """``docker compose …`` in the stack directory. ``stdin``: "none" (/dev/null), "inherit"
+    (kompose's stdin; output through kompose, masked) or "terminal" (stdin, stdout and stderr
+    are kompose's terminal, handed to compose as they are)."""
+
     argv: tuple[str, ...]
+    stdin: str = "none"
 
 
 @dataclass(frozen=True)

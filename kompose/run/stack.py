@@ -135,12 +135,16 @@ class StackRun(DumpSteps):
     def _run_compose(self, step: Compose) -> None:
         argv = [*execute.compose_command(), *step.argv[2:]]
         self.console.detail("$ " + " ".join(step.argv), "blue")
-        result = execute.run_streamed(
-            argv, self.plan.directory, self.plan.env, lambda line: self.console.stream_line("", line),
-            what="docker compose",
-        )
-        if result.exit_code != 0:
-            raise KomposeError(f"docker compose {step.argv[2] if len(step.argv) > 2 else ''} failed with exit code {result.exit_code}")
+        if step.stdin == "terminal":
+            # an interactive program (exec … sh): compose gets the terminal itself
+            code = execute.run_in_terminal(argv, self.plan.directory, self.plan.env, what="docker compose")
+        else:
+            code = execute.run_streamed(
+                argv, self.plan.directory, self.plan.env, lambda line: self.console.stream_line("", line),
+                what="docker compose", stdin_passthrough=step.stdin == "inherit",
+            ).exit_code
+        if code != 0:
+            raise KomposeError(f"docker compose {step.argv[2] if len(step.argv) > 2 else ''} failed with exit code {code}")
 
     def _run_network(self, step: Network) -> None:
         from docker.errors import APIError
