@@ -19,9 +19,8 @@ import shlex
 import signal
 import sys
 import time
-from pathlib import Path
 
-from tests.helpers import APP_COMPOSE, PG_IMAGE, Postgres, kompose_env, project_containers, running_services, wait_for
+from tests.helpers import PG_IMAGE, Postgres, kompose_env, project_containers, running_services
 
 q = shlex.quote
 PASSWORD = f"pw-{secrets.token_hex(6)}"
