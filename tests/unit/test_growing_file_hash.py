@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-from kompose.docker import helper as helper_container
 from kompose.host import copier as host_copier
 
 WRITER = r"""
