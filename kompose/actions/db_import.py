@@ -12,6 +12,7 @@ from kompose.context import Context
 from kompose.errors import DumpError
 from kompose.plan.steps import CheckChecksum, CheckDump, Exec, Note, StartChecksum
 from kompose.plan.model import StackPlan
+from kompose.run.dump_needs import CheckDumpNeeds
 from kompose.stacks import Stack
 
 
@@ -51,9 +52,10 @@ def check_origin(path: Path, database: str, allow_other: bool) -> None:
 
 
 def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
-         force: bool = False, allow_other_database: bool = False) -> StackPlan:
+         force: bool = False, allow_other_database: bool = False, no_owner: bool = False) -> StackPlan:
     """``force``: import a dump whose checksum differs from its manifest (with a warning);
-    ``allow_other_database``: import a dump made from another database."""
+    ``allow_other_database``: import a dump made from another database; ``no_owner``: every
+    restored object belongs to DB_USER (the dump's owning roles need not exist here)."""
     stack_plan = new_stack_plan(ctx, stack, "db:import", lock=True)
     engine = engine_for(stack_plan.env)
     conn = engine.connection(stack_plan.env, stack.name)
@@ -65,13 +67,25 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     tmp = engine.temp_name(conn.database)
     steps = stack_plan.steps
+    # a plain dump's SET lines of parameters this server does not know (pg_dump 17's
+    # transaction_timeout into PostgreSQL 15) are skipped; --no-owner skips its OWNER TO lines
+    restore_options = {
+        "settings_argv": engine.script_argv(conn, engine.admin_database, ())
+        if fmt == "plain" and engine.name == "postgres" else (),
+        "no_owner": no_owner and fmt == "plain",
+    }
     steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
+        *([Note(f"--no-owner: every restored object belongs to DB_USER ({conn.user}), whatever role owned it in "
+                "the dump; grants are restored as they are")] if no_owner else []),
         # the temp-db swap restores into a copy nobody uses yet: the sha256 is computed while it
         # runs and must match before the swap; --in-place drops the live database, so it checks first
         CheckChecksum(path, force) if in_place else StartChecksum(path),
         CheckDump(path, fmt, compression),
         version_check(engine, container, conn, path, fmt, compression),
+        # --in-place: what the dump needs of the server is there, before any hook or drop
+        *([CheckDumpNeeds(container, engine.script_argv(conn, engine.admin_database, ()), conn.exec_env(), path,
+                          fmt, compression, no_owner)] if in_place else []),
         sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT),
         *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
@@ -81,11 +95,12 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         steps += [
             Note("--in-place: the live database is dropped before the restore; if the restore fails it stays "
                  "empty or partial (no previous copy is kept)"),
+
             sql(engine, container, conn, engine.RECREATE_IN_PLACE,
                 f"drop and recreate {conn.database} (same encoding and locale; its settings, comment, grants "
                 f"and owner are held by an empty {tmp} meanwhile)"),
-            Exec(container, engine.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
-                 what=f"restore {path.name} into {conn.database}", host_codec=compression),
+            Exec(container, engine.restore_argv(conn, conn.database, fmt, no_owner), conn.exec_env(), stdin_file=path,
+                 what=f"restore {path.name} into {conn.database}", host_codec=compression, **restore_options),
             put_back,
         ]
         stack_plan.on_failure.append(put_back)
@@ -94,8 +109,8 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             sql(engine, container, conn, engine.DROP_PREV,
                 f"drop {engine.prev_name(conn.database)} if the last import kept it (room for the restore)"),
             sql(engine, container, conn, engine.CREATE_TEMP, f"create the temporary database {tmp}"),
-            Exec(container, engine.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
-                 what=f"restore {path.name} into {tmp}", host_codec=compression),
+            Exec(container, engine.restore_argv(conn, tmp, fmt, no_owner), conn.exec_env(), stdin_file=path,
+                 what=f"restore {path.name} into {tmp}", host_codec=compression, **restore_options),
             CheckChecksum(path, force, started=True),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …

@@ -61,7 +61,8 @@ class Engine:
                   no_sync: bool = False) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def restore_argv(self, conn, database: str, fmt: str) -> tuple[str, ...]:
+    def restore_argv(self, conn, database: str, fmt: str, no_owner: bool = False) -> tuple[str, ...]:
+        """``no_owner``: every restored object belongs to the user running the restore (DB_USER)."""
         raise NotImplementedError
 
     def script_argv(self, conn, database: str, variables: tuple[tuple[str, str], ...]) -> tuple[str, ...]:

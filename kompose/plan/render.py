@@ -98,6 +98,10 @@ def _exec(step: Exec) -> tuple[str, str]:
     if step.stdout_file:
         text += (f" | {step.host_codec} -{step.host_level} (on the host)" if step.host_codec else "") + \
             f" > {step.stdout_file}"
+    if step.settings_argv:
+        text += "\n  the dump's SET lines of parameters this server does not know are skipped, with a warning"
+    if step.no_owner:
+        text += "\n  --no-owner: ALTER … OWNER TO statements skipped; every object belongs to DB_USER"
     return "exec", text
 
 

@@ -179,6 +179,10 @@ class StackRun(DumpSteps):
             stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
         except OSError as exc:
             raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
+        if stdin and (step.settings_argv or step.no_owner):
+            from kompose.run.dump_needs import filtered_stdin
+
+            stdin = filtered_stdin(self, step, stdin)
         try:
             stdout = codecs.Sink(step.stdout_file, step.host_codec, step.host_level) if step.stdout_file else None
         except OSError as exc:

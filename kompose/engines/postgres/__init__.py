@@ -40,8 +40,11 @@ class PostgresEngine(Engine):
     def dump_argv(self, conn, fmt, gzip_level=0, output=None, no_sync=False):
         return sql.pg_dump_argv(conn, fmt, gzip_level, output=output, no_sync=no_sync)
 
-    def restore_argv(self, conn, database, fmt):
-        return sql.restore_argv(conn, database, fmt)
+    def restore_argv(self, conn, database, fmt, no_owner=False):
+        argv = sql.restore_argv(conn, database, fmt)
+        if no_owner and fmt == "custom" and "--no-owner" not in argv:  # plain: the dump filter skips OWNER TO
+            argv = (argv[0], "--no-owner", *argv[1:])
+        return argv
 
     def script_argv(self, conn, database, variables):
         return sql.psql_script_argv(conn, database, variables)
