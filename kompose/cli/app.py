@@ -186,10 +186,17 @@ def _cron_args(
 
 def _status_args(
     pattern: Optional[str] = typer.Argument(None, help="only these stacks (default: every stack)"),
+    max_age: Optional[str] = typer.Option(
+        None, "--max-age", metavar="DURATION",
+        help="the newest dump may be this old (26h, 90m, 2d, seconds) [default: from KOMPOSE_SCHEDULE_DB_EXPORT]",
+    ),
     json_output: bool = typer.Option(False, "--json", help="print the status as JSON"),
 ):
-    """Per stack: the newest dump, its age, size and verification, the last drill and the next scheduled run."""
-    return {"pattern": pattern, "json_output": json_output}
+    """Per stack: the newest dump, its age, size and verification, the last drill, the next scheduled run.
+
+    Exit 1 when a stack's newest dump is overdue, its last run failed, or it is scheduled without a verified dump.
+    """
+    return {"pattern": pattern, "json_output": json_output, "max_age": max_age}
 
 
 ROOT_COMMANDS: dict[str, Callable] = {"cron": _cron_args, "status": _status_args}
@@ -405,9 +412,13 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
         raise UsageError(f"none of the selected stacks has a database: {', '.join(without_database)}")
 
     if ctx.dry_run:
+        from kompose import notify
+
+        monitoring_lines, monitoring_json = notify.describe(ctx, plan)
         if ctx.options.json:
             data = json.loads(render_json(plan))
             data["errors"] = [{"stack": o.stack, "error": o.error} for o in failed_planning]
+            data["monitoring"] = monitoring_json
             _print_json(console, data)
         else:
             if plan.stacks or plan.run_hooks:
@@ -415,11 +426,15 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
             for outcome in failed_planning:
                 console.print(f"{outcome.stack}: {command}")
                 console.detail(f"✗ cannot plan: {outcome.error}", "red")
+            for line in monitoring_lines:
+                console.print(line)
             console.print(console.style("dry run: nothing was changed", "dim"))
         return ExitCode.FAILED if failed_planning else ExitCode.OK
 
+    from kompose import notify
     from kompose.run.execute import execute_run, exit_code, summary_line
 
+    notify.before_run(ctx, plan)  # validates the monitoring settings, then the /start pings
     outcomes = []
     for outcome in failed_planning:
         console.stack_header(outcome.stack, command)
@@ -430,6 +445,7 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
     outcomes.sort(key=lambda o: order.get(o.stack, 0))
     code = exit_code(outcomes, result.run_errors)
     console.print(summary_line(outcomes) + ("; run-wide hooks failed" if result.run_errors else ""), "bold")
+    notify.after_run(ctx, plan, outcomes, result.run_errors, code)
     if ctx.options.json:
         _print_json(console, {"command": command, "run_id": result.run_id, "outcomes": [o.__dict__ for o in outcomes],
                               "run_errors": result.run_errors, "exit_code": int(code)})
