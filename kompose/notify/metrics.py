@@ -92,6 +92,8 @@ def write(path: Path, results: Iterable[Result], repositories: Mapping[str, floa
     from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
     warning = None
+    if not path.parent.is_dir():
+        raise OSError(f"{path.parent} is not a directory")
     try:
         with FileLock(str(path) + ".lock", timeout=lock_timeout):
             try:

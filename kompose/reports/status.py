@@ -90,9 +90,11 @@ def _judge_stack(status: StackStatus, directory: Path, env, found_schedules, now
     verified newest dump."""
     from kompose.notify import state as run_state
 
+    kinds = []
     status.last_runs = run_state.read(directory)
     for operation, record in sorted(status.last_runs.items()):
         if record.get("status") == "failed":
+            kinds.append("failed")
             status.problems.append(f"last {operation} failed ({record.get('at', '?')}): {record.get('error') or '?'}")
     exports = [s for s in found_schedules if s.command == "db:export"]
     if status.database and (exports or max_age is not None):
@@ -103,14 +105,17 @@ def _judge_stack(status: StackStatus, directory: Path, env, found_schedules, now
                          ).total_seconds() for s in exports)
         status.max_age_seconds = int(limit)
         if status.age_seconds is None:
+            kinds.append("overdue")
             status.problems.append("overdue: no dump at all")
         elif status.age_seconds > limit:
+            kinds.append("overdue")
             status.problems.append(f"overdue: the newest dump is {human_age(status.age_seconds)} old "
                                    f"(limit {human_age(int(limit))})")
     if status.database and exports and status.newest_dump and status.verification != "verified":
+        kinds.append("unverified")
         status.problems.append(f"unverified: the newest dump is {status.verification}")
-    if status.problems:
-        status.state = "; ".join(p.split(":", 1)[0] for p in status.problems)
+    if kinds:
+        status.state = ", ".join(dict.fromkeys(kinds))  # failed, overdue, unverified
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
