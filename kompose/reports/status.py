@@ -10,7 +10,7 @@ import io
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from kompose.dumps import files as dumps
@@ -169,9 +169,7 @@ def status_command(ctx, pattern: str | None, json_output: bool, max_age: str | N
     rows = [stack_status(ctx, stack, now, limit) for stack in stacks]
     code = ExitCode.FAILED if any(r.problems for r in rows) else ExitCode.OK
     if json_output:
-        from kompose.env import mask_text
-
-        print(mask_text(json.dumps([asdict(r) for r in rows], indent=2), ctx.console.secrets))
+        ctx.console.emit_json([asdict(r) for r in rows])
         return code
     if not rows:
         ctx.console.print(f"no stacks under {ctx.root}")
@@ -237,7 +235,7 @@ def check_schedules(ctx, stacks, found: list[schedules.Schedule], target: schedu
         ([crontab] if crontab["state"] != "ok" else [])
 
     if json_output:
-        print(json.dumps({"schedules": results, "crontab": crontab, "flagged": len(flagged)}, indent=2))
+        ctx.console.emit_json({"schedules": results, "crontab": crontab, "flagged": len(flagged)})
     else:
         if results:
             ctx.console.print(_table(
