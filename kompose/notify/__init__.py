@@ -158,7 +158,7 @@ def after_run(ctx, plan, outcomes, run_errors=(), exit_code: int = 0) -> None:
         sender.start()
     finals = []
     for check in found.checks:
-        event = pings.final_event(check, outcomes, exit_code)
+        event = pings.final_event(check, outcomes, exit_code, run_errors)
         if event is not None:
             finals.append((check, event[0], mask_text(event[1], secrets)))
     if finals:

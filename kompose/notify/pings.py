@@ -45,14 +45,16 @@ def event_url(url: str, event: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + event))
 
 
-def final_event(check: Check, outcomes: Iterable, exit_code: int) -> tuple[str, str] | None:
-    """(event, body) to send after the run, or None when every stack of the check was skipped
-    (another run holds their lock and pings for them)."""
+def final_event(check: Check, outcomes: Iterable, exit_code: int, run_errors: Iterable[str] = ()) -> tuple[str, str] | None:
+    """(event, body) to send after the run: fail when a stack of the check failed or the run-wide
+    hooks did; None when every stack of the check was skipped because another run holds their
+    lock (that run pings for them)."""
     mine = [o for o in outcomes if o.stack in check.stacks]
     failed = [o for o in mine if o.status == "failed"]
+    run_errors = list(run_errors)
     lines = [f"{o.stack}: {o.status}" + (f": {o.error}" if o.error and o.status != "ok" else "") for o in mine]
-    if failed:
-        return "fail", "\n".join([f"exit code {int(exit_code)}", *lines]) + "\n"
+    if failed or run_errors:
+        return "fail", "\n".join([f"exit code {int(exit_code)}", *lines, *run_errors]) + "\n"
     if any(o.status == "ok" for o in mine):
         return "success", "\n".join(["exit code 0", *lines]) + "\n"
     return None

@@ -85,7 +85,7 @@ def stack_status(ctx, stack, now: datetime, max_age: float | None = None) -> Sta
 
 def _judge_stack(status: StackStatus, directory: Path, env, found_schedules, now: datetime,
                  max_age: float | None) -> None:
-    """Fill in status.problems: a failed last run (any operation), an overdue newest dump (older
+    """Fill in status.problems: a failed last run (of a schedulable operation), an overdue newest dump (older
     than --max-age, else than the export schedule's last due run), an export schedule without a
     verified newest dump."""
     from kompose.notify import state as run_state
@@ -93,7 +93,8 @@ def _judge_stack(status: StackStatus, directory: Path, env, found_schedules, now
     kinds = []
     status.last_runs = run_state.read(directory)
     for operation, record in sorted(status.last_runs.items()):
-        if record.get("status") == "failed":
+        # the unattended operations; a failed db:import or db:rollback is a person's, at a terminal
+        if record.get("status") == "failed" and operation in schedules.OPERATIONS.values():
             kinds.append("failed")
             status.problems.append(f"last {operation} failed ({record.get('at', '?')}): {record.get('error') or '?'}")
     exports = [s for s in found_schedules if s.command == "db:export"]

@@ -148,6 +148,21 @@ def test_pings_start_then_fail_with_the_exit_code_and_a_stack_of_its_own_pings_s
     assert [r.path for r in requests].index(f"{shared}/start") < [r.path for r in requests].index(f"{shared}/fail")
 
 
+def test_a_failing_run_wide_pre_run_hook_fails_every_check_and_is_in_the_message(kroot, receiver):
+    _root_env(kroot, f"KOMPOSE_PING_URL_DB_CLEANUP={receiver.url('http', '/ping/run')}\n"
+                     f"KOMPOSE_NOTIFY={receiver.url('json', '/n')}\n")
+    (kroot.path / "hooks.sh").write_text("hook_pre_run() {\n  echo no maintenance window >&2\n  return 2\n}\n")
+    _two_stacks(kroot, failing=False)
+    result = kroot.run("*", "db:cleanup")
+    assert result.code == 1, result
+    requests = receiver.wait(3)
+    assert sorted(r.path for r in requests) == ["/n", "/ping/run/fail", "/ping/run/start"]
+    [fail] = [r for r in requests if r.path == "/ping/run/fail"]
+    assert fail.body.startswith("exit code 1\n") and "hook_pre_run" in fail.body
+    [message] = [json.loads(r.body) for r in requests if r.path == "/n"]
+    assert message["type"] == "failure" and "hook_pre_run" in message["message"]
+
+
 def test_plain_ping_url_is_the_export_check_only(kroot, receiver):
     _root_env(kroot, f"KOMPOSE_PING_URL={receiver.url('http', '/p')}\n")
     _two_stacks(kroot, failing=False)
@@ -326,6 +341,11 @@ def test_status_exits_1_for_a_failed_last_run_overdue_or_unverified_dump(kroot):
     dump.rename(old)
     [row] = json.loads(kroot.run("status", shop, "--json").stdout)
     assert row["problems"][0].startswith("overdue: the newest dump is"), row
+
+    # a failed db:import is a person's at a terminal, not the host's backups
+    record = {"status": "failed", "at": "2026-11-23T03:00:00+00:00", "error": "x"}
+    (kroot.dir("blog") / ".kompose-last-run.json").write_text(json.dumps({"db:import": record}))
+    assert kroot.run("status", blog).code == 0
 
     bad = kroot.run("status", "--max-age", "soon")
     assert bad.code == 2 and "--max-age 'soon'" in bad.stderr and "Traceback" not in bad.output

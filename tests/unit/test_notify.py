@@ -75,6 +75,11 @@ def test_checks_group_stacks_by_url_and_the_final_event():
     assert event == "fail" and body == "exit code 1\na: ok\nb: failed: pg_dump: connection refused\n"
     assert pings.final_event(own, outcomes, 1) is None  # only skipped: the run holding the lock pings
     assert pings.final_event(shared, [O("a", "ok"), O("b", "skipped", "locked")], 4)[0] == "success"
+    # the run-wide pre_run hook failed: no stack ran, every check fails
+    skipped = [O("c", "skipped", "not run: [pre_run] bash hook_pre_run failed")]
+    assert pings.final_event(own, skipped, 1, ["run-wide hook hook_pre_run failed with exit code 2"]) == (
+        "fail", "exit code 1\nc: skipped: not run: [pre_run] bash hook_pre_run failed\n"
+        "run-wide hook hook_pre_run failed with exit code 2\n")
 
 
 def test_the_message_has_one_error_line_per_stack_sizes_and_recoveries():
