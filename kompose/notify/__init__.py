@@ -46,15 +46,16 @@ def _run_env(ctx) -> dict[str, str]:
 
 
 def _stack_envs(ctx, plan, names=()) -> dict[str, Mapping[str, str]]:
-    """Each stack's layered environment: the plan's, else (a stack that could not be planned) the files'."""
+    """Each stack's layered environment: the plan's, else (a stack that could not be planned) the files'.
+    Their secrets join the console's: a message or a ping body is masked with them."""
+    from kompose.env import secret_values
+
     envs: dict[str, Mapping[str, str]] = {sp.stack: sp.env for sp in plan.stacks}
     for name in names:
         if name not in envs and (ctx.root / name).is_dir():
-            env = {**ctx.root_env(), **ctx.env_file_values(ctx.root / name / ".env"), **ctx.options.overrides}
-            from kompose.env import secret_values
-
-            ctx.console.add_secrets(secret_values(env))
-            envs[name] = env
+            envs[name] = {**ctx.root_env(), **ctx.env_file_values(ctx.root / name / ".env"), **ctx.options.overrides}
+    for env in envs.values():
+        ctx.console.add_secrets(secret_values(env))
     return envs
 
 

@@ -26,8 +26,10 @@ MONITORED = ("db:export", "db:import", "db:rollback", "db:cleanup", "db:verify",
 
 
 def split_urls(value: str) -> list[str]:
-    """Apprise URLs from KOMPOSE_NOTIFY: separated by spaces, commas or newlines (apprise's own rule)."""
-    return [part for part in re.split(r"[\s,]+", value.strip()) if part]
+    """Apprise URLs from KOMPOSE_NOTIFY: separated by whitespace, or by a comma before the next
+    scheme (a comma inside a URL, ``mailto://…?to=a@x,b@y``, stays in it)."""
+    parts = re.split(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)", value.strip())
+    return [part.rstrip(",") for part in parts if part and part.rstrip(",")]
 
 
 def scheme_of(url: str) -> str:

@@ -36,6 +36,8 @@ def test_notify_and_ping_settings_are_secrets_but_their_options_are_not():
 
 def test_settings():
     assert settings.split_urls(" json://a/b, form://c\nntfy://d ") == ["json://a/b", "form://c", "ntfy://d"]
+    assert settings.split_urls("mailto://u:p@x.example?to=a@y.example,b@y.example,json://h/p") == [
+        "mailto://u:p@x.example?to=a@y.example,b@y.example", "json://h/p"]
     assert settings.scheme_of("tgram://123:abc/456") == "tgram://***" and settings.scheme_of("no url") == "***"
     assert settings.notify_on({}) == "failure" and settings.notify_on({"KOMPOSE_NOTIFY_ON": "Always"}) == "always"
     with pytest.raises(ConfigError, match="expected one of failure, always, never"):
