@@ -24,6 +24,13 @@ from kompose.notify import settings
 from kompose.notify.settings import RunSettings
 
 
+PING_EVENTS = {
+    "healthchecks": "/start before the run, then success, or /fail with the exit code",
+    "uptime-kuma": "status=up, or status=down, after the run",
+    "cronitor": "state=run before the run, then state=complete, or state=fail with the exit code",
+}
+
+
 @dataclass
 class Monitoring:
     """What a run reports to (computed from the plan, before anything runs; validated then)."""
@@ -87,11 +94,14 @@ def describe(ctx, plan) -> tuple[list[str], dict | None]:
                 "never": "never (KOMPOSE_NOTIFY_ON=never)"}[run.on]
         lines.append(f"  notify   one message {when}, to {len(run.urls)} apprise URL(s): {targets}")
         data["notify"] = {"on": run.on, "urls": [settings.scheme_of(u) for u in run.urls]}
+    from kompose.notify import pings
+
     for check in found.checks:
-        lines.append(f"  ping     {check.key} (***) for {', '.join(check.stacks)}: /start before the run, "
-                     "then success, or /fail with the exit code")
-        data["pings"].append({"key": check.key, "url": "***", "stacks": list(check.stacks),
-                              "events": ["start", "success|fail"]})
+        style = pings.style_of(check.url)
+        events = PING_EVENTS[style]
+        lines.append(f"  ping     {check.key} (***, {style}) for {', '.join(check.stacks)}: {events}")
+        data["pings"].append({"key": check.key, "url": "***", "style": style, "stacks": list(check.stacks),
+                              "events": events})
     if run.metrics_file:
         lines.append(f"  metrics  {run.metrics_file}: rewritten after the run (kompose_last_* per stack and operation)")
     return lines, data

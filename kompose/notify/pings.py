@@ -1,5 +1,6 @@
-"""Dead-man's-switch pings (Healthchecks' protocol): ``<url>/start`` before, ``<url>`` after success,
-``<url>/fail`` after a failure with the exit code in the body.
+"""Dead-man's-switch pings: ``<url>/start`` before, ``<url>`` after success, ``<url>/fail`` after a
+failure with the exit code in the body (Healthchecks' protocol; Uptime Kuma push monitors and
+Cronitor telemetry URLs get their own query forms, see http_request).
 
 The stacks of a run that ping the same URL (a root-wide KOMPOSE_PING_URL_DB_EXPORT) make one
 check: one /start, then /fail if any of them failed, else success. A stack's own URL is its own
@@ -37,12 +38,55 @@ def checks(stack_envs: Mapping[str, Mapping[str, str]], command: str) -> list[Ch
     return [Check(key, url, tuple(stacks)) for url, (key, stacks) in found.items()]
 
 
+def style_of(url: str) -> str:
+    """Which service's protocol a URL speaks: ``uptime-kuma`` (a push monitor's ``/api/push/<token>``),
+    ``cronitor`` (telemetry at cronitor.link), else ``healthchecks``."""
+    parts = urlsplit(url)
+    if "/api/push/" in parts.path:
+        return "uptime-kuma"
+    if (parts.hostname or "").endswith("cronitor.link"):
+        return "cronitor"
+    return "healthchecks"
+
+
 def event_url(url: str, event: str) -> str:
-    """The URL of ``event`` (start | success | fail): a path suffix, before any query string."""
+    """Healthchecks: the URL of ``event`` (start | success | fail) is a path suffix, before any query string."""
     if event == "success":
         return url
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + event))
+
+
+def http_request(url: str, event: str, body: str) -> tuple[str, str, bytes | None] | None:
+    """(method, URL, body) of one ping in the URL's service's protocol; None when it has no such event.
+
+    Healthchecks: POST <url>/start, <url>, <url>/fail, the body logged. Uptime Kuma push monitors know
+    only up and down: GET <url>?status=up|down&msg=…, nothing at start. Cronitor telemetry:
+    GET <url>?state=run|complete|fail (&status_code, &message on fail).
+    """
+    style = style_of(url)
+    if style == "healthchecks":
+        return "POST", event_url(url, event), body.encode("utf-8")
+    first = next((line for line in body.splitlines() if line.strip()), "")
+    summary = "; ".join(line for line in body.splitlines()[1:] if line.strip())[:200]
+    if style == "uptime-kuma":
+        if event == "start":
+            return None
+        query = {"status": "up" if event == "success" else "down", "msg": (summary or first or "OK")[:200]}
+    else:
+        query = {"state": {"start": "run", "success": "complete", "fail": "fail"}[event]}
+        if event == "fail":
+            query["status_code"] = first.rsplit(" ", 1)[-1] if first.startswith("exit code") else "1"
+            query["message"] = summary
+    return "GET", _with_query(url, query), None
+
+
+def _with_query(url: str, values: dict[str, str]) -> str:
+    from urllib.parse import parse_qsl, urlencode
+
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in values]
+    return urlunsplit(parts._replace(query=urlencode(kept + list(values.items()))))
 
 
 def final_event(check: Check, outcomes: Iterable, exit_code: int, run_errors: Iterable[str] = ()) -> tuple[str, str] | None:
@@ -65,16 +109,18 @@ def send(requests: list[tuple[Check, str, str]], timeout: float, user_agent: str
 
     Returns one problem line per ping not delivered (it names the setting, never the URL).
     """
+    requests = [(check, event, body) for check, event, body in requests if http_request(check.url, event, body)]
     results: dict[int, str | None] = {}
 
     def one(index: int, check: Check, event: str, body: str) -> None:
         import urllib.error
         import urllib.request
 
-        request = urllib.request.Request(
-            event_url(check.url, event), data=body.encode("utf-8"), method="POST",
-            headers={"User-Agent": user_agent, "Content-Type": "text/plain; charset=utf-8"},
-        )
+        method, url, data = http_request(check.url, event, body)
+        headers = {"User-Agent": user_agent}
+        if data is not None:
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 response.read(4096)

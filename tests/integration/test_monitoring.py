@@ -163,6 +163,24 @@ def test_a_failing_run_wide_pre_run_hook_fails_every_check_and_is_in_the_message
     assert message["type"] == "failure" and "hook_pre_run" in message["message"]
 
 
+def test_an_uptime_kuma_push_url_gets_up_or_down_and_no_start(kroot, receiver):
+    _root_env(kroot, f"KOMPOSE_PING_URL_DB_CLEANUP={receiver.url('http', '/api/push/kuma-tok')}?status=up&msg=OK&ping=\n")
+    blog, shop = _two_stacks(kroot)
+    assert kroot.run("*", "db:cleanup").code == 1
+    [down] = receiver.wait(1)
+    time.sleep(0.3)
+    assert len(receiver.requests) == 1 and down.method == "GET"
+    path, _, query = down.path.partition("?")
+    fields = dict(pair.split("=", 1) for pair in query.split("&"))
+    assert path == "/api/push/kuma-tok" and fields["status"] == "down"
+    from urllib.parse import unquote_plus
+
+    assert f"{blog}: failed: hook hook_pre_db_cleanup failed with exit code 3" in unquote_plus(fields["msg"])
+    (kroot.dir("blog") / "hooks.sh").unlink()
+    assert kroot.run("*", "db:cleanup").code == 0
+    assert "status=up" in receiver.wait(2)[1].path
+
+
 def test_plain_ping_url_is_the_export_check_only(kroot, receiver):
     _root_env(kroot, f"KOMPOSE_PING_URL={receiver.url('http', '/p')}\n")
     _two_stacks(kroot, failing=False)
@@ -181,15 +199,16 @@ def test_dry_run_shows_what_would_be_sent_and_sends_nothing(kroot, receiver):
     text = result.stdout
     assert "monitoring (a dry run sends and writes none of it):" in text
     assert "notify   one message when a stack fails or recovers, to 1 apprise URL(s): json://***" in text
-    assert f"ping     KOMPOSE_PING_URL_DB_CLEANUP (***) for {blog}, {shop}: /start before the run" in text
+    assert f"ping     KOMPOSE_PING_URL_DB_CLEANUP (***, healthchecks) for {blog}, {shop}: /start before the run" in text
     assert f"metrics  {metrics}: rewritten after the run" in text
     assert "tok-dry" not in result.output and "dry-uuid" not in result.output
 
     as_json = kroot.run("--json", "*", "db:cleanup", "--dry-run")
     monitoring = json.loads(as_json.stdout)["monitoring"]
     assert monitoring["notify"] == {"on": "failure", "urls": ["json://***"]}
-    assert monitoring["pings"] == [{"key": "KOMPOSE_PING_URL_DB_CLEANUP", "url": "***", "stacks": [blog, shop],
-                                    "events": ["start", "success|fail"]}]
+    assert monitoring["pings"] == [{"key": "KOMPOSE_PING_URL_DB_CLEANUP", "url": "***", "style": "healthchecks",
+                                    "stacks": [blog, shop],
+                                    "events": "/start before the run, then success, or /fail with the exit code"}]
     assert "dry-uuid" not in as_json.output and "tok-dry" not in as_json.output
     time.sleep(0.3)
     assert receiver.requests == [] and not metrics.exists()

@@ -66,6 +66,22 @@ def test_event_urls_follow_healthchecks():
     assert pings.event_url("https://hc.example/ping/abc", "success") == "https://hc.example/ping/abc"
 
 
+def test_uptime_kuma_and_cronitor_urls_get_their_own_forms():
+    body = "exit code 1\nblog: failed: boom\nshop: ok\n"
+    kuma = "https://kuma.example/api/push/Tok?status=up&msg=OK&ping="
+    assert pings.style_of(kuma) == "uptime-kuma" and pings.http_request(kuma, "start", "") is None
+    assert pings.http_request(kuma, "fail", body) == (
+        "GET", "https://kuma.example/api/push/Tok?ping=&status=down&msg=blog%3A+failed%3A+boom%3B+shop%3A+ok", None)
+    cronitor = "https://cronitor.link/p/KEY/backup"
+    assert pings.style_of(cronitor) == "cronitor"
+    assert pings.http_request(cronitor, "start", "") == ("GET", cronitor + "?state=run", None)
+    assert pings.http_request(cronitor, "success", "exit code 0\n") == ("GET", cronitor + "?state=complete", None)
+    assert pings.http_request(cronitor, "fail", body)[1] == \
+        cronitor + "?state=fail&status_code=1&message=blog%3A+failed%3A+boom%3B+shop%3A+ok"
+    assert pings.http_request("https://hc.example/ping/u", "fail", body) == (
+        "POST", "https://hc.example/ping/u/fail", body.encode())
+
+
 def test_checks_group_stacks_by_url_and_the_final_event():
     envs = {"a": {"KOMPOSE_PING_URL": "http://h/1"}, "b": {"KOMPOSE_PING_URL": "http://h/1"},
             "c": {"KOMPOSE_PING_URL": "http://h/2"}, "d": {}}
