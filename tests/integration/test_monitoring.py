@@ -78,6 +78,19 @@ def test_one_failure_message_through_json_and_form_names_the_stacks_and_the_erro
     assert result.stderr.count("warning:") == 0, result
 
 
+def test_stacks_side_by_side_still_make_one_message_and_json_stays_clean(kroot, receiver):
+    _root_env(kroot, f"KOMPOSE_NOTIFY={receiver.url('json', '/n')}\n")
+    blog, shop = _two_stacks(kroot)
+    result = kroot.run("--jobs", "2", "--json", "*", "db:cleanup")
+    assert result.code == 1, result
+    assert [o["stack"] for o in json.loads(result.stdout)["outcomes"]] == [blog, shop]  # stdout: the JSON alone
+    [request] = receiver.wait(1)
+    time.sleep(0.3)
+    assert len(receiver.requests) == 1
+    body = json.loads(request.body)["message"]
+    assert f"✗ {blog}" in body and f"✓ {shop}" in body
+
+
 def test_a_stack_that_failed_last_time_and_succeeds_sends_a_recovery_message(kroot, receiver):
     _root_env(kroot, f"KOMPOSE_NOTIFY={receiver.url('json', '/n')}\n")
     blog, shop = _two_stacks(kroot)
@@ -312,6 +325,23 @@ def test_metrics_file_is_written_and_keeps_the_stacks_a_run_did_not_select(kroot
         first[("kompose_last_success_timestamp_seconds", blog, "db:cleanup")]
     assert {k: v for k, v in second.items() if k[1] == shop} == {k: v for k, v in first.items() if k[1] == shop}
     assert [p.name for p in path.parent.iterdir() if p.name != "kompose.prom.lock"] == ["kompose.prom"]
+
+
+def test_two_runs_finishing_together_keep_both_stacks_series(kroot):
+    import threading
+
+    path = kroot.path / "kompose.prom"
+    _root_env(kroot, f"KOMPOSE_METRICS_FILE={path}\n")
+    names = [kroot.stack(f"s{i}", env=f"DB_NAME=s{i}\n") for i in range(4)]
+    results = {}
+    threads = [threading.Thread(target=lambda n=n: results.__setitem__(n, kroot.run(n, "db:cleanup"))) for n in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(r.code == 0 for r in results.values()), results
+    found = _metrics(path)
+    assert {k[1] for k in found if k[0] == "kompose_last_exit_code"} == set(names)
 
 
 def test_unwritable_metrics_file_is_a_warning(kroot):

@@ -202,3 +202,22 @@ def test_the_sender_reports_an_url_apprise_does_not_know_without_quoting_it():
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"problems": ["URL 1 of KOMPOSE_NOTIFY is not one apprise understands"]}
     assert "secret-host" not in result.stdout + result.stderr
+
+
+def test_concurrent_writers_lose_no_series(tmp_path):
+    import threading
+
+    path = tmp_path / "kompose.prom"
+    barrier = threading.Barrier(8)
+
+    def writer(i: int) -> None:
+        barrier.wait()
+        for round in range(5):
+            metrics.write(path, [metrics.Result(f"s{i}", "db:export", True, 1000.0 + round, 1.0, 10)])
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(metrics.read(path.read_text())[metrics.RUN]) == {(f"s{i}", "db:export") for i in range(8)}
