@@ -13,7 +13,7 @@ import os
 import pwd
 import shlex
 import shutil
-import subprocess
+from kompose.host.processes import run_captured
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -287,8 +287,8 @@ class Target:
                 return ""
             except OSError as exc:
                 raise KomposeError(f"cannot read {self.file}: {exc.strerror}") from None
-        result = subprocess.run([_crontab(), "-l"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if result.returncode != 0:
+        result = run_captured([_crontab(), "-l"], what="crontab -l")
+        if result.exit_code != 0:
             if "no crontab" in result.stderr.lower():
                 return ""
             raise KomposeError(f"crontab -l failed: {result.stderr.strip()}")
@@ -298,8 +298,8 @@ class Target:
         if self.file:
             _write_atomically(self.file, text)
             return
-        result = subprocess.run([_crontab(), "-"], input=text, capture_output=True, text=True)
-        if result.returncode != 0:
+        result = run_captured([_crontab(), "-"], input=text, what="crontab -")
+        if result.exit_code != 0:
             raise KomposeError(f"crontab - failed: {result.stderr.strip()}")
 
 
@@ -324,7 +324,7 @@ def _crontab() -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    from kompose.host.processes import fsync_rename
+    from kompose.host.files import fsync_rename
 
     partial = path.with_name(f".{path.name}.kompose-partial")
     try:
