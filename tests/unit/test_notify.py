@@ -18,7 +18,7 @@ from tests.helpers import build_tree, kompose_env
 
 
 @dataclass
-class O:  # the fields of run.execute.Outcome that notify reads
+class Out:  # the fields of run.outcomes.Outcome that notify reads
     stack: str
     status: str
     error: str | None = None
@@ -88,22 +88,22 @@ def test_checks_group_stacks_by_url_and_the_final_event():
     found = pings.checks(envs, "db:export")
     assert [(c.url, c.stacks) for c in found] == [("http://h/1", ("a", "b")), ("http://h/2", ("c",))]
     shared, own = found
-    outcomes = [O("a", "ok"), O("b", "failed", "pg_dump: connection refused"), O("c", "skipped", "locked")]
+    outcomes = [Out("a", "ok"), Out("b", "failed", "pg_dump: connection refused"), Out("c", "skipped", "locked")]
     event, body = pings.final_event(shared, outcomes, 1)
     assert event == "fail" and body == "exit code 1\na: ok\nb: failed: pg_dump: connection refused\n"
     assert pings.final_event(own, outcomes, 1) is None  # only skipped: the run holding the lock pings
-    assert pings.final_event(shared, [O("a", "ok"), O("b", "skipped", "locked")], 4)[0] == "success"
+    assert pings.final_event(shared, [Out("a", "ok"), Out("b", "skipped", "locked")], 4)[0] == "success"
     # the run-wide pre_run hook failed: no stack ran, every check fails
-    skipped = [O("c", "skipped", "not run: [pre_run] bash hook_pre_run failed")]
+    skipped = [Out("c", "skipped", "not run: [pre_run] bash hook_pre_run failed")]
     assert pings.final_event(own, skipped, 1, ["run-wide hook hook_pre_run failed with exit code 2"]) == (
         "fail", "exit code 1\nc: skipped: not run: [pre_run] bash hook_pre_run failed\n"
         "run-wide hook hook_pre_run failed with exit code 2\n")
 
 
 def test_the_message_has_one_error_line_per_stack_sizes_and_recoveries():
-    outcomes = [O("blog", "failed", "pg_dump: error: connection failed\nDETAIL: a second line"),
-                O("shop", "ok", file="/srv/shop/shop_20261123_030002.sql.gz", bytes=23270144),
-                O("wiki", "ok"), O("news", "skipped", "locked by pid 7")]
+    outcomes = [Out("blog", "failed", "pg_dump: error: connection failed\nDETAIL: a second line"),
+                Out("shop", "ok", file="/srv/shop/shop_20261123_030002.sql.gz", bytes=23270144),
+                Out("wiki", "ok"), Out("news", "skipped", "locked by pid 7")]
     report = notifications.RunReport("db:export", outcomes, 1, recovered={"wiki": "disk full"}, host="h1")
     message = notifications.build(report)
     assert message.kind == "failure" and message.title == "kompose db:export on h1: 1 of 4 stacks failed"
@@ -114,17 +114,17 @@ def test_the_message_has_one_error_line_per_stack_sizes_and_recoveries():
         "- news: skipped: locked by pid 7",
         "exit code 1",
     ]
-    ok = notifications.RunReport("db:export", [O("wiki", "ok")], 0, recovered={"wiki": "x"}, host="h1")
+    ok = notifications.RunReport("db:export", [Out("wiki", "ok")], 0, recovered={"wiki": "x"}, host="h1")
     assert notifications.build(ok).title == "kompose db:export on h1: recovered: wiki"
     assert notifications.one_line("x" * 400).endswith("…") and len(notifications.one_line("x" * 400)) == 300
 
 
 @pytest.mark.parametrize("on, outcomes, recovered, expected", [
-    ("failure", [O("a", "ok")], {}, False),
-    ("failure", [O("a", "failed", "e")], {}, True),
-    ("failure", [O("a", "ok")], {"a": "e"}, True),
-    ("always", [O("a", "ok")], {}, True),
-    ("never", [O("a", "failed", "e")], {"a": "e"}, False),
+    ("failure", [Out("a", "ok")], {}, False),
+    ("failure", [Out("a", "failed", "e")], {}, True),
+    ("failure", [Out("a", "ok")], {"a": "e"}, True),
+    ("always", [Out("a", "ok")], {}, True),
+    ("never", [Out("a", "failed", "e")], {"a": "e"}, False),
 ])
 def test_should_send(on, outcomes, recovered, expected):
     assert notifications.should_send(on, notifications.RunReport("db:export", outcomes, 0, recovered=recovered)) \
