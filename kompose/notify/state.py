@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from kompose.host.files import write_atomically
 
 STATE_FILE = ".kompose-last-run.json"
 
@@ -40,22 +41,8 @@ def record(directory: Path, operation: str, entry: dict) -> dict | None:
     elif previous and previous.get("last_success"):
         entry["last_success"] = previous["last_success"]
     data[operation] = entry
-    _write_atomically(directory / STATE_FILE, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    path = directory / STATE_FILE
+    # a partial of this process's own: two runs of one stack (export, cleanup) may finish together
+    write_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o600,
+                     partial=path.with_name(f".{path.name}.{os.getpid()}.partial"))
     return previous
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
