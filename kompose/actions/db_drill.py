@@ -26,6 +26,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:
     path = find_dump(stack_plan.directory, conn.database, dump)
     fmt, compression = dumps.detect(path)
     container = containers.resolve(ctx, stack, stack_plan.env)
+    conn = engine.via(conn, container)  # a database outside Docker: over the network
     drill = engine.drill_name(conn.database)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)

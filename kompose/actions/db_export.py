@@ -46,6 +46,7 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     codec = compression.codec if compression else ""
     conn = engine.connection(env, stack.name)
     container = containers.resolve(ctx, stack, env)
+    conn = engine.via(conn, container)  # a database outside Docker: over the network
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     env["KOMPOSE_DUMP_FILE"] = str(final)
@@ -54,6 +55,8 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     env["KOMPOSE_DUMP_TIMESTAMP"] = final.name[len(conn.database) + 1:][:len("YYYYmmdd_HHMMSS")]
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory)
+    if container.network:
+        choice = transport.Choice("exec", "the database is outside Docker: pg_dump runs in the tools container")
     if codec == "zstd" and choice.name == "direct":
         # zstd compresses on the host, in the stream: only the exec transport has one
         if choice.forced:

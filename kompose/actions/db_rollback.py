@@ -18,6 +18,7 @@ def plan(ctx: Context, stack: Stack) -> StackPlan:
     engine = engine_for(stack_plan.env)
     conn = engine.connection(stack_plan.env, stack.name)
     container = containers.resolve(ctx, stack, stack_plan.env)
+    conn = engine.via(conn, container)  # a database outside Docker: over the network
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     prev = engine.prev_name(conn.database)
     stack_plan.steps += [

@@ -36,6 +36,10 @@ def plan_run(ctx, stacks, command: str, args: list[str], kwargs: dict, planner: 
             raise  # broken configuration stops the whole run before anything runs
         except KomposeError as exc:
             failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
+    from kompose.run import tools
+
+    for stack_plan in stack_plans:
+        tools.wrap(stack_plan)  # a database outside Docker: its tools container around the steps
     plan = Plan(command, stack_plans)
     # run-wide hooks get the command as typed, minus kompose's own output flags
     hook_args = [a for a in args if a not in ("--dry-run", "-n", "--json")] if planner else args

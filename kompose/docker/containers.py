@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Mapping
 
@@ -139,9 +140,22 @@ def _by_host(ctx: Context, host: str, own_project: str, network: str):
     return None, f"no container named {host} or with that alias on network {', '.join(sorted(networks))}"
 
 
+def _is_address(host: str) -> bool:
+    """An IP address, localhost or a dotted host name: not the name of a container or service."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return host == "localhost" or "." in host
+
+
 def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
     """The database container, first match wins: DB_CONTAINER; the container DB_HOST reaches
-    (see _by_host); the stack's own project's postgres container.
+    (see _by_host); the stack's own project's postgres container; when DB_HOST is an address
+    (a database outside Docker), a tools container to start for the run (``network`` = host:port,
+    see run/tools.py).
 
     Raises DockerError saying what was tried when none fits, or when it is not running.
     """
@@ -177,6 +191,13 @@ def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
         _require_running(container, reason)
         return _ref(container, reason)
     tried.append(f"a postgres container in compose project {own_project} (none)")
+    if host and _is_address(host):
+        # kompose.sh's layout of a database outside Docker: DB_HOST an address, DB_PORT a published port
+        port = env.get("DB_PORT", "") or "5432"
+        name = f"kompose-tools-{project_name(stack, env)}-{os.getpid()}"
+        reason = (f"no container serves DB_HOST={host} ({'; '.join(tried[1:])}): a database outside Docker, reached "
+                  f"over the network at {host}:{port} by a short-lived tools container of the server's major version")
+        return Container(name, name, "", reason, network=f"{host}:{port}")
     raise DockerError(f"no database container for stack {stack.name}; tried " + ", ".join(tried))
 
 

@@ -61,6 +61,11 @@ class Engine:
                   no_sync: bool = False) -> tuple[str, ...]:
         raise NotImplementedError
 
+    def via(self, conn, container):
+        """The connection as the tools in ``container`` make it: a tools container of a database
+        outside Docker (``container.network`` = "host:port") connects there, others to their own server."""
+        return conn
+
     def restore_argv(self, conn, database: str, fmt: str, no_owner: bool = False) -> tuple[str, ...]:
         """``no_owner``: every restored object belongs to the user running the restore (DB_USER)."""
         raise NotImplementedError

@@ -18,6 +18,9 @@ class Container:
     reason: str
     # the exact image (sha256:…) the container runs: a helper made from it has the same pg_dump
     image_id: str = ""
+    # "host:port": a database outside Docker; the container is a short-lived tools container
+    # (run/tools.py) on the host's network that connects there
+    network: str = ""
 
 
 @dataclass(frozen=True)

@@ -134,3 +134,57 @@ def test_in_place_checks_roles_and_version_before_it_drops_anything(kroot, docke
     safe = kroot.run(stack, "db:import")
     assert safe.code == 0, safe
     assert labels(server) == before, safe
+
+
+# --- 8. a database outside Docker, reached only through a port published on 127.0.0.1 -----------
+
+
+def test_a_database_outside_docker_is_exported_and_imported_through_a_tools_container(kroot, docker_client):
+    from tests.helpers import PG_IMAGE, TEST_LABEL, wait_for
+
+    server_container = docker_client.containers.run(
+        PG_IMAGE, name=kroot.name("outside"), detach=True, labels={TEST_LABEL: kroot.prefix},
+        environment={"POSTGRES_USER": "kompose", "POSTGRES_PASSWORD": PASSWORD, "POSTGRES_DB": "shop"},
+        ports={"5432/tcp": ("127.0.0.1", None)}, tmpfs={"/var/lib/postgresql/data": "rw"},
+    )
+    server = Postgres(server_container, user="kompose", database="shop", password=PASSWORD).wait_ready()
+
+    def published() -> str:
+        server_container.reload()
+        bindings = server_container.attrs["NetworkSettings"]["Ports"].get("5432/tcp") or []
+        return bindings[0]["HostPort"] if bindings else ""
+
+    port = wait_for(published, message="the published port")
+    server.sql("CREATE TABLE items(id int primary key, label text); "
+               "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 5) g;")
+    before = labels(server)
+    project = kroot.name("shop")
+    # kompose.sh's layout: DB_HOST an address, DB_PORT the published port; the app restarted by its hook
+    stack = kroot.stack("shop", env=f"DB_HOST=127.0.0.1\nDB_PORT={port}\nDB_NAME=shop\nDB_USER=kompose\n"
+                                    f"DB_PASSWORD={PASSWORD}\nCOMPOSE_PROJECT_NAME={project}\n",
+                        hooks='hook_post_db_import() { docker restart "${COMPOSE_PROJECT_NAME}-app-1"; }\n')
+    assert kroot.run(stack, "up", "-d").code == 0
+    [app] = [c for c in docker_client.containers.list(filters={"label": f"com.docker.compose.project={project}"})]
+    started = app.attrs["State"]["StartedAt"]
+
+    plan = kroot.run("-n", stack, "db:export")
+    assert plan.code == 0, plan
+    assert "a database outside Docker, reached over the network at 127.0.0.1:" + port in plan.stdout, plan
+    assert "of the server's major version" in plan.stdout and "--port=" + port in plan.stdout, plan
+
+    export = kroot.run(stack, "db:export")
+    assert export.code == 0, export
+    assert "for PostgreSQL 15 at 127.0.0.1:" + port in export.stdout, export
+    [dump] = kroot.dir("shop").glob("shop_*.sql")
+    assert "COPY public.items" in dump.read_text()
+
+    damage(server)
+    restored = kroot.run(stack, "db:import")
+    assert restored.code == 0, restored
+    assert labels(server) == before, restored
+    app.reload()
+    assert app.attrs["State"]["StartedAt"] != started, restored  # the hook's docker restart ran
+    # the tools containers are gone
+    left = docker_client.api.containers(all=True, filters={"label": f"io.kompose.tools.directory={kroot.dir('shop')}"})
+    assert left == [], left
+    assert PASSWORD not in export.output + restored.output + plan.output

@@ -40,6 +40,14 @@ class PostgresEngine(Engine):
     def dump_argv(self, conn, fmt, gzip_level=0, output=None, no_sync=False):
         return sql.pg_dump_argv(conn, fmt, gzip_level, output=output, no_sync=no_sync)
 
+    def via(self, conn, container):
+        if not getattr(container, "network", ""):
+            return conn
+        from dataclasses import replace
+
+        host, _, port = container.network.rpartition(":")
+        return replace(conn, host=host, port=port)
+
     def restore_argv(self, conn, database, fmt, no_owner=False):
         argv = sql.restore_argv(conn, database, fmt)
         if no_owner and fmt == "custom" and "--no-owner" not in argv:  # plain: the dump filter skips OWNER TO
