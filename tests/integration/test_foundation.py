@@ -250,7 +250,7 @@ def test_hook_environment_cwd_and_stdin(kroot):
     env = read_vars(seen)
     stack_dir = kroot.dir("alpha").resolve()
     assert Path(env["pwd"]) == stack_dir
-    assert env["args"] == "--all"
+    assert env["args"] == "ps --all"  # the whole compose command, as kompose.sh passes it
     assert Path(env["SCRIPT_DIR"]).resolve() == kroot.path.resolve()
     assert Path(env["KOMPOSE_ROOT"]).resolve() == kroot.path.resolve()
     assert env["stack"] == alpha and env["KOMPOSE_STACK"] == alpha
