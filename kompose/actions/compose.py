@@ -56,8 +56,8 @@ def compose_words(command: str, args: list[str]) -> list[str]:
 
 
 def asks_help(command: str, args: list[str]) -> bool:
-    """``kompose S up --help``: compose's help, and nothing else runs."""
-    return any(word in HELP_WORDS for word in compose_words(command, args))
+    """``kompose S up --help`` (or ``kompose S --help``): compose's help, and nothing else runs."""
+    return command in HELP_WORDS or any(word in HELP_WORDS for word in compose_words(command, args))
 
 
 def _no_input(fd: int) -> bool:

@@ -68,8 +68,8 @@ OPERATION_POINTS: tuple[PointInfo, ...] = (
         "drill", "db:drill: after the restore into the drill database, as its smoke test (SQL hooks run there)",
         "<dump-file> <drill-db>", "KOMPOSE_DUMP_FILE, KOMPOSE_DB (the drill database), KOMPOSE_DB_CONTAINER",
     ),
-    PointInfo("pre_<cmd>", "before `docker compose <cmd>` (any compose command: up, down, pull, ...)", "<compose args>"),
-    PointInfo("post_<cmd>", "after `docker compose <cmd>`", "<compose args>"),
+    PointInfo("pre_<cmd>", "before `docker compose <cmd>` (any compose command: up, down, pull, ...)", "<cmd> <compose args>"),
+    PointInfo("post_<cmd>", "after `docker compose <cmd>`", "<cmd> <compose args>"),
     PointInfo(
         "on_error", "after the stack's operation or one of its hooks failed (after the clean-up and post hooks)",
         "", "KOMPOSE_FAILED_STEP, KOMPOSE_ERROR",

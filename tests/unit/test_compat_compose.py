@@ -15,6 +15,7 @@ def test_help_counts_among_compose_words_only():
     assert not asks_help("run", ["-e", "X=1", "app", "sh", "-h"])
     assert asks_help("exec", ["-u", "root", "--help"])
     assert not asks_help("up", ["--", "--help"])
+    assert asks_help("--help", []) and asks_help("-h", ["up"])
     assert compose_words("exec", ["-T", "-w", "/srv", "db", "ls"]) == ["-T", "-w", "/srv"]
 
 
