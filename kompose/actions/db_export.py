@@ -54,7 +54,8 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     # that write companion files (a schema snapshot) to pair with the dump
     env["KOMPOSE_DUMP_TIMESTAMP"] = final.name[len(conn.database) + 1:][:len("YYYYmmdd_HHMMSS")]
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
-    choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory)
+    choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory,
+                              previous_size=_previous_size(stack_plan.directory, conn.database, fmt))
     if container.network:
         choice = transport.Choice("exec", "the database is outside Docker: pg_dump runs in the tools container")
     if codec == "zstd" and choice.name == "direct":
@@ -100,6 +101,18 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     leftovers = (partial, pipe) if pipe else (partial,)
     stack_plan.on_failure.append(Remove(leftovers, "an unfinished dump is never left behind"))
     return stack_plan
+
+
+def _previous_size(directory, database: str, fmt: str) -> int | None:
+    """The size of the stack's newest dump of this format, uncompressed only (a compressed one
+    says little about the stream); None without one."""
+    for dump in dumps.list_dumps(directory, database):
+        if dump.format == fmt and not dump.compression:
+            try:
+                return dump.path.stat().st_size
+            except OSError:
+                return None
+    return None
 
 
 def _rootless(ctx: Context) -> bool:
