@@ -181,7 +181,7 @@ def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
             return _ref(container, reason)
         tried.append(f"DB_HOST={host} ({reason})")
     else:
-        tried.append("DB_HOST (not set or local)")
+        tried.append(f"DB_HOST={host} (a local address, not a container)" if host else "DB_HOST (not set)")
 
     own = [c for c in _all_containers(ctx) if c.labels.get(PROJECT_LABEL) == own_project and _is_postgres(c)]
     if own:
