@@ -41,12 +41,29 @@ class _Tail:
         return "\n".join(self.lines)
 
 
-def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail, muted: threading.Event | None = None) -> None:
+def cut_point(pending: bytes, limit: int, secrets: Sequence[bytes]) -> int:
+    """Where to cut a line longer than ``limit`` so that no secret is split across two
+    pieces (each piece is masked on its own): before a secret that spans ``limit``."""
+    cut = limit
+    for secret in secrets:  # longest first
+        start = pending.find(secret, max(0, cut - len(secret) + 1), cut + len(secret) - 1)
+        while start >= 0 and start < cut:
+            if start + len(secret) > cut and start > 0:
+                cut = start
+                break
+            start = pending.find(secret, start + 1, cut + len(secret) - 1)
+    return cut
+
+
+def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail, muted: threading.Event | None = None,
+          secrets: Sequence[bytes] = ()) -> None:
     """Forward a pipe's output line by line; never holds more than one line.
 
     Once ``muted`` is set the output is read and dropped: writers never block on a full
-    pipe, and nothing more reaches the sink.
+    pipe, and nothing more reaches the sink. A line longer than MAX_LINE is cut into
+    pieces, never inside one of ``secrets``.
     """
+    longest = max((len(s) for s in secrets), default=0)
     pending = b""
     fd = stream.fileno()
     while True:
@@ -63,8 +80,8 @@ def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail, muted: threading.Event 
         while True:
             cut = pending.find(b"\n")
             if cut < 0:
-                if len(pending) > MAX_LINE:
-                    cut = MAX_LINE
+                if len(pending) > MAX_LINE + longest:
+                    cut = cut_point(pending, MAX_LINE, secrets)
                 else:
                     break
             line, pending = pending[:cut], pending[cut + 1 if pending[cut : cut + 1] == b"\n" else cut :]
@@ -142,7 +159,10 @@ def run_streamed(
         raise KomposeError(f"cannot run {what}: {exc.strerror}") from None
     tail = _Tail()
     muted = threading.Event()
-    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail, muted), daemon=True)
+    from kompose.env import secret_values
+
+    secrets = [value.encode("utf-8", "surrogateescape") for value in secret_values(env)]
+    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail, muted, secrets), daemon=True)
     reader.start()
     _live_groups.add(proc)
     try:
