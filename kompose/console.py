@@ -38,7 +38,7 @@ class Console:
         Raises OSError when the file cannot be opened; its directory is made.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.log = open(path, "a", encoding="utf-8")
+        self.log = open(path, "a", encoding="utf-8", errors="backslashreplace")
         self.log_line(first_line)
 
     def log_line(self, text: str) -> None:
@@ -65,7 +65,7 @@ class Console:
             if self._progress_shown:
                 stream.write("\r\033[K" if self.is_terminal else "")
                 self._progress_shown = False
-            stream.write(mask_text(text, self.secrets) + "\n")
+            stream.write(_printable(mask_text(text, self.secrets)) + "\n")
             stream.flush()
             self.log_line(text)
 
@@ -107,6 +107,15 @@ class Console:
             self.out.write("\r\033[K  " + self.style(text, "dim"))
             self.out.flush()
             self._progress_shown = True
+
+
+def _printable(text: str) -> str:
+    """``text`` as any stream can write it: bytes that were not UTF-8 (a directory name) shown escaped."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def human_size(size: float) -> str:

@@ -314,6 +314,8 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
 
     if pattern and pattern.startswith("-"):
         raise UsageError(f"unknown option {pattern} (options go before the pattern)")
+    if not 0 <= lock_timeout <= 366 * 86400:  # also nan and inf: never wait forever, never crash
+        raise UsageError(f"--lock-timeout {lock_timeout:g}: give a number of seconds from 0 to 31622400 (a year)")
     overrides = envmod.parse_assignments(env)
     if network:
         overrides["NETWORK_NAME"] = network
@@ -321,7 +323,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
                       lock_timeout=lock_timeout, jobs=jobs)
 
     if list_stacks:
-        return _list(Context(options, console), discover(options.root), pattern, json_output)
+        return _list(Context(options, console), discover(options.root, console.warn), pattern, json_output)
     if pattern in ROOT_COMMANDS:
         parsed = _parse_command_args(pattern, ([command] if command else []) + args, ROOT_COMMANDS[pattern],
                                      prog=f"kompose {pattern}")
@@ -357,7 +359,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
             options.dry_run = True
             args = [a for a in args if a != "--dry-run"]
     ctx = Context(options, console)
-    stacks = select(discover(options.root), pattern, options.root)
+    stacks = select(discover(options.root, console.warn), pattern, options.root)
 
     if command == "db:list":
         return _db_list(ctx, stacks)
@@ -513,6 +515,10 @@ def _init(ctx, stack: str | None, args: list[str]) -> int:
         raise UsageError("expected: kompose init STACK")
     if "/" in stack or stack in (".", "..") or stack.startswith((".", "_", "-")):
         raise UsageError(f"init {stack!r}: a stack is a directory name under the root (not starting with . _ -)")
+    from kompose.stacks import name_problem
+
+    if name_problem(stack):
+        raise UsageError(f"init {stack!r}: kompose refuses this stack name: {name_problem(stack)}")
     if not ctx.root.is_dir():
         raise UsageError(f"root {ctx.root} is not a directory")
     path = write(ctx.root / stack, stack)

@@ -98,7 +98,7 @@ def _ago(seconds: int | None) -> str:
 def status_command(ctx, pattern: str | None, json_output: bool) -> int:
     from kompose.stacks import discover, select
 
-    stacks = discover(ctx.root)
+    stacks = discover(ctx.root, ctx.console.warn)
     if pattern:
         stacks = select(stacks, pattern)
     now = datetime.now()
@@ -153,8 +153,12 @@ def check_schedules(ctx, stacks, found: list[schedules.Schedule], target: schedu
             "next_run": schedules.next_run(schedule.expression, now).isoformat(timespec="minutes"),
             "due_since": due.isoformat(timespec="minutes"), "state": state, "detail": detail,
         })
-    installed = schedules.extract_block(target.read(), ctx.root.resolve()) if found else None
-    if not found:
+    text = target.read()
+    installed = schedules.extract_block(text, ctx.root.resolve()) if found else None
+    ignored = schedules.cron_problems(text, target.file) if text else []
+    if ignored:
+        crontab = {"state": "ignored by cron", "detail": f"{target.describe()}: " + "; ".join(ignored)}
+    elif not found:
         crontab = {"state": "ok", "detail": "no schedules"}
     elif installed is None:
         crontab = {"state": "not installed", "detail": f"no kompose block in {target.describe()}: run kompose cron --install"}
