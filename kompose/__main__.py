@@ -1,3 +1,3 @@
-from kompose.cli.app import main
+from kompose.cli import main
 
 main()

@@ -30,13 +30,15 @@ def find_dump(stack_dir: Path, database: str, given: str | None) -> Path:
     if not given:
         if not existing:
             raise DumpError(f"no dump of {database} in {stack_dir}; run db:export first")
-        return existing[0].path
+        given = existing[0].path.name  # the newest: a symlink leading out is refused like a named one
     for candidate in (Path(given), stack_dir / given):
         if candidate.exists() or candidate.is_symlink():
             resolved = candidate.resolve()
             if not resolved.is_relative_to(stack_dir.resolve()):
                 raise DumpError(f"dump {given} is outside the stack directory {stack_dir}: copy it there first "
                                 "(an import reads only the stack's own dumps)")
+            if resolved.exists() and not resolved.is_file() and not resolved.is_dir():
+                raise DumpError(f"{resolved} is not a regular file (a FIFO or a device?), not a dump")
             return resolved
     raise DumpError(f"dump {given} not found; dumps of {database} in {stack_dir}: {listing}")
 

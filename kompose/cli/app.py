@@ -537,8 +537,15 @@ def _terminate(signal_number: int, frame) -> None:
 def main() -> None:
     import signal
 
-    # SIGTERM (timeout, systemd, docker stop) unwinds like Ctrl-C: runs clean up after themselves
+    # SIGTERM (timeout, systemd, docker stop) and SIGHUP (a closed terminal, an ssh session
+    # that dropped) unwind like Ctrl-C: runs clean up after themselves
     signal.signal(signal.SIGTERM, _terminate)
-    command = typer.main.get_command(app)
-    typer_fast.install(command)
-    command(prog_name="kompose")
+    signal.signal(signal.SIGHUP, _terminate)
+    try:
+        command = typer.main.get_command(app)
+        typer_fast.install(command)
+        command(prog_name="kompose", standalone_mode=True)
+    except KeyboardInterrupt as exc:  # before or after kompose()'s own boundary: one line, no traceback
+        number = getattr(exc, "signal_number", signal.SIGINT)
+        sys.stderr.write("error: interrupted\n" if number == signal.SIGINT else f"error: terminated by signal {number}\n")
+        raise SystemExit(128 + number) from None

@@ -73,9 +73,9 @@ def _http(key: str, value: str, fields: tuple[str, ...]) -> dict:
     method, url = words[0].upper(), words[1]
     if method not in METHODS:
         raise ConfigError(f"{key}: method {words[0]!r}: choose one of {', '.join(METHODS)}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{key}: {url!r} is not an http:// or https:// URL")
+    problem = url_problem(url)
+    if problem:
+        raise ConfigError(f"{key}: {mask_url(url)!r} {problem}")
     body = words[2] if len(words) > 2 else None
     if body is not None and method != "POST":
         raise ConfigError(f"{key}: only a POST has a body")
@@ -83,6 +83,32 @@ def _http(key: str, value: str, fields: tuple[str, ...]) -> dict:
         if name not in fields:
             raise ConfigError(f"{key}: unknown placeholder {{{{{name}}}}}; known: {', '.join(fields)}")
     return {"method": method, "url": url, "body": body}
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be requested (a port that is no number, a broken IPv6 literal, an
+    empty label in the host name…), or None."""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return "is not an http:// or https:// URL"
+        port = parts.port  # raises ValueError for a port that is no number or out of range
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if port == 0:
+        return "is not a valid URL (port 0)"
+    host = parts.hostname
+    if ":" not in host:  # a name (IPv6 literals were checked by urlsplit)
+        labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+        if any(not label for label in labels):
+            return "is not a valid URL (an empty label in its host name)"
+        try:
+            host.encode("idna")
+        except UnicodeError as exc:
+            return f"is not a valid URL (host name: {exc})"
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return "is not a valid URL (it holds a space or a control character)"
+    return None
 
 
 def _tcp(key: str, value: str) -> dict:
@@ -186,8 +212,12 @@ def describe(declared: Declared) -> str:
 
 def mask_url(url: str) -> str:
     """A URL fit for printing: a password in it is replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password:
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # unreadable: shown only when it cannot hold a password
+        return url if "@" not in url else "<a URL with user information>"
+    if password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
         return parts._replace(netloc=netloc).geturl()
     return url
