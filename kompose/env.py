@@ -178,3 +178,17 @@ def mask_text(text: str, secrets: Iterable[str]) -> str:
 def masked_env(env: Mapping[str, str]) -> dict[str, str]:
     """A copy fit for printing: secret keys' values replaced by ***."""
     return {k: (MASK if is_secret(k) else v) for k, v in env.items()}
+
+
+def mask_url(url: str) -> str:
+    """A URL fit for printing: a password in it is replaced by ***."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # unreadable (a broken IPv6 literal): shown only when it cannot hold a password
+        return url if "@" not in url else "<a URL with user information>"
+    if password:
+        return parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1)).geturl()
+    return url
