@@ -122,10 +122,3 @@ def parse_strict(values: Mapping[str, str], source: str, run_wide: bool = False)
     if problems:
         raise ConfigError(problems[0])
     return declared
-
-
-def describe(declared: Declared) -> str:
-    """One line for plans and listings: 'GET http://…', 'tcp db:5432', 'exec app: php artisan down'."""
-    from kompose.hooks.kinds import DECLARED
-
-    return DECLARED[declared.kind].step(declared.point, declared, 0.0, ()).what()

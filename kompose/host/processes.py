@@ -1,7 +1,7 @@
 """The one place that runs host processes: bash hooks, the compose CLI, bash -n, shellcheck,
 crontab, and the compression filters of dumps (programs inside containers: docker/exec.py).
 
-Everything here streams: output is handled line by line, with only a bounded tail kept for
+Everything here streams: output is handled line by line, never more than one line held, for
 error messages; every process runs in its own process group, which a time limit or an
 interrupt stops whole.
 
@@ -20,7 +20,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,20 +30,11 @@ from kompose.errors import HookError, KomposeError
 LineSink = Callable[[str], None]
 CHUNK = 1 << 20
 MAX_LINE = 8192  # longer lines are cut into pieces so one endless line cannot grow memory
-TAIL_LINES = 20
 # how long kompose waits for a hook's background children to release its output
 BACKGROUND_GRACE = 2.0
 
 
 # ------------------------------------------------------------ host processes
-
-
-class _Tail:
-    def __init__(self, size: int = TAIL_LINES):
-        self.lines: deque[str] = deque(maxlen=size)
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 def cut_point(pending: bytes, limit: int, secrets: Sequence[bytes]) -> int:
@@ -61,7 +51,7 @@ def cut_point(pending: bytes, limit: int, secrets: Sequence[bytes]) -> int:
     return cut
 
 
-def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail, muted: threading.Event | None = None,
+def _pump(stream: BinaryIO, sink: LineSink, muted: threading.Event | None = None,
           secrets: Sequence[bytes] = ()) -> None:
     """Forward a pipe's output line by line; never holds more than one line.
 
@@ -92,11 +82,9 @@ def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail, muted: threading.Event 
                     break
             line, pending = pending[:cut], pending[cut + 1 if pending[cut : cut + 1] == b"\n" else cut :]
             text = line.decode("utf-8", "replace").rstrip("\r")
-            tail.lines.append(text)
             sink(text)
     if pending:
         text = pending.decode("utf-8", "replace")
-        tail.lines.append(text)
         sink(text)
 
 
@@ -131,7 +119,6 @@ def kill_live_groups() -> None:
 @dataclass
 class ProcessResult:
     exit_code: int
-    tail: str
     # set when children of the process still held its output after it exited
     lingering: bool = False
 
@@ -166,14 +153,13 @@ def run_streamed(
         )
     except OSError as exc:
         raise KomposeError(f"cannot run {what}: {exc.strerror}") from None
+    muted = threading.Event()
     if after_start:
         after_start()
-    tail = _Tail()
-    muted = threading.Event()
     from kompose.env import secret_values
 
     secrets = [value.encode("utf-8", "surrogateescape") for value in secret_values(env)]
-    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail, muted, secrets), daemon=True)
+    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, muted, secrets), daemon=True)
     reader.start()
     _live_groups.add(proc)
     try:
@@ -194,7 +180,7 @@ def run_streamed(
     reader.join(BACKGROUND_GRACE)
     # the reader goes on draining what lingering children write, but shows none of it
     muted.set()
-    return ProcessResult(code, tail.text(), lingering=reader.is_alive())
+    return ProcessResult(code, lingering=reader.is_alive())
 
 
 # The hook runner: source hooks.sh, make sure the function exists, call it.

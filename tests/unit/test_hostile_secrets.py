@@ -11,7 +11,7 @@ import pytest
 
 from kompose import env as envmod
 from kompose.errors import ConfigError
-from kompose.host.processes import MAX_LINE, _pump, _Tail, cut_point
+from kompose.host.processes import MAX_LINE, _pump, cut_point
 
 PEM = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
@@ -87,7 +87,7 @@ def test_streamed_long_lines_are_masked_whole(tmp_path: Path):
     os.close(write)
     lines: list[str] = []
     with os.fdopen(read, "rb") as stream:
-        _pump(stream, lines.append, _Tail(), None, secrets)
+        _pump(stream, lines.append, None, secrets)
     assert "".join(lines).encode() == payload.rstrip(b"\n")
     masked = [envmod.mask_text(line, envmod.secret_values({"DB_PASSWORD": secret})) for line in lines]
     assert not any("CANARY" in line for line in masked)
