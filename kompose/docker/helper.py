@@ -203,9 +203,6 @@ def _writing_itself(argv: Sequence[str], mount_point: str, pipe: Path, output: P
 def _run(client, api, name, image, network_of, directory, mounted: Path, mount_point, argv, env, user, output,
          on_progress, hash_output, copier: "_PipeCopier | None",
          extra_mounts: Sequence[tuple[str, Path]] = ()) -> HelperResult:
-    from docker.errors import APIError, NotFound
-    from docker.types import LogConfig, Mount
-
     # known by its name before the engine is asked: a SIGTERM or Ctrl-C while it is being
     # created (the engine may have made it, kompose not yet heard) still removes it
     with _live_lock:
