@@ -152,19 +152,18 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
 
 
 def secret_forms(value: str) -> set[str]:
-    """The forms a secret takes in text kompose prints: the value itself; compose config's
-    ``$$``; shell quoting (plans show argv with shlex); JSON and Python escapes (--json,
-    reprs in messages); and each line of a multi-line value (a PEM key printed line by line).
-    Forms shorter than MIN_MASKED_LENGTH are left out."""
+    """The forms a secret takes in text kompose prints: the value itself and compose config's
+    ``$$`` doubling, each also shell-quoted (plans show argv with shlex), JSON- and
+    Python-escaped (--json, reprs in messages) and YAML single-quoted (''); and each line of
+    a multi-line value (a PEM key printed line by line). Forms shorter than
+    MIN_MASKED_LENGTH are left out."""
     if len(value) < MIN_MASKED_LENGTH:
         return set()
-    forms = {value, value.replace("$", "$$"), shlex.quote(value), json.dumps(value)[1:-1],
-             json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1]}
-    if "\n" in value or "\r" in value:
-        for line in value.splitlines():
-            line = line.strip()
-            for form in (line, line.replace("$", "$$"), json.dumps(line)[1:-1], repr(line)[1:-1]):
-                forms.add(form)
+    forms: set[str] = set()
+    lines = [line.strip() for line in value.splitlines()] if ("\n" in value or "\r" in value) else []
+    for base in {value, value.replace("$", "$$"), *lines, *(line.replace("$", "$$") for line in lines)}:
+        forms |= {base, shlex.quote(base), json.dumps(base)[1:-1], json.dumps(base, ensure_ascii=False)[1:-1],
+                  repr(base)[1:-1], base.replace("'", "''")}
     return {form for form in forms if len(form.strip()) >= MIN_MASKED_LENGTH}
 
 

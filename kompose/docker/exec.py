@@ -178,6 +178,16 @@ def container_exec(
             reader.join()
     except OSError as exc:
         raise DockerError(f"the stream from container {container_id[:12]} broke: {exc}") from None
+    except BaseException:
+        # Ctrl-C, SIGTERM, SIGHUP: close the program's input and output at once (a restore
+        # then sees the end of its input instead of waiting for more forever, and the reader
+        # thread wakes), and stop the program, so that clean-up never waits for its session
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        stop_exec(client, exec_id, container_id)
+        raise
     finally:
         try:
             stream.close()

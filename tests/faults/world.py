@@ -222,6 +222,9 @@ def tree_state(directory: Path, ignore: Iterable[str] = (".kompose.lock", ".komp
         if path.is_symlink():
             state[str(path.relative_to(directory))] = "-> " + os.readlink(path)
             continue
+        if not path.is_file():  # a FIFO (hostile input): never opened
+            state[str(path.relative_to(directory))] = "not a regular file"
+            continue
         state[str(path.relative_to(directory))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return state
 
