@@ -179,14 +179,15 @@ def container_exec(
     except OSError as exc:
         raise DockerError(f"the stream from container {container_id[:12]} broke: {exc}") from None
     except BaseException:
-        # Ctrl-C, SIGTERM, SIGHUP: close the program's input and output at once (a restore
-        # then sees the end of its input instead of waiting for more forever, and the reader
-        # thread wakes), and stop the program, so that clean-up never waits for its session
+        # Ctrl-C, SIGTERM, SIGHUP: end the program's input at once, so a restore sees the end
+        # of its input and exits instead of waiting for more forever (holding its session
+        # while kompose cleans up). It is not killed: one of kompose's own scripts, whose
+        # input was sent whole, runs to its end (killing it between a DROP and a CREATE
+        # would leave no live database at all).
         try:
-            sock.shutdown(socket.SHUT_RDWR)
+            sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
-        stop_exec(client, exec_id, container_id)
         raise
     finally:
         try:
