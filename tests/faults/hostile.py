@@ -233,7 +233,7 @@ def zstd_disk_full(lab: Lab) -> Row:
         leftovers = world.final_dumps(stack) + world.partials(stack) + list(stack.glob("*.zst*"))
         ok = (result.code == 1 and len(errors) == 1 and "No space left on device" in errors[0]
               and "Broken pipe" not in errors[0] and not leftovers and "Traceback" not in result.output)
-        observed = f"exit {result.code}: {errors[0].strip()[:90] if errors else result.output[-200:]!r}; " \
+        observed = f"exit {result.code}: {errors[0].strip()[-90:] if errors else result.output[-200:]!r}; " \
                    f"{len(leftovers)} file(s) left"
     finally:
         subprocess.run(["umount", str(stack)], check=False)
