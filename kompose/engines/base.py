@@ -78,5 +78,13 @@ class Engine:
     def failure_message(self, tool: str, exit_code: int, stderr: bytes, own_script: bool = False) -> str:
         raise NotImplementedError
 
+    def lock_wait_failed(self, stderr: bytes) -> bool:
+        """Whether the dump tool gave up waiting for a lock another session holds."""
+        return False
+
+    def lock_holders(self, dump_argv: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+        """(argv, script) of the engine's client listing the sessions holding such locks, one line each."""
+        raise NotImplementedError
+
     def lost_connection(self, stderr: bytes) -> bool:
         raise NotImplementedError

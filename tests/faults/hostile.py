@@ -292,3 +292,36 @@ def secret_forms(lab: Lab) -> Row:
                 leaks.append(f"{' '.join(args)}: {core[:20]}…")
     return Row("a multi-line key and a $-quoted token in every form", "no piece of either in any output or log",
                f"{len(leaks)} leak(s) in {len(runs)} runs" + (f": {leaks[:3]}" if leaks else ""), not leaks, "secrets")
+
+
+def lock_wait(lab: Lab, wait: int = 3) -> Row:
+    """A session holds an ACCESS EXCLUSIVE lock on a table: db:export waits KOMPOSE_LOCK_WAIT
+    seconds, then fails with one line naming that session; no .partial left."""
+    stack = prepare_export(lab)
+    _clean_stack(stack)
+    server = lab.server
+    locker = "faults-locker"
+    api = lab.client.api
+    exec_id = api.exec_create(
+        server.container.id,
+        ["psql", "-X", "-U", server.user, "-d", "exp_db", "-c",
+         "BEGIN; LOCK TABLE big IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120);"],
+        environment={"PGAPPNAME": locker})["Id"]
+    api.exec_start(exec_id, detach=True)
+    try:
+        world.wait_for(lambda: locker in server.sql(
+            "SELECT string_agg(application_name, ',') FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE l.mode = 'AccessExclusiveLock' AND l.granted", database="postgres"), 30)
+        started = time.monotonic()
+        result = lab.run("exporter", "db:export", env={"KOMPOSE_LOCK_WAIT": str(wait)}, timeout=120)
+        took = time.monotonic() - started
+    finally:
+        server.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{locker}'",
+                   database="postgres")
+    errors = [line.strip() for line in result.output.splitlines() if line.startswith(("error: ", "  ✗ "))]
+    left = world.partials(stack)
+    ok = (result.code == 1 and len(errors) == 1 and locker in errors[0] and f"waited {wait} s" in errors[0]
+          and took < wait + 30 and not left and "Traceback" not in result.output)
+    shown = errors[0] if errors else result.output[-200:]
+    return Row(f"db:export on a locked table (KOMPOSE_LOCK_WAIT={wait})", "exit 1 after the wait, names the session",
+               f"exit {result.code} after {took:.0f}s: {shown[:100]!r}; {len(left)} partial(s)", ok, "hostile")

@@ -34,3 +34,7 @@ def test_disk_full_during_a_zstd_export_says_so(export_lab, report):
 
 def test_secret_forms_are_masked(lab, report):
     assert_rows(report(hostile.secret_forms(lab)))
+
+
+def test_export_on_a_locked_table_waits_then_names_the_session(export_lab, report):
+    assert_rows(report(hostile.lock_wait(export_lab)))

@@ -157,3 +157,23 @@ def test_lock_timeout_out_of_bounds_is_one_error(tmp_path: Path, value: str) -> 
     build_tree(tmp_path, {"app/compose.yaml": "services: {}", "app/.env": "DB_NAME=x\n"})
     _one_error_line(run_kompose("--lock-timeout", value, "app", "db:export", root=tmp_path, timeout=20), 2,
                     "--lock-timeout")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "1e12", "soon"])
+def test_lock_wait_out_of_bounds_is_a_config_error(value: str) -> None:
+    from kompose.engines.postgres import sql
+
+    with pytest.raises(ConfigError, match="KOMPOSE_LOCK_WAIT"):
+        sql.lock_wait_of({"KOMPOSE_LOCK_WAIT": value})
+
+
+def test_pg_dump_waits_at_most_the_lock_wait() -> None:
+    from kompose.engines.postgres import sql
+
+    conn = sql.connection({"DB_NAME": "app"}, "app")
+    assert "--lock-wait-timeout=180000" in sql.pg_dump_argv(conn, "plain")
+    conn = sql.connection({"DB_NAME": "app", "KOMPOSE_LOCK_WAIT": "2.5"}, "app")
+    argv = sql.pg_dump_argv(conn, "custom")
+    assert "--lock-wait-timeout=2500" in argv
+    psql = sql.lock_holders_argv(argv)
+    assert psql[0] == "psql" and "--dbname=app" in psql and not any("lock-wait" in w for w in psql)

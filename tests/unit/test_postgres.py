@@ -56,7 +56,8 @@ def test_password_only_in_the_exec_environment():
 def test_tool_argv():
     connection = conn()
     assert postgres.pg_dump_argv(connection, "plain") == (
-        "pg_dump", "--host=127.0.0.1", "--port=5432", "--username=kompose", "--no-password", "--dbname=app")
+        "pg_dump", "--host=127.0.0.1", "--port=5432", "--username=kompose", "--no-password",
+        "--lock-wait-timeout=180000", "--dbname=app")  # KOMPOSE_LOCK_WAIT's default: never wait without end
     assert postgres.pg_dump_argv(connection, "custom")[-1] == "--format=custom"
     plain = postgres.restore_argv(connection, "app__kompose_tmp", "plain")
     assert plain[0] == "psql" and "--set=ON_ERROR_STOP=1" in plain and plain[-1] == "--dbname=app__kompose_tmp"

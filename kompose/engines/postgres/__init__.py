@@ -58,5 +58,11 @@ class PostgresEngine(Engine):
     def lost_connection(self, stderr):
         return sql.lost_connection(stderr)
 
+    def lock_wait_failed(self, stderr):
+        return sql.lock_wait_failed(stderr)
+
+    def lock_holders(self, dump_argv):
+        return sql.lock_holders_argv(dump_argv), sql.LOCK_HOLDERS
+
 
 ENGINE = PostgresEngine()

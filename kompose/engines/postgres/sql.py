@@ -26,6 +26,8 @@ class Connection:
     password: str
     port: str
     host: str = "127.0.0.1"  # inside the container: TCP, so the password is really checked
+    # how long pg_dump waits for a table another session has locked (KOMPOSE_LOCK_WAIT)
+    lock_wait: float = 180.0  # DEFAULT_LOCK_WAIT
 
     def exec_env(self) -> tuple[tuple[str, str], ...]:
         """Environment for the tool's exec: the password never goes into argv."""
@@ -48,7 +50,28 @@ def connection(env: Mapping[str, str], stack: str) -> Connection:
     port = env.get("DB_PORT", "") or "5432"
     if not port.isdigit():
         raise ConfigError(f"DB_PORT={port!r} is not a port number")
-    return Connection(database, env.get("DB_USER", "") or "postgres", env.get("DB_PASSWORD", ""), port)
+    return Connection(database, env.get("DB_USER", "") or "postgres", env.get("DB_PASSWORD", ""), port,
+                      lock_wait=lock_wait_of(env))
+
+
+LOCK_WAIT_KEY = "KOMPOSE_LOCK_WAIT"
+DEFAULT_LOCK_WAIT = 180.0  # seconds: a few minutes, then the export fails naming who holds the lock
+MAX_LOCK_WAIT = 86400.0
+
+
+def lock_wait_of(env: Mapping[str, str]) -> float:
+    """KOMPOSE_LOCK_WAIT in seconds (default DEFAULT_LOCK_WAIT). Raises ConfigError unless it is a
+    number from 1 to MAX_LOCK_WAIT."""
+    raw = env.get(LOCK_WAIT_KEY, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{LOCK_WAIT_KEY}={raw!r} is not a number of seconds") from None
+    if not 1 <= value <= MAX_LOCK_WAIT:  # also nan and inf
+        raise ConfigError(f"{LOCK_WAIT_KEY}={raw!r}: give a number of seconds from 1 to {MAX_LOCK_WAIT:g}")
+    return value
 
 
 def check_name(name: str, suffix: str = "") -> None:
@@ -94,7 +117,9 @@ def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0, output: str | 
     """pg_dump to stdout, or to the file ``output`` (a path where pg_dump runs); ``gzip_level``
     (plain only) makes pg_dump gzip its own output; ``no_sync``: the output is a pipe, which
     pg_dump must not fsync (kompose syncs the file it writes)."""
-    argv = ["pg_dump", *conn.args(), dbname_arg(conn.database)]
+    # a table locked by another session: fail after lock_wait, never wait without end
+    lock = [f"--lock-wait-timeout={int(conn.lock_wait * 1000)}"] if conn.lock_wait else []
+    argv = ["pg_dump", *conn.args(), *lock, dbname_arg(conn.database)]
     if fmt == "custom":
         argv.append("--format=custom")
     elif gzip_level:
@@ -104,6 +129,38 @@ def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0, output: str | 
     if output:
         argv.append(f"--file={output}")
     return tuple(argv)
+
+
+def lock_wait_failed(stderr: bytes) -> bool:
+    """Whether pg_dump gave up waiting for a table lock (its --lock-wait-timeout, which pg_dump
+    implements as a statement_timeout around its LOCK TABLE statements)."""
+    return (b"lock timeout" in stderr or b"could not obtain lock" in stderr
+            or (b"statement timeout" in stderr and b"LOCK TABLE" in stderr))
+
+
+def lock_holders_argv(dump_argv: tuple[str, ...]) -> tuple[str, ...]:
+    """psql in the dumped database, with the connection of a pg_dump argv, reading LOCK_HOLDERS."""
+    connect = [word for word in dump_argv[1:] if word.startswith(("--host=", "--port=", "--username=", "--dbname="))]
+    return ("psql", *connect, "--no-password", "--no-psqlrc", "--quiet", "--tuples-only", "--no-align",
+            "--set=ON_ERROR_STOP=1")
+
+
+# the sessions holding a table lock that keeps pg_dump waiting: who, since when, doing what
+LOCK_HOLDERS = r"""
+SELECT format('session %s (user %s%s, %s%s): %s', a.pid, a.usename,
+              CASE WHEN a.application_name <> '' THEN ', ' || a.application_name ELSE '' END,
+              coalesce(a.state, 'unknown state'),
+              CASE WHEN a.xact_start IS NOT NULL
+                   THEN ', its transaction open for ' || date_trunc('second', now() - a.xact_start) ELSE '' END,
+              left(regexp_replace(a.query, '\s+', ' ', 'g'), 80))
+  FROM pg_stat_activity a
+ WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+   AND EXISTS (SELECT 1 FROM pg_locks l
+                WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+ ORDER BY a.xact_start NULLS LAST
+ LIMIT 3;
+"""
 
 
 def restore_argv(conn: Connection, database: str, fmt: str) -> tuple[str, ...]:
