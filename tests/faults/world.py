@@ -212,7 +212,8 @@ def _drain(sock) -> None:
         pass
 
 
-def tree_state(directory: Path, ignore: Iterable[str] = (".kompose.lock", ".kompose.lock.info")) -> dict[str, str]:
+def tree_state(directory: Path, ignore: Iterable[str] = (".kompose.lock", ".kompose.lock.info", ".kompose-last-run.json",
+                                                  ".kompose-drill.json")) -> dict[str, str]:
     """{relative path: sha256} of every file under ``directory`` (what "nothing changed" compares)."""
     skip = set(ignore)
     state = {}
