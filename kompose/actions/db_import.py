@@ -7,6 +7,7 @@ from pathlib import Path
 from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.engines.postgres import sql as postgres
+from kompose.engines.postgres import swaps
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import DumpError
@@ -15,7 +16,9 @@ from kompose.stacks import Stack
 
 
 RECOVER_WHAT = "check for leftovers of an interrupted import"
-PUT_BACK_WHAT = "put the settings, comment, grants and owner of %s back (held while it was restored in place)"
+PUT_BACK_WHAT = ("put the owner, connection limit, ACL, comment and settings of %s back (held while it was restored "
+                 "in place)")
+ANALYZE_WHAT = "ANALYZE %s: planner statistics for every table before the app uses it"
 
 
 def find_dump(stack_dir: Path, database: str, given: str | None) -> Path:
@@ -49,10 +52,31 @@ def check_origin(path: Path, database: str, allow_other: bool) -> None:
                         "pass --allow-other-database to import it anyway")
 
 
-def sql(container, conn, script: str, what: str, database: str = "postgres", optional: bool = False) -> Sql:
+def sql(container, conn, script: str, what: str, database: str = "postgres", optional: bool = False,
+        via=None, **extra) -> Sql:
+    """A kompose script about ``conn``'s database (its variables: DB_USER owns the temporary
+    database), run on ``via`` (the admin connection, see admin_for()) or else on ``conn``;
+    ``extra``: Sql's hint, mark, closes."""
     variables = postgres.variables(conn)
-    return Sql(container, database, script, variables, conn.exec_env(), what,
-               postgres.psql_script_argv(conn, database, variables), optional)
+    run_as = via or conn
+    return Sql(container, database, script, variables, run_as.exec_env(), what,
+               postgres.psql_script_argv(run_as, database, variables), optional, **extra)
+
+
+def admin_for(stack_plan: StackPlan, conn, container) -> tuple:
+    """kompose's admin connection for this stack, and the hint its steps give when it cannot connect."""
+    connection = postgres.admin_connection(stack_plan.env, conn, container.superuser)
+    if stack_plan.env.get("DB_ADMIN_USER"):
+        hint = "check DB_ADMIN_USER and DB_ADMIN_PASSWORD in the stack's .env"
+    else:
+        hint = (f"kompose connects as the container's superuser {connection.user} over its unix socket; set "
+                "DB_ADMIN_USER and DB_ADMIN_PASSWORD (a superuser) in the stack's .env when that socket is not trusted")
+    return connection, hint
+
+
+def rights_check(container, conn, via, hint: str, command: str) -> Sql:
+    return sql(container, conn, postgres.CHECK_RIGHTS, f"check the rights {command} needs, as {via.describe()}",
+               via=via, hint=hint)
 
 
 def version_check(container, conn, path: Path, fmt: str, compression: str) -> CheckServerVersion:
@@ -73,6 +97,12 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     tmp = postgres.temp_name(conn.database)
+    via, hint = admin_for(stack_plan, conn, container)
+    mark = swaps.mark_path(stack_plan.directory)
+
+    def admin(script: str, what: str, database: str = "postgres", **extra) -> Sql:
+        return sql(container, conn, script, what, database, via=via, hint=hint, **extra)
+
     steps = stack_plan.steps
     steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
@@ -81,40 +111,46 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         CheckChecksum(path, force) if in_place else StartChecksum(path),
         CheckDump(path, fmt, compression),
         version_check(container, conn, path, fmt, compression),
-        sql(container, conn, postgres.RECOVER, RECOVER_WHAT),
+        # before anything changes: kompose's admin connection works and has what it needs
+        rights_check(container, conn, via, hint, "db:import"),
+        admin(postgres.RECOVER, RECOVER_WHAT, mark=mark),
         *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
     if in_place:
         # also after a failed restore: the database is empty or partial, but keeps its own settings
-        put_back = sql(container, conn, postgres.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
+        put_back = admin(postgres.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
         steps += [
             Note("--in-place: the live database is dropped before the restore; if the restore fails it stays "
                  "empty or partial (no previous copy is kept)"),
-            sql(container, conn, postgres.RECREATE_IN_PLACE,
-                f"drop and recreate {conn.database} (same encoding and locale; its settings, comment, grants "
-                f"and owner are held by an empty {tmp} meanwhile)"),
+            admin(postgres.RECREATE_IN_PLACE,
+                  f"drop and recreate {conn.database} (same encoding, locale provider and locale; its owner, "
+                  f"connection limit, ACL, comment and settings are held by an empty {tmp} meanwhile)"),
             Exec(container, postgres.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {conn.database}", host_codec=compression),
+            admin(postgres.ANALYZE, ANALYZE_WHAT % conn.database, database=conn.database),
             put_back,
         ]
         stack_plan.on_failure.append(put_back)
     else:
         steps += [
-            sql(container, conn, postgres.DROP_PREV,
-                f"drop {postgres.prev_name(conn.database)} if the last import kept it (room for the restore)"),
-            sql(container, conn, postgres.CREATE_TEMP, f"create the temporary database {tmp}"),
+            admin(postgres.CREATE_TEMP, f"create the temporary database {tmp} (encoding, locale provider and "
+                                        f"locale of {conn.database})"),
             Exec(container, postgres.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression),
             CheckChecksum(path, force, started=True),
+            admin(postgres.ANALYZE, ANALYZE_WHAT % tmp, database=tmp),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
             *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
                          database=tmp, dump_file=str(path)),
-            sql(container, conn, postgres.SWAP,
-                f"swap: {conn.database} -> {postgres.prev_name(conn.database)}, {tmp} -> {conn.database}"),
+            admin(postgres.SWAP,
+                  f"swap: {conn.database} -> {postgres.prev_name(conn.database)}, {tmp} -> {conn.database} "
+                  f"(its owner, connection limit, ACL, comment and settings first; the copy the last import kept "
+                  f"is dropped once the new one is live)", mark=mark, closes=True),
         ]
         stack_plan.on_failure.append(
-            sql(container, conn, postgres.ABANDON, f"drop {tmp}; the live database stays as it was")
+            admin(postgres.ABANDON, f"reopen {conn.database} if closed, drop {tmp}; the live database stays as it was",
+                  mark=mark)
         )
     stack_plan.post += hooks.steps("post_db_import", str(path), dump_file=str(path))
     return stack_plan

@@ -5,7 +5,8 @@ from __future__ import annotations
 from kompose.docker import containers
 from kompose.engines.postgres import sql as postgres
 from kompose.actions.common import find_hooks, new_stack_plan
-from kompose.actions.db_import import RECOVER_WHAT, sql
+from kompose.actions.db_import import RECOVER_WHAT, admin_for, rights_check, sql
+from kompose.engines.postgres import swaps
 from kompose.context import Context
 from kompose.plan.steps import Note, StackPlan
 from kompose.stacks import Stack
@@ -17,11 +18,20 @@ def plan(ctx: Context, stack: Stack) -> StackPlan:
     container = containers.resolve(ctx, stack, stack_plan.env)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     prev = postgres.prev_name(conn.database)
+    via, hint = admin_for(stack_plan, conn, container)
+    mark = swaps.mark_path(stack_plan.directory)
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
-        sql(container, conn, postgres.RECOVER, RECOVER_WHAT),
+        rights_check(container, conn, via, hint, "db:rollback"),
+        sql(container, conn, postgres.RECOVER, RECOVER_WHAT, via=via, hint=hint, mark=mark),
         *hooks.steps("pre_db_rollback"),
-        sql(container, conn, postgres.ROLLBACK, f"swap {prev} <-> {conn.database}"),
+        sql(container, conn, postgres.ROLLBACK, f"swap {prev} <-> {conn.database}", via=via, hint=hint,
+            mark=mark, closes=True),
     ]
+    # a rollback that fails (or is interrupted) leaves the live database accepting connections
+    stack_plan.on_failure.append(
+        sql(container, conn, postgres.REOPEN, f"reopen {conn.database} if the rollback left it closed",
+            via=via, hint=hint, mark=mark)
+    )
     stack_plan.post += hooks.steps("post_db_rollback")
     return stack_plan

@@ -36,6 +36,8 @@ class StackStatus:
     drill_ok: bool | None = None
     next_run: str | None = None
     next_command: str | None = None
+    # a swap kompose did not finish (killed with the live database closed): what to do, else None
+    closed: str | None = None
 
 
 def read_drill(directory: Path) -> dict | None:
@@ -63,6 +65,7 @@ def stack_status(ctx, stack, now: datetime) -> StackStatus:
             status.age_seconds = int((now - newest.timestamp).total_seconds())
             status.size = newest.size
             status.verification = health.state if health.good else f"{health.state}: {health.detail}"
+        status.closed = _closed_by_swap(stack.dir, database)
         drill = read_drill(stack.dir)
         if drill:
             status.last_drill = drill.get("at")
@@ -73,6 +76,31 @@ def stack_status(ctx, stack, now: datetime) -> StackStatus:
         status.next_run = when.isoformat(timespec="minutes")
         status.next_command = command
     return status
+
+
+def _closed_by_swap(directory: Path, database: str) -> str | None:
+    """What the mark of an unfinished swap says, or None (no mark)."""
+    import os
+
+    from kompose.engines.postgres import swaps
+
+    mark = swaps.read_mark(directory)
+    if mark is None:
+        return None
+    pid = mark.get("pid")
+    running = False
+    if isinstance(pid, int) and pid > 0:
+        try:
+            os.kill(pid, 0)
+            running = True
+        except ProcessLookupError:
+            running = False
+        except PermissionError:
+            running = True
+    if running:
+        return f"a swap of {database} is under way (since {mark.get('at', '?')}): it may refuse connections meanwhile"
+    return (f"{database} may be refusing connections: a swap was interrupted at {mark.get('at', '?')} (kompose was "
+            "killed); any db command on this stack reopens it")
 
 
 def _table(columns: list[str], rows: list[list[str]], color: bool) -> str:
@@ -119,12 +147,15 @@ def status_command(ctx, pattern: str | None, json_output: bool) -> int:
             drill_age = int((now - datetime.fromisoformat(r.last_drill).replace(tzinfo=None)).total_seconds())
             drill = f"{'ok' if r.drill_ok else 'FAILED'} {human_age(drill_age)} ago"
         table_rows.append([
-            r.stack, r.database, r.newest_dump or "no dump", _ago(r.age_seconds),
+            r.stack, r.database + (" (CLOSED?)" if r.closed else ""), r.newest_dump or "no dump", _ago(r.age_seconds),
             human_size(r.size) if r.size is not None else "-", r.verification or "-", drill,
             f"{r.next_command} {r.next_run.replace('T', ' ')}" if r.next_run else "not scheduled",
         ])
     ctx.console.print(_table(["stack", "database", "newest dump", "age", "size", "verification", "last drill",
                               "next run"], table_rows, ctx.console.color))
+    for r in rows:
+        if r.closed:
+            ctx.console.print(f"{r.stack}: {r.closed}", "yellow")
     return ExitCode.OK
 
 

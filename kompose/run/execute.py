@@ -19,6 +19,7 @@ from kompose.host import processes as execute
 from kompose.hooks import context as hookcontext
 from kompose.hooks import points as hooks
 from kompose.engines.postgres import sql as postgres
+from kompose.engines.postgres import swaps
 from kompose.console import Console, Rate, human_size
 from kompose.context import Context
 from kompose.errors import DatabaseError, DockerError, DumpError, ExitCode, KomposeError, LockedError
@@ -365,6 +366,8 @@ class StackRun(DumpSteps):
 
         self.console.detail(step.what, "blue")
         started = time.time()
+        if step.mark and step.closes:
+            swaps.write_mark(step.mark, step.what)
         try:
             result = execute.container_exec(
                 self.ctx.docker(), step.container.id, step.argv, dict(step.env),
@@ -375,9 +378,12 @@ class StackRun(DumpSteps):
             raise
         if result.exit_code != 0:
             self._check_container(step.container, started, step.what, result)
-            raise DatabaseError(
-                postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
-            )
+            message = postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
+            if step.hint and result.exit_code == 2:
+                message += f"; {step.hint}"
+            raise DatabaseError(message)
+        if step.mark:
+            swaps.clear_mark(step.mark)
         for line in result.stdout.decode("utf-8", "replace").splitlines():
             if line.strip():
                 self.console.stream_line("", line)
