@@ -8,7 +8,8 @@ from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import RECOVER_WHAT, admin_for, rights_check, sql
 from kompose.engines.postgres import swaps
 from kompose.context import Context
-from kompose.plan.steps import Note, StackPlan
+from kompose.plan.steps import Note
+from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
 
