@@ -149,9 +149,10 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
                   f"(its owner, connection limit, ACL, comment and settings first; the copy the last import kept "
                   f"is dropped once the new one is live)", mark=mark, closes=True),
         ]
-        stack_plan.on_failure.append(
-            admin(postgres.ABANDON, f"reopen {conn.database} if closed, drop {tmp}; the live database stays as it was",
-                  mark=mark)
-        )
+        # the reopen first, on its own: it must happen even when the drop cannot
+        stack_plan.on_failure += [
+            admin(postgres.REOPEN, f"reopen {conn.database} if the swap left it closed", mark=mark),
+            admin(postgres.ABANDON, f"drop {tmp}; the live database stays as it was"),
+        ]
     stack_plan.post += hooks.steps("post_db_import", str(path), dump_file=str(path))
     return stack_plan

@@ -233,23 +233,29 @@ SELECT datlocprovider AS live_provider, coalesce(daticulocale, '') AS live_local
 SELECT 'c' AS live_provider, '' AS live_locale \gset
 \endif
 SELECT pg_encoding_to_char(d.encoding) AS live_encoding, d.datcollate AS live_collate, d.datctype AS live_ctype,
-       t.spcname AS live_tablespace, :'live_provider' = 'i' AS live_icu, :'live_provider' = 'b' AS live_builtin
+       t.spcname AS live_tablespace, t.spcname = 'pg_default' AS live_default_tablespace,
+       :'live_provider' = 'i' AS live_icu, :'live_provider' = 'b' AS live_builtin
   FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE d.datname = :'live' \gset
 """
 
 
 def _create_like_live(target: str, extra: str = "") -> str:
-    """CREATE DATABASE :target with the live database's encoding, locale (provider) and tablespace."""
-    base = (f'CREATE DATABASE :"{target}" OWNER :"owner" TEMPLATE template0{extra}\n'
-            "  ENCODING :'live_encoding' LC_COLLATE :'live_collate' LC_CTYPE :'live_ctype' "
-            'TABLESPACE :"live_tablespace"')
-    return (
-        "\\if :live_icu\n" + base + "\n  LOCALE_PROVIDER icu ICU_LOCALE :'live_locale';\n"
-        + "\\elif :live_builtin\n" + base + "\n  LOCALE_PROVIDER builtin BUILTIN_LOCALE :'live_locale';\n"
-        + "\\elif :v15\n" + base + "\n  LOCALE_PROVIDER libc;\n"
-        + "\\else\n" + base + ";\n"
-        + "\\endif\n"
-    )
+    """CREATE DATABASE :target with the live database's encoding, locale (provider) and tablespace
+    (named only when it is not pg_default: naming one needs CREATE on it, even pg_default)."""
+
+    def variant(tablespace: str) -> str:
+        base = (f'CREATE DATABASE :"{target}" OWNER :"owner" TEMPLATE template0{extra}\n'
+                "  ENCODING :'live_encoding' LC_COLLATE :'live_collate' LC_CTYPE :'live_ctype'" + tablespace)
+        return (
+            "\\if :live_icu\n" + base + "\n  LOCALE_PROVIDER icu ICU_LOCALE :'live_locale';\n"
+            + "\\elif :live_builtin\n" + base + "\n  LOCALE_PROVIDER builtin BUILTIN_LOCALE :'live_locale';\n"
+            + "\\elif :v15\n" + base + "\n  LOCALE_PROVIDER libc;\n"
+            + "\\else\n" + base + ";\n"
+            + "\\endif\n"
+        )
+
+    return ("\\if :live_default_tablespace\n" + variant("") + "\\else\n" + variant(' TABLESPACE :"live_tablespace"')
+            + "\\endif\n")
 
 
 # how CREATE_TEMP and RECREATE_IN_PLACE begin: a leftover temporary database goes, and when
