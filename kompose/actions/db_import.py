@@ -6,12 +6,12 @@ from pathlib import Path
 
 from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.engines.postgres import sql as postgres
-from kompose.engines.postgres import swaps
-from kompose.actions.common import find_hooks, new_stack_plan
+from kompose.engines import engine_for
+from kompose.actions.common import admin_for, find_hooks, new_stack_plan, rights_check, sql, version_check
+from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan.steps import CheckChecksum, CheckDump, CheckServerVersion, Exec, Note, Sql, StartChecksum
+from kompose.plan.steps import CheckChecksum, CheckDump, Exec, Note, StartChecksum
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
@@ -53,56 +53,25 @@ def check_origin(path: Path, database: str, allow_other: bool) -> None:
                         "pass --allow-other-database to import it anyway")
 
 
-def sql(container, conn, script: str, what: str, database: str = "postgres", optional: bool = False,
-        via=None, **extra) -> Sql:
-    """A kompose script about ``conn``'s database (its variables: DB_USER owns the temporary
-    database), run on ``via`` (the admin connection, see admin_for()) or else on ``conn``;
-    ``extra``: Sql's hint, mark, closes."""
-    variables = postgres.variables(conn)
-    run_as = via or conn
-    return Sql(container, database, script, variables, run_as.exec_env(), what,
-               postgres.psql_script_argv(run_as, database, variables), optional, **extra)
-
-
-def admin_for(stack_plan: StackPlan, conn, container) -> tuple:
-    """kompose's admin connection for this stack, and the hint its steps give when it cannot connect."""
-    connection = postgres.admin_connection(stack_plan.env, conn, container.superuser)
-    if stack_plan.env.get("DB_ADMIN_USER"):
-        hint = "check DB_ADMIN_USER and DB_ADMIN_PASSWORD in the stack's .env"
-    else:
-        hint = (f"kompose connects as the container's superuser {connection.user} over its unix socket; set "
-                "DB_ADMIN_USER and DB_ADMIN_PASSWORD (a superuser) in the stack's .env when that socket is not trusted")
-    return connection, hint
-
-
-def rights_check(container, conn, via, hint: str, command: str) -> Sql:
-    return sql(container, conn, postgres.CHECK_RIGHTS, f"check the rights {command} needs, as {via.describe()}",
-               via=via, hint=hint)
-
-
-def version_check(container, conn, path: Path, fmt: str, compression: str) -> CheckServerVersion:
-    return CheckServerVersion(container, postgres.psql_script_argv(conn, "postgres", ()), conn.exec_env(),
-                              path, fmt, compression)
-
-
 def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
          force: bool = False, allow_other_database: bool = False) -> StackPlan:
     """``force``: import a dump whose checksum differs from its manifest (with a warning);
     ``allow_other_database``: import a dump made from another database."""
     stack_plan = new_stack_plan(ctx, stack, "db:import", lock=True)
-    conn = postgres.connection(stack_plan.env, stack.name)
+    engine = engine_for(stack_plan.env)
+    conn = engine.connection(stack_plan.env, stack.name)
     path = find_dump(stack_plan.directory, conn.database, dump)
     fmt, compression = dumps.detect(path)
     check_origin(path, conn.database, allow_other_database)
     container = containers.resolve(ctx, stack, stack_plan.env)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
-    tmp = postgres.temp_name(conn.database)
-    via, hint = admin_for(stack_plan, conn, container)
-    mark = swaps.mark_path(stack_plan.directory)
+    tmp = engine.temp_name(conn.database)
+    via, hint = admin_for(engine, stack_plan, conn, container)
+    mark = swap_mark.mark_path(stack_plan.directory)
 
-    def admin(script: str, what: str, database: str = "postgres", **extra) -> Sql:
-        return sql(container, conn, script, what, database, via=via, hint=hint, **extra)
+    def admin(script: str, what: str, database: str | None = None, **extra):
+        return sql(engine, container, conn, script, what, database, via=via, hint=hint, **extra)
 
     steps = stack_plan.steps
     steps += [
@@ -111,48 +80,48 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         # runs and must match before the swap; --in-place drops the live database, so it checks first
         CheckChecksum(path, force) if in_place else StartChecksum(path),
         CheckDump(path, fmt, compression),
-        version_check(container, conn, path, fmt, compression),
+        version_check(engine, container, conn, path, fmt, compression),
         # before anything changes: kompose's admin connection works and has what it needs
-        rights_check(container, conn, via, hint, "db:import"),
-        admin(postgres.RECOVER, RECOVER_WHAT, mark=mark),
+        rights_check(engine, container, conn, via, hint, "db:import"),
+        admin(engine.RECOVER, RECOVER_WHAT, mark=mark),
         *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
     if in_place:
         # also after a failed restore: the database is empty or partial, but keeps its own settings
-        put_back = admin(postgres.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
+        put_back = admin(engine.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
         steps += [
             Note("--in-place: the live database is dropped before the restore; if the restore fails it stays "
                  "empty or partial (no previous copy is kept)"),
-            admin(postgres.RECREATE_IN_PLACE,
+            admin(engine.RECREATE_IN_PLACE,
                   f"drop and recreate {conn.database} (same encoding, locale provider and locale; its owner, "
                   f"connection limit, ACL, comment and settings are held by an empty {tmp} meanwhile)"),
-            Exec(container, postgres.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
+            Exec(container, engine.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {conn.database}", host_codec=compression),
-            admin(postgres.ANALYZE, ANALYZE_WHAT % conn.database, database=conn.database),
+            admin(engine.ANALYZE, ANALYZE_WHAT % conn.database, database=conn.database),
             put_back,
         ]
         stack_plan.on_failure.append(put_back)
     else:
         steps += [
-            admin(postgres.CREATE_TEMP, f"create the temporary database {tmp} (encoding, locale provider and "
-                                        f"locale of {conn.database})"),
-            Exec(container, postgres.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
+            admin(engine.CREATE_TEMP, f"create the temporary database {tmp} (encoding, locale provider and "
+                                      f"locale of {conn.database})"),
+            Exec(container, engine.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression),
             CheckChecksum(path, force, started=True),
-            admin(postgres.ANALYZE, ANALYZE_WHAT % tmp, database=tmp),
+            admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
             *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
                          database=tmp, dump_file=str(path)),
-            admin(postgres.SWAP,
-                  f"swap: {conn.database} -> {postgres.prev_name(conn.database)}, {tmp} -> {conn.database} "
+            admin(engine.SWAP,
+                  f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database} "
                   f"(its owner, connection limit, ACL, comment and settings first; the copy the last import kept "
                   f"is dropped once the new one is live)", mark=mark, closes=True),
         ]
         # the reopen first, on its own: it must happen even when the drop cannot
         stack_plan.on_failure += [
-            admin(postgres.REOPEN, f"reopen {conn.database} if the swap left it closed", mark=mark),
-            admin(postgres.ABANDON, f"drop {tmp}; the live database stays as it was"),
+            admin(engine.REOPEN, f"reopen {conn.database} if the swap left it closed", mark=mark),
+            admin(engine.ABANDON, f"drop {tmp}; the live database stays as it was"),
         ]
     stack_plan.post += hooks.steps("post_db_import", str(path), dump_file=str(path))
     return stack_plan

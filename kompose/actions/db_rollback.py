@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from kompose.docker import containers
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import engine_for
 from kompose.actions.common import find_hooks, new_stack_plan
-from kompose.actions.db_import import RECOVER_WHAT, admin_for, rights_check, sql
-from kompose.engines.postgres import swaps
+from kompose.actions.common import admin_for, rights_check, sql
+from kompose.host import swap_mark
+from kompose.actions.db_import import RECOVER_WHAT
 from kompose.context import Context
 from kompose.plan.steps import Note
 from kompose.plan.model import StackPlan
@@ -15,23 +16,24 @@ from kompose.stacks import Stack
 
 def plan(ctx: Context, stack: Stack) -> StackPlan:
     stack_plan = new_stack_plan(ctx, stack, "db:rollback", lock=True)
-    conn = postgres.connection(stack_plan.env, stack.name)
+    engine = engine_for(stack_plan.env)
+    conn = engine.connection(stack_plan.env, stack.name)
     container = containers.resolve(ctx, stack, stack_plan.env)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
-    prev = postgres.prev_name(conn.database)
-    via, hint = admin_for(stack_plan, conn, container)
-    mark = swaps.mark_path(stack_plan.directory)
+    prev = engine.prev_name(conn.database)
+    via, hint = admin_for(engine, stack_plan, conn, container)
+    mark = swap_mark.mark_path(stack_plan.directory)
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
-        rights_check(container, conn, via, hint, "db:rollback"),
-        sql(container, conn, postgres.RECOVER, RECOVER_WHAT, via=via, hint=hint, mark=mark),
+        rights_check(engine, container, conn, via, hint, "db:rollback"),
+        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, via=via, hint=hint, mark=mark),
         *hooks.steps("pre_db_rollback"),
-        sql(container, conn, postgres.ROLLBACK, f"swap {prev} <-> {conn.database}", via=via, hint=hint,
+        sql(engine, container, conn, engine.ROLLBACK, f"swap {prev} <-> {conn.database}", via=via, hint=hint,
             mark=mark, closes=True),
     ]
     # a rollback that fails (or is interrupted) leaves the live database accepting connections
     stack_plan.on_failure.append(
-        sql(container, conn, postgres.REOPEN, f"reopen {conn.database} if the rollback left it closed",
+        sql(engine, container, conn, engine.REOPEN, f"reopen {conn.database} if the rollback left it closed",
             via=via, hint=hint, mark=mark)
     )
     stack_plan.post += hooks.steps("post_db_rollback")

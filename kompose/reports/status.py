@@ -82,9 +82,9 @@ def _closed_by_swap(directory: Path, database: str) -> str | None:
     """What the mark of an unfinished swap says, or None (no mark)."""
     import os
 
-    from kompose.engines.postgres import swaps
+    from kompose.host import swap_mark
 
-    mark = swaps.read_mark(directory)
+    mark = swap_mark.read_mark(directory)
     if mark is None:
         return None
     pid = mark.get("pid")
