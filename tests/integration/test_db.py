@@ -545,7 +545,7 @@ def test_an_import_keeps_the_last_imports_copy_until_its_swap(server: Server):
     (app.dir / "hooks.sh").write_text(
         "hook_pre_swap() {\n"
         f"  docker exec {server.pg.container.name} psql -X -At -U {USER} -d postgres "
-        f"-c \"SELECT datname FROM pg_database WHERE datname = '{prev}'\" > \"$SCRIPT_DIR/seen\"\n"
+        f"-c \"SELECT datname FROM pg_database WHERE datname = '{prev}'\" > \"$KOMPOSE_STACK_DIR/seen\"\n"
         "}\n")
 
     second = server.run(app.name, "db:import")
