@@ -464,10 +464,16 @@ SWAP = (
     + r"""ALTER DATABASE :"prev" ALLOW_CONNECTIONS true;
 """
     + _exists("old")
+    # the new database is live: failing to drop the old copy now must not fail the import
     + r"""\if :old_exists
+\set ON_ERROR_STOP 0
 """
     + _drop("old")
-    + r"""\endif
+    + r"""\if :ERROR
+SELECT format('warning: could not drop %s (the copy before the previous one) yet; the next db command on this stack drops it', :'old');
+\endif
+\set ON_ERROR_STOP 1
+\endif
 \else
 ALTER DATABASE :"tmp" RENAME TO :"live";
 \endif
