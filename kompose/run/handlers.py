@@ -22,6 +22,7 @@ from kompose.dumps import files as dumps
 from kompose.docker import exec as docker_exec
 from kompose.errors import DatabaseError, DockerError, DumpError, KomposeError
 from kompose.host import processes as execute
+from kompose.host import swap_mark
 from kompose.host.files import fsync_rename
 from kompose.plan import steps as s
 from kompose.plan.render import describe
@@ -178,6 +179,8 @@ def run_script(run, step: Sql) -> None:
 
     run.console.detail(step.what, "blue")
     started = time.time()
+    if step.mark and step.closes:
+        swap_mark.write_mark(step.mark, step.what)
     try:
         result = docker_exec.container_exec(
             run.ctx.docker(), step.container.id, step.argv, dict(step.env),
@@ -188,9 +191,12 @@ def run_script(run, step: Sql) -> None:
         raise
     if result.exit_code != 0:
         run.check_container(step.container, started, step.what, result)
-        raise DatabaseError(
-            run.engine.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
-        )
+        message = run.engine.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
+        if step.hint and result.exit_code == 2:
+            message += f"; {step.hint}"  # psql could not connect: what to set so that it can
+        raise DatabaseError(message)
+    if step.mark:
+        swap_mark.clear_mark(step.mark)
     for line in result.stdout.decode("utf-8", "replace").splitlines():
         if line.strip():
             run.console.stream_line("", line)
