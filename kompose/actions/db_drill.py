@@ -6,7 +6,7 @@ from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.engines.postgres import sql as postgres
 from kompose.actions.common import find_hooks, new_stack_plan
-from kompose.actions.db_import import find_dump
+from kompose.actions.db_import import find_dump, restored_check
 from kompose.context import Context
 from kompose.plan.steps import CheckChecksum, CheckDump, CountRows, Exec, Note, RecordDrill, Sql, StackPlan
 from kompose.stacks import Stack
@@ -43,7 +43,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:
         CheckDump(path, fmt, compression),
         admin(postgres.CREATE_TEMP, f"create the drill database {drill}"),
         Exec(container, postgres.restore_argv(conn, drill, fmt), conn.exec_env(), stdin_file=path,
-             what=f"restore {path.name} into {drill}", host_codec=compression),
+             what=f"restore {path.name} into {drill}", host_codec=compression, guard=fmt == "plain"),
+        # every table with the rows the dump holds and its manifest records
+        restored_check(container, conn, drill, path, fmt, counts=True),
         # the smoke test: every hook of the drill point, aimed at the drill database
         *hooks.steps("drill", str(path), drill, env={"KOMPOSE_DB": drill, "KOMPOSE_DB_CONTAINER": container.name},
                      database=drill, dump_file=str(path)),

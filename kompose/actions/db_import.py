@@ -10,7 +10,9 @@ from kompose.engines.postgres import sql as postgres
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan.steps import CheckChecksum, CheckDump, CheckServerVersion, Exec, Note, Sql, StackPlan, StartChecksum
+from kompose.plan.steps import (
+    CheckChecksum, CheckDump, CheckRestored, CheckServerVersion, Exec, Note, Sql, StackPlan, StartChecksum,
+)
 from kompose.stacks import Stack
 
 
@@ -60,6 +62,11 @@ def version_check(container, conn, path: Path, fmt: str, compression: str) -> Ch
                               path, fmt, compression)
 
 
+def restored_check(container, conn, database: str, path: Path, fmt: str, counts: bool = False) -> CheckRestored:
+    return CheckRestored(container, database, postgres.psql_script_argv(conn, database, ()), conn.exec_env(), path,
+                         fmt, counts)
+
+
 def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
          force: bool = False, allow_other_database: bool = False) -> StackPlan:
     """``force``: import a dump whose checksum differs from its manifest (with a warning);
@@ -94,7 +101,8 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
                 f"drop and recreate {conn.database} (same encoding and locale; its settings, comment, grants "
                 f"and owner are held by an empty {tmp} meanwhile)"),
             Exec(container, postgres.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
-                 what=f"restore {path.name} into {conn.database}", host_codec=compression),
+                 what=f"restore {path.name} into {conn.database}", host_codec=compression, guard=fmt == "plain"),
+            restored_check(container, conn, conn.database, path, fmt),
             put_back,
         ]
         stack_plan.on_failure.append(put_back)
@@ -104,8 +112,10 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
                 f"drop {postgres.prev_name(conn.database)} if the last import kept it (room for the restore)"),
             sql(container, conn, postgres.CREATE_TEMP, f"create the temporary database {tmp}"),
             Exec(container, postgres.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
-                 what=f"restore {path.name} into {tmp}", host_codec=compression),
+                 what=f"restore {path.name} into {tmp}", host_codec=compression, guard=fmt == "plain"),
             CheckChecksum(path, force, started=True),
+            # what the dump promised is in the temporary database, before anything is swapped
+            restored_check(container, conn, tmp, path, fmt),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
             *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},

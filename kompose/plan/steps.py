@@ -122,6 +122,9 @@ class Exec:
     # the host file is compressed: kompose (de)compresses the stream on the host
     host_codec: str = ""
     host_level: int = 0
+    # stdin is a plain dump for psql: read through dumps.plain_sql's guard (database-level
+    # statements and \connect neutralised, other meta-commands refused, COPY rows counted)
+    guard: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,21 @@ class VerifyDump:
     container: Container | None = None
     checksum: bool = False
     thorough: bool = False  # custom: read every entry (pg_restore -f /dev/null), not just the table of contents
+
+
+@dataclass(frozen=True)
+class CheckRestored:
+    """After a restore into ``database``: every table the dump holds data for is there (plain:
+    its COPY blocks, as the restore streamed them; custom: TABLE DATA entries of its table of
+    contents); with ``counts``, with as many rows as the dump holds and its manifest records."""
+
+    container: Container
+    database: str
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    dump: Path
+    format: str
+    counts: bool = False
 
 
 @dataclass(frozen=True)
@@ -306,7 +324,7 @@ class RemoveStale:
 
 Step = Union[
     Note, Hook, HttpHook, TcpHook, ExecHook, SqlHook, Compose, Network, Exec, DumpInHelper, RemoveHelpers, Sql,
-    CheckDump, Rename, Remove, RemoveStale, VerifyDump, VerifyDumps, CheckChecksum, StartChecksum,
+    CheckDump, Rename, Remove, RemoveStale, VerifyDump, VerifyDumps, CheckRestored, CheckChecksum, StartChecksum,
     CheckServerVersion, WriteManifest,
     Retention, RemoveOrphans, CountRows, RecordDrill,
 ]
@@ -466,6 +484,10 @@ def describe(step: Step) -> tuple[str, str]:
         where = f" in {step.container.name}" if step.container and step.format == "custom" else ""
         extra = "; sha256 against its manifest" if step.checksum else ""
         return "verify", f"{step.path}: {what}{where}{extra}"
+    if isinstance(step, CheckRestored):
+        what = "every table of its COPY blocks" if step.format == "plain" else "every TABLE DATA entry of its archive"
+        rows = (", each with the rows the dump holds (and its manifest records)" if step.counts else "")
+        return "check", f"{step.container.name}: {step.database} holds {what} ({step.dump.name}){rows}"
     if isinstance(step, VerifyDumps):
         return "verify", "\n".join(describe(item)[1] for item in step.items) or "no dumps"
     if isinstance(step, StartChecksum):

@@ -282,6 +282,8 @@ class StackRun(DumpSteps):
             stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
         except OSError as exc:
             raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
+        if stdin and step.guard:
+            stdin = self._guard_stdin(step, stdin)  # run/dump_steps.py
         try:
             stdout = codecs.Sink(step.stdout_file, step.host_codec, step.host_level) if step.stdout_file else None
         except OSError as exc:
@@ -307,7 +309,9 @@ class StackRun(DumpSteps):
                     handle.abort()
         if stdout:
             self.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
-                                            "bytes": step.stdout_file.stat().st_size}
+                                            "bytes": step.stdout_file.stat().st_size, "rows": stdout.rows}
+        if stdin and step.guard:
+            self._guarded(step, stdin)
         if result.exit_code != 0:
             self._check_container(step.container, started_clock, step.what or step.argv[0], result)
             raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))

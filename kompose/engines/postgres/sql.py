@@ -107,10 +107,14 @@ def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0, output: str | 
 
 
 def restore_argv(conn: Connection, database: str, fmt: str) -> tuple[str, ...]:
-    """Restore from stdin into ``database``: psql stops at the first error, pg_restore likewise."""
+    """Restore from stdin into ``database``: psql stops at the first error, pg_restore likewise.
+
+    pg_restore restores exactly as psql does a plain dump: every object keeps its owner
+    (no --no-owner, no --role): with a DB_USER that may not set an owner the restore fails
+    (OWNERSHIP_HINT) instead of handing the objects to DB_USER. Never --create or --clean:
+    it writes into ``database``, the temporary one, and nothing else."""
     if fmt == "custom":
-        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}",
-                dbname_arg(database))
+        return ("pg_restore", *conn.args(), "--exit-on-error", dbname_arg(database))
     return ("psql", *conn.args(), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--output=/dev/null",
             dbname_arg(database))
 
@@ -157,7 +161,15 @@ def failure_message(tool: str, exit_code: int, stderr: bytes, own_script: bool =
         lines = [_SCRIPT_PREFIX.sub("", line) for line in lines if not line.startswith("CONTEXT:")]
     lines = [line for line in lines if line]
     detail = " | ".join(lines[-3:]) if lines else "no error output"
+    if tool in ("psql", "pg_restore") and _OWNERSHIP_ERROR.search(detail):
+        return f"{OWNERSHIP_HINT} ({tool} failed (exit {exit_code}): {detail})"
     return f"{tool} failed (exit {exit_code}): {detail}"
+
+
+# a restore setting an object's owner to a role DB_USER is not a member of
+_OWNERSHIP_ERROR = re.compile(r"must be (a )?member of role|must be able to SET ROLE|must be owner of")
+OWNERSHIP_HINT = ("the dump's objects belong to roles DB_USER may not give them to: restore as a superuser "
+                  "DB_USER, or GRANT each owning role to DB_USER (kompose never re-owns objects)")
 
 
 # ------------------------------------------------------------------- SQL
