@@ -11,8 +11,9 @@ from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import DumpError
 from kompose.plan.steps import (
-    CheckChecksum, CheckDump, CheckRestored, CheckServerVersion, Exec, Note, Sql, StackPlan, StartChecksum,
+    CheckChecksum, CheckDump, CheckRestored, CheckServerVersion, Exec, Note, Sql, StartChecksum,
 )
+from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
 

@@ -131,10 +131,11 @@ class Health:
 
     state: str
     detail: str
+    sha_checked: bool = False  # its sha256 was computed and matched its manifest's
 
     @property
     def good(self) -> bool:
-        """Counts as a good dump for retention's safety rules (db:cleanup checks the sha256 as well)."""
+        """Verified (by its manifest, its size and mtime); retention's safety rules also want ``sha_checked``."""
         return self.state == "verified"
 
     @property
@@ -177,7 +178,7 @@ def health(dump: dumps.Dump, checked: bool = False) -> Health:
                 return Health("bad", exc.message)
             if actual != manifest.sha256:
                 return Health("bad", "sha256 differs from its manifest's: the file changed after it was written")
-            detail += f"; sha256 matches (checked {_when(_now())})"
+            return Health("verified", detail + f"; sha256 matches (checked {_when(_now())})", True)
         return Health("verified", detail)
     if dump.compression:
         return Health("unverified", "no manifest: nothing checked")

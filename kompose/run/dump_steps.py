@@ -22,8 +22,8 @@ from kompose.dumps import manifest
 from kompose.dumps import plain_sql, verify
 from kompose.errors import DumpError, KomposeError
 from kompose.plan.steps import (
-    CheckRestored, Exec, CheckChecksum, StartChecksum, CheckServerVersion, Container, CountRows, RecordDrill, RemoveOrphans, Retention, VerifyDump, VerifyDumps,
-    WriteManifest,
+    CheckChecksum, CheckRestored, CheckServerVersion, Container, CountRows, Exec, RecordDrill, RemoveOrphans, Retention, StartChecksum,
+    VerifyDump, VerifyDumps, WriteManifest,
 )
 
 
