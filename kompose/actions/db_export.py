@@ -81,6 +81,8 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         # and no import: the next run after a crash, whatever it is, cleans up (a live database
         # a killed swap left closed could not even be dumped); the dump does not depend on it
         sql(container, conn, postgres.RECOVER, RECOVER_WHAT, optional=True),
+        # a dump never lacks rows a policy hides: refused before anything runs
+        sql(container, conn, postgres.RLS_CHECK, postgres.RLS_CHECK_WHAT, database=conn.database),
         *hooks.steps("pre_db_export"),
         dump_step,
         VerifyDump(partial, fmt, codec, container),

@@ -467,6 +467,32 @@ RECOVER = _cleanup("dropped the leftover temporary database %s (left by an inter
 ABANDON = _cleanup("dropped the temporary database %s")
 
 
+# Before pg_dump: row-level security that applies to DB_USER would make pg_dump (which runs with
+# row_security off) fail on the table, or, asked to, leave rows out. Refused up front, naming the
+# tables and the remedy. Runs in the live database as DB_USER.
+RLS_CHECK = r"""
+DO $rls$
+DECLARE
+  tables text;
+BEGIN
+  IF (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user) THEN
+    RETURN;
+  END IF;
+  SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY n.nspname, c.relname) INTO tables
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relrowsecurity AND c.relkind IN ('r', 'p')
+     AND (c.relforcerowsecurity OR NOT pg_has_role(current_user, c.relowner, 'USAGE'));
+  IF tables IS NOT NULL THEN
+    RAISE EXCEPTION 'row-level security applies to DB_USER % on %: a dump would lack the rows its policies hide, '
+      'so kompose does not export; give DB_USER BYPASSRLS (as a superuser: ALTER ROLE % BYPASSRLS), use a '
+      'superuser DB_USER, or ALTER TABLE … NO FORCE ROW LEVEL SECURITY', current_user, tables, quote_ident(current_user);
+  END IF;
+END
+$rls$;
+"""
+RLS_CHECK_WHAT = "check that no row-level security policy hides rows from DB_USER"
+
+
 # One exact count per ordinary or partitioned table (partitions are counted in their parent):
 # the generated statements run through \gexec, each printing "schema.table<TAB>count".
 ROW_COUNTS = r"""
