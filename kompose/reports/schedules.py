@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import has_database
 from kompose.errors import ConfigError, KomposeError
 
 PREFIX = "KOMPOSE_SCHEDULE_"
@@ -136,7 +136,7 @@ def stack_schedules(stack: str, env: Mapping[str, str]) -> list[Schedule]:
         if value.lower() in OFF:
             continue
         expression = validate(value, key)
-        if OPERATIONS[operation].startswith("db:") and not postgres.uses_postgres(env):
+        if OPERATIONS[operation].startswith("db:") and not has_database(env):
             continue
         found.append(Schedule(stack, OPERATIONS[operation], expression, key))
     return found

@@ -377,9 +377,7 @@ class DumpSteps:
         result = execute.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
                                         stdin=io.BytesIO(step.script.encode()))
         if result.exit_code != 0:
-            from kompose.engines.postgres.sql import failure_message
-
-            raise KomposeError(failure_message("psql (row counts)", result.exit_code, result.stderr))
+            raise KomposeError(self.engine.failure_message("psql (row counts)", result.exit_code, result.stderr))
         counts: dict[str, int] = {}
         for line in result.stdout.decode("utf-8", "replace").splitlines():
             table, _, count = line.rpartition("\t")

@@ -9,7 +9,7 @@ from typing import Callable
 
 from kompose.console import Console, Rate, human_size
 from kompose.context import Context
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import engine_for
 from kompose.dumps import codecs
 from kompose.dumps import files as dumps
 from kompose.errors import DatabaseError, DockerError, DumpError, KomposeError, LockedError
@@ -41,6 +41,8 @@ class StackRun(DumpSteps):
         self.run_files = run
         self.files: dict[Path, dict] = {}  # what this run learned about files (see run_dumps)
         self.started_at: str | None = None
+        # the engine whose tools the steps run (how to read their failures)
+        self.engine = engine_for(stack_plan.env)
 
     def run(self) -> Outcome:
         if not self.plan.lock:
@@ -203,7 +205,7 @@ class StackRun(DumpSteps):
             self._guarded(step, stdin)
         if result.exit_code != 0:
             self._check_container(step.container, started_clock, step.what or step.argv[0], result)
-            raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
+            raise DatabaseError(self.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
 
     def _run_dumpinhelper(self, step: DumpInHelper) -> None:
         from kompose.docker import helper as helper_container
@@ -226,7 +228,7 @@ class StackRun(DumpSteps):
         if result.exit_code != 0:
             # the helper lives in the database container's network: a stopped database shows as a lost server
             self._check_container(step.container, started_clock, step.what or step.argv[0], result)
-            raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
+            raise DatabaseError(self.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
         # kompose created the file (or the pipe) the helper mounts, and a dump is never empty: an
         # empty file means pg_dump wrote into another file of that name, in the engine's own view
         if result.bytes_out == 0:
@@ -269,7 +271,7 @@ class StackRun(DumpSteps):
         if result.exit_code != 0:
             self._check_container(step.container, started, step.what, result)
             raise DatabaseError(
-                postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
+                self.engine.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
             )
         for line in result.stdout.decode("utf-8", "replace").splitlines():
             if line.strip():
@@ -282,7 +284,7 @@ class StackRun(DumpSteps):
         engine to catch up: the tools die before the container is marked stopped.
         """
         settle = 0.0
-        if result is None or result.exit_code >= 128 or postgres.lost_connection(result.stderr):
+        if result is None or result.exit_code >= 128 or self.engine.lost_connection(result.stderr):
             settle = 3.0
         trouble = execute.container_trouble(self.ctx.docker(), container.id, started, settle)
         if trouble:

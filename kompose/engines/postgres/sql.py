@@ -490,7 +490,6 @@ BEGIN
 END
 $rls$;
 """
-RLS_CHECK_WHAT = "check that no row-level security policy hides rows from DB_USER"
 
 
 # One exact count per ordinary or partitioned table (partitions are counted in their parent):
