@@ -48,6 +48,23 @@ _NORMAL = re.compile(
     |(?P<other>.)""",
     re.X | re.S,
 )
+# inside a statement already judged harmless only these matter: quotes, comments, ';', '\\'
+_SPECIAL = re.compile(rb"""['";$\\]|/\*|--""")
+_IDENT_CHAR = re.compile(rb"[A-Za-z\x80-\xff_0-9$]")
+# whole lines that cannot change the lexer's state (no backslash anywhere, no dollar, no
+# double quote, no comment): the common lines of a dump are judged by one regex each
+_SAFE_BODY = rb"(?:[^'\"$\\/;\-\n]++|'(?:[^'\\\n]++|'')*+'|/(?!\*)|-(?!-))*+"
+_SAFE_CONT = re.compile(_SAFE_BODY + rb"\n?\Z")
+_SAFE_END = re.compile(_SAFE_BODY + rb";[ \t\r]*\n?\Z")
+_SAFE_STMT = re.compile(rb"[ \t]*([A-Za-z_][A-Za-z_0-9]*)(?![A-Za-z_0-9$\x80-\xff])" + _SAFE_BODY
+                        + rb";[ \t\r]*\n?\Z")
+# between statements: a run of whole harmless one-line statements (INSERTs of --inserts dumps,
+# SETs are watched), blank lines and line comments, passed on by one regex call
+_SAFE_BLOCK = re.compile(
+    rb"(?:[ \t]*(?!(?i:DROP|CREATE|ALTER|COMMENT|SECURITY|GRANT|REVOKE|UPDATE|COPY|SET)(?![A-Za-z0-9_$\x80-\xff]))"
+    rb"[A-Za-z_][A-Za-z_0-9]*(?![A-Za-z_0-9$\x80-\xff])" + _SAFE_BODY + rb";[ \t\r]*\n"
+    rb"|[ \t\r]*\n|--[^\n]*\n)++"
+)
 _SQ_END = re.compile(rb"(?:[^']|'')*'(?!')")
 _ES_END = re.compile(rb"(?:[^'\\]|\\.|'')*'(?!')", re.S)
 _DQ_END = re.compile(rb'(?:[^"]|"")*"(?!")')
@@ -138,6 +155,14 @@ class Scanner:
                 if pos < 0:
                     break
                 continue
+            if self._state is None and not self._words and not self._deciding and self._copy_pending is None:
+                block = _SAFE_BLOCK.match(buf, pos)
+                if block is not None:
+                    self._line_no += buf.count(b"\n", pos, block.end())
+                    if self.rewrite:
+                        out.append(buf[pos:block.end()])
+                    pos = block.end()
+                    continue
             newline = buf.find(b"\n", pos)
             if newline < 0:
                 self._carry = buf[pos:]
@@ -229,6 +254,18 @@ class Scanner:
             out.append(piece)
 
     def _sql_line(self, line: bytes) -> bytes:
+        if self._state is None and self._copy_pending is None:
+            if self._words and not self._deciding:  # a statement judged already goes on
+                if _SAFE_CONT.match(line):
+                    return b"" if self._drop_statement else line
+                if _SAFE_END.match(line):
+                    dropped = self._drop_statement
+                    self._end_statement()
+                    return b"" if dropped else line
+            elif not self._words and not self._deciding:
+                match = _SAFE_STMT.match(line)
+                if match and match.group(1).upper() not in _WATCHED:
+                    return line  # one whole harmless statement
         out: list[bytes] = []
         pos = 0
         size = len(line)
@@ -237,6 +274,27 @@ class Scanner:
             if state is not None:
                 pos = self._in_quote(line, pos, out)
                 continue
+            if self._words and not self._deciding and self._copy_pending is None:
+                # the fast path: skip to the next character that can change the lexer's state
+                special = _SPECIAL.search(line, pos)
+                if special is None:
+                    self._emit(line[pos:], out)
+                    break
+                start = special.start()
+                if start > pos:
+                    self._emit(line[pos:start], out)
+                    pos = start
+                char = line[pos:pos + 1]
+                if char == b"$" and pos and _IDENT_CHAR.match(line, pos - 1):
+                    self._emit(char, out)  # inside an identifier (a$b), not a dollar quote
+                    pos += 1
+                    continue
+                if char == b"'" and pos and line[pos - 1:pos] in (b"e", b"E") and \
+                        not (pos > 1 and _IDENT_CHAR.match(line, pos - 2)):
+                    self._state = "es"  # E'...': the E was passed on already
+                    self._emit(char, out)
+                    pos += 1
+                    continue
             match = _NORMAL.match(line, pos)
             kind = match.lastgroup
             token = match.group(0)
@@ -322,7 +380,7 @@ class Scanner:
         if name in ("restrict", "unrestrict"):
             # pg_dump 15.14+'s own restrict key: replaced by kompose's (PRELUDE), which the dump cannot know
             if self.rewrite:
-                out.append(b"-- kompose: \\" + name.encode() + b" line replaced by kompose's own\n")
+                out.append(b"-- kompose: the dump's own restrict key line left out (kompose sets its own)\n")
             return len(line)
         if name in ("connect", "c"):
             target = rest[len(name) + 1:].strip().decode("utf-8", "replace")
@@ -331,7 +389,8 @@ class Scanner:
             self.scan.connects_to = target
             self.scan.neutralised.append("\\connect")
             if self.rewrite:
-                out.append(b"-- kompose: \\connect removed: the restore stays in the database it was started in\n")
+                out.append(b"-- kompose: a connect meta-command left out: the restore stays in the database "
+                           b"it was started in\n")
             return len(line)
         if not self.rewrite:
             return len(line)
@@ -342,7 +401,7 @@ class Scanner:
     # ------------------------------------------------------------ statements
 
     def _start_statement(self, first: bytes) -> None:
-        self._deciding = self.rewrite
+        self._deciding = True
         self._held = []
         self._stmt_text = b""
 
@@ -377,11 +436,12 @@ class Scanner:
             self._copy_pending = table_key(match.group(1))
             return held
         if verdict.startswith("refuse:"):
+            if not self.rewrite:
+                return held  # only counting: what a restore would refuse is the guard's business
             self._refuse(verdict[len("refuse:"):])
         self.scan.neutralised.append(verdict)
         self._drop_statement = not ended
-        return (f"-- kompose: {verdict} removed: the restore never changes a database object\n".encode()
-                + (b"" if ended else b""))
+        return f"-- kompose: a {verdict} statement left out: the restore never changes a database object\n".encode()
 
 
 _WATCHED = {b"DROP", b"CREATE", b"ALTER", b"COMMENT", b"SECURITY", b"GRANT", b"REVOKE", b"UPDATE", b"COPY", b"SET"}

@@ -212,10 +212,11 @@ class DumpSteps:
                 fmt, compression = dumps.detect(step.dump)
                 scan = plain_sql.scan_file(step.dump, compression)
             expected = dict(scan.rows)
-            if recorded is not None and step.counts:
+            # the rows the restore streamed against the manifest's: free, so every restore checks
+            if recorded is not None:
                 problem = compare_rows(recorded, scan.rows, "its manifest records", "the dump holds")
                 if problem:
-                    raise DumpError(f"{step.dump.name}: {problem}")
+                    raise DumpError(f"{step.dump.name}: {problem}; nothing was swapped")
         else:
             result = self._pg_restore(step.container, ("pg_restore", "--list"), step.dump, None)
             if result.exit_code != 0:
