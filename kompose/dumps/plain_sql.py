@@ -141,6 +141,8 @@ class Scanner:
     def feed(self, data: bytes) -> bytes:
         if self.disabled:
             return data
+        if not isinstance(data, bytes):
+            data = bytes(data)  # a memoryview from the exec stream
         if not self._line_no and not self._carry and (data[:5] == b"PGDMP" or data[:2] == b"\x1f\x8b"):
             self.disabled = True
             return data
