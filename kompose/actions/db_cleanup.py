@@ -32,8 +32,18 @@ def plan(ctx: Context, stack: Stack, keep: int | None = None, keep_last: int | N
     hooks = find_hooks(ctx, stack, stack_plan, conn)
     existing = dumps.list_dumps(stack_plan.directory, conn.database)
     health = {d.path.name: manifest.health(d) for d in existing}
+    # the safety rules count only dumps whose sha256 matched their manifest: the newest
+    # verified ones are hashed (read in full) until enough of them matched
+    hashed, matched = 0, 0
+    for dump in existing:
+        if matched >= max(policy.last, 1):
+            break
+        if health[dump.path.name].good:
+            health[dump.path.name] = manifest.health(dump, checked=True)
+            hashed += 1
+            matched += health[dump.path.name].sha_checked
     decisions = retention.decide(
-        [retention.Item(d.path.name, d.timestamp, health[d.path.name].good, health[d.path.name].state == "bad")
+        [retention.Item(d.path.name, d.timestamp, health[d.path.name].sha_checked, health[d.path.name].state == "bad")
          for d in existing],
         policy,
     )
@@ -41,6 +51,9 @@ def plan(ctx: Context, stack: Stack, keep: int | None = None, keep_last: int | N
     doomed = [by_name[d.item.name] for d in decisions if not d.keep]
 
     stack_plan.steps += hooks.steps("pre_db_cleanup")
+    if hashed:
+        stack_plan.steps.append(Note(f"sha256 checked of the {hashed} newest verified dump(s): {matched} matched "
+                                     "(only those count as good for the safety rules)"))
     stack_plan.steps.append(Retention(
         f"{policy} ({source})",
         tuple((d.item.name, d.keep, d.rule, _health_text(health[d.item.name])) for d in decisions),
@@ -60,4 +73,8 @@ def plan(ctx: Context, stack: Stack, keep: int | None = None, keep_last: int | N
 
 
 def _health_text(health: manifest.Health) -> str:
-    return health.state if health.state in ("verified", "complete") else f"{health.state}: {health.detail}"
+    if health.sha_checked:
+        return "verified: sha256 matches"
+    if health.good:
+        return "verified: unchanged since export (sha256 not checked)"
+    return f"{health.state}: {health.detail}"

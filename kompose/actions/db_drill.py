@@ -6,7 +6,7 @@ from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.engines import engine_for
 from kompose.actions.common import admin_for, find_hooks, new_stack_plan, sql
-from kompose.actions.db_import import RECOVER_WHAT, find_dump
+from kompose.actions.db_import import RECOVER_WHAT, find_dump, restored_check
 from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.plan.steps import CheckChecksum, CheckDump, CountRows, Exec, Note, RecordDrill, Sql
@@ -50,7 +50,10 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:
             mark=swap_mark.mark_path(stack_plan.directory)),
         admin(engine.CREATE_TEMP, f"create the drill database {drill}"),
         Exec(container, engine.restore_argv(conn, drill, fmt), conn.exec_env(), stdin_file=path,
-             what=f"restore {path.name} into {drill}", host_codec=compression),
+             what=f"restore {path.name} into {drill}", host_codec=compression,
+             guard=engine.plain_guard and fmt == "plain"),
+        # every table with the rows the dump holds and its manifest records
+        restored_check(engine, container, conn, drill, path, fmt, counts=True),
         # the smoke test: every hook of the drill point, aimed at the drill database
         *hooks.steps("drill", str(path), drill, env={"KOMPOSE_DB": drill, "KOMPOSE_DB_CONTAINER": container.name},
                      database=drill, dump_file=str(path)),

@@ -24,6 +24,7 @@ from kompose.plan.steps import DumpInHelper, Exec, HELPER_MOUNT, Note, Remove, R
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
+EXPORT_CHECK_WHAT = "check that the dump can be complete (no row-level security hides rows from DB_USER)"
 FORMATS = tuple(dumps.EXTENSIONS)
 # the named pipe of a direct plain export: a ".partial" name, so an interrupted export's
 # leftover pipe is removed like its partial dump
@@ -87,6 +88,9 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         # a killed swap left closed could not even be dumped); the dump does not depend on it
         sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, optional=True, via=via, hint=hint,
             mark=swap_mark.mark_path(stack_plan.directory)),
+        # a dump never lacks rows a policy hides: refused before anything runs
+        *([sql(engine, container, conn, engine.EXPORT_CHECK, EXPORT_CHECK_WHAT, database=conn.database)]
+          if engine.EXPORT_CHECK else []),
         *hooks.steps("pre_db_export"),
         dump_step,
         VerifyDump(partial, fmt, codec, container),

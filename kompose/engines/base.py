@@ -40,6 +40,11 @@ class Engine:
     RECREATE_IN_PLACE: ClassVar[str]
     IN_PLACE_PROPERTIES: ClassVar[str]
     ROW_COUNTS: ClassVar[str]
+    # run in the live database before a dump (as DB_USER); it fails with one line when the dump
+    # would not be complete (PostgreSQL: row-level security hiding rows). "" for none
+    EXPORT_CHECK: ClassVar[str] = ""
+    # a plain dump is a psql script that restores through dumps.plain_sql's guard
+    plain_guard: ClassVar[bool] = False
 
     def uses(self, env: Mapping[str, str]) -> bool:
         """Whether the stack has a database at all (DB_NAME set)."""

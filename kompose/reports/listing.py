@@ -88,7 +88,7 @@ def render_dump_rows(stack: str, rows: list[dict]) -> list[str]:
     for r in rows:
         kind = r["format"] + (f"+{r['compression']}" if r.get("compression") else "")
         health = r.get("verification", "")
-        if health not in ("verified", "complete", ""):
+        if health and r.get("verification_detail"):  # what was checked, and when
             health += f" ({r.get('verification_detail')})"
         lines.append(f"  {r['name']:<{width}}  {human_size(r['size']):>10}  {human_age(r['age_seconds']):>5} old  "
                      f"{kind:<11}  {health}".rstrip())

@@ -31,7 +31,7 @@ class StackStatus:
     dump_time: str | None = None
     age_seconds: int | None = None
     size: int | None = None
-    verification: str | None = None  # verified / complete / unverified / bad: …
+    verification: str | None = None  # verified / changed / unverified / bad: …
     dumps: int = 0
     last_drill: str | None = None
     drill_ok: bool | None = None

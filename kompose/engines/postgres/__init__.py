@@ -29,6 +29,8 @@ class PostgresEngine(Engine):
     RECREATE_IN_PLACE = sql.RECREATE_IN_PLACE
     IN_PLACE_PROPERTIES = sql.IN_PLACE_PROPERTIES
     ROW_COUNTS = sql.ROW_COUNTS
+    EXPORT_CHECK = sql.RLS_CHECK
+    plain_guard = True
 
     def uses(self, env: Mapping[str, str]) -> bool:
         return sql.uses_postgres(env)
