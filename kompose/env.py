@@ -14,6 +14,15 @@ from dotenv.variables import parse_variables
 from kompose.errors import ConfigError
 
 SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|PASSPHRASE|PRIVATE_KEY|API_KEY", re.IGNORECASE)
+# restic's variables and its backends' credentials (restic reads them from its environment):
+# secrets, but for the few restic settings that are plainly not
+_BACKEND_KEY = re.compile(r"(?:RESTIC|AWS|B2|AZURE|GOOGLE)_|ST_KEY$")
+_NOT_SECRET = frozenset({"RESTIC_COMPRESSION", "RESTIC_PACK_SIZE", "RESTIC_CACHE_DIR", "RESTIC_PROGRESS_FPS",
+                         "RESTIC_READ_CONCURRENCY", "RESTIC_HOST"})
+# the repository strings kompose hands to restic; a password in one (rest:https://user:pw@host/)
+# is masked in free text, the rest of the string is not a secret
+REPOSITORY_KEYS = ("KOMPOSE_REPOSITORIES",)
+_URL_PASSWORD = re.compile(r"://[^/@:\s]*:([^@/\s]+)@")
 MASK = "***"
 # secret values shorter than this are not masked inside free text (a one-letter
 # "password" would turn every line into stars and tell an onlooker its length)
@@ -22,7 +31,7 @@ MIN_MASKED_LENGTH = 3
 
 @functools.lru_cache(maxsize=4096)  # the same keys come back for every stack
 def is_secret(key: str) -> bool:
-    return bool(SECRET_KEY.search(key))
+    return bool(SECRET_KEY.search(key)) or (bool(_BACKEND_KEY.match(key)) and key not in _NOT_SECRET)
 
 
 def read_env_file(path: Path, base: Mapping[str, str]) -> dict[str, str]:
@@ -134,6 +143,8 @@ def layer(process_env: Mapping[str, str], files: Iterable[Path], overrides: Mapp
 def secret_values(env: Mapping[str, str]) -> list[str]:
     """The values of secret keys worth masking in free text, longest first."""
     values = {v for k, v in env.items() if is_secret(k) and len(v) >= MIN_MASKED_LENGTH}
+    for key in REPOSITORY_KEYS:
+        values.update(p for p in _URL_PASSWORD.findall(env.get(key, "")) if len(p) >= MIN_MASKED_LENGTH)
     return sorted(values, key=len, reverse=True)
 
 

@@ -166,6 +166,60 @@ def run_streamed(
     return ProcessResult(code, tail.text(), lingering=reader.is_alive())
 
 
+@dataclass
+class CapturedResult:
+    exit_code: int
+    stdout: bytes  # all of it (callers ask for bounded output: a JSON list, a summary line)
+    tail: str  # the last lines of stderr
+
+
+def run_captured(
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    sink: LineSink,
+    timeout: float | None = None,
+    what: str = "command",
+) -> CapturedResult:
+    """Like run_streamed, but stdout is kept apart and returned whole; stderr streams to ``sink``.
+
+    For programs whose stdout is data (restic's JSON), not lines for the terminal.
+    """
+    try:
+        proc = subprocess.Popen(
+            list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True,
+        )
+    except OSError as exc:
+        raise KomposeError(f"cannot run {what}: {exc.strerror}") from None
+    tail = _Tail()
+    chunks: list[bytes] = []
+
+    def read_stdout() -> None:
+        for chunk in iter(lambda: proc.stdout.read(65536), b""):
+            chunks.append(chunk)
+
+    readers = [threading.Thread(target=_pump, args=(proc.stderr, sink, tail), daemon=True),
+               threading.Thread(target=read_stdout, daemon=True)]
+    for reader in readers:
+        reader.start()
+    _live_groups.add(proc)
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.wait()
+        raise KomposeError(f"{what} timed out after {timeout:g} s; its process group was killed") from None
+    except BaseException:
+        _kill_group(proc, grace=1.0)
+        raise
+    finally:
+        _live_groups.discard(proc)
+    for reader in readers:
+        reader.join(BACKGROUND_GRACE)
+    return CapturedResult(code, b"".join(chunks), tail.text())
+
+
 # The hook runner: source hooks.sh, make sure the function exists, call it.
 # First it starts a watcher so that a hook never outlives a kompose that died while it
 # ran (even by SIGKILL, which kompose cannot catch): when kompose ($PPID) is gone and the

@@ -1,0 +1,58 @@
+"""Running restic against one repository: through the one host-process runner, with the
+repository and its password in restic's environment (never argv), failures turned into one
+line that names the repository (masked) and restic's reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from kompose.host import processes
+from kompose.repositories import restic
+from kompose.repositories.restic import Repository, RepositoryError
+
+LineSink = Callable[[str], None]
+
+
+class Client:
+    """restic for one repository, with the stack's layered environment."""
+
+    def __init__(self, repository: Repository, env: Mapping[str, str], cwd: Path,
+                 sink: LineSink | None = None, timeout: float | None = None):
+        self.repository = repository
+        self.env = restic.environment(env, repository)
+        self.cwd = cwd
+        self.sink = sink
+        self.timeout = timeout
+
+    def run(self, argv: Sequence[str], what: str, cwd: Path | None = None, show: bool = False) -> str:
+        """Run one restic command; returns its stdout. stderr goes to the sink when ``show``.
+
+        Raises RepositoryError (repository, what, restic's reason) when it fails.
+        """
+        binary = restic.program()
+        errors: list[str] = []
+
+        def on_stderr(line: str) -> None:
+            errors.append(line)
+            del errors[:-50]
+            if show and self.sink:
+                self.sink(line)
+
+        result = processes.run_captured(
+            [binary, *argv[1:]], cwd=cwd or self.cwd, env=self.env, sink=on_stderr,
+            timeout=self.timeout, what=f"restic {argv[1]}",
+        )
+        stdout = result.stdout.decode("utf-8", "replace")
+        if result.exit_code != 0:
+            raise RepositoryError(
+                f"repository {self.repository}: {what} failed: {restic.reason(chr(10).join(errors) or stdout)}"
+            )
+        return stdout
+
+    def snapshots(self, tags: Sequence[str]) -> list[restic.Snapshot]:
+        output = self.run(restic.snapshots_argv(tags), "listing the copies")
+        try:
+            return restic.parse_snapshots(output)
+        except ValueError as exc:
+            raise RepositoryError(f"repository {self.repository}: cannot read restic's snapshot list ({exc})") from None
