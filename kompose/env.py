@@ -148,6 +148,11 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
+def mask_url_password(text: str) -> str:
+    """``rest:https://user:pw@host/`` -> ``rest:https://user:***@host/`` (any URL in ``text``)."""
+    return _URL_PASSWORD.sub(lambda m: m.group(0).replace(f":{m.group(1)}@", f":{MASK}@"), text)
+
+
 def mask_text(text: str, secrets: Iterable[str]) -> str:
     for value in secrets:
         if value in text:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Union
 
-from kompose.env import MASK, is_secret
+from kompose.env import MASK, is_secret, mask_url_password
 
 
 @dataclass(frozen=True)
@@ -304,11 +304,67 @@ class RemoveStale:
     reason: str
 
 
+# ------------------------------------------------------------ restic repositories
+# ``repository`` holds the repository string as configured (it may carry a password):
+# it is shown masked (mask_url_password) in text and JSON, and travels to restic only in
+# RESTIC_REPOSITORY.
+
+
+@dataclass(frozen=True)
+class PushCopy:
+    """Copy a dump and its manifest into one restic repository as one snapshot, tagged with the
+    stack, the database, the dump's timestamp and its sha256 (read from the manifest when it runs).
+
+    A failure is recorded, not raised, so the other repositories still get their copy; a
+    CopiesDone step later fails the stack. ``pre``/``post``: the pre_db_push / post_db_push hooks.
+    """
+
+    repository: str
+    dump: Path
+    stack: str
+    database: str
+    skip_existing: bool = False  # db:push: a repository that holds this sha256 already is left alone
+    init: bool = False  # db:push --init: create the repository when there is none
+    pre: tuple = ()
+    post: tuple = ()
+
+
+@dataclass(frozen=True)
+class PullCopy:
+    """Bring a copy back from the repositories: the newest of the stack's database (or ``snapshot``),
+    restored into a temporary directory, its sha256 checked against its manifest and its tag, then
+    renamed into ``directory`` (manifest first)."""
+
+    repositories: tuple[str, ...]
+    directory: Path
+    stack: str
+    database: str
+    snapshot: str | None = None
+
+
+@dataclass(frozen=True)
+class ForgetCopies:
+    """Apply the retention policy to the stack's copies in one repository (decided when it runs,
+    from the repository's snapshots), then forget exactly those snapshots and prune."""
+
+    repository: str
+    stack: str
+    database: str
+    policy: Any  # dumps.retention.Policy
+
+
+@dataclass(frozen=True)
+class CopiesDone:
+    """Fail the stack when a copy step above failed (each has said so with its own line)."""
+
+    what: str = "copy"
+
+
 Step = Union[
     Note, Hook, HttpHook, TcpHook, ExecHook, SqlHook, Compose, Network, Exec, DumpInHelper, RemoveHelpers, Sql,
     CheckDump, Rename, Remove, RemoveStale, VerifyDump, VerifyDumps, CheckChecksum, StartChecksum,
     CheckServerVersion, WriteManifest,
-    Retention, RemoveOrphans, CountRows, RecordDrill,
+    Retention, RemoveOrphans, CountRows, RecordDrill, PushCopy, PullCopy, ForgetCopies, CopiesDone,
 ]
 
 
@@ -491,12 +547,40 @@ def describe(step: Step) -> tuple[str, str]:
         return "record", f"{step.state_file} (the drill's result)"
     if isinstance(step, Rename):
         return "rename", f"{step.src} -> {step.dst} (after fsync)"
+    if isinstance(step, (PushCopy, PullCopy, ForgetCopies, CopiesDone)):
+        return describe_copy_step(step)
     if isinstance(step, Remove):
         suffix = f" ({step.reason})" if step.reason else ""
         return "remove", " ".join(str(p) for p in step.paths) + suffix
     if isinstance(step, RemoveStale):
         return "remove", f"{step.directory}/{step.glob} ({step.reason})"
     raise TypeError(f"unknown step {step!r}")
+
+
+def describe_copy_step(step: Step) -> tuple[str, str]:
+    """(kind, text) of the restic repository steps."""
+    if isinstance(step, PushCopy):
+        shown = mask_url_password(step.repository)
+        text = (f"{step.dump.name} and its manifest -> {shown} (restic backup: one snapshot tagged kompose "
+                f"stack:{step.stack} db:{step.database} time:<the dump's> sha256:<the manifest's>"
+                + (", unless one with this sha256 is there" if step.skip_existing else "") + ")")
+        if step.init:
+            text += "\n  restic init first when it is not a repository yet"
+        text += "".join(f"\n  pre: {describe_hook(h)}" for h in step.pre)
+        text += "".join(f"\n  post: {describe_hook(h)}" for h in step.post)
+        return "copy", text
+    if isinstance(step, PullCopy):
+        which = f"snapshot {step.snapshot}" if step.snapshot else f"the newest copy of {step.database}"
+        where = ", ".join(mask_url_password(r) for r in step.repositories)
+        return "pull", (f"{which} (stack:{step.stack}) from {where} -> {step.directory}/ (restic restore into a "
+                        "temporary directory; sha256 against its manifest; manifest, then dump renamed into place)")
+    if isinstance(step, ForgetCopies):
+        return "forget", (f"{mask_url_password(step.repository)}: copies tagged stack:{step.stack} db:{step.database}, "
+                          f"policy {step.policy} (decided from the repository's snapshots when it runs; the newest "
+                          "verified copy always stays), then restic forget --prune")
+    if isinstance(step, CopiesDone):
+        return "check", f"every {step.what} above succeeded (else the stack fails; the local dumps stay)"
+    raise TypeError(f"not a repository step: {step!r}")
 
 
 POLICY_TEXT = {
@@ -554,6 +638,12 @@ def step_json(step: Step) -> dict[str, Any]:
             value = dict(_masked_pairs(value))
         elif isinstance(value, tuple) and value and all(hasattr(v, "__dataclass_fields__") for v in value):
             value = [step_json(v) for v in value]
+        elif item.name == "repository":
+            value = mask_url_password(value)
+        elif item.name == "repositories":
+            value = [mask_url_password(v) for v in value]
+        elif item.name == "policy" and not isinstance(value, (str, int, type(None))):
+            value = str(value)
         elif item.name == "url":
             from kompose.hooks.declarative import mask_url
 

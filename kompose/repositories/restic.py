@@ -16,13 +16,12 @@ stack's layered environment.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Mapping, Sequence
 
-from kompose.env import MASK
+from kompose.env import mask_url_password
 from kompose.errors import ConfigError, KomposeError
 
 PROGRAM = "restic"
@@ -32,10 +31,6 @@ TAG = "kompose"
 VERIFIED_TAG = "verified"
 TIME_FORMAT = "%Y%m%d_%H%M%S"  # the dump's own timestamp (dumps/files.py TIMESTAMP_FORMAT)
 INSTALL_HINT = "restic is not installed; install it (Debian/Ubuntu: apt-get install restic) or set KOMPOSE_REPOSITORIES=off"
-
-# a password in a URL's userinfo: rest:https://user:pw@host/, s3:http://key:secret@host/
-_URL_PASSWORD = re.compile(r"(?P<head>://[^/@:\s]*:)(?P<password>[^@/\s]+)@")
-
 
 class RepositoryError(KomposeError):
     """A restic call failed: the message names the repository (masked) and restic's reason."""
@@ -56,8 +51,8 @@ class Repository:
 
 
 def mask(url: str) -> str:
-    """A repository string fit for printing: a password in it becomes ***."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}@", url)
+    """A repository string fit for printing: a password in it (rest:https://user:pw@host/) becomes ***."""
+    return mask_url_password(url)
 
 
 def parse_repositories(value: str | None) -> tuple[Repository, ...]:

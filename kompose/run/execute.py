@@ -25,6 +25,7 @@ from kompose.errors import DatabaseError, DockerError, DumpError, ExitCode, Komp
 from kompose.hooks.runner import HookRunner, HookScope, failed_state
 from kompose.run.locks import stack_lock
 from kompose.run.dump_steps import DumpSteps, now_iso
+from kompose.run.repository_steps import RepositorySteps
 from kompose.plan.steps import (
     HELPER_MOUNT, HOOK_STEPS, CheckDump, Compose, DumpInHelper, Exec, Network, Note, Plan, Remove, RemoveHelpers,
     RemoveStale, Rename, RunHooks, Sql, StackPlan, Step, describe, step_label,
@@ -139,7 +140,7 @@ class HookSequence:
                 self.outcome.notes.append(message)
 
 
-class StackRun(DumpSteps):
+class StackRun(DumpSteps, RepositorySteps):
     """Runs one stack's steps in order; on the first failure runs its on_failure steps, then its
     post hooks (per policy) and on_error hooks."""
 

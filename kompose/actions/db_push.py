@@ -1,0 +1,74 @@
+"""db:push: copy a dump (default: the newest verified one) into the stack's restic repositories
+that lack it; and the copy steps db:export ends with.
+
+A repository that fails gets one line (the repository, masked, and restic's reason) and the
+stack fails, but the other repositories still get their copy and the local dump stays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kompose.actions.common import find_hooks, new_stack_plan
+from kompose.actions.db_import import find_dump
+from kompose.context import Context
+from kompose.dumps import files as dumps
+from kompose.dumps import manifest
+from kompose.engines.postgres import sql as postgres
+from kompose.errors import DumpError
+from kompose.hooks.sources import HookFinder
+from kompose.plan.steps import CheckChecksum, CopiesDone, Note, PushCopy, StackPlan, Step
+from kompose.repositories import restic
+from kompose.stacks import Stack
+
+
+def repositories(env) -> tuple[restic.Repository, ...]:
+    """The stack's repositories; when there are some, restic must be installed and a password set
+    (ConfigError before anything runs)."""
+    found = restic.repositories_of(env)
+    if found:
+        restic.program()
+    return found
+
+
+def copy_steps(stack: Stack, hooks: HookFinder, dump: Path, database: str,
+               found: tuple[restic.Repository, ...], skip_existing: bool = False, init: bool = False) -> list[Step]:
+    """One PushCopy per repository (with its pre/post_db_push hooks), then CopiesDone; [] without repositories."""
+    if not found:
+        return []
+    steps: list[Step] = []
+    for repository in found:
+        # hooks get the masked repository string: a hook's arguments are visible in ps
+        pre = tuple(hooks.steps("pre_db_push", str(dump), repository.masked, dump_file=str(dump)))
+        post = tuple(hooks.steps("post_db_push", str(dump), repository.masked, dump_file=str(dump)))
+        steps.append(PushCopy(repository.url, dump, stack.name, database, skip_existing, init, pre, post))
+    steps.append(CopiesDone(f"copy into the {len(found)} repositor{'y' if len(found) == 1 else 'ies'}"))
+    return steps
+
+
+def newest_verified(directory: Path, database: str) -> Path:
+    """The newest dump whose manifest says it was verified. Raises DumpError when there is none."""
+    existing = dumps.list_dumps(directory, database)
+    for dump in existing:
+        if manifest.health(dump).state == "verified":
+            return dump.path
+    if existing:
+        raise DumpError(f"no verified dump of {database} in {directory} (name one: db:push DUMP)")
+    raise DumpError(f"no dump of {database} in {directory}; run db:export first")
+
+
+def plan(ctx: Context, stack: Stack, dump: str | None = None, init: bool = False) -> StackPlan:
+    stack_plan = new_stack_plan(ctx, stack, "db:push", lock=True)
+    env = stack_plan.env
+    conn = postgres.connection(env, stack.name)
+    found = repositories(env)
+    if not found:
+        stack_plan.steps.append(Note(f"no repositories ({restic.SETTING} is not set, or off): nothing to push"))
+        return stack_plan
+    path = find_dump(stack_plan.directory, conn.database, dump) if dump else \
+        newest_verified(stack_plan.directory, conn.database)
+    env["KOMPOSE_DUMP_FILE"] = str(path)
+    hooks = find_hooks(ctx, stack, stack_plan, conn)
+    stack_plan.steps.append(CheckChecksum(path))
+    stack_plan.steps += copy_steps(stack, hooks, path, conn.database, found, skip_existing=True, init=init)
+    return stack_plan
