@@ -10,7 +10,8 @@ from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
 from kompose.actions import db_push
-from kompose.plan.steps import CopiesDone, ForgetCopies, Note, Remove, RemoveOrphans, Retention, StackPlan
+from kompose.plan.steps import CopiesDone, ForgetCopies, Note, Remove, RemoveOrphans, Retention
+from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
 

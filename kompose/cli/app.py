@@ -289,7 +289,7 @@ def kompose(
     raise typer.Exit(int(code))
 
 
-def _open_log(console: Console, path: Path) -> None:
+def _open_log(console, path: Path) -> None:
     import shlex
 
     from kompose.env import MASK, SECRET_KEY
@@ -369,7 +369,8 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
 
 
 def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
-    from kompose.plan.steps import Plan, render_json, render_text
+    from kompose.plan.model import Plan
+    from kompose.plan.render import render_json, render_text
     from kompose.actions import run_wide
 
     planner = COMMANDS[command][1] if command in COMMANDS else None
@@ -392,7 +393,7 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
         except (ConfigError, UsageError):
             raise  # broken configuration stops the whole run before anything runs
         except KomposeError as exc:
-            from kompose.run.execute import Outcome  # run.py (and what it runs with) only when needed
+            from kompose.run.outcomes import Outcome  # the run package only when needed
 
             failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
     plan = Plan(command, stack_plans)

@@ -14,7 +14,8 @@ from kompose.hooks import sources as hookset
 from kompose.engines.postgres import sql as postgres
 from kompose.context import Context
 from kompose.errors import ConfigError
-from kompose.plan.steps import Step, describe_hook, step_json
+from kompose.plan.steps import Step
+from kompose.plan.render import describe_hook, step_json
 from kompose.stacks import Stack
 
 _INFO = {info.point: info for info in hooks.OPERATION_POINTS}

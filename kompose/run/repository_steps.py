@@ -1,5 +1,5 @@
-"""How a stack run executes the restic repository steps: push a dump, pull a copy back, apply
-retention in a repository (a mix-in of run.StackRun).
+"""The handlers of the restic repository steps: push a dump, pull a copy back, apply retention in
+a repository. Each is ``handler(run: StackRun, step)``; HANDLERS is merged into run/handlers.py.
 
 A copy that fails is recorded, with one line naming the repository (masked) and restic's
 reason, and the next repository still gets its copy; the CopiesDone step then fails the
@@ -27,178 +27,189 @@ PULL_DIR_PREFIX = ".kompose-pull-"
 PULL_DIR_SUFFIX = ".partial"
 
 
-class RepositorySteps:
-    """Handlers for PushCopy, PullCopy, ForgetCopies and CopiesDone; expects StackRun's ctx, plan,
-    console, outcome, hooks."""
+def _copy_failures(run) -> list[str]:
+    """The copies that failed in this run so far (the outcome's JSON shows them too)."""
+    return run.outcome.details.setdefault("copy_failures", [])
 
-    def _copy_failures(self) -> list[str]:
-        failures = getattr(self, "_repository_failures", None)
-        if failures is None:
-            failures = self._repository_failures = []
-        return failures
 
-    def _client(self, url: str) -> Client:
-        return Client(Repository(url), self.plan.env, self.plan.directory,
-                      sink=lambda line: self.console.stream_line("", line))
+def _client(run, url: str) -> Client:
+    return Client(Repository(url), run.plan.env, run.plan.directory,
+                  sink=lambda line: run.console.stream_line("", line))
 
-    def _failed_copy(self, message: str) -> None:
-        self._copy_failures().append(message)
-        self.console.detail(f"✗ {message}", "red")
 
-    # -- push
+def _failed_copy(run, message: str) -> None:
+    _copy_failures(run).append(message)
+    run.console.detail(f"✗ {message}", "red")
 
-    def _run_pushcopy(self, step: PushCopy) -> None:
-        repository = Repository(step.repository)
+
+# -- push
+
+
+def push_copy(run, step: PushCopy) -> None:
+    repository = Repository(step.repository)
+    try:
+        for hook in step.pre:
+            run.hooks.run(hook, {"KOMPOSE_STATUS": "running"})
+        snapshot = _push(run, step, repository)
+        for hook in step.post:
+            run.hooks.run(hook, {"KOMPOSE_STATUS": "ok"})
+    except RepositoryError as exc:
+        _failed_copy(run, exc.message)
+        return
+    except KomposeError as exc:  # a push hook failed: this repository gets no copy, the others do
+        _failed_copy(run, f"repository {repository}: {exc.message}")
+        return
+    except OSError as exc:
+        _failed_copy(run, f"repository {repository}: cannot copy {step.dump.name}: {exc.strerror or exc}")
+        return
+    copies = run.outcome.details.setdefault("copies", [])
+    copies.append({"repository": repository.masked, "snapshot": snapshot, "dump": step.dump.name})
+
+
+def _push(run, step: PushCopy, repository: Repository) -> str:
+    dump = step.dump
+    if not dump.is_file():
+        raise DumpError(f"{dump.name} does not exist")
+    found = manifest.read(dump)
+    sha = found.sha256 if found else manifest.sha256_file(dump)
+    verified = bool(found and found.verification.ok)
+    facts = getattr(run, "files", {}).get(dump, {})
+    if found and facts.get("sha256") and facts["sha256"] != found.sha256:
+        raise DumpError(f"{dump.name}: its sha256 differs from its manifest; not copied")
+    client = _client(run, step.repository)
+    if step.init:
+        _init_if_missing(run, client)
+    if step.skip_existing:
+        there = client.snapshots(restic.stack_tags(step.stack, step.database) + (f"sha256:{sha}",))
+        if any(s.dump_name == dump.name for s in there):
+            run.console.detail(f"{repository} has {dump.name} already (snapshot {there[-1].short_id})", "dim")
+            return there[-1].short_id
+    parsed = dumps.parse(dump)
+    when = parsed.timestamp if parsed else datetime.fromtimestamp(dump.stat().st_mtime)
+    tags = restic.dump_tags(step.stack, step.database, when, sha, verified)
+    files = [dump.name] + ([manifest.path_of(dump).name] if found else [])
+    run.console.detail(f"copying {dump.name} to {repository}", "blue")
+    output = client.run(restic.backup_argv(files, tags), "restic backup", cwd=dump.parent, show=True)
+    snapshot = restic.snapshot_id_of_backup(output) or "?"
+    run.console.detail(f"{repository}: snapshot {snapshot}" + ("" if verified else " (not verified: no good manifest)"),
+                        "dim")
+    return snapshot
+
+
+def _init_if_missing(run, client: Client) -> None:
+    try:
+        client.run(restic.cat_config_argv(), "opening the repository")
+    except RepositoryError as exc:
+        if "Is there a repository" not in exc.message and "no such file" not in exc.message \
+                and "does not exist" not in exc.message:
+            raise
+        client.run(restic.init_argv(), "restic init", show=True)
+        run.console.detail(f"created the restic repository {client.repository}", "yellow")
+
+
+def copies_done(run, step: CopiesDone) -> None:
+    failures = _copy_failures(run)
+    if failures:
+        message = "; ".join(failures)
+        failures.clear()
+        raise RepositoryError(message)
+
+
+# -- pull
+
+
+def pull_copy(run, step: PullCopy) -> None:
+    for leftover in step.directory.glob(f"{PULL_DIR_PREFIX}*{PULL_DIR_SUFFIX}"):
+        shutil.rmtree(leftover, ignore_errors=True)
+        run.console.detail(f"removed {leftover.name} (left by an interrupted pull)", "yellow")
+    found: list[tuple[restic.Snapshot, str]] = []
+    problems: list[str] = []
+    for url in step.repositories:
         try:
-            for hook in step.pre:
-                self.hooks.run(hook, {"KOMPOSE_STATUS": "running"})
-            snapshot = self._push(step, repository)
-            for hook in step.post:
-                self.hooks.run(hook, {"KOMPOSE_STATUS": "ok"})
+            snapshots = _client(run, url).snapshots(restic.stack_tags(step.stack, step.database))
         except RepositoryError as exc:
-            self._failed_copy(exc.message)
-            return
-        except KomposeError as exc:  # a push hook failed: this repository gets no copy, the others do
-            self._failed_copy(f"repository {repository}: {exc.message}")
-            return
-        copies = self.outcome.details.setdefault("copies", [])
-        copies.append({"repository": repository.masked, "snapshot": snapshot, "dump": step.dump.name})
+            problems.append(exc.message)
+            run.console.warn(exc.message)
+            continue
+        found += [(s, url) for s in snapshots if s.dump_name]
+    if step.snapshot:
+        found = [(s, url) for s, url in found if s.id.startswith(step.snapshot) or s.short_id == step.snapshot]
+    if not found:
+        what = f"snapshot {step.snapshot}" if step.snapshot else f"no copy of {step.stack}/{step.database}"
+        raise RepositoryError(f"{what} not found" + (f" ({'; '.join(problems)})" if problems else ""))
+    snapshot, url = max(found, key=lambda pair: pair[0].sort_key)
+    _pull(run, step, snapshot, _client(run, url))
 
-    def _push(self, step: PushCopy, repository: Repository) -> str:
-        dump = step.dump
-        if not dump.is_file():
-            raise DumpError(f"{dump.name} does not exist")
-        found = manifest.read(dump)
-        sha = found.sha256 if found else manifest.sha256_file(dump)
-        verified = bool(found and found.verification.ok)
-        facts = getattr(self, "files", {}).get(dump, {})
-        if found and facts.get("sha256") and facts["sha256"] != found.sha256:
-            raise DumpError(f"{dump.name}: its sha256 differs from its manifest; not copied")
-        client = self._client(step.repository)
-        if step.init:
-            self._init_if_missing(client)
-        if step.skip_existing:
-            there = client.snapshots(restic.stack_tags(step.stack, step.database) + (f"sha256:{sha}",))
-            if any(s.dump_name == dump.name for s in there):
-                self.console.detail(f"{repository} has {dump.name} already (snapshot {there[-1].short_id})", "dim")
-                return there[-1].short_id
-        parsed = dumps.parse(dump)
-        when = parsed.timestamp if parsed else datetime.fromtimestamp(dump.stat().st_mtime)
-        tags = restic.dump_tags(step.stack, step.database, when, sha, verified)
-        files = [dump.name] + ([manifest.path_of(dump).name] if found else [])
-        self.console.detail(f"copying {dump.name} to {repository}", "blue")
-        output = client.run(restic.backup_argv(files, tags), "restic backup", cwd=dump.parent, show=True)
-        snapshot = restic.snapshot_id_of_backup(output) or "?"
-        self.console.detail(f"{repository}: snapshot {snapshot}" + ("" if verified else " (not verified: no good manifest)"),
-                            "dim")
-        return snapshot
 
-    def _init_if_missing(self, client: Client) -> None:
-        try:
-            client.run(restic.cat_config_argv(), "opening the repository")
-        except RepositoryError as exc:
-            if "Is there a repository" not in exc.message and "no such file" not in exc.message \
-                    and "does not exist" not in exc.message:
-                raise
-            client.run(restic.init_argv(), "restic init", show=True)
-            self.console.detail(f"created the restic repository {client.repository}", "yellow")
+def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> None:
+    name = snapshot.dump_name
+    final = step.directory / name
+    temp = step.directory / f"{PULL_DIR_PREFIX}{snapshot.short_id}{PULL_DIR_SUFFIX}"
+    run.console.detail(f"pulling {name} (snapshot {snapshot.short_id}) from {client.repository}", "blue")
+    try:
+        temp.mkdir(mode=0o700)
+        files = [name] + ([snapshot.manifest_name] if snapshot.manifest_name else [])
+        client.run(restic.restore_argv(snapshot.id, str(temp), files), "restic restore", show=False)
+        pulled = temp / name
+        if not pulled.is_file():
+            raise RepositoryError(f"repository {client.repository}: snapshot {snapshot.short_id} holds no {name}")
+        sha = manifest.sha256_file(pulled)
+        found = manifest.read(pulled)
+        expected = found.sha256 if found else snapshot.sha256
+        if not expected or sha != expected or (snapshot.sha256 and snapshot.sha256 != expected):
+            raise DumpError(f"{name} from {client.repository} (snapshot {snapshot.short_id}): sha256 {sha[:16]}… "
+                            f"differs from its manifest ({(expected or 'none')[:16]}…); not pulled")
+        if final.exists():
+            if manifest.sha256_file(final) == sha:
+                run.console.detail(f"{name} is here already, with the same sha256", "dim")
+                _pulled(run, final, snapshot, client, sha)
+                return
+            raise DumpError(f"{final} exists with other contents; not overwritten")
+        os.chmod(pulled, 0o600)
+        if found:  # a dump under its final name always has its manifest: the manifest first
+            os.chmod(manifest.path_of(pulled), 0o600)
+            processes.fsync_rename(manifest.path_of(pulled), manifest.path_of(final))
+        processes.fsync_rename(pulled, final)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    _pulled(run, final, snapshot, client, sha)
 
-    def _run_copiesdone(self, step: CopiesDone) -> None:
-        failures = self._copy_failures()
-        if failures:
-            self._repository_failures = []
-            raise RepositoryError("; ".join(failures))
 
-    # -- pull
+def _pulled(run, final: Path, snapshot: restic.Snapshot, client: Client, sha: str) -> None:
+    run.outcome.file = str(final)
+    run.outcome.bytes = final.stat().st_size
+    run.outcome.details.update(snapshot=snapshot.id, repository=client.repository.masked, sha256=sha)
+    run.console.detail(f"sha256 {sha[:16]}… matches its manifest; db:import {final.name} restores it", "dim")
 
-    def _run_pullcopy(self, step: PullCopy) -> None:
-        for leftover in step.directory.glob(f"{PULL_DIR_PREFIX}*{PULL_DIR_SUFFIX}"):
-            shutil.rmtree(leftover, ignore_errors=True)
-            self.console.detail(f"removed {leftover.name} (left by an interrupted pull)", "yellow")
-        found: list[tuple[restic.Snapshot, str]] = []
-        problems: list[str] = []
-        for url in step.repositories:
-            try:
-                snapshots = self._client(url).snapshots(restic.stack_tags(step.stack, step.database))
-            except RepositoryError as exc:
-                problems.append(exc.message)
-                self.console.warn(exc.message)
-                continue
-            found += [(s, url) for s in snapshots if s.dump_name]
-        if step.snapshot:
-            found = [(s, url) for s, url in found if s.id.startswith(step.snapshot) or s.short_id == step.snapshot]
-        if not found:
-            what = f"snapshot {step.snapshot}" if step.snapshot else f"no copy of {step.stack}/{step.database}"
-            raise RepositoryError(f"{what} not found" + (f" ({'; '.join(problems)})" if problems else ""))
-        snapshot, url = max(found, key=lambda pair: pair[0].sort_key)
-        self._pull(step, snapshot, self._client(url))
 
-    def _pull(self, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> None:
-        name = snapshot.dump_name
-        final = step.directory / name
-        temp = step.directory / f"{PULL_DIR_PREFIX}{snapshot.short_id}{PULL_DIR_SUFFIX}"
-        self.console.detail(f"pulling {name} (snapshot {snapshot.short_id}) from {client.repository}", "blue")
-        try:
-            temp.mkdir(mode=0o700)
-            files = [name] + ([snapshot.manifest_name] if snapshot.manifest_name else [])
-            client.run(restic.restore_argv(snapshot.id, str(temp), files), "restic restore", show=False)
-            pulled = temp / name
-            if not pulled.is_file():
-                raise RepositoryError(f"repository {client.repository}: snapshot {snapshot.short_id} holds no {name}")
-            sha = manifest.sha256_file(pulled)
-            found = manifest.read(pulled)
-            expected = found.sha256 if found else snapshot.sha256
-            if not expected or sha != expected or (snapshot.sha256 and snapshot.sha256 != expected):
-                raise DumpError(f"{name} from {client.repository} (snapshot {snapshot.short_id}): sha256 {sha[:16]}… "
-                                f"differs from its manifest ({(expected or 'none')[:16]}…); not pulled")
-            if final.exists():
-                if manifest.sha256_file(final) == sha:
-                    self.console.detail(f"{name} is here already, with the same sha256", "dim")
-                    self._pulled(final, snapshot, client, sha)
-                    return
-                raise DumpError(f"{final} exists with other contents; not overwritten")
-            os.chmod(pulled, 0o600)
-            if found:  # a dump under its final name always has its manifest: the manifest first
-                os.chmod(manifest.path_of(pulled), 0o600)
-                processes.fsync_rename(manifest.path_of(pulled), manifest.path_of(final))
-            processes.fsync_rename(pulled, final)
-        finally:
-            shutil.rmtree(temp, ignore_errors=True)
-        self._pulled(final, snapshot, client, sha)
+# -- retention
 
-    def _pulled(self, final: Path, snapshot: restic.Snapshot, client: Client, sha: str) -> None:
-        self.outcome.file = str(final)
-        self.outcome.bytes = final.stat().st_size
-        self.outcome.details.update(snapshot=snapshot.id, repository=client.repository.masked, sha256=sha)
-        self.console.detail(f"sha256 {sha[:16]}… matches its manifest; db:import {final.name} restores it", "dim")
 
-    # -- retention
-
-    def _run_forgetcopies(self, step: ForgetCopies) -> None:
-        repository = Repository(step.repository)
-        client = self._client(step.repository)
-        try:
-            client.run(restic.unlock_argv(), "removing stale locks")
-            snapshots = client.snapshots(restic.stack_tags(step.stack, step.database))
-            items = [retention.Item(s.id, s.dump_time or _restic_time(s.time), good=s.verified) for s in snapshots]
-            decisions = retention.decide(items, step.policy)
-            by_id = {s.id: s for s in snapshots}
-            rows = []
-            for decision in decisions:
-                snap = by_id[decision.item.name]
-                health = "verified" if snap.verified else "not verified"
-                self.console.detail(f"{'keep  ' if decision.keep else 'forget'}  {repository} {snap.short_id} "
-                                    f"{snap.dump_name or '?'}  ({decision.rule}; {health})",
-                                    "dim" if decision.keep else "yellow")
-                rows.append({"repository": repository.masked, "snapshot": snap.short_id, "dump": snap.dump_name,
-                             "keep": decision.keep, "rule": decision.rule, "health": health})
-            self.outcome.details.setdefault("copies", []).extend(rows)
-            remove = [d.item.name for d in decisions if not d.keep]
-            if remove:
-                client.run(restic.forget_argv(remove), "restic forget --prune", show=False)
-                self.console.detail(f"{repository}: forgot {len(remove)} snapshot(s) and pruned", "dim")
-        except RepositoryError as exc:
-            self._failed_copy(exc.message)
+def forget_copies(run, step: ForgetCopies) -> None:
+    repository = Repository(step.repository)
+    client = _client(run, step.repository)
+    try:
+        client.run(restic.unlock_argv(), "removing stale locks")
+        snapshots = client.snapshots(restic.stack_tags(step.stack, step.database))
+        items = [retention.Item(s.id, s.dump_time or _restic_time(s.time), good=s.verified) for s in snapshots]
+        decisions = retention.decide(items, step.policy)
+        by_id = {s.id: s for s in snapshots}
+        rows = []
+        for decision in decisions:
+            snap = by_id[decision.item.name]
+            health = "verified" if snap.verified else "not verified"
+            run.console.detail(f"{'keep  ' if decision.keep else 'forget'}  {repository} {snap.short_id} "
+                                f"{snap.dump_name or '?'}  ({decision.rule}; {health})",
+                                "dim" if decision.keep else "yellow")
+            rows.append({"repository": repository.masked, "snapshot": snap.short_id, "dump": snap.dump_name,
+                         "keep": decision.keep, "rule": decision.rule, "health": health})
+        run.outcome.details.setdefault("copies", []).extend(rows)
+        remove = [d.item.name for d in decisions if not d.keep]
+        if remove:
+            client.run(restic.forget_argv(remove), "restic forget --prune", show=False)
+            run.console.detail(f"{repository}: forgot {len(remove)} snapshot(s) and pruned", "dim")
+    except RepositoryError as exc:
+        _failed_copy(run, exc.message)
 
 
 def _restic_time(text: str) -> datetime:
@@ -208,3 +219,6 @@ def _restic_time(text: str) -> datetime:
         return datetime.strptime(head, "%Y-%m-%dT%H:%M:%S")
     except ValueError:
         return datetime.min
+
+
+HANDLERS = {PushCopy: push_copy, PullCopy: pull_copy, ForgetCopies: forget_copies, CopiesDone: copies_done}
