@@ -12,7 +12,8 @@ from kompose.actions.db_push import repositories
 from kompose.context import Context
 from kompose.engines.postgres import sql as postgres
 from kompose.errors import ConfigError
-from kompose.plan.steps import PullCopy, StackPlan
+from kompose.plan.model import StackPlan
+from kompose.plan.steps import PullCopy
 from kompose.repositories import restic
 from kompose.stacks import Stack
 

@@ -17,7 +17,8 @@ from kompose.dumps import manifest
 from kompose.engines.postgres import sql as postgres
 from kompose.errors import DumpError
 from kompose.hooks.sources import HookFinder
-from kompose.plan.steps import CheckChecksum, CopiesDone, Note, PushCopy, StackPlan, Step
+from kompose.plan.model import StackPlan
+from kompose.plan.steps import CheckChecksum, CopiesDone, Note, PushCopy, Step
 from kompose.repositories import restic
 from kompose.stacks import Stack
 
