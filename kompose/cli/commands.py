@@ -123,10 +123,30 @@ def _drill_args(
 
 
 def _list_args(
+    remote: bool = typer.Option(False, "--remote", help="the copies in the stack's restic repositories instead"),
     json_output: bool = typer.Option(False, "--json", help="print the dumps as JSON"),
 ):
-    """List each stack's dumps, newest first."""
-    return {}, False, json_output
+    """List each stack's dumps, newest first (--remote: its copies in each repository)."""
+    return {"remote": remote}, False, json_output
+
+
+def _push_args(
+    dump: Optional[str] = typer.Argument(None, help="the dump, in the stack's directory (default: its newest verified one)"),
+    init: bool = typer.Option(False, "--init", help="create a repository that does not exist yet (restic init)"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
+    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
+):
+    """Copy a dump and its manifest into the stack's repositories (KOMPOSE_REPOSITORIES) that lack it."""
+    return {"dump": dump, "init": init}, dry_run, json_output
+
+
+def _pull_args(
+    snapshot: Optional[str] = typer.Argument(None, help="a snapshot id (default: the newest copy in any repository)"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
+    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
+):
+    """Bring a copy back from the stack's repositories into its directory, sha256 checked; then db:import it."""
+    return {"snapshot": snapshot}, dry_run, json_output
 
 
 def _hooks_args(
@@ -188,6 +208,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("db:cleanup", _cleanup_args, plan="db_cleanup"),
     Command("db:verify", _verify_args, plan="db_verify"),
     Command("db:drill", _drill_args, plan="db_drill"),
+    Command("db:push", _push_args, plan="db_push"),
+    Command("db:pull", _pull_args, plan="db_pull"),
     Command("db:list", _list_args, report="kompose.reports.listing:db_list_command"),
     Command("hooks", _hooks_args, report="kompose.reports.hooks:hooks_command"),
     Command("hooks:check", _hooks_check_args, report="kompose.reports.hooks:hooks_check_command"),

@@ -5,7 +5,7 @@ kompose keeps one snapshot per dump: the dump and its manifest, backed up from t
 directory by their relative names (so they sit at the snapshot's root, whatever the
 directory is called on the host that pulls them back), tagged so kompose finds a stack's
 copies on any host: ``kompose``, ``stack:<stack>``, ``db:<database>``, ``time:<dump timestamp>``,
-``sha256:<the dump's sha256>`` and ``verified`` when the dump passed its checks before the push.
+``sha256:<the dump's sha256>``, ``size:<bytes>`` and ``verified`` when the dump passed its checks before the push.
 
 Secrets never travel in argv: the repository string goes in ``RESTIC_REPOSITORY``, the
 password in ``RESTIC_PASSWORD`` / ``RESTIC_PASSWORD_FILE`` / ``RESTIC_PASSWORD_COMMAND``
@@ -109,8 +109,10 @@ def stack_tags(stack: str, database: str | None = None) -> tuple[str, ...]:
     return tags + ((tag_value("db", database),) if database else ())
 
 
-def dump_tags(stack: str, database: str, when: datetime, sha256: str, verified: bool) -> tuple[str, ...]:
+def dump_tags(stack: str, database: str, when: datetime, sha256: str, verified: bool,
+              size: int | None = None) -> tuple[str, ...]:
     tags = stack_tags(stack, database) + (f"time:{when.strftime(TIME_FORMAT)}", f"sha256:{sha256}")
+    tags += (f"size:{size}",) if size is not None else ()
     return tags + ((VERIFIED_TAG,) if verified else ())
 
 
@@ -190,6 +192,7 @@ class Snapshot:
     sha256: str
     verified: bool
     paths: tuple[str, ...]
+    size: int | None = None  # the dump's size in bytes (its size: tag)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -240,6 +243,7 @@ def parse_snapshots(text: str) -> list[Snapshot]:
             id=item["id"], short_id=item.get("short_id") or item["id"][:8], time=item.get("time", ""),
             stack=_tag(tags, "stack"), database=_tag(tags, "db"), dump_time=when, sha256=_tag(tags, "sha256"),
             verified=VERIFIED_TAG in tags, paths=tuple(item.get("paths") or ()),
+            size=int(_tag(tags, "size")) if _tag(tags, "size").isdigit() else None,
         ))
     return sorted(result, key=lambda s: s.sort_key)
 

@@ -86,7 +86,7 @@ def _push(run, step: PushCopy, repository: Repository) -> str:
             return there[-1].short_id
     parsed = dumps.parse(dump)
     when = parsed.timestamp if parsed else datetime.fromtimestamp(dump.stat().st_mtime)
-    tags = restic.dump_tags(step.stack, step.database, when, sha, verified)
+    tags = restic.dump_tags(step.stack, step.database, when, sha, verified, dump.stat().st_size)
     files = [dump.name] + ([manifest.path_of(dump).name] if found else [])
     run.console.detail(f"copying {dump.name} to {repository}", "blue")
     output = client.run(restic.backup_argv(files, tags), "restic backup", cwd=dump.parent, show=True)

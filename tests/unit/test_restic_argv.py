@@ -49,8 +49,9 @@ def test_no_argv_carries_the_repository_or_a_password():
 
 
 def test_tags_of_a_dump():
-    tags = restic.dump_tags("blog", "blogdb", datetime(2026, 12, 1, 10, 10, 10), "ab" * 32, verified=True)
-    assert tags == ("kompose", "stack:blog", "db:blogdb", "time:20261201_101010", "sha256:" + "ab" * 32, "verified")
+    tags = restic.dump_tags("blog", "blogdb", datetime(2026, 12, 1, 10, 10, 10), "ab" * 32, verified=True, size=7)
+    assert tags == ("kompose", "stack:blog", "db:blogdb", "time:20261201_101010", "sha256:" + "ab" * 32, "size:7",
+                    "verified")
     assert restic.stack_tags("blog") == ("kompose", "stack:blog")
     with pytest.raises(ConfigError):
         restic.stack_tags("a,b")  # restic would split it into two tags
@@ -99,7 +100,7 @@ def test_url_passwords_and_backend_keys_are_secrets():
 
 SNAPSHOTS = (
     '[{"time":"2026-12-01T16:16:57.18Z","paths":["/x/a_20261201_101010.sql","/x/a_20261201_101010.sql.json"],'
-    '"tags":["kompose","stack:s1","db:a","time:20261201_101010","sha256:abc","verified"],"id":"a9bf3e03aa","short_id":"a9bf3e03"},'
+    '"tags":["kompose","stack:s1","db:a","time:20261201_101010","sha256:abc","size:42","verified"],"id":"a9bf3e03aa","short_id":"a9bf3e03"},'
     '{"time":"2026-11-30T16:16:57.18Z","paths":["/x/a_20261130_101010.sql"],'
     '"tags":["kompose","stack:s1","db:a","time:20261130_101010","sha256:def"],"id":"bbbbbbbbbb","short_id":"bbbbbbbb"}]'
 )
@@ -107,7 +108,8 @@ SNAPSHOTS = (
 
 def test_parse_snapshots_oldest_first_with_what_the_tags_say():
     older, newer = restic.parse_snapshots("a warning line\n" + SNAPSHOTS + "\n")
-    assert newer.short_id == "a9bf3e03" and newer.sha256 == "abc" and newer.verified
+    assert newer.short_id == "a9bf3e03" and newer.sha256 == "abc" and newer.verified and newer.size == 42
+    assert older.size is None
     assert newer.dump_time == datetime(2026, 12, 1, 10, 10, 10)
     assert newer.dump_name == "a_20261201_101010.sql" and newer.manifest_name == "a_20261201_101010.sql.json"
     assert not older.verified and older.manifest_name is None
