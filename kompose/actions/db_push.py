@@ -18,7 +18,7 @@ from kompose.engines.postgres import sql as postgres
 from kompose.errors import DumpError
 from kompose.hooks.sources import HookFinder
 from kompose.plan.model import StackPlan
-from kompose.plan.steps import CheckChecksum, CopiesDone, Note, PushCopy, Step
+from kompose.plan.steps import CopiesDone, Note, PushCopy, Step
 from kompose.repositories import restic
 from kompose.stacks import Stack
 
@@ -70,6 +70,6 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, init: bool = False
         newest_verified(stack_plan.directory, conn.database)
     env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn)
-    stack_plan.steps.append(CheckChecksum(path))
+    # the sha256 against the manifest is checked while restic reads the dump (see PushCopy)
     stack_plan.steps += copy_steps(stack, hooks, path, conn.database, found, skip_existing=True, init=init)
     return stack_plan

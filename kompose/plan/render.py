@@ -212,6 +212,8 @@ def _push_copy(step: PushCopy) -> tuple[str, str]:
     text = (f"{step.dump.name} and its manifest -> {mask_url_password(step.repository)} (restic backup: one snapshot "
             f"tagged kompose stack:{step.stack} db:{step.database} time:<the dump's> sha256:<the manifest's>"
             + (", unless the repository has this dump" if step.skip_existing else "") + ")")
+    if step.skip_existing:
+        text += "\n  the dump's sha256 is checked against its manifest as restic reads it; a copy that fails is forgotten"
     if step.init:
         text += "\n  restic init first when it is not a repository yet"
     text += "".join(f"\n  pre: {describe_hook(h)}" for h in step.pre)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -38,8 +39,8 @@ def _client(run, url: str) -> Client:
 
 
 def _failed_copy(run, message: str) -> None:
+    """Record a repository's failure; CopiesDone reports them all, once, as the stack's error."""
     _copy_failures(run).append(message)
-    run.console.detail(f"✗ {message}", "red")
 
 
 # -- push
@@ -71,11 +72,13 @@ def _push(run, step: PushCopy, repository: Repository) -> str:
     if not dump.is_file():
         raise DumpError(f"{dump.name} does not exist")
     found = manifest.read(dump)
-    sha = found.sha256 if found else manifest.sha256_file(dump)
-    verified = bool(found and found.verification.ok)
-    facts = getattr(run, "files", {}).get(dump, {})
-    if found and facts.get("sha256") and facts["sha256"] != found.sha256:
+    facts = run.files.setdefault(dump, {})
+    if found and facts.get("sha256") and facts.get("bytes") == dump.stat().st_size and facts["sha256"] != found.sha256:
         raise DumpError(f"{dump.name}: its sha256 differs from its manifest; not copied")
+    if not found and not facts.get("sha256"):
+        facts.update(sha256=manifest.sha256_file(dump), bytes=dump.stat().st_size)
+    sha = found.sha256 if found else facts["sha256"]
+    verified = bool(found and found.verification.ok)
     client = _client(run, step.repository)
     if step.init:
         _init_if_missing(run, client)
@@ -88,12 +91,46 @@ def _push(run, step: PushCopy, repository: Repository) -> str:
     when = parsed.timestamp if parsed else datetime.fromtimestamp(dump.stat().st_mtime)
     tags = restic.dump_tags(step.stack, step.database, when, sha, verified, dump.stat().st_size)
     files = [dump.name] + ([manifest.path_of(dump).name] if found else [])
+    # a dump this run did not hash (db:push) is hashed while restic reads it: the same bytes
+    # from the page cache, on the other core; a copy whose dump fails the check is forgotten again
+    hasher = _Sha256(dump) if not facts.get("sha256") else None
     run.console.detail(f"copying {dump.name} to {repository}", "blue")
-    output = client.run(restic.backup_argv(files, tags), "restic backup", cwd=dump.parent, show=True)
+    try:
+        output = client.run(restic.backup_argv(files, tags), "restic backup", cwd=dump.parent)
+    finally:
+        actual = hasher.result() if hasher else None
     snapshot = restic.snapshot_id_of_backup(output) or "?"
+    if actual is not None:
+        facts.update(sha256=actual, bytes=dump.stat().st_size)
+        if actual != sha:
+            client.run(restic.forget_argv([snapshot], prune=False), "forgetting the bad copy")
+            raise DumpError(f"{dump.name}: sha256 {actual[:16]}… differs from its manifest's {sha[:16]}…; "
+                            "the copy was forgotten again")
     run.console.detail(f"{repository}: snapshot {snapshot}" + ("" if verified else " (not verified: no good manifest)"),
-                        "dim")
+                       "dim")
     return snapshot
+
+
+class _Sha256:
+    """A file's sha256, computed on a thread (hashlib releases the GIL on big updates)."""
+
+    def __init__(self, path: Path):
+        self._value: str | None = None
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _run(self, path: Path) -> None:
+        try:
+            self._value = manifest.sha256_file(path)
+        except OSError as exc:
+            self._error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value or ""
 
 
 def _init_if_missing(run, client: Client) -> None:
@@ -103,7 +140,7 @@ def _init_if_missing(run, client: Client) -> None:
         if "Is there a repository" not in exc.message and "no such file" not in exc.message \
                 and "does not exist" not in exc.message:
             raise
-        client.run(restic.init_argv(), "restic init", show=True)
+        client.run(restic.init_argv(), "restic init")
         run.console.detail(f"created the restic repository {client.repository}", "yellow")
 
 

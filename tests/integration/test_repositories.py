@@ -313,3 +313,19 @@ def test_restic_missing_is_one_line_saying_how_to_install_it(kroot, pg, tmp_path
     assert result.code == 2, result
     assert "apt-get install restic" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result
     assert not _dumps(kroot)
+
+
+def test_push_of_a_dump_that_no_longer_matches_its_manifest_leaves_no_copy(kroot, pg, tmp_path):
+    _seed(pg, 50)
+    repo = str(tmp_path / "repo")
+    _init(repo)
+    stack = _stack(kroot, pg, "off")
+    assert kroot.run(stack, "db:export").code == 0
+    [dump] = _dumps(kroot)
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 1  # one flipped bit since it was verified, size unchanged
+    dump.write_bytes(bytes(data))
+    result = kroot.run("-e", f"KOMPOSE_REPOSITORIES={repo}", stack, "db:push", dump.name)
+    assert result.code == 1, result
+    assert "differs from its manifest" in result.stdout + result.stderr
+    assert _snapshots(repo) == []
