@@ -7,9 +7,9 @@ from pathlib import Path
 
 from kompose.hooks import points as hooks
 from kompose.hooks import sources as hookset
-from kompose.engines.postgres import sql as postgres
 from kompose.context import Context
-from kompose.plan.steps import Container
+from kompose.engines.base import Engine
+from kompose.plan.steps import CheckServerVersion, Container, Sql
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
@@ -55,7 +55,7 @@ def find_hooks(
     ctx: Context,
     stack: Stack,
     stack_plan: StackPlan,
-    conn: postgres.Connection | None = None,
+    conn=None,
     container: Container | None = None,
 ) -> hookset.HookFinder:
     """The stack's hooks of every kind (hooks.sh, its own .env, sql/), ready to give the steps of
@@ -67,3 +67,15 @@ def find_hooks(
     finder = hookset.HookFinder(sources, stack_plan.env, stack.name, stack_plan.command, conn, container)
     stack_plan.on_error += finder.steps("on_error")
     return finder
+
+
+def sql(engine: Engine, container, conn, script: str, what: str, database: str | None = None, optional: bool = False) -> Sql:
+    variables = engine.variables(conn)
+    database = database or engine.admin_database
+    return Sql(container, database, script, variables, conn.exec_env(), what,
+               engine.script_argv(conn, database, variables), optional)
+
+
+def version_check(engine: Engine, container, conn, path: Path, fmt: str, compression: str) -> CheckServerVersion:
+    return CheckServerVersion(container, engine.script_argv(conn, engine.admin_database, ()), conn.exec_env(),
+                              path, fmt, compression)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from kompose.actions.common import new_stack_plan
 from kompose.actions.db_push import repositories
 from kompose.context import Context
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import engine_for
 from kompose.errors import ConfigError
 from kompose.plan.model import StackPlan
 from kompose.plan.steps import PullCopy
@@ -20,7 +20,7 @@ from kompose.stacks import Stack
 
 def plan(ctx: Context, stack: Stack, snapshot: str | None = None) -> StackPlan:
     stack_plan = new_stack_plan(ctx, stack, "db:pull", lock=True)
-    conn = postgres.connection(stack_plan.env, stack.name)
+    conn = engine_for(stack_plan.env).connection(stack_plan.env, stack.name)
     found = repositories(stack_plan.env)
     if not found:
         raise ConfigError(f"{stack.name}: no repositories to pull from ({restic.SETTING} is not set, or off)")

@@ -14,7 +14,7 @@ from kompose.actions.db_import import find_dump
 from kompose.context import Context
 from kompose.dumps import files as dumps
 from kompose.dumps import manifest
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import engine_for
 from kompose.errors import DumpError
 from kompose.hooks.sources import HookFinder
 from kompose.plan.model import StackPlan
@@ -61,7 +61,7 @@ def newest_verified(directory: Path, database: str) -> Path:
 def plan(ctx: Context, stack: Stack, dump: str | None = None, init: bool = False) -> StackPlan:
     stack_plan = new_stack_plan(ctx, stack, "db:push", lock=True)
     env = stack_plan.env
-    conn = postgres.connection(env, stack.name)
+    conn = engine_for(env).connection(env, stack.name)
     found = repositories(env)
     if not found:
         stack_plan.steps.append(Note(f"no repositories ({restic.SETTING} is not set, or off): nothing to push"))

@@ -31,24 +31,17 @@ class Client:
         Raises RepositoryError (repository, what, restic's reason) when it fails.
         """
         binary = restic.program()
-        errors: list[str] = []
-
-        def on_stderr(line: str) -> None:
-            errors.append(line)
-            del errors[:-50]
-            if show and self.sink:
-                self.sink(line)
-
         result = processes.run_captured(
-            [binary, *argv[1:]], cwd=cwd or self.cwd, env=self.env, sink=on_stderr,
-            timeout=self.timeout, what=f"restic {argv[1]}",
+            [binary, *argv[1:]], timeout=self.timeout, what=f"restic {argv[1]}", env=self.env, cwd=cwd or self.cwd,
         )
-        stdout = result.stdout.decode("utf-8", "replace")
+        if show and self.sink:
+            for line in result.stderr.splitlines():
+                self.sink(line)
         if result.exit_code != 0:
             raise RepositoryError(
-                f"repository {self.repository}: {what} failed: {restic.reason(chr(10).join(errors) or stdout)}"
+                f"repository {self.repository}: {what} failed: {restic.reason(result.stderr or result.stdout)}"
             )
-        return stdout
+        return result.stdout
 
     def snapshots(self, tags: Sequence[str]) -> list[restic.Snapshot]:
         output = self.run(restic.snapshots_argv(tags), "listing the copies")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kompose.console import human_size
 from kompose.context import Context
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import engine_for
 from kompose.repositories import restic
 from kompose.repositories.client import Client
 from kompose.repositories.restic import RepositoryError
@@ -14,7 +14,7 @@ from kompose.stacks import Stack
 def remote_rows(ctx: Context, stack: Stack) -> tuple[list[dict], list[str]]:
     """(one row per copy, newest first; one error line per repository that could not be read)."""
     env = ctx.stack_env(stack)
-    conn = postgres.connection(env, stack.name)
+    conn = engine_for(env).connection(env, stack.name)
     found = restic.repositories_of(env)
     if found:
         restic.program()

@@ -18,7 +18,7 @@ from kompose.dumps import files as dumps
 from kompose.dumps import manifest
 from kompose.dumps import retention
 from kompose.errors import DumpError, KomposeError
-from kompose.host import processes
+from kompose.host import files as host_files
 from kompose.plan.steps import CopiesDone, ForgetCopies, PullCopy, PushCopy
 from kompose.repositories import restic
 from kompose.repositories.client import Client
@@ -205,8 +205,8 @@ def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> Non
         os.chmod(pulled, 0o600)
         if found:  # a dump under its final name always has its manifest: the manifest first
             os.chmod(manifest.path_of(pulled), 0o600)
-            processes.fsync_rename(manifest.path_of(pulled), manifest.path_of(final))
-        processes.fsync_rename(pulled, final)
+            host_files.fsync_rename(manifest.path_of(pulled), manifest.path_of(final))
+        host_files.fsync_rename(pulled, final)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     _pulled(run, final, snapshot, client, sha)
