@@ -10,7 +10,8 @@ from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
 from kompose.actions import db_push
-from kompose.plan.steps import CopiesDone, ForgetCopies, Note, Remove, RemoveOrphans, Retention
+from kompose.plan.steps import Note, Remove, RemoveOrphans, Retention
+from kompose.run.repository_steps import CopiesDone, ForgetCopies
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
@@ -58,7 +59,7 @@ def plan(ctx: Context, stack: Stack, keep: int | None = None, keep_last: int | N
     stack_plan.steps.append(RemoveOrphans(stack_plan.directory, conn.database))
     # the same policy in each repository (forget + prune), with the same safety rules
     found = db_push.repositories(stack_plan.env)
-    stack_plan.steps += [ForgetCopies(r.url, stack.name, conn.database, policy) for r in found]
+    stack_plan.steps += [ForgetCopies(r.url, stack.name, conn.database, str(policy), policy.counts()) for r in found]
     if found:
         stack_plan.steps.append(CopiesDone("retention in a repository"))
     stack_plan.post += hooks.steps("post_db_cleanup")

@@ -13,7 +13,7 @@ from kompose.context import Context
 from kompose.engines import engine_for
 from kompose.errors import ConfigError
 from kompose.plan.model import StackPlan
-from kompose.plan.steps import PullCopy
+from kompose.run.repository_steps import PullCopy
 from kompose.repositories import restic
 from kompose.stacks import Stack
 

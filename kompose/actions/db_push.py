@@ -18,7 +18,8 @@ from kompose.engines import engine_for
 from kompose.errors import DumpError
 from kompose.hooks.sources import HookFinder
 from kompose.plan.model import StackPlan
-from kompose.plan.steps import CopiesDone, Note, PushCopy, Step
+from kompose.plan.steps import Note, Step
+from kompose.run.repository_steps import CopiesDone, PushCopy
 from kompose.repositories import restic
 from kompose.stacks import Stack
 

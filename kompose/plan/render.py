@@ -16,7 +16,7 @@ from kompose.plan.model import Plan, RunHooks
 from kompose.plan.steps import (
     CheckChecksum, CheckDump, CheckServerVersion, Compose, Container, CountRows, DumpInHelper, Exec, HELPER_MOUNT,
     HookStep, Network, Note, RecordDrill, Remove, RemoveHelpers, RemoveOrphans, RemoveStale, Rename, Retention, Sql,
-    StartChecksum, Step, VerifyDump, VerifyDumps, WriteManifest, PushCopy, PullCopy, ForgetCopies, CopiesDone,
+    StartChecksum, Step, VerifyDump, VerifyDumps, WriteManifest,
 )
 
 def _env_words(env: tuple[tuple[str, str], ...]) -> list[str]:
@@ -204,43 +204,6 @@ def _remove_stale(step: RemoveStale) -> tuple[str, str]:
     return "remove", f"{step.directory}/{step.glob} ({step.reason})"
 
 
-# -- restic repositories (repository strings masked: a password in one never prints)
-
-
-@describe.register
-def _push_copy(step: PushCopy) -> tuple[str, str]:
-    text = (f"{step.dump.name} and its manifest -> {mask_url_password(step.repository)} (restic backup: one snapshot "
-            f"tagged kompose stack:{step.stack} db:{step.database} time:<the dump's> sha256:<the manifest's>"
-            + (", unless the repository has this dump" if step.skip_existing else "") + ")")
-    if step.skip_existing:
-        text += "\n  the dump's sha256 is checked against its manifest as restic reads it; a copy that fails is forgotten"
-    if step.init:
-        text += "\n  restic init first when it is not a repository yet"
-    text += "".join(f"\n  pre: {describe_hook(h)}" for h in step.pre)
-    text += "".join(f"\n  post: {describe_hook(h)}" for h in step.post)
-    return "copy", text
-
-
-@describe.register
-def _pull_copy(step: PullCopy) -> tuple[str, str]:
-    which = f"snapshot {step.snapshot}" if step.snapshot else f"the newest copy of {step.database}"
-    where = ", ".join(mask_url_password(r) for r in step.repositories)
-    return "pull", (f"{which} (stack:{step.stack}) from {where} -> {step.directory}/ (restic restore into a "
-                    "temporary directory; sha256 against its manifest; manifest, then dump renamed into place)")
-
-
-@describe.register
-def _forget_copies(step: ForgetCopies) -> tuple[str, str]:
-    return "forget", (f"{mask_url_password(step.repository)}: copies tagged stack:{step.stack} db:{step.database}, "
-                      f"policy {step.policy} (decided from the repository's snapshots when it runs; the newest "
-                      "verified copy always stays), then restic forget --prune")
-
-
-@describe.register
-def _copies_done(step: CopiesDone) -> tuple[str, str]:
-    return "check", f"every {step.what} above succeeded (else the stack fails; the local dumps stay)"
-
-
 POLICY_TEXT = {
     "success": "only on success",
     "always": "always (also after a failure, with KOMPOSE_STATUS=failed)",
@@ -298,10 +261,6 @@ def step_json(step: Step) -> dict[str, Any]:
             value = [step_json(v) for v in value]
         elif item.name == "url":
             value = mask_url(value)
-        elif item.name in ("repository", "repositories"):
-            value = mask_url_password(value) if isinstance(value, str) else [mask_url_password(v) for v in value]
-        elif item.name == "policy":
-            value = str(value)
         elif isinstance(value, Container):
             value = {"id": value.id, "name": value.name, "image": value.image, "image_id": value.image_id,
                      "reason": value.reason}
@@ -309,6 +268,10 @@ def step_json(step: Step) -> dict[str, Any]:
             value = str(value)
         elif isinstance(value, tuple):
             value = [str(v) if isinstance(v, Path) else (list(v) if isinstance(v, tuple) else v) for v in value]
+        if isinstance(value, str):  # a password inside a URL (a repository string) never prints
+            value = mask_url_password(value)
+        elif isinstance(value, list):
+            value = [mask_url_password(v) if isinstance(v, str) else v for v in value]
         data[item.name] = value
     return data
 

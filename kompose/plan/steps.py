@@ -249,68 +249,13 @@ class RemoveStale:
     reason: str
 
 
-# ------------------------------------------------------------ restic repositories
-# ``repository`` is the repository string as configured (it may carry a password): shown
-# masked (env.mask_url_password) in text and JSON; it reaches restic only in RESTIC_REPOSITORY.
-
-
-@dataclass(frozen=True)
-class PushCopy:
-    """Copy a dump and its manifest into one restic repository as one snapshot, tagged with the
-    stack, the database, the dump's timestamp and its sha256 (read from the manifest when it runs).
-
-    A failure is recorded, not raised, so the other repositories still get their copy; a
-    CopiesDone step later fails the stack. ``pre``/``post``: the pre_db_push / post_db_push hooks.
-    """
-
-    repository: str
-    dump: Path
-    stack: str
-    database: str
-    skip_existing: bool = False  # db:push: a repository that holds this dump already is left alone
-    init: bool = False  # db:push --init: create the repository when there is none
-    pre: tuple = ()
-    post: tuple = ()
-
-
-@dataclass(frozen=True)
-class PullCopy:
-    """Bring a copy back from the repositories: the newest of the stack's database (or ``snapshot``),
-    restored into a temporary directory, its sha256 checked against its manifest and its tag, then
-    renamed into ``directory`` (manifest first)."""
-
-    repositories: tuple[str, ...]
-    directory: Path
-    stack: str
-    database: str
-    snapshot: str | None = None
-
-
-@dataclass(frozen=True)
-class ForgetCopies:
-    """Apply the retention policy to the stack's copies in one repository (decided when it runs,
-    from the repository's snapshots), then forget exactly those snapshots and prune."""
-
-    repository: str
-    stack: str
-    database: str
-    policy: object  # dumps.retention.Policy
-
-
-@dataclass(frozen=True)
-class CopiesDone:
-    """Fail the stack when a copy step above failed (each has said so with its own line)."""
-
-    what: str = "copy"
-
-
 # every step kind defined here; hook kinds are HookStep subclasses in kompose/hooks/kinds/,
 # other rooms may define more (each with a renderer in plan/render.py and a handler in run/handlers/)
 CORE_STEPS = (
     Note, Compose, Network, Exec, DumpInHelper, RemoveHelpers, Sql, CheckDump, Rename, Remove, RemoveStale,
     VerifyDump, VerifyDumps, CheckChecksum, StartChecksum, CheckServerVersion, WriteManifest, Retention,
-    RemoveOrphans, CountRows, RecordDrill, PushCopy, PullCopy, ForgetCopies, CopiesDone,
+    RemoveOrphans, CountRows, RecordDrill,
 )
 Step = Union[HookStep, Note, Compose, Network, Exec, DumpInHelper, RemoveHelpers, Sql, CheckDump, Rename, Remove,
              RemoveStale, VerifyDump, VerifyDumps, CheckChecksum, StartChecksum, CheckServerVersion, WriteManifest,
-             Retention, RemoveOrphans, CountRows, RecordDrill, PushCopy, PullCopy, ForgetCopies, CopiesDone]
+             Retention, RemoveOrphans, CountRows, RecordDrill]

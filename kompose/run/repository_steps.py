@@ -1,5 +1,10 @@
-"""The handlers of the restic repository steps: push a dump, pull a copy back, apply retention in
-a repository. Each is ``handler(run: StackRun, step)``; HANDLERS is merged into run/handlers.py.
+"""The restic repository steps: push a dump, pull a copy back, apply retention in a repository —
+each a frozen dataclass, its renderer (registered on plan.render.describe) and its handler
+``handler(run: StackRun, step)``; STEPS maps them (one line in run/handlers.STEP_MODULES).
+
+``repository`` holds the repository string as configured (it may carry a password): it is
+shown masked (env.mask_url_password) in text and JSON, and reaches restic only in
+RESTIC_REPOSITORY.
 
 A copy that fails is recorded, with one line naming the repository (masked) and restic's
 reason, and the next repository still gets its copy; the CopiesDone step then fails the
@@ -11,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -19,13 +25,110 @@ from kompose.dumps import manifest
 from kompose.dumps import retention
 from kompose.errors import DumpError, KomposeError
 from kompose.host import files as host_files
-from kompose.plan.steps import CopiesDone, ForgetCopies, PullCopy, PushCopy
+from kompose.env import mask_url_password
+from kompose.plan.render import describe, describe_hook
 from kompose.repositories import restic
 from kompose.repositories.client import Client
 from kompose.repositories.restic import Repository, RepositoryError
 
 PULL_DIR_PREFIX = ".kompose-pull-"
 PULL_DIR_SUFFIX = ".partial"
+
+
+@dataclass(frozen=True)
+class PushCopy:
+    """Copy a dump and its manifest into one restic repository as one snapshot, tagged with the
+    stack, the database, the dump's timestamp and its sha256 (read from the manifest when it runs).
+
+    A failure is recorded, not raised, so the other repositories still get their copy; a
+    CopiesDone step later fails the stack. ``pre``/``post``: the pre_db_push / post_db_push hooks.
+    """
+
+    repository: str
+    dump: Path
+    stack: str
+    database: str
+    skip_existing: bool = False  # db:push: a repository that holds this dump already is left alone
+    init: bool = False  # db:push --init: create the repository when there is none
+    pre: tuple = ()
+    post: tuple = ()
+
+
+@dataclass(frozen=True)
+class PullCopy:
+    """Bring a copy back from the repositories: the newest of the stack's database (or ``snapshot``),
+    restored into a temporary directory, its sha256 checked against its manifest and its tag, then
+    renamed into ``directory`` (manifest first)."""
+
+    repositories: tuple[str, ...]
+    directory: Path
+    stack: str
+    database: str
+    snapshot: str | None = None
+
+
+@dataclass(frozen=True)
+class ForgetCopies:
+    """Apply the retention policy to the stack's copies in one repository (decided when it runs,
+    from the repository's snapshots), then forget exactly those snapshots and prune."""
+
+    repository: str
+    stack: str
+    database: str
+    policy: str  # as the plan shows it
+    counts: tuple[tuple[str, int], ...]  # retention.Policy's (rule, count) pairs
+
+    def retention_policy(self) -> retention.Policy:
+        return retention.Policy(**dict(self.counts))
+
+
+@dataclass(frozen=True)
+class CopiesDone:
+    """Fail the stack when a copy step above failed (each failure is one line of its error)."""
+
+    what: str = "copy"
+
+
+# ------------------------------------------------------------------ rendering
+
+
+@describe.register
+def _push_copy(step: PushCopy) -> tuple[str, str]:
+    text = (f"{step.dump.name} and its manifest -> {mask_url_password(step.repository)} (restic backup: one snapshot "
+            f"tagged kompose stack:{step.stack} db:{step.database} time:<the dump's> sha256:<the manifest's>"
+            + (", unless the repository has this dump" if step.skip_existing else "") + ")")
+    if step.skip_existing:
+        text += "\n  the dump's sha256 is checked against its manifest as restic reads it; a copy that fails is forgotten"
+    if step.init:
+        text += "\n  restic init first when it is not a repository yet"
+    text += "".join(f"\n  pre: {describe_hook(h)}" for h in step.pre)
+    text += "".join(f"\n  post: {describe_hook(h)}" for h in step.post)
+    return "copy", text
+
+
+@describe.register
+def _pull_copy(step: PullCopy) -> tuple[str, str]:
+    which = f"snapshot {step.snapshot}" if step.snapshot else f"the newest copy of {step.database}"
+    where = ", ".join(mask_url_password(r) for r in step.repositories)
+    return "pull", (f"{which} (stack:{step.stack}) from {where} -> {step.directory}/ (restic restore into a "
+                    "temporary directory; sha256 against its manifest; manifest, then dump renamed into place)")
+
+
+@describe.register
+def _forget_copies(step: ForgetCopies) -> tuple[str, str]:
+    return "forget", (f"{mask_url_password(step.repository)}: copies tagged stack:{step.stack} db:{step.database}, "
+                      f"policy {step.policy} (decided from the repository's snapshots when it runs; the newest "
+                      "verified copy always stays), then restic forget --prune")
+
+
+@describe.register
+def _copies_done(step: CopiesDone) -> tuple[str, str]:
+    return "check", f"every {step.what} above succeeded (else the stack fails; the local dumps stay)"
+
+
+# ------------------------------------------------------------------- handlers
+
+
 
 
 def _copy_failures(run) -> list[str]:
@@ -229,7 +332,7 @@ def forget_copies(run, step: ForgetCopies) -> None:
         client.run(restic.unlock_argv(), "removing stale locks")
         snapshots = client.snapshots(restic.stack_tags(step.stack, step.database))
         items = [retention.Item(s.id, s.dump_time or _restic_time(s.time), good=s.verified) for s in snapshots]
-        decisions = retention.decide(items, step.policy)
+        decisions = retention.decide(items, step.retention_policy())
         by_id = {s.id: s for s in snapshots}
         rows = []
         for decision in decisions:
@@ -258,4 +361,4 @@ def _restic_time(text: str) -> datetime:
         return datetime.min
 
 
-HANDLERS = {PushCopy: push_copy, PullCopy: pull_copy, ForgetCopies: forget_copies, CopiesDone: copies_done}
+STEPS = {PushCopy: push_copy, PullCopy: pull_copy, ForgetCopies: forget_copies, CopiesDone: copies_done}
