@@ -329,3 +329,23 @@ def test_push_of_a_dump_that_no_longer_matches_its_manifest_leaves_no_copy(kroot
     assert result.code == 1, result
     assert "differs from its manifest" in result.stdout + result.stderr
     assert _snapshots(repo) == []
+
+
+def test_cleanup_in_a_repository_never_leaves_fewer_than_keep_last_verified_copies(kroot, pg, tmp_path):
+    _seed(pg, 10)
+    repo = str(tmp_path / "repo")
+    _init(repo)
+    stack = _stack(kroot, pg, repo)
+    assert kroot.run(stack, "db:export").code == 0
+    [verified] = _dumps(kroot)
+    # a newer dump without a manifest (made by kompose.sh, say): its copy is not verified
+    unverified = verified.with_name(verified.name.replace(verified.name.split("_")[-2], "29991231"))
+    unverified.write_bytes(verified.read_bytes())
+    pushed = kroot.run(stack, "db:push", unverified.name)
+    assert pushed.code == 0, pushed
+    assert len(_snapshots(repo)) == 2
+    result = kroot.run(stack, "db:cleanup", "--keep-last", "1")
+    assert result.code == 0, result
+    kept = {Path(p).name for s in _snapshots(repo) for p in s["paths"] if not p.endswith(".json")}
+    assert kept == {verified.name, unverified.name}, result.stdout  # keep-last 1 alone would forget the verified one
+    assert "protected" in result.stdout

@@ -1,5 +1,6 @@
 """restic's argv, tags and output parsing: pure functions, no mocks, no restic."""
 
+import json
 from datetime import datetime
 
 import pytest
@@ -125,3 +126,33 @@ def test_backup_summary_and_failure_reason():
     assert restic.reason("subprocess ssh: refused\nFatal: unable to open repository at sftp:h:/x: EOF\n") == \
         "unable to open repository at sftp:h:/x: EOF"
     assert restic.reason("something odd\n") == "something odd"
+
+
+# --- the repository steps in plans: every repository shown, masked -----------------------
+
+
+def test_repository_steps_render_masked_in_text_and_json(tmp_path):
+    from kompose.dumps.retention import Policy
+    from kompose.plan.model import Plan, StackPlan
+    from kompose.plan.render import render_json, render_text
+    from kompose.run.repository_steps import CopiesDone, ForgetCopies, PullCopy, PushCopy
+
+    url = "rest:https://kompose:Very-Secret-1@backup.example/r"
+    dump = tmp_path / "app_20261201_101010.sql"
+    stack = StackPlan(stack="s", directory=tmp_path, command="db:export")
+    policy = Policy(last=2)
+    stack.steps += [PushCopy(url, dump, "s", "app"), PushCopy("/srv/restic", dump, "s", "app"), CopiesDone(),
+                    PullCopy((url, "/srv/restic"), tmp_path, "s", "app"),
+                    ForgetCopies(url, "s", "app", str(policy), policy.counts())]
+    plan = Plan("db:export", [stack])
+    text, data = render_text(plan), render_json(plan)
+    assert "Very-Secret-1" not in text and "Very-Secret-1" not in data
+    assert "-> rest:https://kompose:***@backup.example/r (restic backup" in text
+    assert "-> /srv/restic (restic backup" in text
+    assert "from rest:https://kompose:***@backup.example/r, /srv/restic" in text
+    assert "policy keep-last 2" in text
+    steps = json.loads(data)["stacks"][0]["steps"]
+    assert [s["kind"] for s in steps] == ["copy", "copy", "check", "pull", "forget"]
+    assert steps[0]["repository"] == "rest:https://kompose:***@backup.example/r"
+    assert steps[3]["repositories"] == ["rest:https://kompose:***@backup.example/r", "/srv/restic"]
+    assert ForgetCopies(url, "s", "app", str(policy), policy.counts()).retention_policy() == policy
