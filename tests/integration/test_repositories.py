@@ -348,4 +348,4 @@ def test_cleanup_in_a_repository_never_leaves_fewer_than_keep_last_verified_copi
     assert result.code == 0, result
     kept = {Path(p).name for s in _snapshots(repo) for p in s["paths"] if not p.endswith(".json")}
     assert kept == {verified.name, unverified.name}, result.stdout  # keep-last 1 alone would forget the verified one
-    assert "protected" in result.stdout
+    assert "newest good dump; verified" in result.stdout
