@@ -7,6 +7,7 @@ stack fails, but the other repositories still get their copy and the local dump 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from kompose.actions.common import find_hooks, new_stack_plan
@@ -15,11 +16,11 @@ from kompose.context import Context
 from kompose.dumps import files as dumps
 from kompose.dumps import manifest
 from kompose.engines import engine_for
-from kompose.errors import DumpError
+from kompose.errors import ConfigError, DumpError, UsageError
 from kompose.hooks.sources import HookFinder
 from kompose.plan.model import StackPlan
 from kompose.plan.steps import Note, Step
-from kompose.run.repository_steps import CopiesDone, PushCopy
+from kompose.run.repository_steps import CheckRepository, CopiesDone, PushCopy
 from kompose.repositories import restic
 from kompose.stacks import Stack
 
@@ -74,3 +75,21 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, init: bool = False
     # the sha256 against the manifest is checked while restic reads the dump (see PushCopy)
     stack_plan.steps += copy_steps(stack, hooks, path, conn.database, found, skip_existing=True, init=init)
     return stack_plan
+
+
+SUBSET_KEY = "KOMPOSE_REPOSITORY_CHECK_SUBSET"
+_SUBSET = re.compile(r"(\d+(\.\d+)?%|\d+/\d+|\d+[KMGT]?)")
+
+
+def verify_remote_steps(stack: Stack, env, subset: str | None) -> list[Step]:
+    """db:verify --remote: restic check of each repository, reading ``subset`` of the data back
+    (default: the stack's KOMPOSE_REPOSITORY_CHECK_SUBSET, else 5%; "0": the structure only)."""
+    found = repositories(env)
+    if not found:
+        raise ConfigError(f"{stack.name}: no repositories to verify ({restic.SETTING} is not set, or off)")
+    value = (subset if subset is not None else env.get(SUBSET_KEY, "").strip() or "5%").strip()
+    if value == "0":
+        value = ""
+    elif not _SUBSET.fullmatch(value):
+        raise UsageError(f"--read-data {value!r}: a percentage (5%), a part (1/10) or a size (500M)")
+    return [CheckRepository(r.url, value) for r in found] + [CopiesDone("repository check")]

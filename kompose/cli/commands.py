@@ -106,11 +106,19 @@ def _cleanup_args(
 def _verify_args(
     dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack)"),
     all_dumps: bool = typer.Option(False, "--all", help="verify every dump of the stack"),
+    remote: bool = typer.Option(False, "--remote", help="check the stack's restic repositories instead (restic check)"),
+    read_data: Optional[str] = typer.Option(
+        None, "--read-data", metavar="SUBSET",
+        help="with --remote: how much data to read back (5%, 1/10, 500M; 0: none) [default: "
+        "$KOMPOSE_REPOSITORY_CHECK_SUBSET or 5%]",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
     json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
 ):
     """Re-check dumps: sha256 against the manifest, and the structure (custom: read in full by pg_restore)."""
-    return {"dump": dump, "all_dumps": all_dumps}, dry_run, json_output
+    if (dump or all_dumps) and remote:
+        raise UsageError("db:verify --remote checks the repositories: it takes no DUMP and no --all")
+    return {"dump": dump, "all_dumps": all_dumps, "remote": remote, "read_data": read_data}, dry_run, json_output
 
 
 def _drill_args(

@@ -83,6 +83,15 @@ class ForgetCopies:
 
 
 @dataclass(frozen=True)
+class CheckRepository:
+    """restic check of one repository: its structure, and ``subset`` of its data read back
+    (``--read-data-subset``: "5%", "1/10", "500M"; empty: the structure only)."""
+
+    repository: str
+    subset: str = ""
+
+
+@dataclass(frozen=True)
 class CopiesDone:
     """Fail the stack when a copy step above failed (each failure is one line of its error)."""
 
@@ -119,6 +128,12 @@ def _forget_copies(step: ForgetCopies) -> tuple[str, str]:
     return "forget", (f"{mask_url_password(step.repository)}: copies tagged stack:{step.stack} db:{step.database}, "
                       f"policy {step.policy} (decided from the repository's snapshots when it runs; the newest "
                       "verified copy always stays), then restic forget --prune")
+
+
+@describe.register
+def _check_repository(step: CheckRepository) -> tuple[str, str]:
+    data = f", reading {step.subset} of the data back" if step.subset else ""
+    return "check", f"{mask_url_password(step.repository)}: restic check (structure, index, packs{data})"
 
 
 @describe.register
@@ -352,6 +367,19 @@ def forget_copies(run, step: ForgetCopies) -> None:
         _failed_copy(run, exc.message)
 
 
+def check_repository(run, step: CheckRepository) -> None:
+    repository = Repository(step.repository)
+    run.console.detail(f"checking {repository}" + (f" (reading {step.subset} of its data)" if step.subset else ""),
+                       "blue")
+    try:
+        _client(run, step.repository).run(restic.check_argv(step.subset or None), "restic check")
+    except RepositoryError as exc:
+        _failed_copy(run, exc.message)
+        return
+    run.outcome.details.setdefault("checked", []).append({"repository": repository.masked, "subset": step.subset})
+    run.console.detail(f"{repository}: no errors", "dim")
+
+
 def _restic_time(text: str) -> datetime:
     """restic's snapshot time (RFC 3339 with nanoseconds) as a naive local datetime."""
     head = text[:19]
@@ -361,4 +389,5 @@ def _restic_time(text: str) -> datetime:
         return datetime.min
 
 
-STEPS = {PushCopy: push_copy, PullCopy: pull_copy, ForgetCopies: forget_copies, CopiesDone: copies_done}
+STEPS = {PushCopy: push_copy, PullCopy: pull_copy, ForgetCopies: forget_copies, CheckRepository: check_repository,
+         CopiesDone: copies_done}

@@ -349,3 +349,28 @@ def test_cleanup_in_a_repository_never_leaves_fewer_than_keep_last_verified_copi
     kept = {Path(p).name for s in _snapshots(repo) for p in s["paths"] if not p.endswith(".json")}
     assert kept == {verified.name, unverified.name}, result.stdout  # keep-last 1 alone would forget the verified one
     assert "newest good dump; verified" in result.stdout
+
+
+def test_verify_remote_reads_data_back_and_names_a_damaged_repository(kroot, pg, tmp_path):
+    _seed(pg, 2000)
+    good, bad = str(tmp_path / "good"), str(tmp_path / "bad")
+    _init(good)
+    _init(bad)
+    stack = _stack(kroot, pg, f"{good} {bad}")
+    assert kroot.run(stack, "db:export").code == 0
+    fine = kroot.run(stack, "db:verify", "--remote", "--read-data", "100%")
+    assert fine.code == 0, fine
+    assert "restic check" in kroot.run(stack, "db:verify", "--remote", "--dry-run").stdout
+    for pack in (Path(bad) / "data").rglob("*"):
+        if pack.is_file():
+            data = bytearray(pack.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            pack.chmod(0o600)
+            pack.write_bytes(bytes(data))
+    damaged = kroot.run(stack, "db:verify", "--remote", "--read-data", "100%")
+    assert damaged.code == 1, damaged
+    failed = [line for line in damaged.stdout.splitlines() if "✗" in line]
+    assert len(failed) == 1 and f"repository {bad}: restic check failed" in failed[0], damaged.stdout
+    assert good not in failed[0].replace(bad, "")
+    usage = kroot.run(stack, "db:verify", "--remote", "--read-data", "lots")
+    assert usage.code == 2 and "--read-data" in usage.stderr, usage
