@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from kompose.reports import schedules
 from kompose.console import human_size
 from kompose.errors import ExitCode
 from kompose.reports.listing import human_age
+from kompose.repositories import state as copy_state
 
 DRILL_STATE = dumps.DRILL_STATE
 
@@ -36,6 +37,8 @@ class StackStatus:
     drill_ok: bool | None = None
     next_run: str | None = None
     next_command: str | None = None
+    # per repository (KOMPOSE_REPOSITORIES, masked): the newest copy kompose made there
+    copies: list = field(default_factory=list)
 
 
 def read_drill(directory: Path) -> dict | None:
@@ -67,6 +70,10 @@ def stack_status(ctx, stack, now: datetime) -> StackStatus:
         if drill:
             status.last_drill = drill.get("at")
             status.drill_ok = bool(drill.get("ok"))
+        status.copies = copy_state.newest_copies(stack.dir, env)
+        for copy in status.copies:
+            when = copy.get("dump_time")
+            copy["age_seconds"] = int((now - datetime.fromisoformat(when)).total_seconds()) if when else None
     upcoming = [(schedules.next_run(s.expression, now), s.command) for s in schedules.stack_schedules(stack.name, env)]
     if upcoming:
         when, command = min(upcoming)
@@ -112,7 +119,7 @@ def status_command(ctx, pattern: str | None, json_output: bool) -> int:
     table_rows = []
     for r in rows:
         if not r.database:
-            table_rows.append([r.stack, "-", "", "", "", "", "", ""])
+            table_rows.append([r.stack, "-", "", "", "", "", "", "", ""])
             continue
         drill = "-"
         if r.last_drill:
@@ -122,10 +129,21 @@ def status_command(ctx, pattern: str | None, json_output: bool) -> int:
             r.stack, r.database, r.newest_dump or "no dump", _ago(r.age_seconds),
             human_size(r.size) if r.size is not None else "-", r.verification or "-", drill,
             f"{r.next_command} {r.next_run.replace('T', ' ')}" if r.next_run else "not scheduled",
+            _copies_text(r.copies),
         ])
     ctx.console.print(_table(["stack", "database", "newest dump", "age", "size", "verification", "last drill",
-                              "next run"], table_rows, ctx.console.color))
+                              "next run", "copies"], table_rows, ctx.console.color))
     return ExitCode.OK
+
+
+def _copies_text(copies: list[dict]) -> str:
+    """'3h (2/2)': the age of the stalest repository's newest copy, and how many repositories have one."""
+    if not copies:
+        return "-"
+    ages = [c["age_seconds"] for c in copies if c.get("age_seconds") is not None]
+    if not ages:
+        return f"none (0/{len(copies)})"
+    return f"{human_age(max(ages))} ({len(ages)}/{len(copies)})"
 
 
 # ---------------------------------------------------------------- cron --check
@@ -195,6 +213,9 @@ def _judge(schedule: schedules.Schedule, directory: Path, env, due: datetime, no
         health = manifest.health(newest)
         if not health.good and health.state == "bad":
             return "bad", f"{newest.path.name}: {health.detail}"
+        for copy in copy_state.newest_copies(directory, env):
+            if not copy.get("dump_time") or datetime.fromisoformat(copy["dump_time"]) < due:
+                return "no copy", f"{copy['repository']} got no copy since the last scheduled export"
         return "ok", f"{newest.path.name} ({health.state})"
     if schedule.command == "db:drill":
         drill = read_drill(directory)

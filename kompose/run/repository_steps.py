@@ -28,6 +28,7 @@ from kompose.host import files as host_files
 from kompose.env import mask_url_password
 from kompose.plan.render import describe, describe_hook
 from kompose.repositories import restic
+from kompose.repositories import state as copy_state
 from kompose.repositories.client import Client
 from kompose.repositories.restic import Repository, RepositoryError
 
@@ -183,6 +184,10 @@ def push_copy(run, step: PushCopy) -> None:
         return
     copies = run.outcome.details.setdefault("copies", [])
     copies.append({"repository": repository.masked, "snapshot": snapshot, "dump": step.dump.name})
+    parsed = dumps.parse(step.dump)
+    if parsed:  # for status and cron --check, which never ask the repositories
+        copy_state.record(step.dump.parent, repository.masked, step.dump.name, parsed.timestamp, snapshot,
+                          datetime.now().astimezone().isoformat(timespec="seconds"))
 
 
 def _push(run, step: PushCopy, repository: Repository) -> str:

@@ -374,3 +374,34 @@ def test_verify_remote_reads_data_back_and_names_a_damaged_repository(kroot, pg,
     assert good not in failed[0].replace(bad, "")
     usage = kroot.run(stack, "db:verify", "--remote", "--read-data", "lots")
     assert usage.code == 2 and "--read-data" in usage.stderr, usage
+
+
+def test_status_and_cron_check_show_each_repositorys_newest_copy(kroot, pg, tmp_path):
+    _seed(pg, 10)
+    first, second = str(tmp_path / "first"), str(tmp_path / "second")
+    _init(first)
+    _init(second)
+    schedule = 'KOMPOSE_SCHEDULE_DB_EXPORT="* * * * *"\n'  # due every minute
+    stack = _stack(kroot, pg, first, extra=schedule)
+    assert kroot.run(stack, "db:export").code == 0
+    [dump] = _dumps(kroot)
+    # a second repository is added later: it has no copy yet
+    env_file = kroot.dir("db") / ".env"
+    env_file.write_text(env_file.read_text().replace(f"KOMPOSE_REPOSITORIES='{first}'",
+                                                     f"KOMPOSE_REPOSITORIES='{first} {second}'"))
+    [mine] = [d for d in json.loads(kroot.run("status", "--json").stdout) if d["stack"] == stack]
+    assert [(c["repository"], c["dump"]) for c in mine["copies"]] == [(first, dump.name), (second, None)]
+    row = next(line for line in kroot.run("status").stdout.splitlines() if line.startswith(stack))
+    assert "(1/2)" in row
+    cron_file = kroot.path / "cron.d-kompose"
+    assert kroot.run("cron", "--install", "--cron-file", str(cron_file)).code == 0
+    assert kroot.run(stack, "db:export").code == 0  # a fresh export: a copy in each
+    check = json.loads(kroot.run("cron", "--check", "--cron-file", str(cron_file), "--json").stdout)
+    [export] = [r for r in check["schedules"] if r["stack"] == stack]
+    assert export["state"] == "ok", export
+    # as if the copy into the second repository had failed: its newest copy is the older dump's (none)
+    state = kroot.dir("db") / ".kompose-copies.json"
+    state.write_text(json.dumps({first: json.loads(state.read_text())[first]}))
+    check = json.loads(kroot.run("cron", "--check", "--cron-file", str(cron_file), "--json").stdout)
+    [export] = [r for r in check["schedules"] if r["stack"] == stack]
+    assert export["state"] == "no copy" and second in export["detail"], export
