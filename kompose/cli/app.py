@@ -194,9 +194,13 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
     console = ctx.console
     plan, failed_planning = plan_run(ctx, stacks, command, args, kwargs, spec.planner() if spec else None)
     if ctx.dry_run:
+        from kompose import notify
+
+        monitoring_lines, monitoring_json = notify.describe(ctx, plan)  # what would be sent; sends nothing
         if ctx.options.json:
             data = json.loads(render_json(plan))
             data["errors"] = [{"stack": o.stack, "error": o.error} for o in failed_planning]
+            data["monitoring"] = monitoring_json
             console.emit_json(data)
         else:
             if plan.stacks or plan.run_hooks:
@@ -204,11 +208,15 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
             for outcome in failed_planning:
                 console.print(f"{outcome.stack}: {command}")
                 console.detail(f"✗ cannot plan: {outcome.error}", "red")
+            for line in monitoring_lines:
+                console.print(line)
             console.print(console.style("dry run: nothing was changed", "dim"))
         return ExitCode.FAILED if failed_planning else ExitCode.OK
 
+    from kompose import notify
     from kompose.run.execute import execute_run, exit_code, summary_line
 
+    notify.before_run(ctx, plan)  # validates the monitoring settings, then the /start pings
     for outcome in failed_planning:
         console.stack_header(outcome.stack, command)
         console.detail(f"✗ {outcome.error}", "red")
@@ -218,6 +226,7 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
     outcomes.sort(key=lambda o: order.get(o.stack, 0))
     code = exit_code(outcomes, result.run_errors)
     console.print(summary_line(outcomes) + ("; run-wide hooks failed" if result.run_errors else ""), "bold")
+    notify.after_run(ctx, plan, outcomes, result.run_errors, code)
     if ctx.options.json:
         console.emit_json({"command": command, "run_id": result.run_id, "outcomes": [o.__dict__ for o in outcomes],
                            "run_errors": result.run_errors, "exit_code": int(code)})
