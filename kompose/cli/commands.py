@@ -122,12 +122,16 @@ def _verify_args(
 
 
 def _drill_args(
-    dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack)"),
+    dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack); with "
+                                         "--from-repository a snapshot id"),
+    from_repository: bool = typer.Option(
+        False, "--from-repository", help="drill the newest copy in the stack's restic repositories (pulled into a "
+        "scratch directory, removed after)"),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
     json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
 ):
     """Restore a dump into <DB_NAME>__kompose_drill, run hook_drill and sql/drill/*.sql, count rows, drop it."""
-    return {"dump": dump}, dry_run, json_output
+    return {"dump": dump, "from_repository": from_repository}, dry_run, json_output
 
 
 def _list_args(

@@ -49,3 +49,27 @@ class Client:
             return restic.parse_snapshots(output)
         except ValueError as exc:
             raise RepositoryError(f"repository {self.repository}: cannot read restic's snapshot list ({exc})") from None
+
+
+def newest_copy(env: Mapping[str, str], cwd: Path, urls: Sequence[str], stack: str, database: str,
+                snapshot: str | None = None, warn: LineSink | None = None) -> tuple[restic.Snapshot, str]:
+    """The newest copy of the stack's database across ``urls`` (or the snapshot whose id starts
+    with ``snapshot``), and the repository holding it. A repository that cannot be read is
+    passed to ``warn`` while another has the copy; RepositoryError when none has it."""
+    found: list[tuple[restic.Snapshot, str]] = []
+    problems: list[str] = []
+    for url in urls:
+        try:
+            snapshots = Client(Repository(url), env, cwd).snapshots(restic.stack_tags(stack, database))
+        except RepositoryError as exc:
+            problems.append(exc.message)
+            if warn:
+                warn(exc.message)
+            continue
+        found += [(s, url) for s in snapshots if s.dump_name]
+    if snapshot:
+        found = [(s, url) for s, url in found if s.id.startswith(snapshot)]
+    if not found:
+        what = f"snapshot {snapshot}" if snapshot else f"no copy of {stack}/{database}"
+        raise RepositoryError(f"{what} not found in the repositories" + (f" ({'; '.join(problems)})" if problems else ""))
+    return max(found, key=lambda pair: pair[0].sort_key)

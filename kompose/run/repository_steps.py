@@ -29,7 +29,7 @@ from kompose.env import mask_url_password
 from kompose.plan.render import describe, describe_hook
 from kompose.repositories import restic
 from kompose.repositories import state as copy_state
-from kompose.repositories.client import Client
+from kompose.repositories.client import Client, newest_copy
 from kompose.repositories.restic import Repository, RepositoryError
 
 PULL_DIR_PREFIX = ".kompose-pull-"
@@ -93,6 +93,13 @@ class CheckRepository:
 
 
 @dataclass(frozen=True)
+class RemoveScratch:
+    """Remove a directory kompose made for a pulled copy (db:drill --from-repository), with all in it."""
+
+    directory: Path
+
+
+@dataclass(frozen=True)
 class CopiesDone:
     """Fail the stack when a copy step above failed (each failure is one line of its error)."""
 
@@ -135,6 +142,11 @@ def _forget_copies(step: ForgetCopies) -> tuple[str, str]:
 def _check_repository(step: CheckRepository) -> tuple[str, str]:
     data = f", reading {step.subset} of the data back" if step.subset else ""
     return "check", f"{mask_url_password(step.repository)}: restic check (structure, index, packs{data})"
+
+
+@describe.register
+def _remove_scratch(step: RemoveScratch) -> tuple[str, str]:
+    return "remove", f"{step.directory}/ and the copy pulled into it"
 
 
 @describe.register
@@ -282,22 +294,9 @@ def pull_copy(run, step: PullCopy) -> None:
     for leftover in step.directory.glob(f"{PULL_DIR_PREFIX}*{PULL_DIR_SUFFIX}"):
         shutil.rmtree(leftover, ignore_errors=True)
         run.console.detail(f"removed {leftover.name} (left by an interrupted pull)", "yellow")
-    found: list[tuple[restic.Snapshot, str]] = []
-    problems: list[str] = []
-    for url in step.repositories:
-        try:
-            snapshots = _client(run, url).snapshots(restic.stack_tags(step.stack, step.database))
-        except RepositoryError as exc:
-            problems.append(exc.message)
-            run.console.warn(exc.message)
-            continue
-        found += [(s, url) for s in snapshots if s.dump_name]
-    if step.snapshot:
-        found = [(s, url) for s, url in found if s.id.startswith(step.snapshot) or s.short_id == step.snapshot]
-    if not found:
-        what = f"snapshot {step.snapshot}" if step.snapshot else f"no copy of {step.stack}/{step.database}"
-        raise RepositoryError(f"{what} not found" + (f" ({'; '.join(problems)})" if problems else ""))
-    snapshot, url = max(found, key=lambda pair: pair[0].sort_key)
+    step.directory.mkdir(mode=0o700, exist_ok=True)
+    snapshot, url = newest_copy(run.plan.env, run.plan.directory, step.repositories, step.stack, step.database,
+                                step.snapshot, warn=run.console.warn)
     _pull(run, step, snapshot, _client(run, url))
 
 
@@ -385,6 +384,10 @@ def check_repository(run, step: CheckRepository) -> None:
     run.console.detail(f"{repository}: no errors", "dim")
 
 
+def remove_scratch(run, step: RemoveScratch) -> None:
+    shutil.rmtree(step.directory, ignore_errors=True)
+
+
 def _restic_time(text: str) -> datetime:
     """restic's snapshot time (RFC 3339 with nanoseconds) as a naive local datetime."""
     head = text[:19]
@@ -395,4 +398,4 @@ def _restic_time(text: str) -> datetime:
 
 
 STEPS = {PushCopy: push_copy, PullCopy: pull_copy, ForgetCopies: forget_copies, CheckRepository: check_repository,
-         CopiesDone: copies_done}
+         RemoveScratch: remove_scratch, CopiesDone: copies_done}

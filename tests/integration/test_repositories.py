@@ -133,6 +133,9 @@ def test_round_trip_through_a_repository_with_no_local_dump_left(kroot, pg, repo
         [snap] = _snapshots(url, env)
         assert {"kompose", f"stack:{stack}", f"db:{pg.database}", f"sha256:{sha}", "verified"} <= set(snap["tags"])
         assert sorted(Path(p).name for p in snap["paths"]) == [dump.name, f"{dump.name}.json"]
+        pushed = kroot.run(stack, "db:push", env=env)  # the repository has it: nothing to copy
+        assert pushed.code == 0 and "already" in pushed.stdout, pushed
+        assert len(_snapshots(url, env)) == 1
 
         # the host is lost: no dump, no manifest; the data is damaged
         for path in kroot.dir("db").iterdir():
@@ -155,7 +158,7 @@ def test_round_trip_through_a_repository_with_no_local_dump_left(kroot, pg, repo
     imported = kroot.run(stack, "db:import", env=env)
     assert imported.code == 0, imported
     assert pg.checksums() == before
-    for result in (exported, listed, pulled, imported):
+    for result in (exported, pushed, listed, pulled, imported):
         _no_canary(result, rest_server.password)
     assert watch.saw_restic and watch.samples > 20
     assert watch.hits == [], watch.hits[:3]
@@ -405,3 +408,24 @@ def test_status_and_cron_check_show_each_repositorys_newest_copy(kroot, pg, tmp_
     check = json.loads(kroot.run("cron", "--check", "--cron-file", str(cron_file), "--json").stdout)
     [export] = [r for r in check["schedules"] if r["stack"] == stack]
     assert export["state"] == "no copy" and second in export["detail"], export
+
+
+@pytest.mark.parametrize("repository", ["rest"], indirect=True)
+def test_drill_from_a_repository_with_no_local_dump(kroot, pg, repository):
+    url, env = repository
+    before = _seed(pg, 300)
+    stack = _stack(kroot, pg, url)
+    assert kroot.run(stack, "db:export", env=env).code == 0
+    [dump] = _dumps(kroot)
+    dump.unlink()
+    Path(f"{dump}.json").unlink()
+    dry = kroot.run(stack, "db:drill", "--from-repository", "--dry-run", env=env)
+    assert dry.code == 0 and re.search(r"\d+\. pull ", dry.stdout) and dump.name in dry.stdout, dry
+    result = kroot.run(stack, "db:drill", "--from-repository", "--json", env=env)
+    assert result.code == 0, result
+    [outcome] = json.loads(result.stdout)["outcomes"]
+    counts = outcome["details"]["row_counts"]
+    assert any(table.endswith("items") and count == 300 for table, count in counts.items()), counts
+    assert not _dumps(kroot) and not (kroot.dir("db") / ".kompose-drill-pull").exists()
+    assert pg.checksums() == before
+    _no_canary(result)
