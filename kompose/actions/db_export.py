@@ -52,7 +52,8 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     env["KOMPOSE_DUMP_FILE"] = str(final)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
-    choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory)
+    choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory,
+                              previous_size=_previous_size(stack_plan.directory, conn.database, fmt))
     if codec == "zstd" and choice.name == "direct":
         # zstd compresses on the host, in the stream: only the exec transport has one
         if choice.forced:
@@ -98,6 +99,18 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     leftovers = (partial, pipe) if pipe else (partial,)
     stack_plan.on_failure.append(Remove(leftovers, "an unfinished dump is never left behind"))
     return stack_plan
+
+
+def _previous_size(directory, database: str, fmt: str) -> int | None:
+    """The size of the stack's newest dump of this format, uncompressed only (a compressed one
+    says little about the stream); None without one."""
+    for dump in dumps.list_dumps(directory, database):
+        if dump.format == fmt and not dump.compression:
+            try:
+                return dump.path.stat().st_size
+            except OSError:
+                return None
+    return None
 
 
 def _rootless(ctx: Context) -> bool:
