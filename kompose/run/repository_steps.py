@@ -157,8 +157,6 @@ def _copies_done(step: CopiesDone) -> tuple[str, str]:
 # ------------------------------------------------------------------- handlers
 
 
-
-
 def _copy_failures(run) -> list[str]:
     """The copies that failed in this run so far (the outcome's JSON shows them too)."""
     return run.outcome.details.setdefault("copy_failures", [])
