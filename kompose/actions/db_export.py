@@ -16,8 +16,9 @@ from kompose.engines import engine_for
 from kompose.docker import transport
 from kompose.actions import db_push
 from kompose.actions.common import find_hooks, new_stack_plan
-from kompose.actions.common import sql
+from kompose.actions.common import admin_for, sql
 from kompose.actions.db_import import RECOVER_WHAT
+from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.errors import UsageError
 from kompose.plan.steps import DumpInHelper, Exec, HELPER_MOUNT, Note, Remove, RemoveHelpers, RemoveStale, Rename, VerifyDump, WriteManifest
@@ -48,6 +49,7 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     conn = engine.connection(env, stack.name)
     found = db_push.repositories(env)  # restic missing, no password: said before anything runs
     container = containers.resolve(ctx, stack, env)
+    via, hint = admin_for(engine, stack_plan, conn, container)
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     env["KOMPOSE_DUMP_FILE"] = str(final)
@@ -85,7 +87,8 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
         # and no import: the next run after a crash, whatever it is, cleans up (a live database
         # a killed swap left closed could not even be dumped); the dump does not depend on it
-        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, optional=True),
+        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, optional=True, via=via, hint=hint,
+            mark=swap_mark.mark_path(stack_plan.directory)),
         *hooks.steps("pre_db_export"),
         dump_step,
         VerifyDump(partial, fmt, codec, container),
