@@ -12,6 +12,7 @@ module is one line in STEP_MODULES.
 from __future__ import annotations
 
 import importlib
+import io
 from typing import Callable
 
 import time
@@ -21,6 +22,7 @@ from kompose.dumps import files as dumps
 from kompose.docker import exec as docker_exec
 from kompose.errors import DatabaseError, DockerError, DumpError, KomposeError
 from kompose.host import processes as execute
+from kompose.host import swap_mark
 from kompose.host.files import fsync_rename
 from kompose.plan import steps as s
 from kompose.plan.render import describe
@@ -76,6 +78,8 @@ def run_exec(run, step: Exec) -> None:
         stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
     except OSError as exc:
         raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
+    if stdin and step.guard:
+        stdin = run._guard_stdin(step, stdin)  # run/dump_steps.py: the plain-dump guard
     if stdin and (step.settings_argv or step.no_owner):
         from kompose.run.dump_needs import filtered_stdin
 
@@ -105,10 +109,30 @@ def run_exec(run, step: Exec) -> None:
                 handle.abort()
     if stdout:
         run.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
-                                        "bytes": step.stdout_file.stat().st_size}
+                                        "bytes": step.stdout_file.stat().st_size, "rows": stdout.rows}
+    if stdin and step.guard:
+        run._guarded(step, stdin)
     if result.exit_code != 0:
         run.check_container(step.container, started_clock, step.what or step.argv[0], result)
-        raise DatabaseError(run.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
+        raise DatabaseError(_failure(run, step, result))
+
+
+def _failure(run, step, result) -> str:
+    """The tool's failure in one line; for a dump that gave up waiting for a table lock, who holds it."""
+    message = run.engine.failure_message(step.argv[0], result.exit_code, result.stderr)
+    if not run.engine.lock_wait_failed(result.stderr):
+        return message
+    waited = next((w.split("=", 1)[1] for w in step.argv if w.startswith("--lock-wait-timeout=")), "")
+    waited = f"{int(waited) / 1000:g} s (KOMPOSE_LOCK_WAIT)" if waited.isdigit() else "its time limit"
+    try:
+        argv, script = run.engine.lock_holders(tuple(step.argv))
+        listed = docker_exec.container_exec(run.ctx.docker(), step.container.id, argv, dict(step.env),
+                                            stdin=io.BytesIO(script.encode()))
+        holders = [line.strip() for line in listed.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
+    except (KomposeError, NotImplementedError):
+        holders = []
+    who = "; ".join(holders) if holders else "the session holding it has ended or cannot be seen"
+    return f"{step.argv[0]} waited {waited} for a table another session has locked, then gave up: {who}"
 
 
 def run_dumpinhelper(run, step: DumpInHelper) -> None:
@@ -132,7 +156,7 @@ def run_dumpinhelper(run, step: DumpInHelper) -> None:
     if result.exit_code != 0:
         # the helper lives in the database container's network: a stopped database shows as a lost server
         run.check_container(step.container, started_clock, step.what or step.argv[0], result)
-        raise DatabaseError(run.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
+        raise DatabaseError(_failure(run, step, result))
     # kompose created the file (or the pipe) the helper mounts, and a dump is never empty: an
     # empty file means pg_dump wrote into another file of that name, in the engine's own view
     if result.bytes_out == 0:
@@ -167,6 +191,8 @@ def run_script(run, step: Sql) -> None:
 
     run.console.detail(step.what, "blue")
     started = time.time()
+    if step.mark and step.closes:
+        swap_mark.write_mark(step.mark, step.what)
     try:
         result = docker_exec.container_exec(
             run.ctx.docker(), step.container.id, step.argv, dict(step.env),
@@ -177,9 +203,12 @@ def run_script(run, step: Sql) -> None:
         raise
     if result.exit_code != 0:
         run.check_container(step.container, started, step.what, result)
-        raise DatabaseError(
-            run.engine.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
-        )
+        message = run.engine.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
+        if step.hint and result.exit_code == 2:
+            message += f"; {step.hint}"  # psql could not connect: what to set so that it can
+        raise DatabaseError(message)
+    if step.mark:
+        swap_mark.clear_mark(step.mark)
     for line in result.stdout.decode("utf-8", "replace").splitlines():
         if line.strip():
             run.console.stream_line("", line)
@@ -233,12 +262,14 @@ HANDLERS: dict[type, Handler] = {
     s.RemoveOrphans: DumpSteps._run_removeorphans,
     s.CountRows: DumpSteps._run_countrows,
     s.RecordDrill: DumpSteps._run_recorddrill,
+    s.CheckRestored: DumpSteps._run_checkrestored,
 }
 
 # modules that define step kinds of their own, each with STEPS = {StepKind: handler}
 STEP_MODULES: tuple[str, ...] = (
     "kompose.run.dump_needs",
     "kompose.run.tools",
+    "kompose.run.repository_steps",  # restic repositories: push, pull, retention
 )
 for _module in STEP_MODULES:
     HANDLERS.update(importlib.import_module(_module).STEPS)
