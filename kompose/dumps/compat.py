@@ -1,24 +1,20 @@
 """Ways through for plain dumps kompose.sh restored and a plain restore would refuse.
 
-- pg_dump's session ``SET`` lines of parameters this server does not know (``SET
-  transaction_timeout = 0;`` from pg_dump 17 into PostgreSQL 15) are skipped: each becomes a
-  comment line, and ``skipped_settings`` names them for a warning. Only the dump's header is
-  read for them (pg_dump writes its session settings there, before the first object); after
-  it the stream passes through untouched unless ``no_owner``.
-- ``no_owner`` (``db:import --no-owner``): every top-level ``ALTER … OWNER TO role;`` line
-  becomes a comment, so the objects stay owned by the role that runs the restore (DB_USER),
-  as ``pg_restore --no-owner`` does for custom archives.
+- ``left_out`` is asked by dumps.plain_sql's guard (which follows psql's lexer) about each
+  top-level SET and ALTER statement: a ``SET`` of a parameter this server does not know
+  (``SET transaction_timeout = 0;`` from pg_dump 17 into PostgreSQL 15) becomes a comment line,
+  named in a warning; with ``no_owner`` (``db:import --no-owner``) so does ``ALTER … OWNER TO``,
+  and the objects stay owned by the role that runs the restore (DB_USER), as ``pg_restore
+  --no-owner`` does for custom archives.
 - ``needs()`` reads a whole plain dump for what it needs of the server: the roles it names
   (owners, grantees, SET ROLE / SESSION AUTHORIZATION), the extensions it creates and the
-  session parameters it sets, so ``--in-place`` can refuse before it drops anything.
-
-The lexer follows quotes (``'…'``, ``E'…'``, ``"…"``, ``$tag$…$tag$``), comments and COPY data,
-line by line; memory holds one line. Everything else in the dump is passed on byte for byte.
+  session parameters it sets, so ``--in-place`` can refuse before it drops anything. Its lexer
+  follows quotes (``'…'``, ``E'…'``, ``"…"``, ``$tag$…$tag$``), comments and COPY data, line by
+  line; memory holds one line.
 """
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass, field
 
@@ -121,85 +117,25 @@ class _Lexer:
                 self.state = ("bc", depth) if depth else None
 
 
-class DumpFilter:
-    """A plain dump stream (anything with read/close/abort) as the restore may be given it.
+_NOT_PARAMETERS = {"role", "session", "local", "transaction", "constraints", "time", "names", "schema"}
 
-    ``known_settings``: the server's parameter names (lower case); None skips no SET line.
-    """
 
-    def __init__(self, source, known_settings: frozenset[str] | None, no_owner: bool = False):
-        self._source = source
-        self.known = known_settings
-        self.no_owner = no_owner
-        self.skipped_settings: list[str] = []
-        self.owners_skipped = 0
-        self._lexer = _Lexer()
-        self._header = known_settings is not None
-        self._carry = b""
-        self._through = not self._header and not no_owner  # nothing to do: pass the bytes on
-        self._started = False
-
-    @property
-    def name(self) -> str:
-        return getattr(self._source, "name", "dump")
-
-    def fileno(self) -> int:
-        raise io.UnsupportedOperation("the stream is read through kompose's dump filter")
-
-    def read(self, size: int = 1 << 20) -> bytes:
-        while True:
-            chunk = self._source.read(size)
-            if not self._started:
-                self._started = True
-                if chunk[:5] == b"PGDMP" or chunk[:2] == b"\x1f\x8b":  # not a plain dump: nothing to filter
-                    self._through = True
-            if self._through:
-                if self._carry:
-                    chunk, self._carry = self._carry + chunk, b""
-                return chunk
-            if not chunk:
-                rest, self._carry = self._carry, b""
-                return self._line(rest) if rest else b""
-            data = self._carry + chunk
-            cut = data.rfind(b"\n") + 1
-            self._carry = data[cut:]
-            out = b"".join(self._line(line) for line in data[:cut].splitlines(keepends=True))
-            if out:
-                return out
-
-    def _line(self, line: bytes) -> bytes:
-        if self._through:
-            return line
-        lexer = self._lexer
-        starts = lexer.line(line)
-        if not starts:
-            return line
-        text = line.strip()
-        if self._header:
-            match = _SET.match(text)
-            if match and not text.upper().startswith((b"SET ROLE", b"SET SESSION AUTHORIZATION")):
-                name = match.group(1).decode("ascii", "replace").lower()
-                if "." not in name and name not in self.known:  # a dotted name is a custom parameter: any server takes it
-                    self.skipped_settings.append(name)
-                    return f"-- kompose: SET {name} skipped: this server does not know the parameter\n".encode()
-                return line
-            if not (_SET_CONFIG.match(text) or text.startswith(b"\\")):
-                self._header = False  # pg_dump's session settings are behind us
-                if not self.no_owner:
-                    self._through = True
-                    return line
-        if self.no_owner and _OWNER.match(text):
-            self.owners_skipped += 1
-            return b"-- kompose: ALTER ... OWNER TO skipped (--no-owner: the object stays DB_USER's)\n"
-        return line
-
-    def close(self) -> None:
-        self._source.close()
-
-    def abort(self) -> None:
-        abort = getattr(self._source, "abort", None)
-        if abort:
-            abort()
+def left_out(statement: bytes, known_settings: frozenset[str] | None, no_owner: bool) -> tuple[str, bytes] | None:
+    """For dumps.plain_sql's guard: whether a top-level ``SET …`` or ``ALTER …`` statement (its text
+    so far) is left out of the restore, as (the parameter's name or "owner", the comment line
+    psql gets instead); None when it restores as it is."""
+    text = statement.strip()
+    if no_owner and _OWNER.match(text):
+        return "owner", b"-- kompose: ALTER ... OWNER TO left out (--no-owner: the object stays DB_USER's)\n"
+    if known_settings is None:
+        return None
+    match = _SET.match(text)
+    if not match:
+        return None
+    name = match.group(1).decode("ascii", "replace").lower()
+    if "." in name or name in _NOT_PARAMETERS or name in known_settings:  # a dotted name: any server takes it
+        return None
+    return name, f"-- kompose: SET {name} left out: this server does not know the parameter\n".encode()
 
 
 def needs(stream, chunk: int = 1 << 20) -> Needs:

@@ -78,9 +78,8 @@ class Exec:
     # the host file is compressed: kompose (de)compresses the stream on the host
     host_codec: str = ""
     host_level: int = 0
-    # a plain dump into psql (run/dump_needs.filtered_stdin): the server's parameters are listed by
-    # this psql first and the dump's SET lines of any other are skipped; no_owner: its
-    # ALTER … OWNER TO lines too (the objects stay DB_USER's)
+    # with the guard: the server's parameters are listed by this psql first and the guard leaves
+    # out the dump's SET of any other; no_owner: its ALTER … OWNER TO too (the objects stay DB_USER's)
     settings_argv: tuple[str, ...] = ()
     no_owner: bool = False
     # stdin is a plain dump for psql: read through dumps.plain_sql's guard (database-level

@@ -1,9 +1,10 @@
 """Dumps kompose.sh restored: what a dump needs of the server, checked before ``--in-place`` drops
-anything, and the plain restore stream through dumps.compat's filter (SET lines of parameters this
-server does not know skipped, ``--no-owner``).
+anything; the server's parameter names for the restore guard, which leaves out a plain dump's SET of
+any other and, with ``--no-owner``, its ALTER … OWNER TO (dumps/compat.left_out).
 
 One step kind of its own (CheckDumpNeeds: dataclass, renderer, handler, STEPS), and
-``filtered_stdin`` for the restore's Exec step (``settings_argv`` / ``no_owner``).
+what the restore guard (dumps/plain_sql) needs for the Exec step's ``settings_argv`` / ``no_owner``:
+``server_settings`` and ``report``.
 """
 
 from __future__ import annotations
@@ -126,36 +127,30 @@ def _run(run, step: CheckDumpNeeds) -> None:
     run.console.detail("the server has every role and extension the dump needs", "dim")
 
 
-def filtered_stdin(run, step: Exec, stdin):
-    """The restore's input through dumps.compat.DumpFilter, per the Exec step's settings_argv / no_owner.
-    Warns, once the stream was read, naming the SET lines it skipped."""
-    known = None
-    if step.settings_argv:
-        result = docker_exec.container_exec(run.ctx.docker(), step.container.id, step.settings_argv, dict(step.env),
-                                            stdin=io.BytesIO(SETTINGS.encode()))
-        if result.exit_code != 0:
-            raise KomposeError(run.engine.failure_message("psql (the server's parameters)", result.exit_code,
-                                                          result.stderr, own_script=True))
-        known = frozenset(line.strip().lower() for line in result.stdout.decode("utf-8", "replace").splitlines()
-                          if line.strip())
-    return _Reported(run, stdin, known, step.no_owner)
+def server_settings(run, step: Exec) -> frozenset[str] | None:
+    """The names of the server's parameters, asked with the Exec step's ``settings_argv`` (None when
+    it has none): the restore guard leaves out a dump's SET of any other (dumps/compat.left_out)."""
+    if not step.settings_argv:
+        return None
+    result = docker_exec.container_exec(run.ctx.docker(), step.container.id, step.settings_argv, dict(step.env),
+                                        stdin=io.BytesIO(SETTINGS.encode()))
+    if result.exit_code != 0:
+        raise KomposeError(run.engine.failure_message("psql (the server's parameters)", result.exit_code,
+                                                      result.stderr, own_script=True))
+    return frozenset(line.strip().lower() for line in result.stdout.decode("utf-8", "replace").splitlines()
+                     if line.strip())
 
 
-class _Reported(compat.DumpFilter):
-    def __init__(self, run, source, known, no_owner):
-        super().__init__(source, known, no_owner)
-        self._run = run
-
-    def close(self) -> None:
-        super().close()
-        if self.skipped_settings:
-            names = ", ".join(sorted(set(self.skipped_settings)))
-            text = f"skipped the dump's SET lines of parameters this server does not know: {names}"
-            self._run.console.warn(text)
-            self._run.outcome.notes.append(text)
-        if self.owners_skipped:
-            self._run.console.detail(f"--no-owner: {self.owners_skipped} ALTER … OWNER TO statements skipped; "
-                                     "the objects belong to DB_USER", "dim")
+def report(run, scan) -> None:
+    """Say what the guard left out for dumps kompose.sh restored: unknown SET parameters (a warning), OWNER TO."""
+    if scan.skipped_settings:
+        names = ", ".join(sorted(set(scan.skipped_settings)))
+        text = f"left out the dump's SET of parameters this server does not know: {names}"
+        run.console.warn(text)
+        run.outcome.notes.append(text)
+    if scan.owners_skipped:
+        run.console.detail(f"--no-owner: {scan.owners_skipped} ALTER … OWNER TO statements left out; the objects "
+                           "belong to DB_USER", "dim")
 
 
 STEPS = {CheckDumpNeeds: _run}

@@ -176,7 +176,10 @@ class DumpSteps:
             import secrets
 
             key = secrets.token_hex(24)
-        return plain_sql.GuardedSource(stdin, step.stdin_file.name, key)
+        from kompose.run.dump_needs import server_settings  # dumps kompose.sh restored (issue 17)
+
+        return plain_sql.GuardedSource(stdin, step.stdin_file.name, key, known_settings=server_settings(self, step),
+                                       no_owner=step.no_owner)
 
     def _psql_restricts(self, container: Container) -> bool:
         cache = self.__dict__.setdefault("_restrict_cache", {})
@@ -190,8 +193,11 @@ class DumpSteps:
         return cache[container.id]
 
     def _guarded(self, step: Exec, stdin) -> None:
+        from kompose.run.dump_needs import report
+
         scan = stdin.scanner.scan
         self.files.setdefault(step.stdin_file, {})["scan"] = scan
+        report(self, scan)
         if scan.neutralised:
             text = (f"{step.stdin_file.name}: neutralised {scan.summary()} (a pg_dump --create dump): "
                     "restored into the database it was started in, nothing else touched")

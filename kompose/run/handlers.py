@@ -80,10 +80,6 @@ def run_exec(run, step: Exec) -> None:
         raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
     if stdin and step.guard:
         stdin = run._guard_stdin(step, stdin)  # run/dump_steps.py: the plain-dump guard
-    if stdin and (step.settings_argv or step.no_owner):
-        from kompose.run.dump_needs import filtered_stdin
-
-        stdin = filtered_stdin(run, step, stdin)
     try:
         stdout = codecs.Sink(step.stdout_file, step.host_codec, step.host_level) if step.stdout_file else None
     except OSError as exc:
