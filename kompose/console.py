@@ -1,4 +1,7 @@
-"""Terminal and log output: colour when stdout is a terminal, plain lines otherwise."""
+"""The one output path: every byte kompose writes to the terminal goes through Console — masked
+(secret values, in every form env.mask_text knows), copied to --log-file, colour on a terminal only.
+Human lines go to ``out`` (stderr under --json), errors and warnings to ``err``, results (JSON,
+crontab text) to ``data`` (always stdout)."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ class Console:
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None, color: bool | None = None):
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self.data = sys.stdout
         self.is_terminal = hasattr(self.out, "isatty") and self.out.isatty()
         self.color = self.is_terminal if color is None else color
         self.secrets: list[str] = []
@@ -78,6 +82,17 @@ class Console:
             for chunk in chunks:
                 self.out.write(chunk)
             self.out.flush()
+
+    def emit(self, text: str) -> None:
+        """A result (crontab lines, a report) on stdout: masked, logged, never coloured."""
+        self._write(self.data, text)
+
+    def emit_json(self, data) -> None:
+        """One JSON document on stdout, secret values masked as in text (a token can reach a plan
+        inside a value, e.g. a hook URL built from ${..._TOKEN})."""
+        import json
+
+        self._write(self.data, json.dumps(data, indent=2))
 
     def print(self, text: str = "", *styles: str) -> None:
         self._write(self.out, self.style(text, *styles))

@@ -147,3 +147,13 @@ def mask_text(text: str, secrets: Iterable[str]) -> str:
 def masked_env(env: Mapping[str, str]) -> dict[str, str]:
     """A copy fit for printing: secret keys' values replaced by ***."""
     return {k: (MASK if is_secret(k) else v) for k, v in env.items()}
+
+
+def mask_url(url: str) -> str:
+    """A URL fit for printing: a password in it is replaced by ***."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+    return url

@@ -9,7 +9,8 @@ from kompose.hooks import points as hooks
 from kompose.hooks import sources as hookset
 from kompose.engines.postgres import sql as postgres
 from kompose.context import Context
-from kompose.plan.steps import Container, StackPlan
+from kompose.plan.steps import Container
+from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.hooks.points import point_name
-from kompose.plan.steps import Compose, Network, StackPlan
+from kompose.plan.steps import Compose, Network
+from kompose.plan.model import StackPlan
 
 from kompose.stacks import Stack
 

@@ -9,7 +9,8 @@ from kompose.dumps import retention
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
-from kompose.plan.steps import Note, Remove, RemoveOrphans, Retention, StackPlan
+from kompose.plan.steps import Note, Remove, RemoveOrphans, Retention
+from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
 

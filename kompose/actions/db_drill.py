@@ -8,7 +8,8 @@ from kompose.engines.postgres import sql as postgres
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import find_dump
 from kompose.context import Context
-from kompose.plan.steps import CheckChecksum, CheckDump, CountRows, Exec, Note, RecordDrill, Sql, StackPlan
+from kompose.plan.steps import CheckChecksum, CheckDump, CountRows, Exec, Note, RecordDrill, Sql
+from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
 STATE_FILE = ".kompose-drill.json"  # the last drill's result, for kompose status and cron --check

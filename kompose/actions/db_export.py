@@ -18,10 +18,8 @@ from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import RECOVER_WHAT, sql
 from kompose.context import Context
 from kompose.errors import UsageError
-from kompose.plan.steps import (
-    HELPER_MOUNT, DumpInHelper, Exec, Note, Remove, RemoveHelpers, RemoveStale, Rename, StackPlan, VerifyDump,
-    WriteManifest,
-)
+from kompose.plan.steps import DumpInHelper, Exec, HELPER_MOUNT, Note, Remove, RemoveHelpers, RemoveStale, Rename, VerifyDump, WriteManifest
+from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
 FORMATS = tuple(dumps.EXTENSIONS)

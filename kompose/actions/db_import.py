@@ -10,7 +10,8 @@ from kompose.engines.postgres import sql as postgres
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan.steps import CheckChecksum, CheckDump, CheckServerVersion, Exec, Note, Sql, StackPlan, StartChecksum
+from kompose.plan.steps import CheckChecksum, CheckDump, CheckServerVersion, Exec, Note, Sql, StartChecksum
+from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
 

@@ -7,7 +7,8 @@ from kompose.engines.postgres import sql as postgres
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import RECOVER_WHAT, sql
 from kompose.context import Context
-from kompose.plan.steps import Note, StackPlan
+from kompose.plan.steps import Note
+from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
 

@@ -9,7 +9,8 @@ from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import find_dump
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan.steps import Note, StackPlan, VerifyDump, VerifyDumps
+from kompose.plan.steps import Note, VerifyDump, VerifyDumps
+from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
 

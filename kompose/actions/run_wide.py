@@ -7,7 +7,7 @@ from kompose.hooks import points as hooks
 from kompose.hooks import sources as hookset
 from kompose.context import Context
 from kompose.env import secret_values
-from kompose.plan.steps import RunHooks
+from kompose.plan.model import RunHooks
 
 
 def plan(ctx: Context, command: str, args: list[str], stacks: list[str]) -> RunHooks | None:

@@ -1,4 +1,5 @@
-"""The command line: parse argv, call one action, render its result; the one error boundary."""
+"""The command line: parse argv, look the command up in the table (cli/commands.py), plan and run
+it or call its report, print the result; the one error boundary (errors to one line and an exit code)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import List, Optional
 
 import typer
 
 from kompose import __version__
 from kompose.cli import typer_fast
-from kompose.errors import ConfigError, ExitCode, KomposeError, NoDatabaseError, Terminated, UsageError
+from kompose.cli.commands import PATTERN_COMMANDS, ROOT_COMMANDS, parse_command_args
+from kompose.errors import ExitCode, KomposeError, Terminated, UsageError
 
 HELP = """Back up, restore and operate the Docker Compose stacks under a root.
 
@@ -32,183 +34,6 @@ template. `kompose PATTERN db:export --help` shows a command's options.
 """
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
-
-
-# ------------------------------------------------------- kompose's own commands
-# Each parses the arguments after the command and returns the keyword arguments
-# for its action's plan(); the common flags (-n/--dry-run, --json) are accepted too.
-
-
-def _export_args(
-    format: Optional[str] = typer.Option(
-        None, "--format", "-F", help="plain (.sql) or custom (.dump, pg_dump -Fc) [default: $KOMPOSE_EXPORT_FORMAT or plain]"
-    ),
-    compress: Optional[str] = typer.Option(
-        None, "--compress", metavar="gzip|zstd[:LEVEL]|none",
-        help="compress a plain dump (.sql.gz, .sql.zst) [default: $KOMPOSE_EXPORT_COMPRESS or none]",
-    ),
-    transport: str = typer.Option(
-        "auto", "--transport", metavar="auto|exec|direct",
-        help="how the dump reaches the host: direct (pg_dump in a helper container writing the file; needs a local "
-        "engine), exec (streamed through docker exec), auto (direct when possible)",
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
-    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
-):
-    """pg_dump the stack's database into <stack>/<DB_NAME>_<timestamp>.sql, verified, with a manifest <dump>.json."""
-    return {"fmt": format, "compress": compress, "transport_name": transport}, dry_run, json_output
-
-
-def _import_args(
-    dump: Optional[str] = typer.Argument(None, help="the dump, in the stack's directory (default: its newest)"),
-    in_place: bool = typer.Option(False, "--in-place", help="drop and recreate the live database (no safe swap)"),
-    force: bool = typer.Option(False, "--force", help="import even when the dump's checksum differs from its manifest"),
-    allow_other_database: bool = typer.Option(
-        False, "--allow-other-database", help="import a dump made from another database (name or header)"
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
-    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
-):
-    """Restore a dump into a temporary database, then swap it in; the old one is kept for db:rollback."""
-    return {"dump": dump, "in_place": in_place, "force": force, "allow_other_database": allow_other_database}, \
-        dry_run, json_output
-
-
-def _rollback_args(
-    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
-    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
-):
-    """Swap the previous database (kept by the last import) back in."""
-    return {}, dry_run, json_output
-
-
-def _cleanup_args(
-    keep: Optional[int] = typer.Option(None, "--keep", metavar="N", help="the same as --keep-last N"),
-    keep_last: Optional[int] = typer.Option(None, "--keep-last", metavar="N", help="keep the N newest dumps"),
-    keep_daily: Optional[int] = typer.Option(None, "--keep-daily", metavar="D", help="keep the newest dump of each of D days"),
-    keep_weekly: Optional[int] = typer.Option(None, "--keep-weekly", metavar="W", help="... of each of W ISO weeks"),
-    keep_monthly: Optional[int] = typer.Option(None, "--keep-monthly", metavar="M", help="... of each of M months"),
-    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="show each dump with keep/remove and why; change nothing"),
-    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
-):
-    """Remove the dumps a retention policy does not keep (default: the stack's KOMPOSE_KEEP_*, else --keep-last 1).
-
-    The newest good dump is always kept, and good dumps are kept until at least keep-last remain.
-    """
-    return {"keep": keep, "keep_last": keep_last, "keep_daily": keep_daily, "keep_weekly": keep_weekly,
-            "keep_monthly": keep_monthly}, dry_run, json_output
-
-
-def _verify_args(
-    dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack)"),
-    all_dumps: bool = typer.Option(False, "--all", help="verify every dump of the stack"),
-    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
-    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
-):
-    """Re-check dumps: sha256 against the manifest, and the structure (custom: read in full by pg_restore)."""
-    return {"dump": dump, "all_dumps": all_dumps}, dry_run, json_output
-
-
-def _drill_args(
-    dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack)"),
-    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
-    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
-):
-    """Restore a dump into <DB_NAME>__kompose_drill, run hook_drill and sql/drill/*.sql, count rows, drop it."""
-    return {"dump": dump}, dry_run, json_output
-
-
-def _list_args(
-    json_output: bool = typer.Option(False, "--json", help="print the dumps as JSON"),
-):
-    """List each stack's dumps, newest first."""
-    return {}, False, json_output
-
-
-def _hooks_args(
-    json_output: bool = typer.Option(False, "--json", help="print the hooks as JSON"),
-):
-    """List every hook that would run, per stack and hook point, in order (runs none)."""
-    return {}, False, json_output
-
-
-def _hooks_check_args(
-    json_output: bool = typer.Option(False, "--json", help="print the findings as JSON"),
-):
-    """Check hooks.sh (bash -n, shellcheck when installed), declarative hooks and SQL hook directories."""
-    return {}, False, json_output
-
-
-def _planner(module: str) -> Callable:
-    def plan(ctx, stack, **kwargs):
-        import importlib
-
-        return importlib.import_module(f"kompose.actions.{module}").plan(ctx, stack, **kwargs)
-
-    return plan
-
-
-COMMANDS: dict[str, tuple[Callable, Callable | None]] = {
-    "db:export": (_export_args, _planner("db_export")),
-    "db:import": (_import_args, _planner("db_import")),
-    "db:rollback": (_rollback_args, _planner("db_rollback")),
-    "db:cleanup": (_cleanup_args, _planner("db_cleanup")),
-    "db:list": (_list_args, None),
-    "db:verify": (_verify_args, _planner("db_verify")),
-    "db:drill": (_drill_args, _planner("db_drill")),
-    "hooks": (_hooks_args, None),
-    "hooks:check": (_hooks_check_args, None),
-}
-
-
-# ------------------------------------------- commands without a pattern (like --list)
-# `kompose cron ...` and `kompose status ...`: the first word is the command. A stack
-# named "cron" or "status" is still reachable with a comma pattern: `kompose cron, up -d`.
-
-
-def _cron_args(
-    pattern: Optional[str] = typer.Argument(None, help="only these stacks (default: every stack)"),
-    install: bool = typer.Option(False, "--install", help="write the lines into the crontab, replacing kompose's block"),
-    check: bool = typer.Option(False, "--check", help="show the next runs; flag stacks whose newest dump is too old"),
-    cron_file: Optional[Path] = typer.Option(
-        None, "--cron-file", envvar="KOMPOSE_CRON_FILE", metavar="PATH",
-        help="the cron.d file to write [default: /etc/cron.d/kompose as root, else the user's crontab]",
-    ),
-    log_dir: Optional[Path] = typer.Option(
-        None, "--log-dir", metavar="DIR", help="where scheduled runs log [default: /var/log/kompose as root, else ~/.local/state/kompose]"
-    ),
-    json_output: bool = typer.Option(False, "--json", help="print the schedule as JSON"),
-):
-    """Crontab lines for the stacks' KOMPOSE_SCHEDULE_<OP> settings (print, --install or --check)."""
-    return {"pattern": pattern, "install": install, "check": check, "cron_file": cron_file, "log_dir": log_dir,
-            "json_output": json_output}
-
-
-def _status_args(
-    pattern: Optional[str] = typer.Argument(None, help="only these stacks (default: every stack)"),
-    json_output: bool = typer.Option(False, "--json", help="print the status as JSON"),
-):
-    """Per stack: the newest dump, its age, size and verification, the last drill and the next scheduled run."""
-    return {"pattern": pattern, "json_output": json_output}
-
-
-ROOT_COMMANDS: dict[str, Callable] = {"cron": _cron_args, "status": _status_args}
-
-
-def _parse_command_args(command: str, args: list[str], parser: Callable | None = None,
-                        prog: str | None = None):
-    """Parse a kompose command's own arguments with Typer. Returns (kwargs, dry_run, json) or None after --help."""
-    parser = parser or COMMANDS[command][0]
-    sub = typer.Typer(add_completion=False, rich_markup_mode=None)
-    sub.command()(parser)
-    click_command = typer.main.get_command(sub)
-    typer_fast.install(click_command)
-    try:
-        result = click_command.main(args=args, prog_name=prog or f"kompose PATTERN {command}", standalone_mode=False)
-    except typer.TyperException as exc:  # typer >= 0.29 raises its (vendored) click's usage errors as these
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        raise UsageError(f"{command}: {message}") from None
-    return None if isinstance(result, int) else result
 
 
 # ------------------------------------------------------------------ main
@@ -289,7 +114,7 @@ def kompose(
     raise typer.Exit(int(code))
 
 
-def _open_log(console: Console, path: Path) -> None:
+def _open_log(console, path: Path) -> None:
     import shlex
 
     from kompose.env import MASK, SECRET_KEY
@@ -321,29 +146,28 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
                       lock_timeout=lock_timeout, jobs=jobs)
 
     if list_stacks:
-        return _list(Context(options, console), discover(options.root), pattern, json_output)
+        from kompose.reports.listing import stack_list_command
+
+        stacks = discover(options.root)
+        if pattern:
+            stacks = select(stacks, pattern, options.root)
+        return stack_list_command(Context(options, console), stacks, json_output)
     if pattern in ROOT_COMMANDS:
-        parsed = _parse_command_args(pattern, ([command] if command else []) + args, ROOT_COMMANDS[pattern],
-                                     prog=f"kompose {pattern}")
+        spec = ROOT_COMMANDS[pattern]
+        parsed = parse_command_args(pattern, ([command] if command else []) + args, spec.args,
+                                    prog=f"kompose {pattern}")
         if parsed is None:  # --help was shown
             return ExitCode.OK
-        parsed["json_output"] = parsed["json_output"] or json_output
-        ctx = Context(options, console)
-        if pattern == "cron":
-            from kompose.reports.schedules import cron_command
-
-            return cron_command(ctx, **parsed)
-        from kompose.reports.status import status_command
-
-        return status_command(ctx, **parsed)
-    if pattern == "init":
-        return _init(Context(options, console), command, args)
+        if "json_output" in parsed:
+            parsed["json_output"] = parsed["json_output"] or json_output
+        return spec.reporter()(Context(options, console), **parsed)
     if not pattern or not command:
         raise UsageError("expected PATTERN COMMAND (see kompose --help), or --list")
 
+    spec = PATTERN_COMMANDS.get(command)
     kwargs: dict = {}
-    if command in COMMANDS:
-        parsed = _parse_command_args(command, args)
+    if spec:
+        parsed = parse_command_args(command, args, spec.args)
         if parsed is None:  # --help was shown
             return ExitCode.OK
         kwargs, sub_dry_run, sub_json = parsed
@@ -358,57 +182,22 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
             args = [a for a in args if a != "--dry-run"]
     ctx = Context(options, console)
     stacks = select(discover(options.root), pattern, options.root)
-
-    if command == "db:list":
-        return _db_list(ctx, stacks)
-    if command == "hooks":
-        return _hooks(ctx, stacks)
-    if command == "hooks:check":
-        return _hooks_check(ctx, stacks)
-    return _plan_and_run(ctx, stacks, command, args, kwargs)
+    if spec and spec.report:
+        return spec.reporter()(ctx, stacks, **kwargs)
+    return _plan_and_run(ctx, stacks, command, args, kwargs, spec)
 
 
-def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
-    from kompose.plan.steps import Plan, render_json, render_text
-    from kompose.actions import run_wide
+def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
+    from kompose.actions.planning import plan_run
+    from kompose.plan.render import render_json, render_text
 
-    planner = COMMANDS[command][1] if command in COMMANDS else None
     console = ctx.console
-    stack_plans, failed_planning, without_database = [], [], []
-    for stack in stacks:
-        try:
-            if planner:
-                stack_plans.append(planner(ctx, stack, **kwargs))
-            else:
-                from kompose.actions import compose
-
-                stack_plans.append(compose.plan(ctx, stack, command, args))
-        except NoDatabaseError:
-            # `"*" db:export` from cron means "every stack that has a database"; naming
-            # one stack without a database is a mistake worth an error
-            if len(stacks) == 1:
-                raise
-            without_database.append(stack.name)
-        except (ConfigError, UsageError):
-            raise  # broken configuration stops the whole run before anything runs
-        except KomposeError as exc:
-            from kompose.run.execute import Outcome  # run.py (and what it runs with) only when needed
-
-            failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
-    plan = Plan(command, stack_plans)
-    # run-wide hooks get the command as typed, minus kompose's own output flags
-    hook_args = [a for a in args if a not in ("--dry-run", "-n", "--json")] if planner else args
-    plan.run_hooks = run_wide.plan(ctx, command, hook_args, [s.name for s in stacks if s.name not in without_database])
-    if without_database:
-        console.print(console.style(f"no database (DB_NAME not set), left out: {', '.join(without_database)}", "dim"))
-    if not stack_plans and not failed_planning:
-        raise UsageError(f"none of the selected stacks has a database: {', '.join(without_database)}")
-
+    plan, failed_planning = plan_run(ctx, stacks, command, args, kwargs, spec.planner() if spec else None)
     if ctx.dry_run:
         if ctx.options.json:
             data = json.loads(render_json(plan))
             data["errors"] = [{"stack": o.stack, "error": o.error} for o in failed_planning]
-            _print_json(console, data)
+            console.emit_json(data)
         else:
             if plan.stacks or plan.run_hooks:
                 console.print(render_text(plan))
@@ -420,7 +209,6 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
 
     from kompose.run.execute import execute_run, exit_code, summary_line
 
-    outcomes = []
     for outcome in failed_planning:
         console.stack_header(outcome.stack, command)
         console.detail(f"✗ {outcome.error}", "red")
@@ -431,97 +219,9 @@ def _plan_and_run(ctx, stacks, command, args, kwargs) -> int:
     code = exit_code(outcomes, result.run_errors)
     console.print(summary_line(outcomes) + ("; run-wide hooks failed" if result.run_errors else ""), "bold")
     if ctx.options.json:
-        _print_json(console, {"command": command, "run_id": result.run_id, "outcomes": [o.__dict__ for o in outcomes],
-                              "run_errors": result.run_errors, "exit_code": int(code)})
+        console.emit_json({"command": command, "run_id": result.run_id, "outcomes": [o.__dict__ for o in outcomes],
+                           "run_errors": result.run_errors, "exit_code": int(code)})
     return code
-
-
-def _list(ctx, stacks, pattern, json_output) -> int:
-    from kompose.reports.listing import render_stack_list, stack_info
-    from kompose.stacks import select
-
-    if pattern:
-        stacks = select(stacks, pattern, ctx.root)
-    infos = [stack_info(ctx, stack) for stack in stacks]
-    if json_output:
-        print(json.dumps([info.__dict__ for info in infos], indent=2))
-    elif infos:
-        ctx.console.print(render_stack_list(infos))
-    else:
-        ctx.console.print(f"no stacks under {ctx.root}")
-    return ExitCode.OK
-
-
-def _db_list(ctx, stacks) -> int:
-    from kompose.reports.listing import dump_rows, render_dump_rows
-
-    all_rows = []
-    for stack in stacks:
-        rows = dump_rows(ctx, stack)
-        all_rows += rows
-        if not ctx.options.json:
-            ctx.console.stack_header(stack.name, "db:list")
-            for line in render_dump_rows(stack.name, rows):
-                ctx.console.print(line)
-    if ctx.options.json:
-        print(json.dumps(all_rows, indent=2))
-    return ExitCode.OK
-
-
-def _terminate(signal_number: int, frame) -> None:
-    raise Terminated(signal_number)
-def _print_json(console, data) -> None:
-    """JSON on stdout with secret values masked, as the console masks them in text (a token can
-    reach a plan inside a value, e.g. a hook URL built from ${..._TOKEN})."""
-    from kompose.env import mask_text
-
-    print(mask_text(json.dumps(data, indent=2), console.secrets))
-
-
-def _hooks(ctx, stacks) -> int:
-    from kompose.reports.hooks import list_hooks, listing_json, render_listing
-
-    places = list_hooks(ctx, stacks)
-    if ctx.options.json:
-        _print_json(ctx.console, listing_json(places))
-    else:
-        for line in render_listing(places):
-            ctx.console.print(line)
-    return ExitCode.OK
-
-
-def _hooks_check(ctx, stacks) -> int:
-    from kompose.reports.hooks import check, render_check
-
-    results = check(ctx, stacks)
-    failed = [r for r in results if r.problems]
-    if ctx.options.json:
-        _print_json(ctx.console, [{"name": r.name, "directory": str(r.directory), "problems": r.problems,
-                                   "warnings": r.warnings, "checked": r.checked} for r in results])
-    else:
-        for line in render_check(results):
-            ctx.console.print(line)
-        ctx.console.print(f"{len(results) - len(failed)} of {len(results)} hook places fine", "bold")
-    return ExitCode.FAILED if failed else ExitCode.OK
-
-
-def _init(ctx, stack: str | None, args: list[str]) -> int:
-    """`kompose init STACK`: a commented hooks.sh in <root>/STACK (made when missing)."""
-    from kompose.hooks.template import write
-
-    if not stack or args:
-        raise UsageError("expected: kompose init STACK")
-    if "/" in stack or stack in (".", "..") or stack.startswith((".", "_", "-")):
-        raise UsageError(f"init {stack!r}: a stack is a directory name under the root (not starting with . _ -)")
-    if not ctx.root.is_dir():
-        raise UsageError(f"root {ctx.root} is not a directory")
-    path = write(ctx.root / stack, stack)
-    ctx.console.print(f"wrote {path}: every hook point, commented out")
-    from kompose.stacks import compose_file_of
-
-    if compose_file_of(path.parent) is None:
-        ctx.console.print(f"{path.parent} has no compose file yet: it becomes a stack once it has compose.yaml")
-    return ExitCode.OK
 
 
 def _terminate(signal_number: int, frame) -> None:

@@ -18,26 +18,23 @@ Parsing is pure: nothing here connects anywhere.
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 from dataclasses import dataclass, replace
 from typing import Mapping
-from urllib.parse import urlsplit
 
 from kompose.errors import ConfigError
-from kompose.hooks.points import KINDS, RUN_POINTS, timeout
+from kompose.hooks.kinds import DECLARED, ORDER
+from kompose.env import mask_url  # noqa: F401  (hooks' URLs are masked as every URL is)
+from kompose.hooks.kinds.http import PLACEHOLDER as _PLACEHOLDER, render_body  # noqa: F401
+from kompose.hooks.points import RUN_POINTS, timeout
 
 PREFIX = "KOMPOSE_HOOK_"
 _KEY = re.compile(
-    r"^KOMPOSE_HOOK_(?P<point>(?:PRE|POST)_[A-Z0-9_]+?|ON_ERROR)_(?P<kind>HTTP|TCP|EXEC)"
+    r"^KOMPOSE_HOOK_(?P<point>(?:PRE|POST)_[A-Z0-9_]+?|ON_ERROR)_(?P<kind>" + "|".join(k.upper() for k in DECLARED) + ")"
     r"(?:_(?P<number>\d+))?(?P<timeout>_TIMEOUT)?$"
 )
 # the other KOMPOSE_HOOK_* settings; any other key with the prefix is a typo worth reporting
 _SETTING = re.compile(r"^KOMPOSE_HOOK_TIMEOUT(?:_(?:(?:PRE|POST)_[A-Z0-9_]+|ON_ERROR))?$")
-_SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-METHODS = ("GET", "POST")
 
 # What a POST body may use as {{name}}; the same keys make the JSON summary sent by
 # a POST without a body. Stack hooks and run-wide hooks fill different subsets.
@@ -64,49 +61,6 @@ class Declared:
     service: str = ""
     argv: tuple[str, ...] = ()
     timeout: tuple[str, str] | None = None  # (key, raw value), resolved with hooks.timeout()
-
-
-def _http(key: str, value: str, fields: tuple[str, ...]) -> dict:
-    words = value.strip().split(None, 2)
-    if len(words) < 2:
-        raise ConfigError(f"{key}: expected 'GET <url>' or 'POST <url> [<body>]', got {value!r}")
-    method, url = words[0].upper(), words[1]
-    if method not in METHODS:
-        raise ConfigError(f"{key}: method {words[0]!r}: choose one of {', '.join(METHODS)}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{key}: {url!r} is not an http:// or https:// URL")
-    body = words[2] if len(words) > 2 else None
-    if body is not None and method != "POST":
-        raise ConfigError(f"{key}: only a POST has a body")
-    for name in _PLACEHOLDER.findall(body or ""):
-        if name not in fields:
-            raise ConfigError(f"{key}: unknown placeholder {{{{{name}}}}}; known: {', '.join(fields)}")
-    return {"method": method, "url": url, "body": body}
-
-
-def _tcp(key: str, value: str) -> dict:
-    text = value.strip()
-    match = re.fullmatch(r"\[(?P<v6>[^\]]+)\]:(?P<port>\d+)|(?P<host>[^\s:\[\]]+):(?P<port2>\d+)", text)
-    if not match:
-        raise ConfigError(f"{key}: expected <host>:<port>, got {value!r}")
-    host = match.group("v6") or match.group("host")
-    port = int(match.group("port") or match.group("port2"))
-    if not 0 < port < 65536:
-        raise ConfigError(f"{key}: port {port} is out of range")
-    return {"host": host, "port": port}
-
-
-def _exec(key: str, value: str) -> dict:
-    try:
-        words = shlex.split(value)
-    except ValueError as exc:
-        raise ConfigError(f"{key}: cannot split {value!r} into words: {exc}") from None
-    if len(words) < 2:
-        raise ConfigError(f"{key}: expected '<service> <command> [<arg>...]', got {value!r}")
-    if not _SERVICE.match(words[0]):
-        raise ConfigError(f"{key}: {words[0]!r} is not a service or container name")
-    return {"service": words[0], "argv": tuple(words[1:])}
 
 
 def parse(values: Mapping[str, str], source: str, run_wide: bool = False) -> tuple[list[Declared], list[str]]:
@@ -142,8 +96,7 @@ def parse(values: Mapping[str, str], source: str, run_wide: bool = False) -> tup
                 )
             if not value.strip():
                 raise ConfigError(f"{key} is empty")
-            spec = {"http": lambda: _http(key, value, fields), "tcp": lambda: _tcp(key, value),
-                    "exec": lambda: _exec(key, value)}[kind]()
+            spec = DECLARED[kind].parse(key, value, fields)
         except ConfigError as exc:
             problems.append(f"{source}: {exc.message}")
             continue
@@ -159,7 +112,7 @@ def parse(values: Mapping[str, str], source: str, run_wide: bool = False) -> tup
             problems.append(f"{source}: {exc.message}")
             continue
         found[base] = replace(found[base], timeout=(key, raw))
-    ordered = sorted(found.values(), key=lambda d: (d.point, KINDS.index(d.kind), d.number))
+    ordered = sorted(found.values(), key=lambda d: (d.point, ORDER.index(d.kind), d.number))
     return ordered, problems
 
 
@@ -173,26 +126,6 @@ def parse_strict(values: Mapping[str, str], source: str, run_wide: bool = False)
 
 def describe(declared: Declared) -> str:
     """One line for plans and listings: 'GET http://…', 'tcp db:5432', 'exec app: php artisan down'."""
-    if declared.kind == "http":
-        text = f"{declared.method} {mask_url(declared.url)}"
-        if declared.method == "POST":
-            text += " (body: " + ("template" if declared.body is not None else "JSON summary") + ")"
-        return text
-    if declared.kind == "tcp":
-        host = f"[{declared.host}]" if ":" in declared.host else declared.host
-        return f"{host}:{declared.port} open"
-    return f"in {declared.service}: " + shlex.join(declared.argv)
+    from kompose.hooks.kinds import DECLARED
 
-
-def mask_url(url: str) -> str:
-    """A URL fit for printing: a password in it is replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
-    return url
-
-
-def render_body(template: str, summary: Mapping[str, str]) -> str:
-    """Fill {{name}} placeholders with summary values, escaped so they fit inside a JSON string."""
-    return _PLACEHOLDER.sub(lambda m: json.dumps(str(summary.get(m.group(1), "")))[1:-1], template)
+    return DECLARED[declared.kind].step(declared.point, declared, 0.0, ()).what()

@@ -28,7 +28,6 @@ DEFAULT_TIMEOUT = 600.0
 # point first, then the user's own script (which may leave values in the context for
 # the others), the database, the containers, and notifications last (they can report
 # what the others did).
-KINDS = ("tcp", "bash", "sql", "exec", "http")
 
 # When post hooks run: only after the operation succeeded, or after a failure too.
 POST_POLICIES = ("success", "always")

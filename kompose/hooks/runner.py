@@ -4,28 +4,21 @@ the environment, the shared context, the run's state, and a time limit for every
 from __future__ import annotations
 
 import io
-import json
-import re
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from kompose.docker import containers
-from kompose.host import processes as execute
-from kompose.hooks import context as hookcontext
-from kompose.engines.postgres import sql as postgres
-from kompose.hooks.kinds import sql as sqlhooks
 from kompose.context import Context
-from kompose.hooks.declarative import RUN_FIELDS, STACK_FIELDS, mask_url, render_body
-from kompose.env import is_secret
 from kompose.errors import HookError, KomposeError
-from kompose.hooks.points import timeout as hook_timeout
-from kompose.plan.steps import ExecHook, Hook, HttpHook, SqlHook, Step, TcpHook, step_label
+from kompose.hooks import context as hookcontext
+from kompose.hooks.declarative import RUN_FIELDS, STACK_FIELDS
+from kompose.hooks.kinds import kind_of
+from kompose.host import processes as execute
+from kompose.plan.render import step_label
+from kompose.plan.steps import Step
 from kompose.stacks import Stack, compose_file_of
 
-_PSQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass
@@ -63,13 +56,11 @@ class HookRunner:
         self.sink = sink
 
     def run(self, step: Step, state: Mapping[str, str]) -> None:
-        handler = {Hook: self._bash, HttpHook: self._http, TcpHook: self._tcp, ExecHook: self._exec,
-                   SqlHook: self._sql}[type(step)]
-        handler(step, state)
+        kind_of(step).run(self, step, state)
 
     # -- what hooks are told
 
-    def _told(self, step: Step, state: Mapping[str, str], label: str) -> dict[str, str]:
+    def told(self, step: Step, state: Mapping[str, str], label: str) -> dict[str, str]:
         """KOMPOSE_* variables every kind of hook gets."""
         told = {
             "KOMPOSE_RUN_ID": self.scope.run_id,
@@ -104,112 +95,13 @@ class HookRunner:
         fields = RUN_FIELDS if self.scope.run_wide else STACK_FIELDS
         return {key: data.get(key, "") for key in fields}
 
-    # -- the kinds
-
-    def _bash(self, step: Hook, state: Mapping[str, str]) -> None:
-        env = dict(self.scope.env)
-        env.update(self.scope.context())
-        env.update(step.env)
-        env.update(self._told(step, state, step.function))
-        self.detail(f"hook {step.function} {' '.join(step.args)}".rstrip())
-        if self.scope.hooks_file is None:
-            raise HookError(f"hook {step.function}: {self.scope.directory / 'hooks.sh'} is gone")
-        limit = step.timeout if step.timeout is not None else hook_timeout(env, step.point)
-        result = execute.run_hook(
-            self.scope.hooks_file, step.function, step.args, env, self.scope.directory, limit, self.sink
-        )
-        if result.lingering:
-            self.detail(
-                f"hook {step.function} returned, but a background process it started still holds its output; "
-                "kompose goes on and no longer shows its output"
-            )
-
-    def _http(self, step: HttpHook, state: Mapping[str, str]) -> None:
-        from kompose.hooks import probes  # urllib costs start-up time only the runs with such hooks should pay
-
-        what = f"http hook {step.key} ({step.method} {mask_url(step.url)})"
-        self.detail(f"hook {step.key}: {step.method} {mask_url(step.url)}")
-        body: bytes | None = None
-        content_type = "application/json"
-        if step.method == "POST":
-            summary = self.summary(step, state)
-            if step.body is None:
-                body = json.dumps(summary).encode()
-            else:
-                flat = {k: " ".join(v) if isinstance(v, list) else str(v) for k, v in summary.items()}
-                text = render_body(step.body, flat)
-                try:
-                    json.loads(text)
-                except ValueError:
-                    content_type = "text/plain; charset=utf-8"
-                body = text.encode()
-        result = probes.http_request(step.method, step.url, body, content_type, step.timeout, what)
-        self.sink(f"{result.status} {result.reason}".rstrip())
-
-    def _tcp(self, step: TcpHook, state: Mapping[str, str]) -> None:
-        from kompose.hooks import probes
-
-        self.detail(f"hook {step.key}: {step.host}:{step.port}")
-        took = probes.tcp_open(step.host, step.port, step.timeout, f"tcp hook {step.key} ({step.host}:{step.port})")
-        self.sink(f"open after {took:.1f} s")
-
-    def _exec(self, step: ExecHook, state: Mapping[str, str]) -> None:
-        if self.scope.run_wide:
-            raise HookError(f"exec hook {step.key}: exec hooks belong to a stack")
-        container = containers.service_container(self.ctx, self._stack(), self.scope.env, step.service)
-        env = {
-            "KOMPOSE_STACK": self.scope.name,
-            "KOMPOSE_COMMAND": self.scope.env.get("KOMPOSE_COMMAND", ""),
-            **self.scope.context(),
-            **dict(step.env),
-            **self._told(step, state, step.key),
-        }
-        env.pop("KOMPOSE_CONTEXT", None)  # a host path means nothing inside the container
-        self.detail(f"hook {step.key}: in {container.name}: {' '.join(step.argv)}")
-        result = self._container_exec(container.id, container.name, step.argv, env, None, step.timeout,
-                                      f"exec hook {step.key}")
-        self._print(result.stdout)
-        if result.exit_code != 0:
-            detail = _tail(result.stderr) or _tail(result.stdout)
-            raise HookError(f"exec hook {step.key} failed with exit code {result.exit_code}"
-                            + (f": {detail}" if detail else ""))
-
-    def _sql(self, step: SqlHook, state: Mapping[str, str]) -> None:
-        container = step.container or containers.resolve(self.ctx, self._stack(), self.scope.env)
-        variables = [(k, v) for k, v in self.scope.context().items() if _PSQL_NAME.match(k) and not is_secret(k)]
-        variables += [("run_id", self.scope.run_id), ("status", state.get("KOMPOSE_STATUS", "running"))]
-        argv = list(step.argv)
-        argv[-1:-1] = [f"--set={key}={value}" for key, value in variables]  # before --file=-
-        batches = [step.files] if step.atomic else [(path,) for path in step.files]
-        count = f"{len(step.files)} file{'s' if len(step.files) != 1 else ''}"
-        how = "in one transaction" if step.atomic else "each on its own"
-        self.detail(f"hook sql/{step.point}/ ({count}, {how}) in {step.database} ({container.name})")
-        started = time.monotonic()
-        for batch in batches:
-            try:
-                script = sqlhooks.script(batch)
-            except OSError as exc:
-                raise HookError(f"sql hook {batch[0]}: cannot read: {exc.strerror or exc}") from None
-            what = f"sql hook sql/{step.point}/" + (batch[0].name if len(batch) == 1 else "")
-            deadline_left = step.timeout - (time.monotonic() - started)
-            if deadline_left <= 0:
-                raise HookError(f"{what} timed out after {step.timeout:g} s")
-            result = self._container_exec(container.id, container.name, tuple(argv), dict(step.env),
-                                          script.text.encode(), deadline_left, what, step.timeout)
-            self._print(result.stdout)
-            if result.exit_code != 0:
-                message = postgres.failure_message(what, result.exit_code, result.stderr)
-                if step.atomic:
-                    message += " (rolled back: nothing of this directory took effect)"
-                raise HookError(script.locate(message))
-
     # -- helpers
 
-    def _stack(self) -> Stack:
+    def stack(self) -> Stack:
         directory = self.scope.directory
         return Stack(self.scope.name, directory, compose_file_of(directory) or directory / "compose.yaml")
 
-    def _container_exec(self, container_id, container_name, argv, env, stdin: bytes | None, limit: float,
+    def container_exec(self, container_id, container_name, argv, env, stdin: bytes | None, limit: float,
                         what: str, full_limit: float | None = None) -> execute.ExecResult:
         """container_exec with a time limit: on expiry the exec's process group is killed."""
         client = self.ctx.docker()
@@ -241,7 +133,11 @@ class HookRunner:
             raise result
         return result
 
-    def _print(self, output: bytes) -> None:
+    @staticmethod
+    def tail(data: bytes) -> str:
+        return _tail(data)
+
+    def print_output(self, output: bytes) -> None:
         for line in output.decode("utf-8", "replace").splitlines():
             if line.strip():
                 self.sink(line)

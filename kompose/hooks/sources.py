@@ -1,5 +1,5 @@
 """Every hook a stack (or the root) defines — bash functions, declarative .env hooks, SQL directories —
-and the plan steps for one hook point, in the fixed order of hooks.KINDS. Reads files; runs nothing."""
+and the plan steps for one hook point, in the fixed order of the kinds' registry (hooks/kinds). Reads files; runs nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from kompose.hooks.kinds import sql as sqlhooks
 from kompose.hooks.declarative import Declared
 from kompose.env import read_env_file
 from kompose.errors import ConfigError, NoDatabaseError
-from kompose.plan.steps import Container, ExecHook, Hook, HttpHook, SqlHook, Step, TcpHook
+from kompose.hooks.kinds import DECLARED, ORDER
+from kompose.hooks.kinds.bash import Hook
+from kompose.hooks.kinds.sql import SqlHook
+from kompose.plan.steps import Container, Step
 from kompose.hooks.kinds.sql import SqlDir
 
 
@@ -119,7 +122,7 @@ class HookFinder:
         dump_file = dump_file or self.env.get("KOMPOSE_DUMP_FILE", "")
         extra = tuple({**({"KOMPOSE_DUMP_FILE": dump_file} if dump_file else {}), **(env or {})}.items())
         timeout = hooks.timeout(self.env, point)
-        found: dict[str, list[Step]] = {kind: [] for kind in hooks.KINDS}
+        found: dict[str, list[Step]] = {kind: [] for kind in ORDER}
         function = hooks.function_name(point)
         if function in self.sources.functions and (not self.sources.run_wide or point in hooks.RUN_POINTS):
             found["bash"].append(Hook(point, function, tuple(str(a) for a in args), extra, timeout))
@@ -127,16 +130,11 @@ class HookFinder:
             if item.point != point:
                 continue
             own = hooks.timeout(self.env, point, item.timeout) if item.timeout else timeout
-            if item.kind == "http":
-                found["http"].append(HttpHook(point, item.key, item.method, item.url, item.body, own, extra))
-            elif item.kind == "tcp":
-                found["tcp"].append(TcpHook(point, item.key, item.host, item.port, own))
-            else:
-                found["exec"].append(ExecHook(point, item.key, item.service, item.argv, own, extra))
+            found[item.kind].append(DECLARED[item.kind].step(point, item, own, extra))
         sql_dir = self.sources.sql.get(point)
         if sql_dir:
             found["sql"].append(self._sql_step(sql_dir, database, dump_file, timeout))
-        return [step for kind in hooks.KINDS for step in found[kind]]
+        return [step for kind in ORDER for step in found[kind]]
 
     def _sql_step(self, sql_dir: SqlDir, database: str | None, dump_file: str, timeout: float) -> SqlHook:
         if self.conn is None:

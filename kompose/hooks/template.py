@@ -120,3 +120,20 @@ def write(directory: Path, stack: str) -> Path:
         handle.write(TEMPLATE.format(stack=stack))
     path.chmod(0o755)
     return path
+
+
+def init_command(ctx, stack: str | None, args: list[str] = ()) -> int:
+    """`kompose init STACK`: a commented hooks.sh in <root>/STACK (made when missing)."""
+    from kompose.stacks import compose_file_of
+
+    if not stack or args:
+        raise UsageError("expected: kompose init STACK")
+    if "/" in stack or stack in (".", "..") or stack.startswith((".", "_", "-")):
+        raise UsageError(f"init {stack!r}: a stack is a directory name under the root (not starting with . _ -)")
+    if not ctx.root.is_dir():
+        raise UsageError(f"root {ctx.root} is not a directory")
+    path = write(ctx.root / stack, stack)
+    ctx.console.print(f"wrote {path}: every hook point, commented out")
+    if compose_file_of(path.parent) is None:
+        ctx.console.print(f"{path.parent} has no compose file yet: it becomes a stack once it has compose.yaml")
+    return 0

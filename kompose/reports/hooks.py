@@ -14,7 +14,8 @@ from kompose.hooks import sources as hookset
 from kompose.engines.postgres import sql as postgres
 from kompose.context import Context
 from kompose.errors import ConfigError
-from kompose.plan.steps import Step, describe_hook, step_json
+from kompose.plan.steps import Step
+from kompose.plan.render import describe_hook, step_json
 from kompose.stacks import Stack
 
 _INFO = {info.point: info for info in hooks.OPERATION_POINTS}
@@ -239,3 +240,28 @@ def render_check(results: list[CheckResult]) -> list[str]:
             lines += [f"  ✗ {problem}" for problem in result.problems]
         lines += [f"  ! {warning}" for warning in result.warnings]
     return lines
+
+
+def hooks_command(ctx: Context, stacks: list[Stack]) -> int:
+    """``kompose PATTERN hooks``: every hook that would run, per stack and point (runs none)."""
+    places = list_hooks(ctx, stacks)
+    if ctx.options.json:
+        ctx.console.emit_json(listing_json(places))
+    else:
+        for line in render_listing(places):
+            ctx.console.print(line)
+    return 0
+
+
+def hooks_check_command(ctx: Context, stacks: list[Stack]) -> int:
+    """``kompose PATTERN hooks:check``: exit 1 when any hook place has a problem."""
+    results = check(ctx, stacks)
+    failed = [r for r in results if r.problems]
+    if ctx.options.json:
+        ctx.console.emit_json([{"name": r.name, "directory": str(r.directory), "problems": r.problems,
+                                "warnings": r.warnings, "checked": r.checked} for r in results])
+    else:
+        for line in render_check(results):
+            ctx.console.print(line)
+        ctx.console.print(f"{len(results) - len(failed)} of {len(results)} hook places fine", "bold")
+    return 1 if failed else 0

@@ -93,3 +93,30 @@ def render_dump_rows(stack: str, rows: list[dict]) -> list[str]:
         lines.append(f"  {r['name']:<{width}}  {human_size(r['size']):>10}  {human_age(r['age_seconds']):>5} old  "
                      f"{kind:<11}  {health}".rstrip())
     return lines
+
+
+def stack_list_command(ctx: Context, stacks: list[Stack], json_output: bool) -> int:
+    """``kompose --list``: one line per stack (or a JSON list)."""
+    infos = [stack_info(ctx, stack) for stack in stacks]
+    if json_output:
+        ctx.console.emit_json([info.__dict__ for info in infos])
+    elif infos:
+        ctx.console.print(render_stack_list(infos))
+    else:
+        ctx.console.print(f"no stacks under {ctx.root}")
+    return 0
+
+
+def db_list_command(ctx: Context, stacks: list[Stack]) -> int:
+    """``kompose PATTERN db:list``: each stack's dumps, newest first."""
+    all_rows = []
+    for stack in stacks:
+        rows = dump_rows(ctx, stack)
+        all_rows += rows
+        if not ctx.options.json:
+            ctx.console.stack_header(stack.name, "db:list")
+            for line in render_dump_rows(stack.name, rows):
+                ctx.console.print(line)
+    if ctx.options.json:
+        ctx.console.emit_json(all_rows)
+    return 0

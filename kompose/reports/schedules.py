@@ -9,7 +9,6 @@ installing replaces kompose's own lines and nothing else.
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shlex
@@ -21,9 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from kompose.dumps import files as dumps
 from kompose.engines.postgres import sql as postgres
-from kompose.errors import ConfigError, ExitCode, KomposeError, UsageError
+from kompose.errors import ConfigError, KomposeError
 
 PREFIX = "KOMPOSE_SCHEDULE_"
 OPERATIONS = {"DB_EXPORT": "db:export", "DB_CLEANUP": "db:cleanup", "DB_DRILL": "db:drill", "DB_VERIFY": "db:verify"}
@@ -338,51 +336,3 @@ def _write_atomically(path: Path, text: str) -> None:
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise KomposeError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-# ---------------------------------------------------------------- the command
-
-
-def cron_command(ctx, pattern: str | None, install: bool, check: bool, cron_file: Path | None,
-                 log_dir: Path | None, json_output: bool) -> int:
-    """``kompose cron``: print the block, write it (--install), or check the schedule (--check)."""
-    from kompose.stacks import discover, select
-
-    if install and check:
-        raise UsageError("cron: --install and --check exclude each other")
-    stacks = discover(ctx.root)
-    if pattern:
-        stacks = select(stacks, pattern)
-    schedules = collect(ctx, stacks)
-    root = ctx.root.resolve()
-    target = default_target(cron_file)
-    block = render_block(group(schedules), root, (log_dir or default_log_dir()).absolute(), kompose_argv(),
-                         target.user_field)
-    if check:
-        from kompose.reports.status import check_schedules
-
-        return check_schedules(ctx, stacks, schedules, target, block, json_output)
-    if install:
-        if pattern:
-            raise UsageError("cron --install writes the schedule of every stack under the root: leave out the pattern")
-        before = target.read()
-        after = replace_block(before, root, block)
-        if after == before:
-            ctx.console.print(f"{target.describe()}: kompose's block for {root} is up to date")
-        else:
-            target.write(after)
-            ctx.console.print(f"{target.describe()}: wrote kompose's block for {root} ({len(block) - 3} line(s))")
-        if json_output:
-            print(json.dumps({"target": target.describe(), "changed": after != before, "lines": block}, indent=2))
-        return ExitCode.OK
-    if json_output:
-        print(json.dumps([{"stack": s.stack, "command": s.command, "expression": s.expression, "key": s.key}
-                          for s in schedules], indent=2))
-    else:
-        print("\n".join(block))
-    return ExitCode.OK
-
-
-def newest_dump_time(directory: Path, database: str) -> datetime | None:
-    found = dumps.list_dumps(directory, database)
-    return found[0].timestamp if found else None

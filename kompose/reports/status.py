@@ -104,7 +104,7 @@ def status_command(ctx, pattern: str | None, json_output: bool) -> int:
     now = datetime.now()
     rows = [stack_status(ctx, stack, now) for stack in stacks]
     if json_output:
-        print(json.dumps([asdict(r) for r in rows], indent=2))
+        ctx.console.emit_json([asdict(r) for r in rows])
         return ExitCode.OK
     if not rows:
         ctx.console.print(f"no stacks under {ctx.root}")
@@ -166,7 +166,7 @@ def check_schedules(ctx, stacks, found: list[schedules.Schedule], target: schedu
         ([crontab] if crontab["state"] != "ok" else [])
 
     if json_output:
-        print(json.dumps({"schedules": results, "crontab": crontab, "flagged": len(flagged)}, indent=2))
+        ctx.console.emit_json({"schedules": results, "crontab": crontab, "flagged": len(flagged)})
     else:
         if results:
             ctx.console.print(_table(

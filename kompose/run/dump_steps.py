@@ -22,8 +22,8 @@ from kompose.dumps import manifest
 from kompose.dumps import verify
 from kompose.errors import DumpError, KomposeError
 from kompose.plan.steps import (
-    CheckChecksum, StartChecksum, CheckServerVersion, Container, CountRows, RecordDrill, RemoveOrphans, Retention, VerifyDump, VerifyDumps,
-    WriteManifest,
+    CheckChecksum, CheckServerVersion, Container, CountRows, RecordDrill, RemoveOrphans, Retention, StartChecksum,
+    VerifyDump, VerifyDumps, WriteManifest,
 )
 
 

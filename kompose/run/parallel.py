@@ -14,7 +14,7 @@ import threading
 from typing import Callable, Iterator
 
 from kompose.console import Console
-from kompose.plan.steps import StackPlan
+from kompose.plan.model import StackPlan
 
 SPOOL_BYTES = 1 << 20
 STATUS_SECONDS = 0.25

@@ -16,7 +16,11 @@ from kompose.hooks import sources as hookset
 from kompose.hooks.kinds import sql as sqlhooks
 from kompose.errors import ConfigError
 from kompose.hooks.template import TEMPLATE, write
-from kompose.plan.steps import ExecHook, Hook, HttpHook, SqlHook, TcpHook
+from kompose.hooks.kinds.exec import ExecHook
+from kompose.hooks.kinds.bash import Hook
+from kompose.hooks.kinds.http import HttpHook
+from kompose.hooks.kinds.sql import SqlHook
+from kompose.hooks.kinds.tcp import TcpHook
 from kompose.engines.postgres.sql import Connection
 from tests.helpers import build_tree
 

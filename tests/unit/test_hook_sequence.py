@@ -9,10 +9,16 @@ from pathlib import Path
 
 from kompose.console import Console
 from kompose.errors import HookError
-from kompose.plan.steps import (
-    Compose, ExecHook, Hook, HttpHook, Plan, RunHooks, SqlHook, StackPlan, TcpHook, render_json, render_text, step_label,
-)
-from kompose.run.execute import HookSequence, Outcome
+from kompose.plan.steps import Compose
+from kompose.hooks.kinds.exec import ExecHook
+from kompose.hooks.kinds.bash import Hook
+from kompose.hooks.kinds.http import HttpHook
+from kompose.plan.model import Plan, RunHooks, StackPlan
+from kompose.hooks.kinds.sql import SqlHook
+from kompose.hooks.kinds.tcp import TcpHook
+from kompose.plan.render import render_json, render_text, step_label
+from kompose.run.outcomes import Outcome
+from kompose.run.sequence import HookSequence
 
 
 class RecordingRunner:

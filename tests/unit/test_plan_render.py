@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from kompose.engines.postgres import sql as postgres
-from kompose.plan.steps import (
-    CheckDump, Container, Exec, Hook, Note, Plan, Remove, RemoveStale, Rename, Sql, StackPlan, render_json,
-    render_text,
-)
+from kompose.plan.steps import CheckDump, Container, Exec, Note, Remove, RemoveStale, Rename, Sql
+from kompose.hooks.kinds.bash import Hook
+from kompose.plan.model import Plan, StackPlan
+from kompose.plan.render import render_json, render_text
 
 SECRET = "s3cr3t-Pa55"
 CONTAINER = Container("0123456789ab", "data-postgres-1", "kompose/postgres:15", "DB_HOST=postgres")

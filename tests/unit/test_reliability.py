@@ -17,7 +17,7 @@ from kompose.hooks import points as hooks
 from kompose.engines.postgres import sql as postgres
 from kompose.actions.db_import import check_origin, find_dump
 from kompose.errors import ConfigError, DumpError, NoStackError
-from kompose.run.execute import Outcome, exit_code
+from kompose.run.outcomes import Outcome, exit_code
 from kompose.stacks import discover, select
 
 # ------------------------------------------------------------------ names

@@ -1,4 +1,5 @@
-"""SQL hooks: ``<stack>/sql/<hook-point>/*.sql``, found on disk and prepared for psql (nothing runs here).
+"""sql hooks: ``<stack>/sql/<hook-point>/*.sql``, found on disk, prepared for psql and run in the
+database container.
 
 Files run in name order, each in its own psql session with ON_ERROR_STOP. A
 directory holding a file named ``ATOMIC`` runs all its files in one psql session
@@ -8,10 +9,21 @@ with ``--single-transaction``: all of them take effect or none does.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
 
+from kompose.env import is_secret
+from kompose.errors import HookError
 from kompose.hooks import points as hooks
+from kompose.plan.steps import Container, HookStep
+
+if TYPE_CHECKING:
+    from kompose.hooks.runner import HookRunner
+
+KIND = "sql"
+_PSQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 SQL_DIR = "sql"
 ATOMIC_MARKER = "ATOMIC"
@@ -84,3 +96,67 @@ def script(files: tuple[Path, ...] | list[Path]) -> Script:
         parts.append(text)
         line += text.count("\n")
     return Script("".join(parts), tuple(starts))
+
+
+@dataclass(frozen=True)
+class SqlHook(HookStep):
+    """The .sql files of ``<stack>/sql/<point>/`` run through psql in the database container, in
+    name order, ON_ERROR_STOP; ``atomic``: all in one transaction. Values reach the SQL as psql
+    variables (``--set``), never pasted. ``container`` None: found when the hook runs."""
+
+    kind = KIND
+    point: str
+    container: Container | None
+    database: str
+    files: tuple[Path, ...]
+    atomic: bool
+    variables: tuple[tuple[str, str], ...]
+    env: tuple[tuple[str, str], ...]
+    argv: tuple[str, ...]
+    timeout: float
+
+    def what(self) -> str:
+        where = self.container.name if self.container else "the database container"
+        names = ", ".join(p.name for p in self.files)
+        text = f"sql {names} -> psql -d {self.database} in {where}"
+        return text + (" (atomic: one transaction)" if self.atomic else " (each file on its own)")
+
+    def label(self) -> str:
+        return f"sql/{self.point}/"
+
+
+STEP = SqlHook
+
+
+def run(runner: HookRunner, step: SqlHook, state: Mapping[str, str]) -> None:
+    from kompose.docker import containers
+    from kompose.engines.postgres import sql as postgres
+
+    scope = runner.scope
+    container = step.container or containers.resolve(runner.ctx, runner.stack(), scope.env)
+    variables = [(k, v) for k, v in scope.context().items() if _PSQL_NAME.match(k) and not is_secret(k)]
+    variables += [("run_id", scope.run_id), ("status", state.get("KOMPOSE_STATUS", "running"))]
+    argv = list(step.argv)
+    argv[-1:-1] = [f"--set={key}={value}" for key, value in variables]  # before --file=-
+    batches = [step.files] if step.atomic else [(path,) for path in step.files]
+    count = f"{len(step.files)} file{'s' if len(step.files) != 1 else ''}"
+    how = "in one transaction" if step.atomic else "each on its own"
+    runner.detail(f"hook sql/{step.point}/ ({count}, {how}) in {step.database} ({container.name})")
+    started = time.monotonic()
+    for batch in batches:
+        try:
+            joined = script(batch)
+        except OSError as exc:
+            raise HookError(f"sql hook {batch[0]}: cannot read: {exc.strerror or exc}") from None
+        what = f"sql hook sql/{step.point}/" + (batch[0].name if len(batch) == 1 else "")
+        deadline_left = step.timeout - (time.monotonic() - started)
+        if deadline_left <= 0:
+            raise HookError(f"{what} timed out after {step.timeout:g} s")
+        result = runner.container_exec(container.id, container.name, tuple(argv), dict(step.env),
+                                       joined.text.encode(), deadline_left, what, step.timeout)
+        runner.print_output(result.stdout)
+        if result.exit_code != 0:
+            message = postgres.failure_message(what, result.exit_code, result.stderr)
+            if step.atomic:
+                message += " (rolled back: nothing of this directory took effect)"
+            raise HookError(joined.locate(message))

@@ -1,0 +1,49 @@
+"""``kompose cron``: print the crontab block of the stacks' schedules, install it, or check it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kompose.errors import ExitCode, UsageError
+from kompose.reports.schedules import (
+    collect, default_log_dir, default_target, group, kompose_argv, render_block, replace_block,
+)
+from kompose.reports.status import check_schedules
+
+
+def cron_command(ctx, pattern: str | None, install: bool, check: bool, cron_file: Path | None,
+                 log_dir: Path | None, json_output: bool) -> int:
+    """``kompose cron``: print the block, write it (--install), or check the schedule (--check)."""
+    from kompose.stacks import discover, select
+
+    if install and check:
+        raise UsageError("cron: --install and --check exclude each other")
+    stacks = discover(ctx.root)
+    if pattern:
+        stacks = select(stacks, pattern)
+    schedules = collect(ctx, stacks)
+    root = ctx.root.resolve()
+    target = default_target(cron_file)
+    block = render_block(group(schedules), root, (log_dir or default_log_dir()).absolute(), kompose_argv(),
+                         target.user_field)
+    if check:
+        return check_schedules(ctx, stacks, schedules, target, block, json_output)
+    if install:
+        if pattern:
+            raise UsageError("cron --install writes the schedule of every stack under the root: leave out the pattern")
+        before = target.read()
+        after = replace_block(before, root, block)
+        if after == before:
+            ctx.console.print(f"{target.describe()}: kompose's block for {root} is up to date")
+        else:
+            target.write(after)
+            ctx.console.print(f"{target.describe()}: wrote kompose's block for {root} ({len(block) - 3} line(s))")
+        if json_output:
+            ctx.console.emit_json({"target": target.describe(), "changed": after != before, "lines": block})
+        return ExitCode.OK
+    if json_output:
+        ctx.console.emit_json([{"stack": s.stack, "command": s.command, "expression": s.expression, "key": s.key}
+                               for s in schedules])
+    else:
+        ctx.console.emit("\n".join(block))
+    return ExitCode.OK
