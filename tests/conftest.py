@@ -218,7 +218,9 @@ def postgres_factory(docker_engine, request: pytest.FixtureRequest):
 @pytest.fixture(scope="session")
 def mariadb_server(docker_engine, session_prefix: str):
     """One MariaDB container (kompose/mariadb:10.11) shared by the session; ``mariadb`` gives a fresh database."""
-    server = start_mariadb(docker_engine, name=f"{session_prefix}mariadb", label=f"{session_prefix}m")
+    # a canary root password with quotes and a semicolon: it must never show up anywhere
+    server = start_mariadb(docker_engine, name=f"{session_prefix}mariadb", label=f"{session_prefix}m",
+                           root_password=f"kt-root-{secrets.token_hex(6)};'\"pw")
     yield server
     remove_by_prefix(docker_engine, f"{session_prefix}m")
 

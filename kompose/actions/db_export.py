@@ -14,6 +14,8 @@ from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.engines.postgres import sql as postgres
 from kompose.docker import transport
+from kompose.actions import mariadb_plans
+from kompose.engines import choice as engine_choice
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import RECOVER_WHAT, sql
 from kompose.context import Context
@@ -32,6 +34,9 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
          transport_name: str = "auto") -> StackPlan:
     """``fmt``/``compress`` None: the stack's KOMPOSE_EXPORT_FORMAT / KOMPOSE_EXPORT_COMPRESS, else plain, none."""
     stack_plan = new_stack_plan(ctx, stack, "db:export", lock=True)
+    engine, container, why = mariadb_plans.engine_of(ctx, stack, stack_plan.env)
+    if engine_choice.is_mariadb(engine):
+        return mariadb_plans.export_plan(ctx, stack, stack_plan, engine, container, why, fmt, compress, transport_name)
     env = stack_plan.env
     fmt = fmt or env.get("KOMPOSE_EXPORT_FORMAT", "").strip() or "plain"
     if fmt not in FORMATS:

@@ -7,6 +7,8 @@ from pathlib import Path
 from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.engines.postgres import sql as postgres
+from kompose.actions import mariadb_plans
+from kompose.engines import choice as engine_choice
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import DumpError
@@ -66,6 +68,10 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     """``force``: import a dump whose checksum differs from its manifest (with a warning);
     ``allow_other_database``: import a dump made from another database."""
     stack_plan = new_stack_plan(ctx, stack, "db:import", lock=True)
+    engine, container, why = mariadb_plans.engine_of(ctx, stack, stack_plan.env)
+    if engine_choice.is_mariadb(engine):
+        return mariadb_plans.import_plan(ctx, stack, stack_plan, engine, container, why, dump, in_place, force,
+                                            allow_other_database)
     conn = postgres.connection(stack_plan.env, stack.name)
     path = find_dump(stack_plan.directory, conn.database, dump)
     fmt, compression = dumps.detect(path)

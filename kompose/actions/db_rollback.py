@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from kompose.docker import containers
 from kompose.engines.postgres import sql as postgres
+from kompose.actions import mariadb_plans
+from kompose.engines import choice as engine_choice
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import RECOVER_WHAT, sql
 from kompose.context import Context
@@ -14,6 +16,9 @@ from kompose.stacks import Stack
 
 def plan(ctx: Context, stack: Stack) -> StackPlan:
     stack_plan = new_stack_plan(ctx, stack, "db:rollback", lock=True)
+    engine, container, why = mariadb_plans.engine_of(ctx, stack, stack_plan.env)
+    if engine_choice.is_mariadb(engine):
+        return mariadb_plans.rollback_plan(ctx, stack, stack_plan, engine, container, why)
     conn = postgres.connection(stack_plan.env, stack.name)
     container = containers.resolve(ctx, stack, stack_plan.env)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)

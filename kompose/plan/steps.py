@@ -18,6 +18,9 @@ class Container:
     reason: str
     # the exact image (sha256:…) the container runs: a helper made from it has the same pg_dump
     image_id: str = ""
+    # the database server it runs, as its image and environment say ("postgres", "mariadb",
+    # "mysql"; "" when they do not say): a stack without DB_ENGINE gets this one
+    engine: str = ""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ DUMP_COMPLETE_MARKER = b"-- Dump completed"
 DUMP_BANNERS = (b"-- MariaDB dump", b"-- MySQL dump", b"/*M!999999\\- enable the sandbox mode */")
 ENGINES = ("mariadb", "mysql")
 SECRET_VARIABLES = ("MARIADB_ROOT_PASSWORD", "MYSQL_ROOT_PASSWORD", "MARIADB_PASSWORD", "MYSQL_PASSWORD")
+LOCK_WAIT_SECONDS = 30  # how long the swap waits for sessions holding the live tables, then fails
 MAX_PACKET = "1G"  # rows with BLOBs of tens of MB: the client side never limits them
 
 
@@ -124,6 +125,17 @@ def literal(value: str) -> str:
 def is_dump(head: bytes) -> bool:
     """Whether a plain dump's first bytes are mariadb-dump's / mysqldump's."""
     return head.lstrip().startswith(DUMP_BANNERS)
+
+
+def lock_wait(env: Mapping[str, str]) -> int:
+    """KOMPOSE_SWAP_LOCK_TIMEOUT: how many seconds the swap waits for sessions holding the
+    live tables (an open transaction) before it fails and changes nothing. Raises ConfigError."""
+    value = env.get("KOMPOSE_SWAP_LOCK_TIMEOUT", "").strip()
+    if not value:
+        return LOCK_WAIT_SECONDS
+    if not value.isdigit() or not 1 <= int(value) <= 31536000:
+        raise ConfigError(f"KOMPOSE_SWAP_LOCK_TIMEOUT={value!r} is not a number of seconds (1 or more)")
+    return int(value)
 
 
 def ending_problem(tail: bytes) -> str | None:
@@ -305,7 +317,8 @@ def _sh(conn: Connection, body: str) -> tuple[str, ...]:
     return ("sh", "-c", _prelude(conn) + body, "kompose")
 
 
-def swap_script(conn: Connection, source: str, target: str, keep: str, hold: str | None = None) -> str:
+def swap_script(conn: Connection, source: str, target: str, keep: str, hold: str | None = None,
+                lock_wait: int = LOCK_WAIT_SECONDS) -> str:
     """The shell script swapping ``source``'s tables and objects into ``target``, ``target``'s
     into ``keep``. Import: source tmp, keep prev (made afresh), source dropped after. Rollback:
     source and keep are prev, ``hold`` (tmp) is passed through within the same RENAME."""
@@ -324,6 +337,8 @@ target_exists=$(sq -e {shlex.quote(_exists(target))})
 # captured), then ONE RENAME TABLE statement moves every table at once, atomically
 if ! sq <<'KOMPOSE_SQL'
 DELIMITER ;;
+-- a session holding a table (an open transaction) makes the rename wait: not forever
+SET SESSION lock_wait_timeout = {int(lock_wait)};;
 {_drop_all(source, programs=False, views=False)};;
 {_drop_all(target, programs=False, views=False)};;
 -- a view of the live database named like a table that comes in would block the rename
@@ -361,18 +376,18 @@ objects_failed() {{ fail {shlex.quote(f"the tables were swapped, but re-creating
 
 
 # Import: the restored temporary database becomes live, the live one the previous copy.
-def swap_argv(conn: Connection) -> tuple[str, ...]:
+def swap_argv(conn: Connection, lock_wait: int = LOCK_WAIT_SECONDS) -> tuple[str, ...]:
     db = conn.database
-    return _sh(conn, swap_script(conn, temp_name(db), db, prev_name(db)) + f"say {shlex.quote(f'swapped: {db} -> {prev_name(db)}, {temp_name(db)} -> {db}')}\n")
+    return _sh(conn, swap_script(conn, temp_name(db), db, prev_name(db), lock_wait=lock_wait) + f"say {shlex.quote(f'swapped: {db} -> {prev_name(db)}, {temp_name(db)} -> {db}')}\n")
 
 
-def rollback_argv(conn: Connection) -> tuple[str, ...]:
+def rollback_argv(conn: Connection, lock_wait: int = LOCK_WAIT_SECONDS) -> tuple[str, ...]:
     """The previous copy becomes live again, the live one the previous copy (a rotation of the
     tables through the temporary database, in one RENAME TABLE statement)."""
     db, prev, tmp = conn.database, prev_name(conn.database), temp_name(conn.database)
     check = (f"SELECT count(*) FROM information_schema.tables WHERE table_schema = {literal(prev)}")
     return _sh(conn, f"""[ "$(sq -e {shlex.quote(check)})" -gt 0 ] || fail {shlex.quote(f"no previous database {prev} to roll back to (db:import keeps one)")}
-""" + swap_script(conn, prev, db, prev, hold=tmp) + f"say {shlex.quote(f'rolled back: {prev} <-> {db}')}\n")
+""" + swap_script(conn, prev, db, prev, hold=tmp, lock_wait=lock_wait) + f"say {shlex.quote(f'rolled back: {prev} <-> {db}')}\n")
 
 
 def create_temp_argv(conn: Connection, database: str | None = None) -> tuple[str, ...]:
