@@ -246,7 +246,9 @@ def test_the_password_is_in_no_argv(kroot, press):
 
     def watch() -> None:
         while not stop.is_set():
-            top = subprocess.run(["docker", "top", db.container.id, "-eo", "args"], capture_output=True, text=True)
+            # the host's ps of the container's processes, full command lines
+            top = subprocess.run(["docker", "top", db.container.id, "-eo", "pid,args"], capture_output=True,
+                                 text=True)
             seen.extend(top.stdout.splitlines()[1:])
             time.sleep(0.02)
 

@@ -347,6 +347,7 @@ BEGIN NOT ATOMIC
   DECLARE v_name VARCHAR(64);
   DECLARE items CURSOR FOR SELECT v.table_name FROM information_schema.views v
     JOIN information_schema.tables t ON t.table_name = v.table_name AND t.table_schema = {lit(source)}
+      AND t.table_type IN ('BASE TABLE', 'SEQUENCE')
     WHERE v.table_schema = {lit(target)};
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
   OPEN items;
@@ -363,6 +364,7 @@ KOMPOSE_SQL
 then
     # nothing was renamed: the triggers go back where they were
     q {shlex.quote("--database=" + target)} --force <"$d/old.triggers.sql" >/dev/null 2>&1 || true
+    q {shlex.quote("--database=" + target)} --force <"$d/old.views.sql" >/dev/null 2>&1 || true
     q {shlex.quote("--database=" + source)} --force <"$d/new.triggers.sql" >/dev/null 2>&1 || true
     {"" if hold else "sq -e " + shlex.quote(f"DROP DATABASE IF EXISTS {ident(keep)}") + " >/dev/null 2>&1 || true"}
     fail {shlex.quote(f"the swap failed; {target} is unchanged")}
