@@ -7,9 +7,9 @@ from pathlib import Path
 
 from kompose.hooks import points as hooks
 from kompose.hooks import sources as hookset
-from kompose.engines.postgres import sql as postgres
 from kompose.context import Context
-from kompose.plan.steps import Container
+from kompose.engines.base import Engine
+from kompose.plan.steps import CheckServerVersion, Container, Sql
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
@@ -55,7 +55,7 @@ def find_hooks(
     ctx: Context,
     stack: Stack,
     stack_plan: StackPlan,
-    conn: postgres.Connection | None = None,
+    conn=None,
     container: Container | None = None,
 ) -> hookset.HookFinder:
     """The stack's hooks of every kind (hooks.sh, its own .env, sql/), ready to give the steps of
@@ -67,3 +67,51 @@ def find_hooks(
     finder = hookset.HookFinder(sources, stack_plan.env, stack.name, stack_plan.command, conn, container)
     stack_plan.on_error += finder.steps("on_error")
     return finder
+
+
+def sql(engine: Engine, container, conn, script: str, what: str, database: str | None = None, optional: bool = False) -> Sql:
+    variables = engine.variables(conn)
+    database = database or engine.admin_database
+    return Sql(container, database, script, variables, conn.exec_env(), what,
+               engine.script_argv(conn, database, variables), optional)
+
+
+def version_check(engine: Engine, container, conn, path: Path, fmt: str, compression: str) -> CheckServerVersion:
+    return CheckServerVersion(container, engine.script_argv(conn, engine.admin_database, ()), conn.exec_env(),
+                              path, fmt, compression)
+
+
+def stack_engine(ctx: Context, stack: Stack, stack_plan: StackPlan) -> tuple[Engine, str]:
+    """(the stack's engine, why): DB_ENGINE in its layered env; else what the container that serves
+    it says (its image, the official images' variables); else PostgreSQL. A detected engine is
+    written into the plan's env as DB_ENGINE, so the run (and the hooks) see the same one.
+
+    A container that cannot be found leaves the stack on PostgreSQL, whose plan reports it.
+    Raises ConfigError for an unknown DB_ENGINE.
+    """
+    from kompose.docker import containers
+    from kompose.engines import ENGINES, engine_for, engine_named
+    from kompose.errors import DockerError
+
+    env = stack_plan.env
+    if env.get("DB_ENGINE", "").strip():
+        engine = engine_for(env)
+        return engine, f"DB_ENGINE={env['DB_ENGINE'].strip()}"
+    if env.get("DB_NAME"):
+        try:
+            container = containers.resolve(ctx, stack, env)
+        except DockerError:
+            container = None
+        if container is not None and container.engine in ENGINES and container.engine != "postgres":
+            env["DB_ENGINE"] = container.engine
+            return engine_named(container.engine), f"container {container.name} runs {container.engine}"
+    return engine_for(env), "the default"
+
+
+def own_plans(engine: Engine):
+    """The engine's own plans module (Engine.plans), or None: the action's plan is the engine's."""
+    if not engine.plans:
+        return None
+    import importlib
+
+    return importlib.import_module(engine.plans)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kompose.dumps import files as dumps
 from kompose.dumps import manifest
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import engine_for
 from kompose.dumps import retention
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
@@ -24,7 +24,8 @@ def plan(ctx: Context, stack: Stack, keep: int | None = None, keep_last: int | N
             raise UsageError("--keep is --keep-last: give one of them")
         keep_last = keep
     stack_plan = new_stack_plan(ctx, stack, "db:cleanup", lock=True)
-    conn = postgres.connection(stack_plan.env, stack.name)
+    engine = engine_for(stack_plan.env)
+    conn = engine.connection(stack_plan.env, stack.name)
     policy, source = retention.policy_from(
         {"last": keep_last, "daily": keep_daily, "weekly": keep_weekly, "monthly": keep_monthly}, stack_plan.env
     )

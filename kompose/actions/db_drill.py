@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.engines.postgres import sql as postgres
-from kompose.actions.common import find_hooks, new_stack_plan
+from kompose.actions.common import find_hooks, new_stack_plan, own_plans, stack_engine
 from kompose.actions.db_import import find_dump
 from kompose.context import Context
 from kompose.plan.steps import CheckChecksum, CheckDump, CountRows, Exec, Note, RecordDrill, Sql
@@ -20,21 +19,24 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:
     own container; run the ``drill`` hooks against it (``hook_drill``, ``sql/drill/*.sql``, ...);
     count its rows; drop it, after a failure too. The live database is never touched."""
     stack_plan = new_stack_plan(ctx, stack, "db:drill", lock=True)
-    conn = postgres.connection(stack_plan.env, stack.name)
-    postgres.check_name(conn.database, postgres.DRILL_SUFFIX)
+    engine, why = stack_engine(ctx, stack, stack_plan)
+    if own := own_plans(engine):
+        return own.drill_plan(ctx, stack, stack_plan, engine, why)
+    conn = engine.connection(stack_plan.env, stack.name)
+    engine.check_name(conn.database, engine.drill_suffix)
     path = find_dump(stack_plan.directory, conn.database, dump)
     fmt, compression = dumps.detect(path)
     container = containers.resolve(ctx, stack, stack_plan.env)
-    drill = postgres.drill_name(conn.database)
+    drill = engine.drill_name(conn.database)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
-    variables = postgres.drill_variables(conn)
+    variables = engine.drill_variables(conn)
 
     def admin(script: str, what: str) -> Sql:
         return Sql(container, "postgres", script, variables, conn.exec_env(), what,
-                   postgres.psql_script_argv(conn, "postgres", variables))
+                   engine.script_argv(conn, "postgres", variables))
 
-    drop = admin(postgres.DROP_TEMP, f"drop the drill database {drill}")
+    drop = admin(engine.DROP_TEMP, f"drop the drill database {drill}")
     record = RecordDrill(stack_plan.directory / STATE_FILE, path)
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
@@ -42,14 +44,14 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:
              f"{conn.database} is not touched"),
         CheckChecksum(path),
         CheckDump(path, fmt, compression),
-        admin(postgres.CREATE_TEMP, f"create the drill database {drill}"),
-        Exec(container, postgres.restore_argv(conn, drill, fmt), conn.exec_env(), stdin_file=path,
+        admin(engine.CREATE_TEMP, f"create the drill database {drill}"),
+        Exec(container, engine.restore_argv(conn, drill, fmt), conn.exec_env(), stdin_file=path,
              what=f"restore {path.name} into {drill}", host_codec=compression),
         # the smoke test: every hook of the drill point, aimed at the drill database
         *hooks.steps("drill", str(path), drill, env={"KOMPOSE_DB": drill, "KOMPOSE_DB_CONTAINER": container.name},
                      database=drill, dump_file=str(path)),
-        CountRows(container, drill, postgres.psql_script_argv(conn, drill, ()), conn.exec_env(),
-                  postgres.ROW_COUNTS),
+        CountRows(container, drill, engine.script_argv(conn, drill, ()), conn.exec_env(),
+                  engine.ROW_COUNTS),
         drop,
         record,
     ]

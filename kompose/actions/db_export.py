@@ -12,12 +12,10 @@ from datetime import datetime
 from kompose.dumps import codecs
 from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.engines.postgres import sql as postgres
 from kompose.docker import transport
-from kompose.actions import mariadb_plans
-from kompose.engines import choice as engine_choice
-from kompose.actions.common import find_hooks, new_stack_plan
-from kompose.actions.db_import import RECOVER_WHAT, sql
+from kompose.actions.common import find_hooks, new_stack_plan, own_plans, stack_engine
+from kompose.actions.common import sql
+from kompose.actions.db_import import RECOVER_WHAT
 from kompose.context import Context
 from kompose.errors import UsageError
 from kompose.plan.steps import DumpInHelper, Exec, HELPER_MOUNT, Note, Remove, RemoveHelpers, RemoveStale, Rename, VerifyDump, WriteManifest
@@ -34,9 +32,9 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
          transport_name: str = "auto") -> StackPlan:
     """``fmt``/``compress`` None: the stack's KOMPOSE_EXPORT_FORMAT / KOMPOSE_EXPORT_COMPRESS, else plain, none."""
     stack_plan = new_stack_plan(ctx, stack, "db:export", lock=True)
-    engine, container, why = mariadb_plans.engine_of(ctx, stack, stack_plan.env)
-    if engine_choice.is_mariadb(engine):
-        return mariadb_plans.export_plan(ctx, stack, stack_plan, engine, container, why, fmt, compress, transport_name)
+    engine, why = stack_engine(ctx, stack, stack_plan)
+    if own := own_plans(engine):
+        return own.export_plan(ctx, stack, stack_plan, engine, why, fmt, compress, transport_name)
     env = stack_plan.env
     fmt = fmt or env.get("KOMPOSE_EXPORT_FORMAT", "").strip() or "plain"
     if fmt not in FORMATS:
@@ -47,7 +45,7 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     if compression and compression.codec == "zstd":
         codecs.zstd_program()  # missing zstd: say so before anything runs
     codec = compression.codec if compression else ""
-    conn = postgres.connection(env, stack.name)
+    conn = engine.connection(env, stack.name)
     container = containers.resolve(ctx, stack, env)
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
@@ -68,13 +66,13 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     if choice.name == "direct":
         dump_step = DumpInHelper(
             container,
-            postgres.pg_dump_argv(conn, fmt, gzip_level, output=f"{HELPER_MOUNT}/{(pipe or partial).name}",
+            engine.dump_argv(conn, fmt, gzip_level, output=f"{HELPER_MOUNT}/{(pipe or partial).name}",
                                   no_sync=pipe is not None),
             conn.exec_env(), stack_plan.directory, partial, transport.helper_user(choice.forced and _rootless(ctx)),
             what=what, pipe=pipe,
         )
     else:
-        dump_step = Exec(container, postgres.pg_dump_argv(conn, fmt, gzip_level), conn.exec_env(), stdout_file=partial,
+        dump_step = Exec(container, engine.dump_argv(conn, fmt, gzip_level), conn.exec_env(), stdout_file=partial,
                          what=what, host_codec="zstd" if codec == "zstd" else "",
                          host_level=compression.level if codec == "zstd" else 0)
     stack_plan.steps += [
@@ -85,7 +83,7 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
         # and no import: the next run after a crash, whatever it is, cleans up (a live database
         # a killed swap left closed could not even be dumped); the dump does not depend on it
-        sql(container, conn, postgres.RECOVER, RECOVER_WHAT, optional=True),
+        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, optional=True),
         *hooks.steps("pre_db_export"),
         dump_step,
         VerifyDump(partial, fmt, codec, container),

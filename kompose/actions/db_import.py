@@ -6,13 +6,10 @@ from pathlib import Path
 
 from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.engines.postgres import sql as postgres
-from kompose.actions import mariadb_plans
-from kompose.engines import choice as engine_choice
-from kompose.actions.common import find_hooks, new_stack_plan
+from kompose.actions.common import find_hooks, new_stack_plan, own_plans, sql, stack_engine, version_check
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan.steps import CheckChecksum, CheckDump, CheckServerVersion, Exec, Note, Sql, StartChecksum
+from kompose.plan.steps import CheckChecksum, CheckDump, Exec, Note, StartChecksum
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
@@ -52,34 +49,22 @@ def check_origin(path: Path, database: str, allow_other: bool) -> None:
                         "pass --allow-other-database to import it anyway")
 
 
-def sql(container, conn, script: str, what: str, database: str = "postgres", optional: bool = False) -> Sql:
-    variables = postgres.variables(conn)
-    return Sql(container, database, script, variables, conn.exec_env(), what,
-               postgres.psql_script_argv(conn, database, variables), optional)
-
-
-def version_check(container, conn, path: Path, fmt: str, compression: str) -> CheckServerVersion:
-    return CheckServerVersion(container, postgres.psql_script_argv(conn, "postgres", ()), conn.exec_env(),
-                              path, fmt, compression)
-
-
 def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
          force: bool = False, allow_other_database: bool = False) -> StackPlan:
     """``force``: import a dump whose checksum differs from its manifest (with a warning);
     ``allow_other_database``: import a dump made from another database."""
     stack_plan = new_stack_plan(ctx, stack, "db:import", lock=True)
-    engine, container, why = mariadb_plans.engine_of(ctx, stack, stack_plan.env)
-    if engine_choice.is_mariadb(engine):
-        return mariadb_plans.import_plan(ctx, stack, stack_plan, engine, container, why, dump, in_place, force,
-                                            allow_other_database)
-    conn = postgres.connection(stack_plan.env, stack.name)
+    engine, why = stack_engine(ctx, stack, stack_plan)
+    if own := own_plans(engine):
+        return own.import_plan(ctx, stack, stack_plan, engine, why, dump, in_place, force, allow_other_database)
+    conn = engine.connection(stack_plan.env, stack.name)
     path = find_dump(stack_plan.directory, conn.database, dump)
     fmt, compression = dumps.detect(path)
     check_origin(path, conn.database, allow_other_database)
     container = containers.resolve(ctx, stack, stack_plan.env)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
-    tmp = postgres.temp_name(conn.database)
+    tmp = engine.temp_name(conn.database)
     steps = stack_plan.steps
     steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
@@ -87,41 +72,41 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         # runs and must match before the swap; --in-place drops the live database, so it checks first
         CheckChecksum(path, force) if in_place else StartChecksum(path),
         CheckDump(path, fmt, compression),
-        version_check(container, conn, path, fmt, compression),
-        sql(container, conn, postgres.RECOVER, RECOVER_WHAT),
+        version_check(engine, container, conn, path, fmt, compression),
+        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT),
         *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
     if in_place:
         # also after a failed restore: the database is empty or partial, but keeps its own settings
-        put_back = sql(container, conn, postgres.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
+        put_back = sql(engine, container, conn, engine.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
         steps += [
             Note("--in-place: the live database is dropped before the restore; if the restore fails it stays "
                  "empty or partial (no previous copy is kept)"),
-            sql(container, conn, postgres.RECREATE_IN_PLACE,
+            sql(engine, container, conn, engine.RECREATE_IN_PLACE,
                 f"drop and recreate {conn.database} (same encoding and locale; its settings, comment, grants "
                 f"and owner are held by an empty {tmp} meanwhile)"),
-            Exec(container, postgres.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
+            Exec(container, engine.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {conn.database}", host_codec=compression),
             put_back,
         ]
         stack_plan.on_failure.append(put_back)
     else:
         steps += [
-            sql(container, conn, postgres.DROP_PREV,
-                f"drop {postgres.prev_name(conn.database)} if the last import kept it (room for the restore)"),
-            sql(container, conn, postgres.CREATE_TEMP, f"create the temporary database {tmp}"),
-            Exec(container, postgres.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
+            sql(engine, container, conn, engine.DROP_PREV,
+                f"drop {engine.prev_name(conn.database)} if the last import kept it (room for the restore)"),
+            sql(engine, container, conn, engine.CREATE_TEMP, f"create the temporary database {tmp}"),
+            Exec(container, engine.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression),
             CheckChecksum(path, force, started=True),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
             *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
                          database=tmp, dump_file=str(path)),
-            sql(container, conn, postgres.SWAP,
-                f"swap: {conn.database} -> {postgres.prev_name(conn.database)}, {tmp} -> {conn.database}"),
+            sql(engine, container, conn, engine.SWAP,
+                f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database}"),
         ]
         stack_plan.on_failure.append(
-            sql(container, conn, postgres.ABANDON, f"drop {tmp}; the live database stays as it was")
+            sql(engine, container, conn, engine.ABANDON, f"drop {tmp}; the live database stays as it was")
         )
     stack_plan.post += hooks.steps("post_db_import", str(path), dump_file=str(path))
     return stack_plan

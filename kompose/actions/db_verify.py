@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import engine_for
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.db_import import find_dump
 from kompose.context import Context
@@ -21,7 +21,8 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, all_dumps: bool = 
     must run); plain dumps are checked on the host. Raises DumpError when there is none.
     """
     stack_plan = new_stack_plan(ctx, stack, "db:verify")
-    conn = postgres.connection(stack_plan.env, stack.name)
+    engine = engine_for(stack_plan.env)
+    conn = engine.connection(stack_plan.env, stack.name)
     if dump:
         path = find_dump(stack_plan.directory, conn.database, dump)
         fmt, compression = dumps.detect(path)

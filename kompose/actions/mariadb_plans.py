@@ -7,7 +7,8 @@ its .partial after its manifest is written; an import restores into <db>__kompos
 the pre_swap hooks on it, then swaps table by table in ONE RENAME TABLE statement (see
 engines/mariadb/sql.py); the previous tables stay in <db>__kompose_prev for db:rollback.
 
-Which engine a stack is on: ``engine_of`` (DB_ENGINE, else its container).
+Which engine a stack is on: actions/common.stack_engine (DB_ENGINE, else its container); the
+actions come here through Engine.plans.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from kompose.context import Context
 from kompose.docker import containers
 from kompose.dumps import codecs
 from kompose.dumps import files as dumps
-from kompose.engines import choice
 from kompose.engines.mariadb import sql as mariadb
-from kompose.errors import ConfigError, DockerError, DumpError, UsageError
+from kompose.errors import ConfigError, DumpError, UsageError
 from kompose.hooks.kinds.sql import SQL_DIR
 from kompose.plan.steps import (
     CheckChecksum, CheckDump, Container, Exec, Note, Remove, RemoveStale, Rename, StartChecksum, VerifyDump,
@@ -33,38 +33,17 @@ from kompose.stacks import Stack
 RECOVER_WHAT = "check for leftovers of an interrupted import"
 
 
-def engine_of(ctx: Context, stack: Stack, env) -> tuple[str, Container | None, str]:
-    """(engine, its container when it was looked up, why). DB_ENGINE wins; else the container
-    that serves the stack says (its image, the official images' variables); else postgres.
-
-    A stack whose container cannot be found goes the PostgreSQL way, whose plan reports it.
-    Raises ConfigError for an unknown DB_ENGINE.
-    """
-    named = choice.declared(env)
-    if named:
-        return named, None, f"DB_ENGINE={named}"
-    if not env.get("DB_NAME"):
-        return "postgres", None, "default"
-    try:
-        container = containers.resolve(ctx, stack, env)
-    except DockerError:
-        return "postgres", None, "default"
-    if choice.is_mariadb(container.engine):
-        return container.engine, container, f"container {container.name} runs {container.engine}"
-    return "postgres", container, "default"
+def _connection(stack_plan: StackPlan, stack: Stack, engine) -> mariadb.Connection:
+    return engine.connection(stack_plan.env, stack.name)
 
 
-def _connection(stack_plan: StackPlan, stack: Stack, engine: str) -> mariadb.Connection:
-    return mariadb.connection(stack_plan.env, stack.name, flavour="mysql" if engine == "mysql" else "mariadb")
-
-
-def _setup(ctx, stack, stack_plan, engine, container):
+def _setup(ctx, stack, stack_plan, engine):
     """(conn, container, hooks) of a MariaDB stack; refuses what this engine does not do yet."""
     conn = _connection(stack_plan, stack, engine)
     if (stack_plan.directory / SQL_DIR).is_dir():
-        raise ConfigError(f"{stack_plan.directory / SQL_DIR}: SQL hooks run through psql, which a {engine} "
+        raise ConfigError(f"{stack_plan.directory / SQL_DIR}: SQL hooks run through psql, which a {engine.name} "
                           "stack does not have; use bash or exec hooks")
-    container = container or containers.resolve(ctx, stack, stack_plan.env)
+    container = containers.resolve(ctx, stack, stack_plan.env)
     hooks = find_hooks(ctx, stack, stack_plan, None, container)
     return conn, container, hooks
 
@@ -75,26 +54,26 @@ def _exec(container, conn, argv, what, **kwargs) -> Exec:
 
 def _notes(conn, container, engine, why) -> list[Note]:
     return [Note(f"database {conn.database} in container {container.name}: {container.reason}"),
-            Note(f"engine {engine} ({why}): {conn.dump_tool} and {conn.client_tool} in the container, "
+            Note(f"engine {engine.name} ({why}): {conn.dump_tool} and {conn.client_tool} in the container, "
                  f"as {conn.user}, the password in the exec environment")]
 
 
-def export_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine: str, container, why: str,
+def export_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str,
                 fmt: str | None, compress: str | None, transport_name: str) -> StackPlan:
     env = stack_plan.env
     fmt = fmt or env.get("KOMPOSE_EXPORT_FORMAT", "").strip() or "plain"
     if fmt != "plain":
-        raise UsageError(f"--format {fmt}: a {engine} dump is plain SQL (mariadb-dump has no custom format)")
+        raise UsageError(f"--format {fmt}: a {engine.name} dump is plain SQL (mariadb-dump has no custom format)")
     if transport_name not in ("auto", "exec"):
-        raise UsageError(f"--transport {transport_name}: a {engine} dump streams over the exec socket only")
+        raise UsageError(f"--transport {transport_name}: a {engine.name} dump streams over the exec socket only")
     compression = codecs.parse(compress if compress is not None else env.get("KOMPOSE_EXPORT_COMPRESS", ""))
     codec = compression.codec if compression else ""
     if codec == "gzip":
-        raise UsageError(f"--compress gzip: {conn_tool(engine)} cannot compress; use --compress zstd "
+        raise UsageError(f"--compress gzip: {conn_tool(engine.name)} cannot compress; use --compress zstd "
                          "(the host compresses the stream)")
     if codec == "zstd":
         codecs.zstd_program()
-    conn, container, hooks = _setup(ctx, stack, stack_plan, engine, container)
+    conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
     final = dumps.dump_path(stack_plan.directory, conn.database, "plain", datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     env["KOMPOSE_DUMP_FILE"] = str(final)
@@ -119,12 +98,12 @@ def conn_tool(engine: str) -> str:
     return "mysqldump" if engine == "mysql" else "mariadb-dump"
 
 
-def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine: str, container, why: str,
+def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str,
                 dump: str | None, in_place: bool, force: bool, allow_other_database: bool) -> StackPlan:
     from kompose.actions.db_import import check_origin, find_dump
 
     if in_place:
-        raise UsageError(f"--in-place is for PostgreSQL; a {engine} import always restores into a temporary "
+        raise UsageError(f"--in-place is for PostgreSQL; a {engine.name} import always restores into a temporary "
                          "database and swaps it in")
     conn = _connection(stack_plan, stack, engine)
     path = find_dump(stack_plan.directory, conn.database, dump)
@@ -132,9 +111,9 @@ def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine: str, 
     head, _ = dumps.plain_ends(path, compression) if fmt == "plain" else (b"", b"")
     if fmt != "plain" or not mariadb.is_dump(head):
         raise DumpError(f"{path.name} is not a dump from mariadb-dump or mysqldump (stack {stack.name} is on "
-                        f"{engine})")
+                        f"{engine.name})")
     check_origin(path, conn.database, allow_other_database)
-    conn, container, hooks = _setup(ctx, stack, stack_plan, engine, container)
+    conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     tmp, prev = mariadb.temp_name(conn.database), mariadb.prev_name(conn.database)
     stack_plan.steps += [
@@ -160,8 +139,8 @@ def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine: str, 
     return stack_plan
 
 
-def rollback_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine: str, container, why: str) -> StackPlan:
-    conn, container, hooks = _setup(ctx, stack, stack_plan, engine, container)
+def rollback_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str) -> StackPlan:
+    conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
     prev = mariadb.prev_name(conn.database)
     stack_plan.steps += [
         *_notes(conn, container, engine, why),
@@ -172,3 +151,8 @@ def rollback_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine: str
     ]
     stack_plan.post += hooks.steps("post_db_rollback")
     return stack_plan
+
+
+def drill_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str) -> StackPlan:
+    raise UsageError(f"db:drill is not available for {engine.name} stacks yet (stack {stack.name}): "
+                     "db:verify checks the dump, db:import restores it safely")

@@ -77,7 +77,7 @@ def read(dump: Path) -> Manifest | None:
 
 def write(dump: Path, manifest: Manifest) -> Path:
     """Write the manifest atomically: ``<dump>.json.partial``, fsync, rename. Returns its path."""
-    from kompose.host.processes import fsync_rename
+    from kompose.host.files import fsync_rename
 
     final = path_of(dump)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)

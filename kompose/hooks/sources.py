@@ -9,7 +9,7 @@ from typing import Mapping
 
 from kompose.hooks import declarative
 from kompose.hooks import points as hooks
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import engine_for
 from kompose.hooks.kinds import sql as sqlhooks
 from kompose.hooks.declarative import Declared
 from kompose.env import read_env_file
@@ -94,7 +94,7 @@ class HookFinder:
         env: Mapping[str, str],
         name: str,
         command: str,
-        conn: postgres.Connection | None = None,
+        conn=None,
         container: Container | None = None,
     ):
         self.sources = sources
@@ -139,7 +139,7 @@ class HookFinder:
     def _sql_step(self, sql_dir: SqlDir, database: str | None, dump_file: str, timeout: float) -> SqlHook:
         if self.conn is None:
             try:
-                self.conn = postgres.connection(self.env, self.name)
+                self.conn = engine_for(self.env).connection(self.env, self.name)
             except NoDatabaseError:
                 raise ConfigError(
                     f"{sql_dir.directory}: SQL hooks need the stack's database, but DB_NAME is not set"
@@ -152,7 +152,7 @@ class HookFinder:
             ("database", target),
             ("dump_file", dump_file),
         )
-        argv = list(postgres.psql_script_argv(self.conn, target, variables))
+        argv = list(engine_for(self.env).script_argv(self.conn, target, variables))
         if sql_dir.atomic:
             argv.insert(len(argv) - 1, "--single-transaction")
         return SqlHook(

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kompose.hooks import points as hooks
+from kompose.host.processes import run_captured
 from kompose.hooks import sources as hookset
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import engine_for
 from kompose.context import Context
 from kompose.errors import ConfigError
 from kompose.plan.steps import Step
@@ -60,7 +60,7 @@ def _listing(name: str, directory: Path, env: dict, sources: hookset.HookSources
     except ConfigError as exc:
         place.problems.append(exc.message)
     finder = hookset.HookFinder(sources, env, name, "")
-    temp = postgres.temp_name(env["DB_NAME"]) if env.get("DB_NAME") else None
+    temp = engine_for(env).temp_name(env["DB_NAME"]) if env.get("DB_NAME") else None
     for point in sources.points():
         listing = PointListing(point, _when(point, run_wide))
         try:
@@ -144,10 +144,8 @@ def shellcheck(hooks_file: Path) -> tuple[list[str], list[str]] | None:
     program = shutil.which("shellcheck")
     if not program:
         return None
-    result = subprocess.run(
-        [program, "--shell=bash", "--severity=warning", "--format=gcc", str(hooks_file)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
-    )
+    result = run_captured([program, "--shell=bash", "--severity=warning", "--format=gcc", str(hooks_file)],
+                          what="shellcheck")
     errors, warnings = [], []
     for line in result.stdout.splitlines():
         (errors if ": error:" in line else warnings).append(line.strip())
@@ -190,7 +188,7 @@ def _check_settings(result: CheckResult, env: dict, sources: hookset.HookSources
         result.problems.append(exc.message)
     if sources.sql and not sources.run_wide:
         try:
-            postgres.connection(env, name)
+            engine_for(env).connection(env, name)
         except ConfigError as exc:
             result.problems.append(f"SQL hooks in {sources.directory / 'sql'} need a database: {exc.message}")
 

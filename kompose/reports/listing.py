@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from kompose.dumps import files as dumps
 from kompose.hooks import points as hooks
 from kompose.dumps import manifest
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import has_database
 from kompose.console import human_size
 from kompose.context import Context
 from kompose.stacks import Stack
@@ -39,7 +39,7 @@ def stack_info(ctx: Context, stack: Stack) -> StackInfo:
         compose_file=stack.compose_file.name,
         has_env=stack.env_file.is_file(),
         dumps=len(dumps.list_dumps(stack.dir, database)) if database else 0,
-        postgres=postgres.uses_postgres(env) or bool(_POSTGRES_IMAGE.search(compose_text)),
+        postgres=has_database(env) or bool(_POSTGRES_IMAGE.search(compose_text)),
         hooks=hooks.find_functions(stack.hooks_file),
     )
 

@@ -13,14 +13,14 @@ import os
 import pwd
 import shlex
 import shutil
-import subprocess
+from kompose.host.processes import run_captured
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import has_database
 from kompose.errors import ConfigError, KomposeError
 
 PREFIX = "KOMPOSE_SCHEDULE_"
@@ -136,7 +136,7 @@ def stack_schedules(stack: str, env: Mapping[str, str]) -> list[Schedule]:
         if value.lower() in OFF:
             continue
         expression = validate(value, key)
-        if OPERATIONS[operation].startswith("db:") and not postgres.uses_postgres(env):
+        if OPERATIONS[operation].startswith("db:") and not has_database(env):
             continue
         found.append(Schedule(stack, OPERATIONS[operation], expression, key))
     return found
@@ -287,8 +287,8 @@ class Target:
                 return ""
             except OSError as exc:
                 raise KomposeError(f"cannot read {self.file}: {exc.strerror}") from None
-        result = subprocess.run([_crontab(), "-l"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if result.returncode != 0:
+        result = run_captured([_crontab(), "-l"], what="crontab -l")
+        if result.exit_code != 0:
             if "no crontab" in result.stderr.lower():
                 return ""
             raise KomposeError(f"crontab -l failed: {result.stderr.strip()}")
@@ -298,8 +298,8 @@ class Target:
         if self.file:
             _write_atomically(self.file, text)
             return
-        result = subprocess.run([_crontab(), "-"], input=text, capture_output=True, text=True)
-        if result.returncode != 0:
+        result = run_captured([_crontab(), "-"], input=text, what="crontab -")
+        if result.exit_code != 0:
             raise KomposeError(f"crontab - failed: {result.stderr.strip()}")
 
 
@@ -324,7 +324,7 @@ def _crontab() -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    from kompose.host.processes import fsync_rename
+    from kompose.host.files import fsync_rename
 
     partial = path.with_name(f".{path.name}.kompose-partial")
     try:

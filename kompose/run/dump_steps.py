@@ -17,7 +17,8 @@ from pathlib import Path
 
 from kompose import __version__
 from kompose.dumps import files as dumps
-from kompose.host import processes as execute
+from kompose.docker import exec as docker_exec
+from kompose.host.files import fsync_rename
 from kompose.dumps import manifest
 from kompose.dumps import verify
 from kompose.errors import DumpError, KomposeError
@@ -88,7 +89,7 @@ class DumpSteps:
         script = '"$@"; status=$?; cat >/dev/null; exit $status'
         with open(path, "rb") as handle:
             stream = _Prefix(handle, limit) if limit else handle
-            return execute.container_exec(self.ctx.docker(), container.id, ("sh", "-c", script, "sh", *argv), {},
+            return docker_exec.container_exec(self.ctx.docker(), container.id, ("sh", "-c", script, "sh", *argv), {},
                                           stdin=stream)
 
     def _checksum(self, path: Path) -> tuple[bool | None, str]:
@@ -194,7 +195,7 @@ class DumpSteps:
             self.console.detail(f"{step.dump.name} states no PostgreSQL version: not compared", "dim")
             return
         try:
-            result = execute.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
+            result = docker_exec.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
                                             stdin=io.BytesIO(b"SHOW server_version_num;\n"))
             server = int(result.stdout.decode().strip()) if result.exit_code == 0 else None
         except (KomposeError, ValueError):
@@ -253,12 +254,10 @@ class DumpSteps:
             self.console.detail(f"removed {path.name} (its dump is gone)", "yellow")
 
     def _run_countrows(self, step: CountRows) -> None:
-        result = execute.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
+        result = docker_exec.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
                                         stdin=io.BytesIO(step.script.encode()))
         if result.exit_code != 0:
-            from kompose.engines.postgres.sql import failure_message
-
-            raise KomposeError(failure_message("psql (row counts)", result.exit_code, result.stderr))
+            raise KomposeError(self.engine.failure_message("psql (row counts)", result.exit_code, result.stderr))
         counts: dict[str, int] = {}
         for line in result.stdout.decode("utf-8", "replace").splitlines():
             table, _, count = line.rpartition("\t")
@@ -280,4 +279,4 @@ class DumpSteps:
             json.dump(record, handle, indent=2)
             handle.flush()
             os.fsync(handle.fileno())
-        execute.fsync_rename(partial, step.state_file)
+        fsync_rename(partial, step.state_file)

@@ -9,12 +9,14 @@ from typing import Callable
 
 from kompose.console import Console, Rate, human_size
 from kompose.context import Context
-from kompose.engines.postgres import sql as postgres
+from kompose.engines import engine_for
 from kompose.dumps import codecs
 from kompose.dumps import files as dumps
 from kompose.errors import DatabaseError, DockerError, DumpError, KomposeError, LockedError
 from kompose.hooks.runner import HookRunner, HookScope
+from kompose.docker import exec as docker_exec
 from kompose.host import processes as execute
+from kompose.host.files import fsync_rename
 from kompose.plan.model import StackPlan
 from kompose.plan.render import describe
 from kompose.plan.steps import (
@@ -41,6 +43,8 @@ class StackRun(DumpSteps):
         self.run_files = run
         self.files: dict[Path, dict] = {}  # what this run learned about files (see run_dumps)
         self.started_at: str | None = None
+        # the engine whose tools the steps run (how to read their failures)
+        self.engine = engine_for(stack_plan.env)
 
     def run(self) -> Outcome:
         if not self.plan.lock:
@@ -180,7 +184,7 @@ class StackRun(DumpSteps):
         started = now_iso()
         started_clock = time.time()
         try:
-            result = execute.container_exec(
+            result = docker_exec.container_exec(
                 self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
                 on_progress=progress,
             )
@@ -199,7 +203,7 @@ class StackRun(DumpSteps):
                                             "bytes": step.stdout_file.stat().st_size}
         if result.exit_code != 0:
             self._check_container(step.container, started_clock, step.what or step.argv[0], result)
-            raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
+            raise DatabaseError(self.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
 
     def _run_dumpinhelper(self, step: DumpInHelper) -> None:
         from kompose.docker import helper as helper_container
@@ -222,7 +226,7 @@ class StackRun(DumpSteps):
         if result.exit_code != 0:
             # the helper lives in the database container's network: a stopped database shows as a lost server
             self._check_container(step.container, started_clock, step.what or step.argv[0], result)
-            raise DatabaseError(postgres.failure_message(step.argv[0], result.exit_code, result.stderr))
+            raise DatabaseError(self.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
         # kompose created the file (or the pipe) the helper mounts, and a dump is never empty: an
         # empty file means pg_dump wrote into another file of that name, in the engine's own view
         if result.bytes_out == 0:
@@ -255,7 +259,7 @@ class StackRun(DumpSteps):
         self.console.detail(step.what, "blue")
         started = time.time()
         try:
-            result = execute.container_exec(
+            result = docker_exec.container_exec(
                 self.ctx.docker(), step.container.id, step.argv, dict(step.env),
                 stdin=io.BytesIO(step.script.encode()),
             )
@@ -265,7 +269,7 @@ class StackRun(DumpSteps):
         if result.exit_code != 0:
             self._check_container(step.container, started, step.what, result)
             raise DatabaseError(
-                postgres.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
+                self.engine.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
             )
         for line in result.stdout.decode("utf-8", "replace").splitlines():
             if line.strip():
@@ -278,9 +282,9 @@ class StackRun(DumpSteps):
         engine to catch up: the tools die before the container is marked stopped.
         """
         settle = 0.0
-        if result is None or result.exit_code >= 128 or postgres.lost_connection(result.stderr):
+        if result is None or result.exit_code >= 128 or self.engine.lost_connection(result.stderr):
             settle = 3.0
-        trouble = execute.container_trouble(self.ctx.docker(), container.id, started, settle)
+        trouble = docker_exec.container_trouble(self.ctx.docker(), container.id, started, settle)
         if trouble:
             raise DockerError(f"the database container {container.name} {trouble} during {what}")
 
@@ -289,7 +293,7 @@ class StackRun(DumpSteps):
 
     def _run_rename(self, step: Rename) -> None:
         try:
-            execute.fsync_rename(step.src, step.dst)
+            fsync_rename(step.src, step.dst)
         except OSError as exc:  # fsync reports a full disk on some filesystems
             raise DumpError(f"cannot finish {step.dst.name}: {exc.strerror or exc}") from None
         if step.src in self.files:

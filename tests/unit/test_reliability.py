@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kompose.dumps import files as dumps
+from kompose.docker import exec as docker_exec
 from kompose.host import processes as execute
 from kompose.hooks import points as hooks
 from kompose.engines.postgres import sql as postgres
@@ -200,7 +201,7 @@ class _Trickle(io.RawIOBase):
 
 def test_partial_writes_are_completed():
     sink = _Trickle()
-    execute._write_all(sink, b"0123456789")
+    docker_exec._write_all(sink, b"0123456789")
     assert bytes(sink.data) == b"0123456789"
 
 
@@ -271,5 +272,5 @@ def test_header_struct_matches_docker_frames():
             chunk, self.data = self.data[:size], self.data[size:]
             return chunk
 
-    execute._read_frames(Sock(frame), out.append, out.append)
+    docker_exec._read_frames(Sock(frame), out.append, out.append)
     assert out == [b"abc"]

@@ -1,1 +1,62 @@
-"""PostgreSQL: tool argv, database names, the swap and rollback scripts."""
+"""PostgreSQL: pg_dump, psql and pg_restore inside the database container, and the SQL of the safe
+swap (sql.py holds the pure builders; ENGINE is them behind the Engine interface)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from kompose.engines.base import Engine
+from kompose.engines.postgres import sql
+
+
+class PostgresEngine(Engine):
+    name = "postgres"
+    admin_database = "postgres"
+    complete_marker = sql.DUMP_COMPLETE_MARKER
+    temp_suffix = sql.TEMP_SUFFIX
+    prev_suffix = sql.PREV_SUFFIX
+    drill_suffix = sql.DRILL_SUFFIX
+
+    CREATE_TEMP = sql.CREATE_TEMP
+    DROP_TEMP = sql.DROP_TEMP
+    DROP_PREV = sql.DROP_PREV
+    SWAP = sql.SWAP
+    ROLLBACK = sql.ROLLBACK
+    RECOVER = sql.RECOVER
+    ABANDON = sql.ABANDON
+    RECREATE_IN_PLACE = sql.RECREATE_IN_PLACE
+    IN_PLACE_PROPERTIES = sql.IN_PLACE_PROPERTIES
+    ROW_COUNTS = sql.ROW_COUNTS
+
+    def uses(self, env: Mapping[str, str]) -> bool:
+        return sql.uses_postgres(env)
+
+    def connection(self, env: Mapping[str, str], stack: str) -> sql.Connection:
+        return sql.connection(env, stack)
+
+    def check_name(self, name: str, suffix: str = "") -> None:
+        sql.check_name(name, suffix)
+
+    def dump_argv(self, conn, fmt, gzip_level=0, output=None, no_sync=False):
+        return sql.pg_dump_argv(conn, fmt, gzip_level, output=output, no_sync=no_sync)
+
+    def restore_argv(self, conn, database, fmt):
+        return sql.restore_argv(conn, database, fmt)
+
+    def script_argv(self, conn, database, variables):
+        return sql.psql_script_argv(conn, database, variables)
+
+    def variables(self, conn):
+        return sql.variables(conn)
+
+    def drill_variables(self, conn):
+        return sql.drill_variables(conn)
+
+    def failure_message(self, tool, exit_code, stderr, own_script=False):
+        return sql.failure_message(tool, exit_code, stderr, own_script)
+
+    def lost_connection(self, stderr):
+        return sql.lost_connection(stderr)
+
+
+ENGINE = PostgresEngine()

@@ -1,0 +1,87 @@
+"""The Engine interface: what the actions (engine-neutral) ask of a database engine.
+
+An engine builds, as pure data, everything that runs inside the database's own container: the
+argv of its dump, restore and script tools, the scripts of the safe import (create the temporary
+database, swap, roll back, recover after a kill, drop a leftover), names, and how to read its
+tools' failures. It runs nothing; the steps that carry these run in kompose/run/.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Mapping
+
+
+class Engine:
+    """One database engine. Every attribute below is part of the interface; an engine package
+    (kompose/engines/<name>/) exposes one instance as ``ENGINE``."""
+
+    name: ClassVar[str]
+    # the database a script connects to when it must not use the stack's (to create, rename, drop it)
+    admin_database: ClassVar[str]
+    # bytes a complete plain dump ends with (a dump without them was cut short)
+    complete_marker: ClassVar[bytes]
+    temp_suffix: ClassVar[str]
+    prev_suffix: ClassVar[str]
+    drill_suffix: ClassVar[str]
+    # the module (under kompose.actions) with this engine's own plans of db:export, db:import,
+    # db:rollback and db:drill (export_plan, import_plan, rollback_plan, drill_plan), for an engine
+    # whose safe import is not the scripts below run by Sql steps (MariaDB: no database rename).
+    # "" (PostgreSQL): the actions' own plans.
+    plans: ClassVar[str] = ""
+
+    # scripts of the safe import, rollback and drill (run by a Sql step with variables(conn))
+    CREATE_TEMP: ClassVar[str]
+    DROP_TEMP: ClassVar[str]
+    DROP_PREV: ClassVar[str]
+    SWAP: ClassVar[str]
+    ROLLBACK: ClassVar[str]
+    RECOVER: ClassVar[str]
+    ABANDON: ClassVar[str]
+    RECREATE_IN_PLACE: ClassVar[str]
+    IN_PLACE_PROPERTIES: ClassVar[str]
+    ROW_COUNTS: ClassVar[str]
+
+    def uses(self, env: Mapping[str, str]) -> bool:
+        """Whether the stack has a database at all (DB_NAME set)."""
+        raise NotImplementedError
+
+    def connection(self, env: Mapping[str, str], stack: str):
+        """The stack's credentials (a frozen object with ``database``, ``user``, ``exec_env()``);
+        raises NoDatabaseError / ConfigError."""
+        raise NotImplementedError
+
+    def check_name(self, name: str, suffix: str = "") -> None:
+        raise NotImplementedError
+
+    def temp_name(self, database: str) -> str:
+        return database + self.temp_suffix
+
+    def prev_name(self, database: str) -> str:
+        return database + self.prev_suffix
+
+    def drill_name(self, database: str) -> str:
+        return database + self.drill_suffix
+
+    def dump_argv(self, conn, fmt: str, gzip_level: int = 0, output: str | None = None,
+                  no_sync: bool = False) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def restore_argv(self, conn, database: str, fmt: str) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def script_argv(self, conn, database: str, variables: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+        """The engine's client reading a script from stdin, stopping at the first error."""
+        raise NotImplementedError
+
+    def variables(self, conn) -> tuple[tuple[str, str], ...]:
+        """The script variables of the safe import (live, tmp, prev names...)."""
+        raise NotImplementedError
+
+    def drill_variables(self, conn) -> tuple[tuple[str, str], ...]:
+        raise NotImplementedError
+
+    def failure_message(self, tool: str, exit_code: int, stderr: bytes, own_script: bool = False) -> str:
+        raise NotImplementedError
+
+    def lost_connection(self, stderr: bytes) -> bool:
+        raise NotImplementedError
