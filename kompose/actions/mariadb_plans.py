@@ -24,7 +24,7 @@ from kompose.engines.mariadb import sql as mariadb
 from kompose.errors import ConfigError, DumpError, UsageError
 from kompose.hooks.kinds.sql import SQL_DIR
 from kompose.plan.steps import (
-    CheckChecksum, CheckDump, Container, Exec, Note, Remove, RemoveStale, Rename, StartChecksum, VerifyDump,
+    CheckChecksum, CheckDump, Exec, Note, Remove, RemoveStale, Rename, StartChecksum, VerifyDump,
     WriteManifest,
 )
 from kompose.plan.model import StackPlan
