@@ -106,3 +106,14 @@ def test_the_scripts_are_valid_shell_whatever_the_name(build, name):
     assert argv[:2] == ("sh", "-c")
     done = subprocess.run(["sh", "-n", "-c", argv[2]], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_failure_is_the_error_line_and_what_kompose_says_it_means():
+    from kompose.engines.mariadb import ENGINE
+
+    stderr = (b"--------------\nRENAME TABLE `a`.`t` TO `b`.`t`\n--------------\n\n"
+              b"ERROR 1205 (HY000) at line 50: Lock wait timeout exceeded\nthe swap failed; press is unchanged\n")
+    assert ENGINE.failure_message("sh", 1, stderr) == (
+        "sh failed (exit 1): ERROR 1205 (HY000) at line 50: Lock wait timeout exceeded | "
+        "the swap failed; press is unchanged")
+    assert ENGINE.failure_message("mariadb", 1, b"") == "mariadb failed (exit 1): no error output"

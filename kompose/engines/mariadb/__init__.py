@@ -53,12 +53,15 @@ class MariaDBEngine(Engine):
         return ()
 
     def failure_message(self, tool, exit_code, stderr, own_script=False):
+        """The client's last ERROR line (it echoes the failing statement around it, which is left
+        out) and, when it is not that, the last line (kompose's own script says what it means)."""
         lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
-        # the client echoes the failing statement between dashed lines: the error line says enough
         lines = [line for line in lines if line and not set(line) <= {"-"}]
-        errors = [line for line in lines if line.startswith("ERROR") or "error" in line.lower()]
-        detail = " | ".join((errors or lines)[-3:]) if lines else "no error output"
-        return f"{tool} failed (exit {exit_code}): {detail}"
+        if not lines:
+            return f"{tool} failed (exit {exit_code}): no error output"
+        errors = [line for line in lines if line.startswith(("ERROR", "mariadb-dump:", "mysqldump:"))]
+        parts = errors[-1:] + ([lines[-1]] if not errors or lines[-1] != errors[-1] else [])
+        return f"{tool} failed (exit {exit_code}): {' | '.join(parts)}"
 
     def lost_connection(self, stderr):
         return sql.lost_connection(stderr)
