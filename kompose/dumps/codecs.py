@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from kompose.errors import DumpError, UsageError
+from kompose.errors import DumpError, UsageError, last_lines
 from kompose.host import processes
 
 CODECS = ("gzip", "zstd")
@@ -239,5 +239,4 @@ def _tail(handle) -> str:
     if handle is None:
         return ""
     handle.seek(0)
-    lines = [line.strip() for line in handle.read()[-4096:].decode("utf-8", "replace").splitlines() if line.strip()]
-    return " | ".join(lines[-3:]) or "no error output"
+    return last_lines(handle.read()[-4096:], empty="no error output")

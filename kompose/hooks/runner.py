@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from kompose.context import Context
-from kompose.errors import HookError, KomposeError
+from kompose.errors import HookError, KomposeError, last_lines
 from kompose.hooks import context as hookcontext
 from kompose.hooks.declarative import RUN_FIELDS, STACK_FIELDS
 from kompose.hooks.kinds import kind_of
@@ -144,8 +144,7 @@ class HookRunner:
 
 
 def _tail(data: bytes) -> str:
-    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
-    return " | ".join(lines[-3:])
+    return last_lines(data)
 
 
 def failed_state(step: Step | None, error: KomposeError | str) -> dict[str, str]:

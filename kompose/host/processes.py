@@ -1,9 +1,8 @@
 """The one place that runs host processes: bash hooks, the compose CLI, bash -n, shellcheck,
 crontab, and the compression filters of dumps (programs inside containers: docker/exec.py).
 
-Everything here streams: output is handled line by line, with only a bounded tail kept for
-error messages; every process runs in its own process group, which a time limit or an
-interrupt stops whole.
+Everything here streams: output is handed on line by line, never more than one line held;
+every process runs in its own process group, which a time limit or an interrupt stops whole.
 
 Built on subprocess, not on the ``sh`` package: measured on this machine kind (sh 2.4.0,
 ``bash -c true`` with an output callback, 50 calls), sh costs ~121 ms per call against ~3.9 ms
@@ -20,7 +19,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +29,6 @@ from kompose.errors import HookError, KomposeError
 LineSink = Callable[[str], None]
 CHUNK = 1 << 20
 MAX_LINE = 8192  # longer lines are cut into pieces so one endless line cannot grow memory
-TAIL_LINES = 20
 # how long kompose waits for a hook's background children to release its output
 BACKGROUND_GRACE = 2.0
 
@@ -39,15 +36,7 @@ BACKGROUND_GRACE = 2.0
 # ------------------------------------------------------------ host processes
 
 
-class _Tail:
-    def __init__(self, size: int = TAIL_LINES):
-        self.lines: deque[str] = deque(maxlen=size)
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
-def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail, muted: threading.Event | None = None) -> None:
+def _pump(stream: BinaryIO, sink: LineSink, muted: threading.Event | None = None) -> None:
     """Forward a pipe's output line by line; never holds more than one line.
 
     Once ``muted`` is set the output is read and dropped: writers never block on a full
@@ -75,11 +64,9 @@ def _pump(stream: BinaryIO, sink: LineSink, tail: _Tail, muted: threading.Event 
                     break
             line, pending = pending[:cut], pending[cut + 1 if pending[cut : cut + 1] == b"\n" else cut :]
             text = line.decode("utf-8", "replace").rstrip("\r")
-            tail.lines.append(text)
             sink(text)
     if pending:
         text = pending.decode("utf-8", "replace")
-        tail.lines.append(text)
         sink(text)
 
 
@@ -114,7 +101,6 @@ def kill_live_groups() -> None:
 @dataclass
 class ProcessResult:
     exit_code: int
-    tail: str
     # set when children of the process still held its output after it exited
     lingering: bool = False
 
@@ -146,9 +132,8 @@ def run_streamed(
         )
     except OSError as exc:
         raise KomposeError(f"cannot run {what}: {exc.strerror}") from None
-    tail = _Tail()
     muted = threading.Event()
-    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, tail, muted), daemon=True)
+    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, muted), daemon=True)
     reader.start()
     _live_groups.add(proc)
     try:
@@ -169,7 +154,7 @@ def run_streamed(
     reader.join(BACKGROUND_GRACE)
     # the reader goes on draining what lingering children write, but shows none of it
     muted.set()
-    return ProcessResult(code, tail.text(), lingering=reader.is_alive())
+    return ProcessResult(code, lingering=reader.is_alive())
 
 
 # The hook runner: source hooks.sh, make sure the function exists, call it.

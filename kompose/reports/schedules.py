@@ -324,15 +324,11 @@ def _crontab() -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    from kompose.host.files import fsync_rename
+    from kompose.host.files import write_atomically
 
-    partial = path.with_name(f".{path.name}.kompose-partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(partial, 0o644)  # cron ignores cron.d files writable by group or others
-        fsync_rename(partial, path)
+        # cron ignores cron.d files writable by group or others
+        write_atomically(path, text, mode=0o644, partial=path.with_name(f".{path.name}.kompose-partial"))
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise KomposeError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -19,7 +19,7 @@ from kompose.console import human_size
 from kompose.errors import ExitCode
 from kompose.reports.listing import human_age
 
-DRILL_STATE = ".kompose-drill.json"
+DRILL_STATE = dumps.DRILL_STATE
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 from kompose import __version__
 from kompose.dumps import files as dumps
 from kompose.docker import exec as docker_exec
-from kompose.host.files import fsync_rename
+from kompose.host.files import write_atomically
 from kompose.dumps import manifest
 from kompose.dumps import verify
 from kompose.errors import DumpError, KomposeError
@@ -274,9 +273,5 @@ class DumpSteps:
             "dump": str(step.dump), "at": now_iso(), "ok": self.outcome.status == "ok",
             "error": self.outcome.error, "row_counts": self.outcome.details.get("row_counts", {}),
         }
-        partial = step.state_file.with_name(step.state_file.name + dumps.PARTIAL_SUFFIX)
-        with open(partial, "w", encoding="utf-8") as handle:
-            json.dump(record, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        fsync_rename(partial, step.state_file)
+        write_atomically(step.state_file, json.dumps(record, indent=2),
+                         partial=step.state_file.with_name(step.state_file.name + dumps.PARTIAL_SUFFIX))

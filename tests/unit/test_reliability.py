@@ -211,8 +211,7 @@ def test_a_muted_pump_keeps_draining_but_shows_nothing(tmp_path):
     read_end, write_end = os.pipe()
     shown: list[str] = []
     muted = threading.Event()
-    pump = threading.Thread(target=execute._pump, args=(os.fdopen(read_end, "rb"), shown.append,
-                                                        execute._Tail(), muted))
+    pump = threading.Thread(target=execute._pump, args=(os.fdopen(read_end, "rb"), shown.append, muted))
     pump.start()
     os.write(write_end, b"before\n")
     time.sleep(0.2)
