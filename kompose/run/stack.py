@@ -204,6 +204,11 @@ class StackRun(DumpSteps):
         if result.exit_code != 0:
             self._check_container(step.container, started_clock, step.what or step.argv[0], result)
             raise DatabaseError(self.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
+        if not stdout and result.stdout:
+            # a script's own report (MariaDB's swap and recovery say what they did), as Sql steps show theirs
+            for line in result.stdout.decode("utf-8", "replace").splitlines():
+                if line.strip():
+                    self.console.stream_line("", line)
 
     def _run_dumpinhelper(self, step: DumpInHelper) -> None:
         from kompose.docker import helper as helper_container

@@ -264,3 +264,22 @@ def test_the_password_is_in_no_argv(kroot, press):
     assert not [line for line in seen if db.root_password in line]
     plan = ok(run(kroot, db, name, "db:import", "--dry-run", "--json"))
     assert db.root_password not in plan.stdout
+
+
+def test_the_next_run_cleans_up_after_a_killed_import_and_says_so(kroot, press):
+    name, db = press
+    tmp = f"{db.database}__kompose_tmp"
+    before = fingerprint(db)
+    # a restore killed half-way: the temporary database with some tables
+    db.sql(f"CREATE DATABASE `{tmp}`", database="mysql")
+    db.sql("CREATE TABLE half (id int)", database=tmp)
+    export = ok(run(kroot, db, name, "db:export"))
+    assert f"dropped the leftover temporary database {tmp}" in export.output
+    assert tmp not in db.databases() and fingerprint(db) == before
+    # a swap killed after its rename: the temporary database without tables
+    db.sql(f"CREATE DATABASE `{tmp}`", database="mysql")
+    rollback = run(kroot, db, name, "db:rollback")
+    assert "left by a swap that stopped after moving the tables" in rollback.output, str(rollback)
+    # no previous copy yet: the rollback refuses, one line, and changes nothing
+    assert rollback.code != 0 and "no previous database" in rollback.output
+    assert fingerprint(db) == before
