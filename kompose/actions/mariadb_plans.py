@@ -61,7 +61,13 @@ def _notes(conn, container, engine, why) -> list[Note]:
 def export_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str,
                 fmt: str | None, compress: str | None, transport_name: str) -> StackPlan:
     env = stack_plan.env
-    fmt = fmt or env.get("KOMPOSE_EXPORT_FORMAT", "").strip() or "plain"
+    notes: list[Note] = []
+    # a format or compression the root .env sets for every stack falls back here, with a note;
+    # on the command line, for this stack, it is an error
+    if fmt is None and env.get("KOMPOSE_EXPORT_FORMAT", "").strip() not in ("", "plain"):
+        notes.append(Note(f"KOMPOSE_EXPORT_FORMAT={env['KOMPOSE_EXPORT_FORMAT'].strip()} is for PostgreSQL: "
+                          f"a {engine.name} dump is plain SQL"))
+    fmt = fmt or "plain"
     if fmt != "plain":
         raise UsageError(f"--format {fmt}: a {engine.name} dump is plain SQL (mariadb-dump has no custom format)")
     if transport_name not in ("auto", "exec"):
@@ -69,8 +75,12 @@ def export_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
     compression = codecs.parse(compress if compress is not None else env.get("KOMPOSE_EXPORT_COMPRESS", ""))
     codec = compression.codec if compression else ""
     if codec == "gzip":
-        raise UsageError(f"--compress gzip: {conn_tool(engine.name)} cannot compress; use --compress zstd "
-                         "(the host compresses the stream)")
+        if compress is not None:
+            raise UsageError(f"--compress gzip: {conn_tool(engine.name)} cannot compress; use --compress zstd "
+                             "(the host compresses the stream)")
+        notes.append(Note(f"KOMPOSE_EXPORT_COMPRESS={env['KOMPOSE_EXPORT_COMPRESS'].strip()}: gzip is compressed by "
+                          f"pg_dump, which a {engine.name} stack does not have; not compressed (zstd would be)"))
+        compression, codec = None, ""
     if codec == "zstd":
         codecs.zstd_program()
     conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
@@ -80,6 +90,7 @@ def export_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
     what = f"{conn.dump_tool} {conn.database} (plain{', ' + str(compression) if compression else ''}, exec)"
     stack_plan.steps += [
         *_notes(conn, container, engine, why),
+        *notes,
         RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
         _exec(container, conn, mariadb.recover_argv(conn), RECOVER_WHAT),
         *hooks.steps("pre_db_export"),

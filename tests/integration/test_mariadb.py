@@ -283,3 +283,21 @@ def test_the_next_run_cleans_up_after_a_killed_import_and_says_so(kroot, press):
     # no previous copy yet: the rollback refuses, one line, and changes nothing
     assert rollback.code != 0 and "no previous database" in rollback.output
     assert fingerprint(db) == before
+
+
+def test_zstd_export_round_trip_and_postgres_only_settings_of_the_root_fall_back(kroot, press):
+    name, db = press
+    with (kroot.path / ".env").open("a") as env:
+        env.write("KOMPOSE_EXPORT_FORMAT=custom\nKOMPOSE_EXPORT_COMPRESS=gzip\n")
+    plan = ok(run(kroot, db, name, "db:export", "--dry-run"))
+    assert "is for PostgreSQL: a mariadb dump is plain SQL" in plan.output
+    assert "not compressed" in plan.output
+    refused = run(kroot, db, name, "db:export", "--format", "custom")
+    assert refused.code == 2 and "plain SQL" in refused.output and "Traceback" not in refused.output
+    before = fingerprint(db)
+    ok(run(kroot, db, name, "db:export", "--compress", "zstd"))
+    dumps = list(kroot.dir("press").glob("*.sql.zst"))
+    assert len(dumps) == 1
+    damage(db)
+    ok(run(kroot, db, name, "db:import", dumps[0].name))
+    assert fingerprint(db) == before
