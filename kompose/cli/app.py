@@ -28,7 +28,7 @@ HELP = """Back up, restore and operate the Docker Compose stacks under a root.
 \b
 PATTERN selects stacks: a name, a comma list ("auth,blog"), globs ("b*") or "*".
 COMMAND is one of kompose's own (db:export, db:import, db:rollback, db:cleanup,
-db:list, db:verify, db:drill, hooks, hooks:check) or anything else, which goes to
+db:list, db:verify, db:drill, db:push, db:pull, hooks, hooks:check) or anything else, which goes to
 `docker compose` in each stack's directory. `init STACK` writes a commented hooks.sh
 template. `kompose PATTERN db:export --help` shows a command's options.
 """
@@ -139,6 +139,8 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
 
     if pattern and pattern.startswith("-"):
         raise UsageError(f"unknown option {pattern} (options go before the pattern)")
+    if not 0 <= lock_timeout <= 366 * 86400:  # also nan and inf: never wait forever, never crash
+        raise UsageError(f"--lock-timeout {lock_timeout:g}: give a number of seconds from 0 to 31622400 (a year)")
     overrides = envmod.parse_assignments(env)
     if network:
         overrides["NETWORK_NAME"] = network
@@ -148,7 +150,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
     if list_stacks:
         from kompose.reports.listing import stack_list_command
 
-        stacks = discover(options.root)
+        stacks = discover(options.root, console.warn)
         if pattern:
             stacks = select(stacks, pattern, options.root)
         return stack_list_command(Context(options, console), stacks, json_output)
@@ -181,7 +183,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
             options.dry_run = True
             args = [a for a in args if a != "--dry-run"]
     ctx = Context(options, console)
-    stacks = select(discover(options.root), pattern, options.root)
+    stacks = select(discover(options.root, console.warn), pattern, options.root)
     if spec and spec.report:
         return spec.reporter()(ctx, stacks, **kwargs)
     return _plan_and_run(ctx, stacks, command, args, kwargs, spec)
@@ -194,9 +196,13 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
     console = ctx.console
     plan, failed_planning = plan_run(ctx, stacks, command, args, kwargs, spec.planner() if spec else None)
     if ctx.dry_run:
+        from kompose import notify
+
+        monitoring_lines, monitoring_json = notify.describe(ctx, plan)  # what would be sent; sends nothing
         if ctx.options.json:
             data = json.loads(render_json(plan))
             data["errors"] = [{"stack": o.stack, "error": o.error} for o in failed_planning]
+            data["monitoring"] = monitoring_json
             console.emit_json(data)
         else:
             if plan.stacks or plan.run_hooks:
@@ -204,11 +210,15 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
             for outcome in failed_planning:
                 console.print(f"{outcome.stack}: {command}")
                 console.detail(f"✗ cannot plan: {outcome.error}", "red")
+            for line in monitoring_lines:
+                console.print(line)
             console.print(console.style("dry run: nothing was changed", "dim"))
         return ExitCode.FAILED if failed_planning else ExitCode.OK
 
+    from kompose import notify
     from kompose.run.execute import execute_run, exit_code, summary_line
 
+    notify.before_run(ctx, plan)  # validates the monitoring settings, then the /start pings
     for outcome in failed_planning:
         console.stack_header(outcome.stack, command)
         console.detail(f"✗ {outcome.error}", "red")
@@ -218,6 +228,7 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
     outcomes.sort(key=lambda o: order.get(o.stack, 0))
     code = exit_code(outcomes, result.run_errors)
     console.print(summary_line(outcomes) + ("; run-wide hooks failed" if result.run_errors else ""), "bold")
+    notify.after_run(ctx, plan, outcomes, result.run_errors, code)
     if ctx.options.json:
         console.emit_json({"command": command, "run_id": result.run_id, "outcomes": [o.__dict__ for o in outcomes],
                            "run_errors": result.run_errors, "exit_code": int(code)})
@@ -231,8 +242,15 @@ def _terminate(signal_number: int, frame) -> None:
 def main() -> None:
     import signal
 
-    # SIGTERM (timeout, systemd, docker stop) unwinds like Ctrl-C: runs clean up after themselves
+    # SIGTERM (timeout, systemd, docker stop) and SIGHUP (a closed terminal, an ssh session
+    # that dropped) unwind like Ctrl-C: runs clean up after themselves
     signal.signal(signal.SIGTERM, _terminate)
-    command = typer.main.get_command(app)
-    typer_fast.install(command)
-    command(prog_name="kompose")
+    signal.signal(signal.SIGHUP, _terminate)
+    try:
+        command = typer.main.get_command(app)
+        typer_fast.install(command)
+        command(prog_name="kompose")
+    except KeyboardInterrupt as exc:  # before or after kompose()'s own boundary: one line, no traceback
+        number = getattr(exc, "signal_number", signal.SIGINT)
+        sys.stderr.write("error: interrupted\n" if number == signal.SIGINT else f"error: terminated by signal {number}\n")
+        raise SystemExit(128 + number) from None

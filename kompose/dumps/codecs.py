@@ -9,6 +9,7 @@ program. Reading (import, verify, drill) decompresses on the host: gzip with the
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import io
@@ -76,8 +77,13 @@ class Sink:
     """
 
     def __init__(self, path: Path, codec: str = "", level: int = 0):
+        from kompose.dumps.plain_sql import Scanner
+
         self.name = str(path)
         self.sha256: str | None = None
+        # a plain dump's COPY rows, counted as they pass (None: not a plain dump, or not countable)
+        self.rows: dict[str, int] | None = None
+        self._counter: Scanner | None = Scanner(path.name, rewrite=False)
         self._file = open(path, "wb")
         self._hash = hashlib.sha256() if not codec else None
         self._proc: subprocess.Popen | None = None
@@ -98,8 +104,16 @@ class Sink:
         self._closed = False
 
     def write(self, data: bytes) -> int:
+        if self._counter is not None:
+            try:
+                self._counter.feed(data)
+            except DumpError:
+                self._counter = None  # a line too long to follow: the manifest counts from the file
         if self._proc is not None:
-            self._proc.stdin.write(data)  # BrokenPipeError (an OSError) when zstd died: the exec stops
+            try:
+                self._proc.stdin.write(data)
+            except BrokenPipeError:  # zstd died: say why (a full disk), not "Broken pipe"; the exec stops
+                raise self._compressor_error() from None
         else:
             self._file.write(data)
             self._hash.update(data)
@@ -108,6 +122,17 @@ class Sink:
     def flush(self) -> None:
         if self._proc is None:
             self._file.flush()
+
+    def _compressor_error(self) -> OSError:
+        """Why zstd stopped reading, as an OSError (the writer's error): its own words."""
+        try:
+            code = self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            return OSError(errno.EPIPE, "zstd stopped reading its input")
+        reason = _tail(self._errors)
+        if "No space left on device" in reason:
+            return OSError(errno.ENOSPC, "No space left on device (zstd could not write the compressed dump)")
+        return OSError(errno.EPIPE, f"zstd failed (exit {code}): {reason or 'no error output'}")
 
     def close(self) -> None:
         """Finish the stream. Raises DumpError when the compressor failed."""
@@ -126,6 +151,12 @@ class Sink:
             else:
                 self._file.flush()
                 self.sha256 = self._hash.hexdigest()
+            if self._counter is not None and not self._counter.disabled:
+                try:
+                    self._counter.end()
+                    self.rows = dict(self._counter.scan.rows)
+                except DumpError:
+                    self.rows = None
         finally:
             self._file.close()
             if self._errors is not None:

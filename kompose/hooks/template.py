@@ -45,6 +45,19 @@ TEMPLATE = r"""# hooks.sh of stack {stack} — written by `kompose init {stack}`
 #     echo "dump written: $1"
 # }}
 
+# --- db:export and db:push: copies into restic repositories (KOMPOSE_REPOSITORIES) ---
+
+# Before the dump is copied into one repository (once per repository).
+#   $1: the dump file   $2: the repository (a password in it shown as ***)
+# hook_pre_db_push() {{
+#     echo "copying $1 to $2"
+# }}
+
+# After that copy succeeded.  $1: the dump file   $2: the repository (masked)
+# hook_post_db_push() {{
+#     echo "copied $1 to $2"
+# }}
+
 # --- db:import --------------------------------------------------------------------
 
 # Before anything is restored.  $1: the dump file (also KOMPOSE_DUMP_FILE)
@@ -130,6 +143,10 @@ def init_command(ctx, stack: str | None, args: list[str] = ()) -> int:
         raise UsageError("expected: kompose init STACK")
     if "/" in stack or stack in (".", "..") or stack.startswith((".", "_", "-")):
         raise UsageError(f"init {stack!r}: a stack is a directory name under the root (not starting with . _ -)")
+    from kompose.stacks import name_problem
+
+    if name_problem(stack):
+        raise UsageError(f"init {stack!r}: kompose refuses this stack name: {name_problem(stack)}")
     if not ctx.root.is_dir():
         raise UsageError(f"root {ctx.root} is not a directory")
     path = write(ctx.root / stack, stack)

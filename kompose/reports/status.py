@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from kompose.dumps import files as dumps
 from kompose.dumps import manifest
 from kompose.reports import schedules
 from kompose.console import human_size
-from kompose.errors import ExitCode
+from kompose.errors import ExitCode, UsageError
 from kompose.reports.listing import human_age
+from kompose.repositories import state as copy_state
 
 DRILL_STATE = dumps.DRILL_STATE
 
@@ -30,12 +32,19 @@ class StackStatus:
     dump_time: str | None = None
     age_seconds: int | None = None
     size: int | None = None
-    verification: str | None = None  # verified / complete / unverified / bad: …
+    verification: str | None = None  # verified / changed / unverified / bad: …
     dumps: int = 0
     last_drill: str | None = None
     drill_ok: bool | None = None
     next_run: str | None = None
     next_command: str | None = None
+    # what a monitor acts on: "ok", or the problems (overdue, failed last run, unverified)
+    state: str = "ok"
+    problems: list[str] = field(default_factory=list)
+    last_runs: dict = field(default_factory=dict)  # operation -> the last run's record (see notify.state)
+    max_age_seconds: int | None = None  # the age limit the newest dump was judged by
+    # per repository (KOMPOSE_REPOSITORIES, masked): the newest copy kompose made there
+    copies: list = field(default_factory=list)
 
 
 def read_drill(directory: Path) -> dict | None:
@@ -48,7 +57,7 @@ def read_drill(directory: Path) -> dict | None:
         return None
 
 
-def stack_status(ctx, stack, now: datetime) -> StackStatus:
+def stack_status(ctx, stack, now: datetime, max_age: float | None = None) -> StackStatus:
     env = ctx.stack_env(stack)
     database = env.get("DB_NAME") or None
     status = StackStatus(stack.name, database)
@@ -67,12 +76,102 @@ def stack_status(ctx, stack, now: datetime) -> StackStatus:
         if drill:
             status.last_drill = drill.get("at")
             status.drill_ok = bool(drill.get("ok"))
-    upcoming = [(schedules.next_run(s.expression, now), s.command) for s in schedules.stack_schedules(stack.name, env)]
+        status.copies = copy_state.newest_copies(stack.dir, env)
+        for copy in status.copies:
+            when = copy.get("dump_time")
+            copy["age_seconds"] = int((now - datetime.fromisoformat(when)).total_seconds()) if when else None
+    found_schedules = schedules.stack_schedules(stack.name, env)
+    upcoming = [(schedules.next_run(s.expression, now), s.command) for s in found_schedules]
     if upcoming:
         when, command = min(upcoming)
         status.next_run = when.isoformat(timespec="minutes")
         status.next_command = command
+    _judge_stack(status, stack.dir, env, found_schedules, now, max_age)
     return status
+
+
+def _closed_by_swap(directory: Path, database: str) -> str | None:
+    """What the mark of an unfinished swap says (kompose killed with the live database closed), or None."""
+    import os
+
+    from kompose.host import swap_mark
+
+    mark = swap_mark.read_mark(directory)
+    if mark is None:
+        return None
+    pid = mark.get("pid")
+    running = False
+    if isinstance(pid, int) and pid > 0:
+        try:
+            os.kill(pid, 0)
+            running = True
+        except ProcessLookupError:
+            running = False
+        except PermissionError:
+            running = True
+    if running:
+        return f"a swap of {database} is under way (since {mark.get('at', '?')}): it may refuse connections meanwhile"
+    return (f"{database} may be refusing connections: a swap was interrupted at {mark.get('at', '?')} (kompose was "
+            "killed); any db command on this stack reopens it")
+
+
+def _judge_stack(status: StackStatus, directory: Path, env, found_schedules, now: datetime,
+                 max_age: float | None) -> None:
+    """Fill in status.problems: a failed last run (of a schedulable operation), an overdue newest dump (older
+    than --max-age, else than the export schedule's last due run), an export schedule without a
+    verified newest dump."""
+    from kompose.notify import state as run_state
+
+    kinds = []
+    status.last_runs = run_state.read(directory)
+    for operation, record in sorted(status.last_runs.items()):
+        # the unattended operations; a failed db:import or db:rollback is a person's, at a terminal
+        if record.get("status") == "failed" and operation in schedules.OPERATIONS.values():
+            kinds.append("failed")
+            status.problems.append(f"last {operation} failed ({record.get('at', '?')}): {record.get('error') or '?'}")
+    exports = [s for s in found_schedules if s.command == "db:export"]
+    if status.database and (exports or max_age is not None):
+        if max_age is not None:
+            limit = max_age
+        else:
+            limit = max((now - schedules.due_since(s.expression, now, schedules.grace_of(env, s.expression, now))
+                         ).total_seconds() for s in exports)
+        status.max_age_seconds = int(limit)
+        if status.age_seconds is None:
+            kinds.append("overdue")
+            status.problems.append("overdue: no dump at all")
+        elif status.age_seconds > limit:
+            kinds.append("overdue")
+            status.problems.append(f"overdue: the newest dump is {human_age(status.age_seconds)} old "
+                                   f"(limit {human_age(int(limit))})")
+    if status.database and exports and status.newest_dump and status.verification != "verified":
+        kinds.append("unverified")
+        status.problems.append(f"unverified: the newest dump is {status.verification}")
+    closed = _closed_by_swap(directory, status.database) if status.database else None
+    if closed:
+        kinds.append("closed")
+        status.problems.append(closed)
+    if kinds:
+        status.state = ", ".join(dict.fromkeys(kinds))  # failed, overdue, unverified
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of ``90m``, ``26h``, ``2d``, ``1d12h``, ``1w`` or a plain number of seconds.
+    Raises UsageError for anything else."""
+    raw = text.strip().lower()
+    try:
+        value = float(raw)
+    except ValueError:
+        if not raw or _DURATION_PART.sub("", raw).strip():
+            raise UsageError(f"--max-age {text!r}: expected a duration such as 26h, 90m, 2d, 1d12h or seconds") from None
+        value = sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(raw))
+    if value <= 0:
+        raise UsageError(f"--max-age {text!r}: expected a positive duration")
+    return value
 
 
 def _table(columns: list[str], rows: list[list[str]], color: bool) -> str:
@@ -95,37 +194,55 @@ def _ago(seconds: int | None) -> str:
     return "-" if seconds is None else human_age(seconds)
 
 
-def status_command(ctx, pattern: str | None, json_output: bool) -> int:
+def status_command(ctx, pattern: str | None, json_output: bool, max_age: str | None = None) -> int:
+    """The table (or JSON); exit 1 when a selected stack has a problem (see _judge_stack)."""
     from kompose.stacks import discover, select
 
-    stacks = discover(ctx.root)
+    limit = parse_duration(max_age) if max_age is not None else None
+    stacks = discover(ctx.root, ctx.console.warn)
     if pattern:
         stacks = select(stacks, pattern)
     now = datetime.now()
-    rows = [stack_status(ctx, stack, now) for stack in stacks]
+    rows = [stack_status(ctx, stack, now, limit) for stack in stacks]
+    code = ExitCode.FAILED if any(r.problems for r in rows) else ExitCode.OK
     if json_output:
         ctx.console.emit_json([asdict(r) for r in rows])
-        return ExitCode.OK
+        return code
     if not rows:
         ctx.console.print(f"no stacks under {ctx.root}")
         return ExitCode.OK
     table_rows = []
     for r in rows:
         if not r.database:
-            table_rows.append([r.stack, "-", "", "", "", "", "", ""])
+            table_rows.append([r.stack, "-", "", "", "", "", "", "", "", "; ".join(r.problems) or "ok"])
             continue
         drill = "-"
         if r.last_drill:
             drill_age = int((now - datetime.fromisoformat(r.last_drill).replace(tzinfo=None)).total_seconds())
             drill = f"{'ok' if r.drill_ok else 'FAILED'} {human_age(drill_age)} ago"
         table_rows.append([
-            r.stack, r.database, r.newest_dump or "no dump", _ago(r.age_seconds),
+            r.stack, r.database + (" (CLOSED?)" if "closed" in r.state else ""), r.newest_dump or "no dump",
+            _ago(r.age_seconds),
             human_size(r.size) if r.size is not None else "-", r.verification or "-", drill,
             f"{r.next_command} {r.next_run.replace('T', ' ')}" if r.next_run else "not scheduled",
+            _copies_text(r.copies), "; ".join(r.problems) or "ok",
         ])
     ctx.console.print(_table(["stack", "database", "newest dump", "age", "size", "verification", "last drill",
-                              "next run"], table_rows, ctx.console.color))
-    return ExitCode.OK
+                              "next run", "copies", "state"], table_rows, ctx.console.color))
+    troubled = [r.stack for r in rows if r.problems]
+    ctx.console.print(f"{len(troubled)} of {len(rows)} stack(s) need attention: {', '.join(troubled)}" if troubled
+                      else f"all {len(rows)} stack(s) fine", "bold")
+    return code
+
+
+def _copies_text(copies: list[dict]) -> str:
+    """'3h (2/2)': the age of the stalest repository's newest copy, and how many repositories have one."""
+    if not copies:
+        return "-"
+    ages = [c["age_seconds"] for c in copies if c.get("age_seconds") is not None]
+    if not ages:
+        return f"none (0/{len(copies)})"
+    return f"{human_age(max(ages))} ({len(ages)}/{len(copies)})"
 
 
 # ---------------------------------------------------------------- cron --check
@@ -153,8 +270,12 @@ def check_schedules(ctx, stacks, found: list[schedules.Schedule], target: schedu
             "next_run": schedules.next_run(schedule.expression, now).isoformat(timespec="minutes"),
             "due_since": due.isoformat(timespec="minutes"), "state": state, "detail": detail,
         })
-    installed = schedules.extract_block(target.read(), ctx.root.resolve()) if found else None
-    if not found:
+    text = target.read()
+    installed = schedules.extract_block(text, ctx.root.resolve()) if found else None
+    ignored = schedules.cron_problems(text, target.file) if text else []
+    if ignored:
+        crontab = {"state": "ignored by cron", "detail": f"{target.describe()}: " + "; ".join(ignored)}
+    elif not found:
         crontab = {"state": "ok", "detail": "no schedules"}
     elif installed is None:
         crontab = {"state": "not installed", "detail": f"no kompose block in {target.describe()}: run kompose cron --install"}
@@ -195,6 +316,9 @@ def _judge(schedule: schedules.Schedule, directory: Path, env, due: datetime, no
         health = manifest.health(newest)
         if not health.good and health.state == "bad":
             return "bad", f"{newest.path.name}: {health.detail}"
+        for copy in copy_state.newest_copies(directory, env):
+            if not copy.get("dump_time") or datetime.fromisoformat(copy["dump_time"]) < due:
+                return "no copy", f"{copy['repository']} got no copy since the last scheduled export"
         return "ok", f"{newest.path.name} ({health.state})"
     if schedule.command == "db:drill":
         drill = read_drill(directory)

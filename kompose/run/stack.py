@@ -10,20 +10,16 @@ from typing import Callable
 from kompose.console import Console, Rate, human_size
 from kompose.context import Context
 from kompose.engines import engine_for
-from kompose.dumps import codecs
-from kompose.dumps import files as dumps
-from kompose.errors import DatabaseError, DockerError, DumpError, KomposeError, LockedError
+from kompose.errors import DockerError, KomposeError, LockedError
 from kompose.hooks.runner import HookRunner, HookScope
 from kompose.docker import exec as docker_exec
-from kompose.host import processes as execute
-from kompose.host.files import fsync_rename
 from kompose.plan.model import StackPlan
 from kompose.plan.render import describe
 from kompose.plan.steps import (
-    HELPER_MOUNT, CheckDump, Compose, DumpInHelper, Exec, HookStep, Network, Note, Remove, RemoveHelpers, RemoveStale,
-    Rename, Sql, Step,
+    HookStep, Step,
 )
 from kompose.run.dump_steps import DumpSteps, now_iso
+from kompose.run.handlers import HANDLERS
 from kompose.run.locks import stack_lock
 from kompose.run.outcomes import Outcome
 from kompose.run.sequence import HookSequence, RunFiles
@@ -122,8 +118,6 @@ class StackRun(DumpSteps):
         if isinstance(step, HookStep):
             self.hooks.run(step, {"KOMPOSE_STATUS": "running"})
             return
-        from kompose.run.handlers import HANDLERS
-
         try:
             HANDLERS[type(step)](self, step)
         except OSError as exc:
@@ -131,33 +125,9 @@ class StackRun(DumpSteps):
             kind, text = describe(step)
             raise KomposeError(f"{kind} step failed: {exc.strerror or exc} ({text.splitlines()[0]})") from None
 
-    def _run_note(self, step: Note) -> None:
-        self.console.detail(step.text, "dim")
+    # -- what handlers use
 
-    def _run_compose(self, step: Compose) -> None:
-        argv = [*execute.compose_command(), *step.argv[2:]]
-        self.console.detail("$ " + " ".join(step.argv), "blue")
-        result = execute.run_streamed(
-            argv, self.plan.directory, self.plan.env, lambda line: self.console.stream_line("", line),
-            what="docker compose",
-        )
-        if result.exit_code != 0:
-            raise KomposeError(f"docker compose {step.argv[2] if len(step.argv) > 2 else ''} failed with exit code {result.exit_code}")
-
-    def _run_network(self, step: Network) -> None:
-        from docker.errors import APIError
-
-        client = self.ctx.docker()
-        try:
-            if not any(n.name == step.name for n in client.networks.list(names=[step.name])):
-                client.networks.create(step.name, driver="bridge")
-                self.console.detail(f"created network {step.name}", "blue")
-        except APIError as exc:
-            # two stacks starting at once may both try: the loser finds it made
-            if not any(n.name == step.name for n in client.networks.list(names=[step.name])):
-                raise KomposeError(f"cannot create network {step.name}: {exc.explanation or exc}") from None
-
-    def _progress(self, what: str) -> Callable[[int], None]:
+    def progress(self, what: str) -> Callable[[int], None]:
         """An on_progress callback: adds up bytes, shows the rate now and then."""
         rate = Rate()
 
@@ -167,120 +137,7 @@ class StackRun(DumpSteps):
 
         return progress
 
-    def _run_exec(self, step: Exec) -> None:
-        self.console.detail(step.what or describe(step)[1], "blue")
-        progress = self._progress(step.what)
-        # files stream through codecs: (de)compression on the host, and the sha256 of what is written
-        try:
-            stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
-        except OSError as exc:
-            raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
-        try:
-            stdout = codecs.Sink(step.stdout_file, step.host_codec, step.host_level) if step.stdout_file else None
-        except OSError as exc:
-            if stdin:
-                stdin.abort()
-            raise DumpError(f"cannot write {step.stdout_file}: {exc.strerror}") from None
-        started = now_iso()
-        started_clock = time.time()
-        try:
-            result = docker_exec.container_exec(
-                self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
-                on_progress=progress,
-            )
-            for handle in (stdout, stdin):
-                if handle:
-                    handle.close()  # raises DumpError when (de)compression failed
-        except DockerError:
-            self._check_container(step.container, started_clock, step.what or step.argv[0])
-            raise
-        finally:
-            for handle in (stdin, stdout):
-                if handle:
-                    handle.abort()
-        if stdout:
-            self.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
-                                            "bytes": step.stdout_file.stat().st_size}
-        if result.exit_code != 0:
-            self._check_container(step.container, started_clock, step.what or step.argv[0], result)
-            raise DatabaseError(self.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
-        if not stdout and result.stdout:
-            # a script's own report (MariaDB's swap and recovery say what they did), as Sql steps show theirs
-            for line in result.stdout.decode("utf-8", "replace").splitlines():
-                if line.strip():
-                    self.console.stream_line("", line)
-
-    def _run_dumpinhelper(self, step: DumpInHelper) -> None:
-        from kompose.docker import helper as helper_container
-
-        self.console.detail(step.what or describe(step)[1], "blue")
-        progress = self._progress(step.what)
-        started = now_iso()
-        started_clock = time.time()
-        try:
-            result = helper_container.run_to_file(
-                self.ctx.docker(), step.container.image_id or step.container.image, step.container.id, step.directory,
-                HELPER_MOUNT, step.argv, dict(step.env), step.user, step.output, on_progress=progress,
-                pipe=step.pipe,
-            )
-        except DockerError:
-            self._check_container(step.container, started_clock, step.what or step.argv[0])
-            raise
-        if result.note:
-            self.console.detail(result.note, "yellow")
-        if result.exit_code != 0:
-            # the helper lives in the database container's network: a stopped database shows as a lost server
-            self._check_container(step.container, started_clock, step.what or step.argv[0], result)
-            raise DatabaseError(self.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
-        # kompose created the file (or the pipe) the helper mounts, and a dump is never empty: an
-        # empty file means pg_dump wrote into another file of that name, in the engine's own view
-        if result.bytes_out == 0:
-            raise DumpError(
-                f"pg_dump in the helper container succeeded but {step.output} stayed empty: the engine does "
-                "not see this host's files; use --transport exec"
-            )
-        facts = {"started": started, "finished": now_iso()}
-        if result.sha256:  # hashed while it grew: the manifest needs no second read
-            facts.update(sha256=result.sha256, bytes=result.bytes_out)
-        self.files[step.output] = facts
-
-    def _run_removehelpers(self, step: RemoveHelpers) -> None:
-        from kompose.docker import helper as helper_container
-
-        for name in helper_container.remove_leftovers(self.ctx.docker(), step.directory):
-            self.console.detail(f"removed helper container {name} ({step.reason})", "yellow")
-
-    def _run_sql(self, step: Sql) -> None:
-        if not step.optional:
-            return self._run_script(step)
-        try:
-            self._run_script(step)
-        except KomposeError as exc:
-            self.console.detail(f"could not {step.what}: {exc.message}; going on", "yellow")
-
-    def _run_script(self, step: Sql) -> None:
-        import io
-
-        self.console.detail(step.what, "blue")
-        started = time.time()
-        try:
-            result = docker_exec.container_exec(
-                self.ctx.docker(), step.container.id, step.argv, dict(step.env),
-                stdin=io.BytesIO(step.script.encode()),
-            )
-        except DockerError:
-            self._check_container(step.container, started, step.what)
-            raise
-        if result.exit_code != 0:
-            self._check_container(step.container, started, step.what, result)
-            raise DatabaseError(
-                self.engine.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
-            )
-        for line in result.stdout.decode("utf-8", "replace").splitlines():
-            if line.strip():
-                self.console.stream_line("", line)
-
-    def _check_container(self, container, started: float, what: str, result=None) -> None:
+    def check_container(self, container, started: float, what: str, result=None) -> None:
         """Raise DockerError naming the container when it stopped, vanished or restarted during ``what``.
 
         A tool killed by a signal, or one that lost its server, waits a moment for the
@@ -292,25 +149,3 @@ class StackRun(DumpSteps):
         trouble = docker_exec.container_trouble(self.ctx.docker(), container.id, started, settle)
         if trouble:
             raise DockerError(f"the database container {container.name} {trouble} during {what}")
-
-    def _run_checkdump(self, step: CheckDump) -> None:
-        dumps.check_complete(step.path, step.format, step.compression)
-
-    def _run_rename(self, step: Rename) -> None:
-        try:
-            fsync_rename(step.src, step.dst)
-        except OSError as exc:  # fsync reports a full disk on some filesystems
-            raise DumpError(f"cannot finish {step.dst.name}: {exc.strerror or exc}") from None
-        if step.src in self.files:
-            self.files[step.dst] = self.files.pop(step.src)
-        self.outcome.file = str(step.dst)
-        self.outcome.bytes = step.dst.stat().st_size
-
-    def _run_remove(self, step: Remove) -> None:
-        for path in step.paths:
-            path.unlink(missing_ok=True)
-
-    def _run_removestale(self, step: RemoveStale) -> None:
-        for path in sorted(step.directory.glob(step.glob)):
-            path.unlink(missing_ok=True)
-            self.console.detail(f"removed {path.name} ({step.reason})", "yellow")

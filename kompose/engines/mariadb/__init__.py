@@ -23,8 +23,8 @@ class MariaDBEngine(Engine):
     plans = "kompose.actions.mariadb_plans"
 
     # no psql-style scripts: the swap is sql.swap_argv() & co., run as Exec steps
-    CREATE_TEMP = DROP_TEMP = DROP_PREV = SWAP = ROLLBACK = RECOVER = ABANDON = ""
-    RECREATE_IN_PLACE = IN_PLACE_PROPERTIES = ROW_COUNTS = ""
+    CREATE_TEMP = DROP_TEMP = DROP_PREV = CHECK_RIGHTS = SWAP = ROLLBACK = RECOVER = ABANDON = REOPEN = ""
+    ANALYZE = RECREATE_IN_PLACE = IN_PLACE_PROPERTIES = ROW_COUNTS = ""
 
     def uses(self, env: Mapping[str, str]) -> bool:
         return bool(env.get("DB_NAME"))
@@ -34,6 +34,10 @@ class MariaDBEngine(Engine):
 
     def check_name(self, name: str, suffix: str = "") -> None:
         sql.check_name(name, suffix)
+
+    def admin_connection(self, env: Mapping[str, str], conn, container) -> tuple:
+        """The connection is the admin one already (root when the image's root password is set)."""
+        return conn, ""
 
     def dump_argv(self, conn, fmt, gzip_level=0, output=None, no_sync=False):
         if fmt != "plain" or gzip_level or output:
