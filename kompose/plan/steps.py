@@ -21,6 +21,9 @@ class Container:
     # "host:port": a database outside Docker; the container is a short-lived tools container
     # (run/tools.py) on the host's network that connects there
     network: str = ""
+    # the database server it runs, as its image and environment say ("postgres", "mariadb",
+    # "mysql"; "" when they do not say): a stack without DB_ENGINE gets this one
+    engine: str = ""
     # the superuser the image creates (POSTGRES_USER, else postgres): kompose's admin connection
     # over the container's unix socket when DB_ADMIN_USER is not set (docs/reliability.md)
     superuser: str = ""
