@@ -218,7 +218,10 @@ class DumpSteps:
                 if problem:
                     raise DumpError(f"{step.dump.name}: {problem}; nothing was swapped")
         else:
-            result = self._pg_restore(step.container, ("pg_restore", "--list"), step.dump, None)
+            # the table of contents is at the archive's start: a prefix, the whole file only if needed
+            result = self._pg_restore(step.container, ("pg_restore", "--list"), step.dump, LIST_PREFIX)
+            if result.exit_code != 0 and step.dump.stat().st_size > LIST_PREFIX:
+                result = self._pg_restore(step.container, ("pg_restore", "--list"), step.dump, None)
             if result.exit_code != 0:
                 from kompose.engines.postgres.sql import failure_message
 
