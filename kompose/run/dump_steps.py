@@ -338,7 +338,7 @@ class DumpSteps:
         sha = facts.get("sha256") if facts.get("bytes") == size else None
         sha = sha or manifest.sha256_file(source)
         rows = None
-        if step.format == "plain":
+        if step.format == "plain" and getattr(getattr(self, "engine", None), "plain_guard", False):
             # counted as the stream passed, else (pg_dump gzipped it, the helper wrote it) read now
             rows = facts.get("rows") if facts.get("bytes") == size and facts.get("rows") is not None else None
             if rows is None:
