@@ -9,7 +9,9 @@ from kompose.dumps import retention
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.context import Context
 from kompose.errors import UsageError
+from kompose.actions import db_push
 from kompose.plan.steps import Note, Remove, RemoveOrphans, Retention
+from kompose.run.repository_steps import CopiesDone, ForgetCopies
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
@@ -68,6 +70,11 @@ def plan(ctx: Context, stack: Stack, keep: int | None = None, keep_last: int | N
     else:
         stack_plan.steps.append(Note(f"nothing to remove: the policy keeps all {len(existing)} dump(s)"))
     stack_plan.steps.append(RemoveOrphans(stack_plan.directory, conn.database))
+    # the same policy in each repository (forget + prune), with the same safety rules
+    found = db_push.repositories(stack_plan.env)
+    stack_plan.steps += [ForgetCopies(r.url, stack.name, conn.database, str(policy), policy.counts()) for r in found]
+    if found:
+        stack_plan.steps.append(CopiesDone("retention in a repository"))
     stack_plan.post += hooks.steps("post_db_cleanup")
     return stack_plan
 

@@ -14,6 +14,7 @@ from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.engines import engine_for
 from kompose.docker import transport
+from kompose.actions import db_push
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.common import admin_for, sql
 from kompose.actions.db_import import RECOVER_WHAT
@@ -47,6 +48,7 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         codecs.zstd_program()  # missing zstd: say so before anything runs
     codec = compression.codec if compression else ""
     conn = engine.connection(env, stack.name)
+    found = db_push.repositories(env)  # restic missing, no password: said before anything runs
     container = containers.resolve(ctx, stack, env)
     via, hint = admin_for(engine, stack_plan, conn, container)
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now(), codec)
@@ -97,6 +99,8 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         # the manifest first: a dump under its final name always has one
         WriteManifest(final, stack.name, conn.database, fmt, codec, container, source=partial),
         Rename(partial, final),
+        # off the host: a snapshot per repository, of the verified dump and its manifest
+        *db_push.copy_steps(stack, hooks, final, conn.database, found),
     ]
     stack_plan.post += hooks.steps("post_db_export", str(final), dump_file=str(final))
     leftovers = (partial, pipe) if pipe else (partial,)

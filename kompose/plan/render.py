@@ -11,7 +11,7 @@ from functools import singledispatch
 from pathlib import Path
 from typing import Any
 
-from kompose.env import MASK, is_secret, mask_url
+from kompose.env import MASK, is_secret, mask_url, mask_url_password
 from kompose.plan.model import Plan, RunHooks
 from kompose.plan.steps import (
     CheckChecksum, CheckDump, CheckServerVersion, Compose, Container, CountRows, DumpInHelper, Exec, HELPER_MOUNT,
@@ -275,6 +275,10 @@ def step_json(step: Step) -> dict[str, Any]:
             value = str(value)
         elif isinstance(value, tuple):
             value = [str(v) if isinstance(v, Path) else (list(v) if isinstance(v, tuple) else v) for v in value]
+        if isinstance(value, str):  # a password inside a URL (a repository string) never prints
+            value = mask_url_password(value)
+        elif isinstance(value, list):
+            value = [mask_url_password(v) if isinstance(v, str) else v for v in value]
         data[item.name] = value
     return data
 

@@ -107,8 +107,12 @@ def stack_list_command(ctx: Context, stacks: list[Stack], json_output: bool) -> 
     return 0
 
 
-def db_list_command(ctx: Context, stacks: list[Stack]) -> int:
-    """``kompose PATTERN db:list``: each stack's dumps, newest first."""
+def db_list_command(ctx: Context, stacks: list[Stack], remote: bool = False) -> int:
+    """``kompose PATTERN db:list``: each stack's dumps, newest first (``--remote``: its copies in its repositories)."""
+    if remote:
+        from kompose.repositories.listing import db_list_remote
+
+        return db_list_remote(ctx, stacks)
     all_rows = []
     for stack in stacks:
         rows = dump_rows(ctx, stack)

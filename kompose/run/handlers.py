@@ -259,6 +259,7 @@ HANDLERS: dict[type, Handler] = {
 
 # modules that define step kinds of their own, each with STEPS = {StepKind: handler}
 STEP_MODULES: tuple[str, ...] = (
+    "kompose.run.repository_steps",  # restic repositories: push, pull, retention
 )
 for _module in STEP_MODULES:
     HANDLERS.update(importlib.import_module(_module).STEPS)
