@@ -7,16 +7,19 @@ from pathlib import Path
 from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.engines import engine_for
-from kompose.actions.common import find_hooks, new_stack_plan, sql, version_check
+from kompose.actions.common import admin_for, find_hooks, new_stack_plan, rights_check, sql, version_check
+from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan.steps import CheckChecksum, CheckDump, Exec, Note, StartChecksum
+from kompose.plan.steps import CheckChecksum, CheckDump, CheckRestored, Exec, Note, StartChecksum
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
 
 RECOVER_WHAT = "check for leftovers of an interrupted import"
-PUT_BACK_WHAT = "put the settings, comment, grants and owner of %s back (held while it was restored in place)"
+PUT_BACK_WHAT = ("put the owner, connection limit, ACL, comment and settings of %s back (held while it was restored "
+                 "in place)")
+ANALYZE_WHAT = "ANALYZE %s: planner statistics for every table before the app uses it"
 
 
 def find_dump(stack_dir: Path, database: str, given: str | None) -> Path:
@@ -52,6 +55,13 @@ def check_origin(path: Path, database: str, allow_other: bool) -> None:
                         "pass --allow-other-database to import it anyway")
 
 
+def restored_check(engine, container, conn, database: str, path: Path, fmt: str,
+                   counts: bool = False) -> CheckRestored:
+    """Check, after the restore into ``database``, that it holds every table the dump has data for."""
+    return CheckRestored(container, database, engine.script_argv(conn, database, ()), conn.exec_env(), path, fmt,
+                         counts)
+
+
 def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
          force: bool = False, allow_other_database: bool = False) -> StackPlan:
     """``force``: import a dump whose checksum differs from its manifest (with a warning);
@@ -66,6 +76,12 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     tmp = engine.temp_name(conn.database)
+    via, hint = admin_for(engine, stack_plan, conn, container)
+    mark = swap_mark.mark_path(stack_plan.directory)
+
+    def admin(script: str, what: str, database: str | None = None, **extra):
+        return sql(engine, container, conn, script, what, database, via=via, hint=hint, **extra)
+
     steps = stack_plan.steps
     steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
@@ -74,40 +90,52 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         CheckChecksum(path, force) if in_place else StartChecksum(path),
         CheckDump(path, fmt, compression),
         version_check(engine, container, conn, path, fmt, compression),
-        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT),
+        # before anything changes: kompose's admin connection works and has what it needs
+        rights_check(engine, container, conn, via, hint, "db:import"),
+        admin(engine.RECOVER, RECOVER_WHAT, mark=mark),
         *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
     if in_place:
         # also after a failed restore: the database is empty or partial, but keeps its own settings
-        put_back = sql(engine, container, conn, engine.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
+        put_back = admin(engine.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
         steps += [
             Note("--in-place: the live database is dropped before the restore; if the restore fails it stays "
                  "empty or partial (no previous copy is kept)"),
-            sql(engine, container, conn, engine.RECREATE_IN_PLACE,
-                f"drop and recreate {conn.database} (same encoding and locale; its settings, comment, grants "
-                f"and owner are held by an empty {tmp} meanwhile)"),
+            admin(engine.RECREATE_IN_PLACE,
+                  f"drop and recreate {conn.database} (same encoding, locale provider and locale; its owner, "
+                  f"connection limit, ACL, comment and settings are held by an empty {tmp} meanwhile)"),
             Exec(container, engine.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
-                 what=f"restore {path.name} into {conn.database}", host_codec=compression),
+                 what=f"restore {path.name} into {conn.database}", host_codec=compression,
+                 guard=engine.plain_guard and fmt == "plain"),
+            restored_check(engine, container, conn, conn.database, path, fmt),
+            admin(engine.ANALYZE, ANALYZE_WHAT % conn.database, database=conn.database),
             put_back,
         ]
         stack_plan.on_failure.append(put_back)
     else:
         steps += [
-            sql(engine, container, conn, engine.DROP_PREV,
-                f"drop {engine.prev_name(conn.database)} if the last import kept it (room for the restore)"),
-            sql(engine, container, conn, engine.CREATE_TEMP, f"create the temporary database {tmp}"),
+            admin(engine.CREATE_TEMP, f"create the temporary database {tmp} (encoding, locale provider and "
+                                      f"locale of {conn.database})"),
             Exec(container, engine.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
-                 what=f"restore {path.name} into {tmp}", host_codec=compression),
+                 what=f"restore {path.name} into {tmp}", host_codec=compression,
+                 guard=engine.plain_guard and fmt == "plain"),
             CheckChecksum(path, force, started=True),
+            # what the dump promised is in the temporary database, before anything is swapped
+            restored_check(engine, container, conn, tmp, path, fmt),
+            admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
             *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
                          database=tmp, dump_file=str(path)),
-            sql(engine, container, conn, engine.SWAP,
-                f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database}"),
+            admin(engine.SWAP,
+                  f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database} "
+                  f"(its owner, connection limit, ACL, comment and settings first; the copy the last import kept "
+                  f"is dropped once the new one is live)", mark=mark, closes=True),
         ]
-        stack_plan.on_failure.append(
-            sql(engine, container, conn, engine.ABANDON, f"drop {tmp}; the live database stays as it was")
-        )
+        # the reopen first, on its own: it must happen even when the drop cannot
+        stack_plan.on_failure += [
+            admin(engine.REOPEN, f"reopen {conn.database} if the swap left it closed", mark=mark),
+            admin(engine.ABANDON, f"drop {tmp}; the live database stays as it was"),
+        ]
     stack_plan.post += hooks.steps("post_db_import", str(path), dump_file=str(path))
     return stack_plan

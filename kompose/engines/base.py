@@ -27,14 +27,24 @@ class Engine:
     # scripts of the safe import, rollback and drill (run by a Sql step with variables(conn))
     CREATE_TEMP: ClassVar[str]
     DROP_TEMP: ClassVar[str]
-    DROP_PREV: ClassVar[str]
+    # before anything changes: the rights the admin connection needs for an import or rollback
+    CHECK_RIGHTS: ClassVar[str]
     SWAP: ClassVar[str]
     ROLLBACK: ClassVar[str]
     RECOVER: ClassVar[str]
     ABANDON: ClassVar[str]
+    # open the live database again when a swap left it closed (every failure's first clean-up)
+    REOPEN: ClassVar[str]
+    # planner statistics for the restored copy, before it goes live
+    ANALYZE: ClassVar[str]
     RECREATE_IN_PLACE: ClassVar[str]
     IN_PLACE_PROPERTIES: ClassVar[str]
     ROW_COUNTS: ClassVar[str]
+    # run in the live database before a dump (as DB_USER); it fails with one line when the dump
+    # would not be complete (PostgreSQL: row-level security hiding rows). "" for none
+    EXPORT_CHECK: ClassVar[str] = ""
+    # a plain dump is a psql script that restores through dumps.plain_sql's guard
+    plain_guard: ClassVar[bool] = False
 
     def uses(self, env: Mapping[str, str]) -> bool:
         """Whether the stack has a database at all (DB_NAME set)."""
@@ -46,6 +56,10 @@ class Engine:
         raise NotImplementedError
 
     def check_name(self, name: str, suffix: str = "") -> None:
+        raise NotImplementedError
+
+    def admin_connection(self, env: Mapping[str, str], conn, container) -> tuple:
+        """(the connection kompose's database-level steps run on, a hint for when it cannot connect)."""
         raise NotImplementedError
 
     def temp_name(self, database: str) -> str:

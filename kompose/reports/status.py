@@ -19,6 +19,7 @@ from kompose.reports import schedules
 from kompose.console import human_size
 from kompose.errors import ExitCode, UsageError
 from kompose.reports.listing import human_age
+from kompose.repositories import state as copy_state
 
 DRILL_STATE = dumps.DRILL_STATE
 
@@ -31,7 +32,7 @@ class StackStatus:
     dump_time: str | None = None
     age_seconds: int | None = None
     size: int | None = None
-    verification: str | None = None  # verified / complete / unverified / bad: …
+    verification: str | None = None  # verified / changed / unverified / bad: …
     dumps: int = 0
     last_drill: str | None = None
     drill_ok: bool | None = None
@@ -42,6 +43,8 @@ class StackStatus:
     problems: list[str] = field(default_factory=list)
     last_runs: dict = field(default_factory=dict)  # operation -> the last run's record (see notify.state)
     max_age_seconds: int | None = None  # the age limit the newest dump was judged by
+    # per repository (KOMPOSE_REPOSITORIES, masked): the newest copy kompose made there
+    copies: list = field(default_factory=list)
 
 
 def read_drill(directory: Path) -> dict | None:
@@ -73,6 +76,10 @@ def stack_status(ctx, stack, now: datetime, max_age: float | None = None) -> Sta
         if drill:
             status.last_drill = drill.get("at")
             status.drill_ok = bool(drill.get("ok"))
+        status.copies = copy_state.newest_copies(stack.dir, env)
+        for copy in status.copies:
+            when = copy.get("dump_time")
+            copy["age_seconds"] = int((now - datetime.fromisoformat(when)).total_seconds()) if when else None
     found_schedules = schedules.stack_schedules(stack.name, env)
     upcoming = [(schedules.next_run(s.expression, now), s.command) for s in found_schedules]
     if upcoming:
@@ -81,6 +88,31 @@ def stack_status(ctx, stack, now: datetime, max_age: float | None = None) -> Sta
         status.next_command = command
     _judge_stack(status, stack.dir, env, found_schedules, now, max_age)
     return status
+
+
+def _closed_by_swap(directory: Path, database: str) -> str | None:
+    """What the mark of an unfinished swap says (kompose killed with the live database closed), or None."""
+    import os
+
+    from kompose.host import swap_mark
+
+    mark = swap_mark.read_mark(directory)
+    if mark is None:
+        return None
+    pid = mark.get("pid")
+    running = False
+    if isinstance(pid, int) and pid > 0:
+        try:
+            os.kill(pid, 0)
+            running = True
+        except ProcessLookupError:
+            running = False
+        except PermissionError:
+            running = True
+    if running:
+        return f"a swap of {database} is under way (since {mark.get('at', '?')}): it may refuse connections meanwhile"
+    return (f"{database} may be refusing connections: a swap was interrupted at {mark.get('at', '?')} (kompose was "
+            "killed); any db command on this stack reopens it")
 
 
 def _judge_stack(status: StackStatus, directory: Path, env, found_schedules, now: datetime,
@@ -115,6 +147,10 @@ def _judge_stack(status: StackStatus, directory: Path, env, found_schedules, now
     if status.database and exports and status.newest_dump and status.verification != "verified":
         kinds.append("unverified")
         status.problems.append(f"unverified: the newest dump is {status.verification}")
+    closed = _closed_by_swap(directory, status.database) if status.database else None
+    if closed:
+        kinds.append("closed")
+        status.problems.append(closed)
     if kinds:
         status.state = ", ".join(dict.fromkeys(kinds))  # failed, overdue, unverified
 
@@ -178,24 +214,35 @@ def status_command(ctx, pattern: str | None, json_output: bool, max_age: str | N
     table_rows = []
     for r in rows:
         if not r.database:
-            table_rows.append([r.stack, "-", "", "", "", "", "", "", "; ".join(r.problems) or "ok"])
+            table_rows.append([r.stack, "-", "", "", "", "", "", "", "", "; ".join(r.problems) or "ok"])
             continue
         drill = "-"
         if r.last_drill:
             drill_age = int((now - datetime.fromisoformat(r.last_drill).replace(tzinfo=None)).total_seconds())
             drill = f"{'ok' if r.drill_ok else 'FAILED'} {human_age(drill_age)} ago"
         table_rows.append([
-            r.stack, r.database, r.newest_dump or "no dump", _ago(r.age_seconds),
+            r.stack, r.database + (" (CLOSED?)" if "closed" in r.state else ""), r.newest_dump or "no dump",
+            _ago(r.age_seconds),
             human_size(r.size) if r.size is not None else "-", r.verification or "-", drill,
             f"{r.next_command} {r.next_run.replace('T', ' ')}" if r.next_run else "not scheduled",
-            "; ".join(r.problems) or "ok",
+            _copies_text(r.copies), "; ".join(r.problems) or "ok",
         ])
     ctx.console.print(_table(["stack", "database", "newest dump", "age", "size", "verification", "last drill",
-                              "next run", "state"], table_rows, ctx.console.color))
+                              "next run", "copies", "state"], table_rows, ctx.console.color))
     troubled = [r.stack for r in rows if r.problems]
     ctx.console.print(f"{len(troubled)} of {len(rows)} stack(s) need attention: {', '.join(troubled)}" if troubled
                       else f"all {len(rows)} stack(s) fine", "bold")
     return code
+
+
+def _copies_text(copies: list[dict]) -> str:
+    """'3h (2/2)': the age of the stalest repository's newest copy, and how many repositories have one."""
+    if not copies:
+        return "-"
+    ages = [c["age_seconds"] for c in copies if c.get("age_seconds") is not None]
+    if not ages:
+        return f"none (0/{len(copies)})"
+    return f"{human_age(max(ages))} ({len(ages)}/{len(copies)})"
 
 
 # ---------------------------------------------------------------- cron --check
@@ -269,6 +316,9 @@ def _judge(schedule: schedules.Schedule, directory: Path, env, due: datetime, no
         health = manifest.health(newest)
         if not health.good and health.state == "bad":
             return "bad", f"{newest.path.name}: {health.detail}"
+        for copy in copy_state.newest_copies(directory, env):
+            if not copy.get("dump_time") or datetime.fromisoformat(copy["dump_time"]) < due:
+                return "no copy", f"{copy['repository']} got no copy since the last scheduled export"
         return "ok", f"{newest.path.name} ({health.state})"
     if schedule.command == "db:drill":
         drill = read_drill(directory)

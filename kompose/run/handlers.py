@@ -22,6 +22,7 @@ from kompose.dumps import files as dumps
 from kompose.docker import exec as docker_exec
 from kompose.errors import DatabaseError, DockerError, DumpError, KomposeError
 from kompose.host import processes as execute
+from kompose.host import swap_mark
 from kompose.host.files import fsync_rename
 from kompose.plan import steps as s
 from kompose.plan.render import describe
@@ -73,6 +74,8 @@ def run_exec(run, step: Exec) -> None:
         stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
     except OSError as exc:
         raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
+    if stdin and step.guard:
+        stdin = run._guard_stdin(step, stdin)  # run/dump_steps.py: the plain-dump guard
     try:
         stdout = codecs.Sink(step.stdout_file, step.host_codec, step.host_level) if step.stdout_file else None
     except OSError as exc:
@@ -98,7 +101,9 @@ def run_exec(run, step: Exec) -> None:
                 handle.abort()
     if stdout:
         run.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
-                                        "bytes": step.stdout_file.stat().st_size}
+                                        "bytes": step.stdout_file.stat().st_size, "rows": stdout.rows}
+    if stdin and step.guard:
+        run._guarded(step, stdin)
     if result.exit_code != 0:
         run.check_container(step.container, started_clock, step.what or step.argv[0], result)
         raise DatabaseError(_failure(run, step, result))
@@ -178,6 +183,8 @@ def run_script(run, step: Sql) -> None:
 
     run.console.detail(step.what, "blue")
     started = time.time()
+    if step.mark and step.closes:
+        swap_mark.write_mark(step.mark, step.what)
     try:
         result = docker_exec.container_exec(
             run.ctx.docker(), step.container.id, step.argv, dict(step.env),
@@ -188,9 +195,12 @@ def run_script(run, step: Sql) -> None:
         raise
     if result.exit_code != 0:
         run.check_container(step.container, started, step.what, result)
-        raise DatabaseError(
-            run.engine.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
-        )
+        message = run.engine.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
+        if step.hint and result.exit_code == 2:
+            message += f"; {step.hint}"  # psql could not connect: what to set so that it can
+        raise DatabaseError(message)
+    if step.mark:
+        swap_mark.clear_mark(step.mark)
     for line in result.stdout.decode("utf-8", "replace").splitlines():
         if line.strip():
             run.console.stream_line("", line)
@@ -244,10 +254,12 @@ HANDLERS: dict[type, Handler] = {
     s.RemoveOrphans: DumpSteps._run_removeorphans,
     s.CountRows: DumpSteps._run_countrows,
     s.RecordDrill: DumpSteps._run_recorddrill,
+    s.CheckRestored: DumpSteps._run_checkrestored,
 }
 
 # modules that define step kinds of their own, each with STEPS = {StepKind: handler}
 STEP_MODULES: tuple[str, ...] = (
+    "kompose.run.repository_steps",  # restic repositories: push, pull, retention
 )
 for _module in STEP_MODULES:
     HANDLERS.update(importlib.import_module(_module).STEPS)
