@@ -149,7 +149,8 @@ def export_kills(lab: Lab, trials: int, rng: random.Random, totals: Totals) -> l
         Row(
             "db:export (plain, custom) after the kills",
             "exit 0, stale .partial removed and said; dumps whole",
-            f"exit {after.code}, {stale} stale partial(s) before, {len(world.partials(stack))} after",
+            f"exit {after.code}, {stale} stale partial(s) before, {len(world.partials(stack))} after"
+            + "".join(f"; {p.name} left" for p in stack.glob(".*.partial")),
             next_ok,
             "export",
         ),
