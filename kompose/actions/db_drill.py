@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.engines import engine_for
 from kompose.actions.common import admin_for, find_hooks, new_stack_plan, sql
+from kompose.actions.common import own_plans, stack_engine
 from kompose.actions.db_import import RECOVER_WHAT, find_dump, restored_check
 from kompose.host import swap_mark
 from kompose.context import Context
@@ -21,7 +21,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, from_repository: b
     own container; run the ``drill`` hooks against it (``hook_drill``, ``sql/drill/*.sql``, ...);
     count its rows; drop it, after a failure too. The live database is never touched."""
     stack_plan = new_stack_plan(ctx, stack, "db:drill", lock=True)
-    engine = engine_for(stack_plan.env)
+    engine, why = stack_engine(ctx, stack, stack_plan)
+    if own := own_plans(engine):
+        return own.drill_plan(ctx, stack, stack_plan, engine, why)
     conn = engine.connection(stack_plan.env, stack.name)
     engine.check_name(conn.database, engine.drill_suffix)
     pull, after = [], []

@@ -12,10 +12,10 @@ from datetime import datetime
 from kompose.dumps import codecs
 from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.engines import engine_for
 from kompose.docker import transport
 from kompose.actions import db_push
 from kompose.actions.common import find_hooks, new_stack_plan
+from kompose.actions.common import own_plans, stack_engine
 from kompose.actions.common import admin_for, sql
 from kompose.actions.db_import import RECOVER_WHAT
 from kompose.host import swap_mark
@@ -36,7 +36,9 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
          transport_name: str = "auto") -> StackPlan:
     """``fmt``/``compress`` None: the stack's KOMPOSE_EXPORT_FORMAT / KOMPOSE_EXPORT_COMPRESS, else plain, none."""
     stack_plan = new_stack_plan(ctx, stack, "db:export", lock=True)
-    engine = engine_for(stack_plan.env)
+    engine, why = stack_engine(ctx, stack, stack_plan)
+    if own := own_plans(engine):
+        return own.export_plan(ctx, stack, stack_plan, engine, why, fmt, compress, transport_name)
     env = stack_plan.env
     fmt = fmt or env.get("KOMPOSE_EXPORT_FORMAT", "").strip() or "plain"
     if fmt not in FORMATS:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.engines import engine_for
 from kompose.actions.common import admin_for, find_hooks, new_stack_plan, rights_check, sql, version_check
+from kompose.actions.common import own_plans, stack_engine
 from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.errors import DumpError
@@ -67,7 +67,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     """``force``: import a dump whose checksum differs from its manifest (with a warning);
     ``allow_other_database``: import a dump made from another database."""
     stack_plan = new_stack_plan(ctx, stack, "db:import", lock=True)
-    engine = engine_for(stack_plan.env)
+    engine, why = stack_engine(ctx, stack, stack_plan)
+    if own := own_plans(engine):
+        return own.import_plan(ctx, stack, stack_plan, engine, why, dump, in_place, force, allow_other_database)
     conn = engine.connection(stack_plan.env, stack.name)
     path = find_dump(stack_plan.directory, conn.database, dump)
     fmt, compression = dumps.detect(path)

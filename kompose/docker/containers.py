@@ -43,16 +43,32 @@ def _aliases(container) -> dict[str, set[str]]:
     return {name: set(info.get("Aliases") or []) for name, info in networks.items()}
 
 
-def _is_postgres(container) -> bool:
+def server_engine(container) -> str:
+    """The database server a container runs, from its image name and environment (the official
+    images' variables): "postgres", "mariadb", "mysql", or "" when neither says."""
     image = (container.attrs.get("Config", {}).get("Image") or "").lower()
     env = container.attrs.get("Config", {}).get("Env") or []
-    return "postgres" in image or any(item.startswith(("PG_MAJOR=", "POSTGRES_")) for item in env)
+    if "postgres" in image or any(item.startswith(("PG_MAJOR=", "POSTGRES_")) for item in env):
+        return "postgres"
+    if "mariadb" in image or any(item.startswith(("MARIADB_", "MARIADB_MAJOR=")) for item in env):
+        return "mariadb"
+    if "mysql" in image or any(item.startswith("MYSQL_") for item in env):
+        return "mysql"
+    return ""
+
+
+def _is_postgres(container) -> bool:
+    return server_engine(container) == "postgres"
+
+
+def _is_database(container) -> bool:
+    return server_engine(container) != ""
 
 
 def _ref(container, reason: str) -> Container:
     image = container.attrs.get("Config", {}).get("Image") or ""
     return Container(container.id, container.name, image, reason, image_id=container.attrs.get("Image") or "",
-                     superuser=_local_superuser(container))
+                     engine=server_engine(container), superuser=_local_superuser(container))
 
 
 def _local_superuser(container) -> str:
@@ -139,14 +155,15 @@ def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
     else:
         tried.append("DB_HOST (not set or local)")
 
-    own = [c for c in _all_containers(ctx) if c.labels.get(PROJECT_LABEL) == own_project and _is_postgres(c)]
+    own = [c for c in _all_containers(ctx) if c.labels.get(PROJECT_LABEL) == own_project and _is_database(c)]
     if own:
-        own.sort(key=lambda c: c.status != "running")
+        # PostgreSQL first, as before MariaDB was known; then a running one
+        own.sort(key=lambda c: (not _is_postgres(c), c.status != "running"))
         container = own[0]
-        reason = f"postgres service {container.labels.get(SERVICE_LABEL)} of compose project {own_project}"
+        reason = f"{server_engine(container)} service {container.labels.get(SERVICE_LABEL)} of compose project {own_project}"
         _require_running(container, reason)
         return _ref(container, reason)
-    tried.append(f"a postgres container in compose project {own_project} (none)")
+    tried.append(f"a postgres or mariadb/mysql container in compose project {own_project} (none)")
     raise DockerError(f"no database container for stack {stack.name}; tried " + ", ".join(tried))
 
 

@@ -23,6 +23,11 @@ class Engine:
     temp_suffix: ClassVar[str]
     prev_suffix: ClassVar[str]
     drill_suffix: ClassVar[str]
+    # the module (under kompose.actions) with this engine's own plans of db:export, db:import,
+    # db:rollback and db:drill (export_plan, import_plan, rollback_plan, drill_plan), for an engine
+    # whose safe import is not the scripts below run by Sql steps (MariaDB: no database rename).
+    # "" (PostgreSQL): the actions' own plans.
+    plans: ClassVar[str] = ""
 
     # scripts of the safe import, rollback and drill (run by a Sql step with variables(conn))
     CREATE_TEMP: ClassVar[str]

@@ -89,7 +89,12 @@ def _network(step: Network) -> tuple[str, str]:
 
 @describe.register
 def _exec(step: Exec) -> tuple[str, str]:
-    words = _env_words(step.env) + [_quote(step.argv)]
+    if step.argv[:2] == ("sh", "-c") and len(step.argv) > 2:
+        # a script (MariaDB's swap): shown as it is, not as one shell-quoted word
+        argv = " ".join(["sh -c '<script below>'", *map(shlex.quote, step.argv[3:])]) + "\n" + step.argv[2].rstrip()
+        words = _env_words(step.env) + [argv]
+    else:
+        words = _env_words(step.env) + [_quote(step.argv)]
     text = f"{step.container.name}: " + " ".join(words)
     if step.stdin_file:
         # a compressed file is decompressed on the host as it streams in

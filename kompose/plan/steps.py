@@ -18,6 +18,9 @@ class Container:
     reason: str
     # the exact image (sha256:…) the container runs: a helper made from it has the same pg_dump
     image_id: str = ""
+    # the database server it runs, as its image and environment say ("postgres", "mariadb",
+    # "mysql"; "" when they do not say): a stack without DB_ENGINE gets this one
+    engine: str = ""
     # the superuser the image creates (POSTGRES_USER, else postgres): kompose's admin connection
     # over the container's unix socket when DB_ADMIN_USER is not set (docs/reliability.md)
     superuser: str = ""

@@ -107,6 +107,11 @@ def run_exec(run, step: Exec) -> None:
     if result.exit_code != 0:
         run.check_container(step.container, started_clock, step.what or step.argv[0], result)
         raise DatabaseError(_failure(run, step, result))
+    if not stdout and result.stdout:
+        # a script's own report (MariaDB's swap and recovery say what they did), as Sql steps show theirs
+        for line in result.stdout.decode("utf-8", "replace").splitlines():
+            if line.strip():
+                run.console.stream_line("", line)
 
 
 def _failure(run, step, result) -> str:
