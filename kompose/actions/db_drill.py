@@ -63,7 +63,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, from_repository: b
              what=f"restore {path.name} into {drill}", host_codec=compression,
              guard=engine.plain_guard and fmt == "plain"),
         # every table with the rows the dump holds and its manifest records
-        restored_check(engine, container, conn, drill, path, fmt, counts=True),
+        *restored_check(engine, container, conn, drill, path, fmt, counts=True),
         # the smoke test: every hook of the drill point, aimed at the drill database
         *hooks.steps("drill", str(path), drill, env={"KOMPOSE_DB": drill, "KOMPOSE_DB_CONTAINER": container.name},
                      database=drill, dump_file=str(path)),

@@ -218,7 +218,10 @@ class DumpSteps:
                 if problem:
                     raise DumpError(f"{step.dump.name}: {problem}; nothing was swapped")
         else:
-            result = self._pg_restore(step.container, ("pg_restore", "--list"), step.dump, None)
+            # the table of contents is at the archive's start: a prefix, the whole file only if needed
+            result = self._pg_restore(step.container, ("pg_restore", "--list"), step.dump, LIST_PREFIX)
+            if result.exit_code != 0 and step.dump.stat().st_size > LIST_PREFIX:
+                result = self._pg_restore(step.container, ("pg_restore", "--list"), step.dump, None)
             if result.exit_code != 0:
                 from kompose.engines.postgres.sql import failure_message
 
@@ -335,7 +338,7 @@ class DumpSteps:
         sha = facts.get("sha256") if facts.get("bytes") == size else None
         sha = sha or manifest.sha256_file(source)
         rows = None
-        if step.format == "plain":
+        if step.format == "plain" and getattr(getattr(self, "engine", None), "plain_guard", False):
             # counted as the stream passed, else (pg_dump gzipped it, the helper wrote it) read now
             rows = facts.get("rows") if facts.get("bytes") == size and facts.get("rows") is not None else None
             if rows is None:
