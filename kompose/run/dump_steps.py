@@ -19,7 +19,7 @@ from kompose.dumps import files as dumps
 from kompose.docker import exec as docker_exec
 from kompose.host.files import write_atomically
 from kompose.dumps import manifest
-from kompose.dumps import plain_sql, verify
+from kompose.dumps import plain_guard, verify
 from kompose.errors import DumpError, KomposeError
 from kompose.plan.steps import (
     CheckChecksum, CheckServerVersion, Container, CountRows, RecordDrill, RemoveOrphans, Retention, StartChecksum,
@@ -229,7 +229,7 @@ class DumpSteps:
             # counted as the stream passed, else (pg_dump gzipped it, the helper wrote it) read now
             rows = facts.get("rows") if facts.get("bytes") == size and facts.get("rows") is not None else None
             if rows is None:
-                rows = plain_sql.scan_file(source, step.compression).rows
+                rows = plain_guard.scan_file(source, step.compression).rows
         structure = facts.get("verification")
         if structure is None:  # a plan without a VerifyDump step: check now, a manifest never guesses
             structure = self._structure(source, step.format, step.compression, step.container, False)

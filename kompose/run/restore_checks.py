@@ -1,4 +1,4 @@
-"""How a stack run checks a restore: a plain dump streamed through the guard (dumps/plain_sql.py)
+"""How a stack run checks a restore: a plain dump streamed through the guard (dumps/plain_guard.py)
 into psql, the rows it streamed against the manifest's, and what the restored database holds
 (CheckRestored) before anything is swapped."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kompose.docker import exec as docker_exec
 from kompose.dumps import files as dumps
-from kompose.dumps import manifest, plain_sql
+from kompose.dumps import manifest, plain_guard
 from kompose.errors import DumpError, KomposeError
 from kompose.plan.steps import CheckRestored, Container, Exec
 from kompose.run.dump_steps import LIST_PREFIX
@@ -27,7 +27,7 @@ class RestoreChecks:
         if found is None or found.rows is None:
             return ""
         try:
-            rows = plain_sql.scan_file(path, compression).rows
+            rows = plain_guard.scan_file(path, compression).rows
         except DumpError as exc:
             return f"row counts differ: {exc.message}"
         problem = compare_rows(found.rows, rows, "its manifest records", "it holds")
@@ -44,7 +44,7 @@ class RestoreChecks:
             key = secrets.token_hex(24)
         from kompose.run.dump_needs import server_settings  # dumps kompose.sh restored (issue 17)
 
-        return plain_sql.GuardedSource(stdin, step.stdin_file.name, key, known_settings=server_settings(self, step),
+        return plain_guard.GuardedSource(stdin, step.stdin_file.name, key, known_settings=server_settings(self, step),
                                        no_owner=step.no_owner)
 
     def _psql_restricts(self, container: Container) -> bool:
@@ -52,7 +52,7 @@ class RestoreChecks:
         if container.id not in cache:
             try:
                 result = docker_exec.container_exec(self.ctx.docker(), container.id, ("psql", "--version"), {})
-                cache[container.id] = result.exit_code == 0 and plain_sql.psql_has_restrict(
+                cache[container.id] = result.exit_code == 0 and plain_guard.psql_has_restrict(
                     result.stdout.decode("utf-8", "replace"))
             except KomposeError:
                 cache[container.id] = False
@@ -82,7 +82,7 @@ class RestoreChecks:
         if step.format == "plain":
             if scan is None:  # the restore did not stream through the guard: count the file
                 fmt, compression = dumps.detect(step.dump)
-                scan = plain_sql.scan_file(step.dump, compression)
+                scan = plain_guard.scan_file(step.dump, compression)
             expected = dict(scan.rows)
             # the rows the restore streamed against the manifest's: free, so every restore checks
             if recorded is not None:
