@@ -29,9 +29,13 @@ class Options:
 
 
 class Context:
-    def __init__(self, options: Options, console: Console, process_env: Mapping[str, str] | None = None):
+    def __init__(self, options: Options, console: Console, process_env: Mapping[str, str] | None = None,
+                 find_container=None):
         self.options = options
         self.console = console
+        # how actions find the container a stack's database tools run in: (ctx, stack, env) -> Container;
+        # None: ask the engine (docker/containers.resolve). Unit tests of plans inject one (no Docker)
+        self.find_container = find_container
         self.process_env = dict(os.environ if process_env is None else process_env)
         self._root_env: dict[str, str] | None = None
         self._env_files: dict[Path, dict[str, str]] = {}

@@ -8,6 +8,7 @@ from pathlib import Path
 from kompose.hooks import points as hooks
 from kompose.hooks import sources as hookset
 from kompose.context import Context
+from kompose.docker import containers
 from kompose.engines.base import Engine
 from kompose.plan.steps import CheckServerVersion, Container, Sql
 from kompose.plan.model import StackPlan
@@ -106,7 +107,6 @@ def stack_engine(ctx: Context, stack: Stack, stack_plan: StackPlan) -> tuple[Eng
     A container that cannot be found leaves the stack on PostgreSQL, whose plan reports it.
     Raises ConfigError for an unknown DB_ENGINE.
     """
-    from kompose.docker import containers
     from kompose.engines import ENGINES, engine_for, engine_named
     from kompose.errors import DockerError
 
@@ -116,7 +116,7 @@ def stack_engine(ctx: Context, stack: Stack, stack_plan: StackPlan) -> tuple[Eng
         return engine, f"DB_ENGINE={env['DB_ENGINE'].strip()}"
     if env.get("DB_NAME"):
         try:
-            container = containers.resolve(ctx, stack, env)
+            container = database_container(ctx, stack, env)
         except DockerError:
             container = None
         if container is not None and container.engine in ENGINES and container.engine != "postgres":
@@ -132,3 +132,11 @@ def own_plans(engine: Engine):
     import importlib
 
     return importlib.import_module(engine.plans)
+
+
+def database_container(ctx: Context, stack: Stack, env) -> Container:
+    """The container the stack's database tools run in: the Context's injected lookup (tests), else
+    the engine's answer (docker/containers.resolve)."""
+    if ctx.find_container is not None:
+        return ctx.find_container(ctx, stack, env)
+    return containers.resolve(ctx, stack, env)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.actions.common import admin_for, find_hooks, new_stack_plan, sql
+from kompose.actions.common import admin_for, database_container, find_hooks, new_stack_plan, sql
 from kompose.actions.common import own_plans, stack_engine
 from kompose.actions.db_import import RECOVER_WHAT, find_dump, restored_check
 from kompose.host import swap_mark
@@ -35,7 +34,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, from_repository: b
     else:
         path = find_dump(stack_plan.directory, conn.database, dump)
         fmt, compression = dumps.detect(path)
-    container = containers.resolve(ctx, stack, stack_plan.env)
+    container = database_container(ctx, stack, stack_plan.env)
     conn = engine.via(conn, container)  # a database outside Docker: over the network
     drill = engine.drill_name(conn.database)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)

@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from kompose.dumps import codecs
-from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.docker import transport
 from kompose.actions import db_push
-from kompose.actions.common import find_hooks, new_stack_plan
+from kompose.actions.common import database_container, find_hooks, new_stack_plan
 from kompose.actions.common import own_plans, stack_engine
 from kompose.actions.common import admin_for, sql
 from kompose.actions.db_import import RECOVER_WHAT
@@ -51,7 +50,7 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     codec = compression.codec if compression else ""
     conn = engine.connection(env, stack.name)
     found = db_push.repositories(env)  # restic missing, no password: said before anything runs
-    container = containers.resolve(ctx, stack, env)
+    container = database_container(ctx, stack, env)
     conn = engine.via(conn, container)  # a database outside Docker: over the network
     via, hint = admin_for(engine, stack_plan, conn, container)
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now(), codec)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.actions.common import admin_for, find_hooks, new_stack_plan, rights_check, sql, version_check
+from kompose.actions.common import admin_for, database_container, find_hooks, new_stack_plan, rights_check, sql, version_check
 from kompose.actions.common import own_plans, stack_engine
 from kompose.host import swap_mark
 from kompose.context import Context
@@ -79,7 +78,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     path = find_dump(stack_plan.directory, conn.database, dump)
     fmt, compression = dumps.detect(path)
     check_origin(path, conn.database, allow_other_database)
-    container = containers.resolve(ctx, stack, stack_plan.env)
+    container = database_container(ctx, stack, stack_plan.env)
     conn = engine.via(conn, container)  # a database outside Docker: over the network
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from kompose.docker import containers
-from kompose.actions.common import find_hooks, new_stack_plan
+from kompose.actions.common import database_container, find_hooks, new_stack_plan
 from kompose.actions.common import own_plans, stack_engine
 from kompose.actions.common import admin_for, rights_check, sql
 from kompose.host import swap_mark
@@ -20,7 +19,7 @@ def plan(ctx: Context, stack: Stack) -> StackPlan:
     if own := own_plans(engine):
         return own.rollback_plan(ctx, stack, stack_plan, engine, why)
     conn = engine.connection(stack_plan.env, stack.name)
-    container = containers.resolve(ctx, stack, stack_plan.env)
+    container = database_container(ctx, stack, stack_plan.env)
     conn = engine.via(conn, container)  # a database outside Docker: over the network
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     prev = engine.prev_name(conn.database)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.engines import engine_for
-from kompose.actions.common import find_hooks, new_stack_plan
+from kompose.actions.common import database_container, find_hooks, new_stack_plan
 from kompose.actions.db_import import find_dump
 from kompose.context import Context
 from kompose.errors import DumpError
@@ -40,7 +39,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, all_dumps: bool = 
         targets = [(d.path, d.format, d.compression) for d in (found if all_dumps else found[:1])]
     container = None
     if any(fmt == "custom" for _, fmt, _ in targets):
-        container = containers.resolve(ctx, stack, stack_plan.env)
+        container = database_container(ctx, stack, stack_plan.env)
         stack_plan.steps.append(Note(f"custom dumps are read by pg_restore in {container.name}: {container.reason}"))
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     stack_plan.steps += [

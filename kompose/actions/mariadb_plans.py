@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kompose.actions.common import find_hooks
+from kompose.actions.common import database_container, find_hooks
 from kompose.context import Context
-from kompose.docker import containers
 from kompose.dumps import codecs
 from kompose.dumps import files as dumps
 from kompose.engines.mariadb import sql as mariadb
@@ -43,7 +42,7 @@ def _setup(ctx, stack, stack_plan, engine):
     if (stack_plan.directory / SQL_DIR).is_dir():
         raise ConfigError(f"{stack_plan.directory / SQL_DIR}: SQL hooks run through psql, which a {engine.name} "
                           "stack does not have; use bash or exec hooks")
-    container = containers.resolve(ctx, stack, stack_plan.env)
+    container = database_container(ctx, stack, stack_plan.env)
     hooks = find_hooks(ctx, stack, stack_plan, None, container)
     return conn, container, hooks
 
