@@ -35,6 +35,8 @@ class Console:
         self._lock = threading.Lock()
         self._progress_shown = False
         self.log: TextIO | None = None
+        self.current_stack: str | None = None  # the stack of the last header, named in failure lines
+        self.emitted = False  # a result went to stdout (under --json: the one JSON document)
 
     def open_log(self, path: Path, first_line: str) -> None:
         """Append every line printed from now on to ``path``, timestamped, without colour (for cron).
@@ -73,18 +75,22 @@ class Console:
             stream.flush()
             self.log_line(text)
 
-    def print_block(self, chunks: Iterable[str]) -> None:
-        """Write text that is already masked and line-terminated (a finished stack's buffered lines) in one go."""
+    def print_block(self, chunks: Iterable[str], stream: TextIO | None = None) -> None:
+        """Write text that is already masked and line-terminated (a finished stack's buffered lines) in
+        one go, on ``out`` unless ``stream`` says otherwise."""
+        stream = stream or self.out
         with self._lock:
             if self._progress_shown:
                 self.out.write("\r\033[K" if self.is_terminal else "")
+                self.out.flush()
                 self._progress_shown = False
             for chunk in chunks:
-                self.out.write(chunk)
-            self.out.flush()
+                stream.write(chunk)
+            stream.flush()
 
     def emit(self, text: str) -> None:
         """A result (crontab lines, a report) on stdout: masked, logged, never coloured."""
+        self.emitted = True
         self._write(self.data, text)
 
     def emit_json(self, data) -> None:
@@ -92,6 +98,7 @@ class Console:
         inside a value, e.g. a hook URL built from ${..._TOKEN})."""
         import json
 
+        self.emitted = True
         self._write(self.data, json.dumps(data, indent=2))
 
     def print(self, text: str = "", *styles: str) -> None:
@@ -104,11 +111,19 @@ class Console:
         self._write(self.err, self.style("warning: ", "yellow", "bold") + text)
 
     def stack_header(self, stack: str, command: str) -> None:
+        self.current_stack = stack
         self.print(self.style(f"▶ {stack}", "bold", "cyan") + self.style(f"  {command}", "dim"))
 
     def detail(self, text: str, *styles: str) -> None:
         """A line belonging to the current stack, indented under its header."""
         self.print("  " + self.style(text, *styles))
+
+    def failure(self, text: str, *styles: str) -> None:
+        """A '✗' line of the current stack (a step or a stack failed), indented under its header, on
+        stderr: cron mails stderr, and a script reading stdout gets only results."""
+        stack = self.current_stack
+        named = f"{stack}: {text}" if stack and not text.startswith(f"{stack}:") else text  # stderr alone says which
+        self._write(self.err, "  " + self.style(f"✗ {named}", *(styles or ("red",))))
 
     def stream_line(self, prefix: str, line: str) -> None:
         """A line of a hook's or compose's output, indented under its stack."""

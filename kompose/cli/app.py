@@ -14,7 +14,9 @@ import typer
 from kompose import __version__
 from kompose.cli import typer_fast
 from kompose.cli.commands import PATTERN_COMMANDS, ROOT_COMMANDS, parse_command_args
-from kompose.errors import ExitCode, KomposeError, Terminated, UsageError
+from kompose.cli.words import check_compose_command, check_root_command, hoist_options, option_table, root_command_hint
+from kompose.errors import ExitCode, KomposeError, NoStackError, Terminated, UsageError
+from kompose.reports.schema import document
 
 HELP = """Back up, restore and operate the Docker Compose stacks under a root.
 
@@ -32,6 +34,8 @@ db:list, db:verify, db:drill, hooks, hooks:check) or anything else, which goes t
 `docker compose` in each stack's directory. `init STACK` writes a commented hooks.sh
 template. `kompose PATTERN db:export --help` shows a command's options.
 """
+
+OPTIONS: dict[str, bool] = {}  # kompose's own option words (-> takes a value), filled by main()
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
 
@@ -58,11 +62,11 @@ def kompose(
     command: Optional[str] = typer.Argument(None, metavar="COMMAND", show_default=False),
     args: Optional[List[str]] = typer.Argument(None, metavar="[ARGS]...", show_default=False),
     root: Optional[Path] = typer.Option(
-        None, "--root", envvar="KOMPOSE_ROOT", help="the directory holding the stacks [default: $KOMPOSE_ROOT or .]"
+        None, "--root", envvar="KOMPOSE_ROOT", metavar="DIR", help="the directory holding the stacks [default: $KOMPOSE_ROOT or .]"
     ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
     env: Optional[List[str]] = typer.Option(None, "--env", "-e", metavar="KEY=VALUE", help="set a variable (repeatable)"),
-    network: Optional[str] = typer.Option(None, "--network", help="set NETWORK_NAME"),
+    network: Optional[str] = typer.Option(None, "--network", metavar="NAME", help="set NETWORK_NAME"),
     json_output: bool = typer.Option(False, "--json", help="print plans and results as JSON"),
     no_color: bool = typer.Option(False, "--no-color", help="no colour (also NO_COLOR)"),
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
@@ -96,6 +100,10 @@ def kompose(
             raise
         console.error(exc.message)
         code = exc.exit_code
+        kompose_own = command in PATTERN_COMMANDS or pattern in ROOT_COMMANDS  # its --json is kompose's
+        wants_json = json_output or (kompose_own and "--json" in [command, *(args or [])])
+        if wants_json and not console.emitted:  # stdout is one JSON document, errors too
+            console.emit_json(error_document(exc.message, code))
     except Terminated as exc:
         console.error(f"terminated by signal {exc.signal_number}")
         code = 128 + exc.signal_number
@@ -138,7 +146,13 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
     from kompose.stacks import discover, select
 
     if pattern and pattern.startswith("-"):
-        raise UsageError(f"unknown option {pattern} (options go before the pattern)")
+        raise UsageError(f"unknown option {pattern} (kompose --help lists kompose's options)")
+    if pattern and command and command.startswith("-") and pattern not in ROOT_COMMANDS:
+        # an option between the pattern and the command that is not kompose's (kompose's are moved
+        # before the pattern by hoist_options): refuse it rather than make it the compose command
+        raise UsageError(f"unknown option {command} between the pattern and the command: kompose's options are "
+                         f"listed by kompose --help; an option of the command goes after it "
+                         f"(kompose {pattern} COMMAND {command})")
     overrides = envmod.parse_assignments(env)
     if network:
         overrides["NETWORK_NAME"] = network
@@ -155,19 +169,23 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
     if pattern in ROOT_COMMANDS:
         spec = ROOT_COMMANDS[pattern]
         parsed = parse_command_args(pattern, ([command] if command else []) + args, spec.args,
-                                    prog=f"kompose {pattern}")
+                                    prog=f"kompose {pattern}", outer_options=OPTIONS)
         if parsed is None:  # --help was shown
             return ExitCode.OK
         if "json_output" in parsed:
             parsed["json_output"] = parsed["json_output"] or json_output
         return spec.reporter()(Context(options, console), **parsed)
+    if pattern and not command:
+        check_root_command(pattern)
     if not pattern or not command:
         raise UsageError("expected PATTERN COMMAND (see kompose --help), or --list")
 
     spec = PATTERN_COMMANDS.get(command)
+    if spec is None:
+        check_compose_command(pattern, command)
     kwargs: dict = {}
     if spec:
-        parsed = parse_command_args(command, args, spec.args)
+        parsed = parse_command_args(command, args, spec.args, outer_options=OPTIONS)
         if parsed is None:  # --help was shown
             return ExitCode.OK
         kwargs, sub_dry_run, sub_json = parsed
@@ -181,10 +199,25 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
             options.dry_run = True
             args = [a for a in args if a != "--dry-run"]
     ctx = Context(options, console)
-    stacks = select(discover(options.root), pattern, options.root)
+    try:
+        stacks = select(discover(options.root), pattern, options.root)
+    except NoStackError as exc:
+        hint = root_command_hint(pattern)
+        if hint:  # `kompose stauts blog`: a typo of a command, not a missing stack
+            raise UsageError(f"unknown command {pattern}{hint}") from None
+        raise NoStackError(exc.message + _inside_a_stack_hint(options.root)) from None
     if spec and spec.report:
         return spec.reporter()(ctx, stacks, **kwargs)
     return _plan_and_run(ctx, stacks, command, args, kwargs, spec)
+
+
+def _inside_a_stack_hint(root: Path) -> str:
+    """'; ... --root ..' when the root is itself a stack directory (kompose run inside a stack)."""
+    from kompose.stacks import compose_file_of
+
+    if compose_file_of(root) is None:
+        return ""
+    return f" ({root.resolve().name or root} is itself a stack directory: the root is its parent, --root ..)"
 
 
 def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
@@ -197,13 +230,14 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
         if ctx.options.json:
             data = json.loads(render_json(plan))
             data["errors"] = [{"stack": o.stack, "error": o.error} for o in failed_planning]
-            console.emit_json(data)
+            data["exit_code"] = int(ExitCode.FAILED if failed_planning else ExitCode.OK)
+            console.emit_json(document("plan", **data))
         else:
             if plan.stacks or plan.run_hooks:
                 console.print(render_text(plan))
             for outcome in failed_planning:
                 console.print(f"{outcome.stack}: {command}")
-                console.detail(f"✗ cannot plan: {outcome.error}", "red")
+                console.failure(f"cannot plan: {outcome.error}")
             console.print(console.style("dry run: nothing was changed", "dim"))
         return ExitCode.FAILED if failed_planning else ExitCode.OK
 
@@ -211,7 +245,7 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
 
     for outcome in failed_planning:
         console.stack_header(outcome.stack, command)
-        console.detail(f"✗ {outcome.error}", "red")
+        console.failure(outcome.error)
     result = execute_run(ctx, plan, failed_planning)
     outcomes = result.outcomes
     order = {s.name: i for i, s in enumerate(stacks)}
@@ -219,9 +253,35 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
     code = exit_code(outcomes, result.run_errors)
     console.print(summary_line(outcomes) + ("; run-wide hooks failed" if result.run_errors else ""), "bold")
     if ctx.options.json:
-        console.emit_json({"command": command, "run_id": result.run_id, "outcomes": [o.__dict__ for o in outcomes],
-                           "run_errors": result.run_errors, "exit_code": int(code)})
+        console.emit_json(document("result", command=command, run_id=result.run_id,
+                                   outcomes=[outcome_json(o) for o in outcomes], run_errors=result.run_errors,
+                                   exit_code=int(code)))
     return code
+
+
+def outcome_json(outcome) -> dict:
+    """One stack's outcome in the result document: its steps' records name the final file, never the
+    ``.partial`` it was verified as before the rename."""
+    from kompose.dumps.files import PARTIAL_SUFFIX
+
+    data = dict(outcome.__dict__)
+    if outcome.file:
+        partial = outcome.file + PARTIAL_SUFFIX
+
+        def final(value):
+            if isinstance(value, dict):
+                return {k: final(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [final(v) for v in value]
+            return outcome.file if value == partial else value
+
+        data["details"] = final(data["details"])
+    return data
+
+
+def error_document(message: str, code: int) -> dict:
+    """The JSON document of a run that stopped with an error (see docs/json.md)."""
+    return document("error", error=message, exit_code=int(code))
 
 
 def _terminate(signal_number: int, frame) -> None:
@@ -235,4 +295,15 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     command = typer.main.get_command(app)
     typer_fast.install(command)
-    command(prog_name="kompose")
+    typer_fast.plain_help(command)
+    OPTIONS.update(option_table(command))
+    argv = hoist_options(sys.argv[1:], OPTIONS)
+    try:
+        code = command.main(args=argv, prog_name="kompose", standalone_mode=False)
+    except typer.TyperException as exc:  # a bad option or value, before kompose's own code runs
+        code = getattr(exc, "exit_code", ExitCode.USAGE)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print(f"error: {message} (see kompose --help)", file=sys.stderr)  # one line, like every error
+        if "--json" in argv[: argv.index("--") if "--" in argv else len(argv)]:
+            print(json.dumps(error_document(message, code), indent=2))
+    sys.exit(code if isinstance(code, int) else 0)

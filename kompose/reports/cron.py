@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kompose.errors import ExitCode, UsageError
+from kompose.reports.schema import document
 from kompose.reports.schedules import (
     collect, default_log_dir, default_target, group, kompose_argv, render_block, replace_block,
 )
@@ -39,11 +40,12 @@ def cron_command(ctx, pattern: str | None, install: bool, check: bool, cron_file
             target.write(after)
             ctx.console.print(f"{target.describe()}: wrote kompose's block for {root} ({len(block) - 3} line(s))")
         if json_output:
-            ctx.console.emit_json({"target": target.describe(), "changed": after != before, "lines": block})
+            ctx.console.emit_json(document("cron_install", target=target.describe(), changed=after != before,
+                                           lines=block))
         return ExitCode.OK
     if json_output:
-        ctx.console.emit_json([{"stack": s.stack, "command": s.command, "expression": s.expression, "key": s.key}
-                               for s in schedules])
+        ctx.console.emit_json(document("cron", schedules=[
+            {"stack": s.stack, "command": s.command, "expression": s.expression, "key": s.key} for s in schedules]))
     else:
         ctx.console.emit("\n".join(block))
     return ExitCode.OK

@@ -18,6 +18,7 @@ from kompose.reports import schedules
 from kompose.console import human_size
 from kompose.errors import ExitCode
 from kompose.reports.listing import human_age
+from kompose.reports.schema import document
 
 DRILL_STATE = ".kompose-drill.json"
 
@@ -104,7 +105,7 @@ def status_command(ctx, pattern: str | None, json_output: bool) -> int:
     now = datetime.now()
     rows = [stack_status(ctx, stack, now) for stack in stacks]
     if json_output:
-        ctx.console.emit_json([asdict(r) for r in rows])
+        ctx.console.emit_json(document("status", stacks=[asdict(r) for r in rows]))
         return ExitCode.OK
     if not rows:
         ctx.console.print(f"no stacks under {ctx.root}")
@@ -166,7 +167,7 @@ def check_schedules(ctx, stacks, found: list[schedules.Schedule], target: schedu
         ([crontab] if crontab["state"] != "ok" else [])
 
     if json_output:
-        ctx.console.emit_json({"schedules": results, "crontab": crontab, "flagged": len(flagged)})
+        ctx.console.emit_json(document("cron_check", schedules=results, crontab=crontab, flagged=len(flagged)))
     else:
         if results:
             ctx.console.print(_table(

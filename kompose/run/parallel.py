@@ -29,7 +29,8 @@ class BufferedConsole(Console):
 
     def __init__(self, parent: Console):
         buffer = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+", encoding="utf-8", errors="replace")
-        super().__init__(out=buffer, err=buffer, color=parent.color)
+        errors = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+", encoding="utf-8", errors="replace")
+        super().__init__(out=buffer, err=errors, color=parent.color)  # errors: to the parent's stderr
         self.parent = parent
         self.secrets = parent.secrets
         self.is_terminal = False  # no progress lines inside a block
@@ -38,17 +39,21 @@ class BufferedConsole(Console):
         self.parent.add_secrets(values)
         self.secrets = self.parent.secrets
 
-    def _chunks(self) -> Iterator[str]:
-        self.out.seek(0)
+    @staticmethod
+    def _chunks(spool) -> Iterator[str]:
+        spool.seek(0)
         while True:
-            chunk = self.out.read(1 << 16)
+            chunk = spool.read(1 << 16)
             if not chunk:
                 return
             yield chunk
 
     def flush_to_parent(self) -> None:
-        self.parent.print_block(self._chunks())
+        """The stack's block on the parent's out, then its error lines on the parent's err."""
+        self.parent.print_block(self._chunks(self.out))
+        self.parent.print_block(self._chunks(self.err), stream=self.parent.err)
         self.out.close()
+        self.err.close()
 
 
 def run_parallel(
@@ -117,7 +122,7 @@ def run_parallel(
         helper_container.remove_live()
         execute.kill_live_groups()
         for buffered in interrupted:
-            buffered.print("  ✗ interrupted")
+            buffered.failure("interrupted")
             buffered.flush_to_parent()
         raise
     if failures:

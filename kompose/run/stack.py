@@ -58,7 +58,7 @@ class StackRun(DumpSteps):
         except KomposeError as exc:  # the lock could not be taken (the steps catch their own errors)
             self.outcome.status = "failed"
             self.outcome.error = exc.message
-            self.console.detail(f"✗ {exc.message}", "red")
+            self.console.failure(exc.message)
             return self.outcome
 
     def _run_steps(self) -> Outcome:
@@ -92,7 +92,7 @@ class StackRun(DumpSteps):
         except KeyboardInterrupt:
             # Ctrl-C or SIGTERM: clean up as after a failure (no .partial, no temporary
             # database left), then let the interrupt end the run
-            self.console.detail("✗ interrupted; cleaning up", "red")
+            self.console.failure("interrupted; cleaning up")
             self._clean_up()
             raise
         # after the operation: its post hooks never undo it (no clean-up runs after them)

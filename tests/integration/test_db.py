@@ -894,8 +894,8 @@ def test_db_list_shows_dumps_newest_first(kroot):
 
     as_json = run(kroot, app, "db:list", "--json")
     assert as_json.code == 0, str(as_json)
-    rows = json.loads(as_json.stdout)
-    assert [r["name"] for r in rows] == names
+    rows = json.loads(as_json.stdout)["dumps"]
+    assert [r["dump"] for r in rows] == names
     assert [r["format"] for r in rows] == ["custom", "plain", "plain"]
 
 

@@ -191,7 +191,7 @@ def test_drill_against_a_corrupt_dump_fails_and_leaves_no_drill_database(kroot, 
     state = json.loads((kroot.dir("db") / ".kompose-drill.json").read_text())
     assert state["ok"] is False and "syntax error" in state["error"]
 
-    status = json.loads(kroot.run("status", "--json").stdout)
+    status = json.loads(kroot.run("status", "--json").stdout)["stacks"]
     assert status[0]["drill_ok"] is False
 
 
@@ -249,7 +249,7 @@ def test_log_file_json_summary_and_status(kroot, pg):
     assert status.code == 0, status
     row = next(line for line in status.lines if line.startswith(stack))
     assert dump.name in row and "verified" in row and "db:export" in row
-    data = json.loads(kroot.run("status", "--json").stdout)
+    data = json.loads(kroot.run("status", "--json").stdout)["stacks"]
     [mine] = [d for d in data if d["stack"] == stack]
     assert mine["newest_dump"] == dump.name and mine["verification"] == "verified"
     assert mine["size"] == dump.stat().st_size and mine["next_run"]

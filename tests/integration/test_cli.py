@@ -1,0 +1,157 @@
+"""Issue 18: the command line people expect — what a user sees: exit codes, which stream a line
+went to, the JSON on stdout. Real CLI, real hooks.sh, real `docker compose`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import run_kompose
+
+ON_ERROR_HOOK = 'hook_on_error() {{ echo fired >> {marker}; }}\nhook_pre_up() {{ echo pre >> {marker}; }}\n'
+
+
+def _one_error_line(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), f"expected one 'error: …' line on stderr\n{result}"
+    return lines[0]
+
+
+# --- 1. typos of kompose's commands never reach compose ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("db:exprot", "db:export"), ("db:imprt", "db:import"), ("db:lst", "db:list"), ("hoks", "hooks"),
+     ("hooks:chek", "hooks:check")],
+)
+def test_a_typo_of_a_kompose_command_exits_2_with_a_suggestion_and_runs_nothing(kroot, typo, meant):
+    marker = kroot.path / "hooks-fired"
+    stack = kroot.stack("blog", env="DB_NAME=blog\n", hooks=ON_ERROR_HOOK.format(marker=marker))
+    kroot.tree({"hooks.sh": ON_ERROR_HOOK.format(marker=marker)})  # run-wide on_error too
+    result = kroot.run(stack, typo)
+    assert result.code == 2, result
+    assert f"did you mean {meant}?" in _one_error_line(result), result
+    assert result.stdout == "", result
+    assert "docker compose" not in result.output, result
+    assert not marker.exists(), f"a hook fired for a typo: {marker.read_text()}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "meant"),
+    [(["statu"], "status"), (["stauts", "{stack}"], "status"), (["cronn"], "cron"), (["{stack}", "status"], "status")],
+)
+def test_a_near_miss_of_a_command_without_a_pattern_exits_2(kroot, argv, meant):
+    stack = kroot.stack("blog")
+    result = kroot.run(*[a.replace("{stack}", stack) for a in argv])
+    assert result.code == 2, result
+    line = _one_error_line(result)
+    assert meant in line, result
+
+
+def test_a_compose_command_still_goes_to_compose(kroot):
+    stack = kroot.stack("blog")
+    result = kroot.run(stack, "config", "--services")
+    assert result.code == 0, result
+    assert "app" in result.stdout, result
+
+
+# --- 2. options between the pattern and the command --------------------------------------------
+
+
+def test_kompose_options_between_the_pattern_and_the_command_are_kompose_options(kroot):
+    stack = kroot.stack("blog", env="DB_NAME=blog\n")
+    result = kroot.run(stack, "--json", "db:list")
+    assert result.code == 0, result
+    data = json.loads(result.stdout)
+    assert data["kind"] == "dumps", data
+    dry = kroot.run(stack, "-n", "--jobs", "2", "up", "-d")
+    assert dry.code == 0, dry
+    assert "dry run: nothing was changed" in dry.output and "docker compose up -d" in dry.stdout, dry
+
+
+def test_an_unknown_option_between_the_pattern_and_the_command_is_refused_with_the_right_hint(kroot):
+    stack = kroot.stack("blog")
+    between = kroot.run(stack, "--detach", "up")
+    assert between.code == 2, between
+    line = _one_error_line(between)
+    assert "--detach" in line and "after" in line and "before the pattern" not in line, between
+    before = kroot.run("--no-such-option", stack, "ps")
+    assert before.code == 2, before
+    line = _one_error_line(before)
+    assert "--no-such-option" in line and "go before the pattern" not in line, before
+
+
+def test_a_kompose_option_after_a_kompose_command_says_where_it_goes(kroot):
+    stack = kroot.stack("blog", env="DB_NAME=blog\n")
+    result = kroot.run(stack, "db:list", "--jobs", "2")
+    assert result.code == 2, result
+    assert "before the command" in result.stderr, result
+
+
+# --- 3. every item of a comma list must match ---------------------------------------------------
+
+
+def test_a_comma_list_item_that_matches_nothing_exits_3_naming_it(kroot):
+    marker = kroot.path / "hooks-fired"
+    stack = kroot.stack("blog", hooks=ON_ERROR_HOOK.format(marker=marker))
+    result = kroot.run(f"{stack},nosuch", "up", "-d")
+    assert result.code == 3, result
+    line = _one_error_line(result)
+    assert "'nosuch'" in line and stack in line, result
+    assert not marker.exists(), "a stack ran although the list named a stack that does not exist"
+
+
+# --- 4. errors on stderr, results on stdout, --json is one document ---------------------------------
+
+
+def test_a_failing_stack_prints_its_failure_on_stderr_and_the_others_result_on_stdout(kroot):
+    bad = kroot.stack("bad", hooks='hook_pre_config() { echo from-the-hook; return 1; }\n')
+    good = kroot.stack("good")
+    for jobs in ("1", "2"):
+        result = kroot.run("--jobs", jobs, "*", "config", "-q")
+        assert result.code == 1, result
+        failures = [line for line in result.stderr.splitlines() if "✗" in line]
+        assert len(failures) == 1 and bad in failures[0] and "hook_pre_config" in failures[0], result
+        assert "✗" not in result.stdout, result
+        assert f"▶ {good}" in result.stdout and "1 succeeded, 1 failed of 2 stacks" in result.stdout, result
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["--json", "nosuch", "ps"], id="no-stack"),
+        pytest.param(["--json", "{stack}", "db:exprot"], id="typo"),
+        pytest.param(["--json", "--jobs", "x", "{stack}", "ps"], id="bad-option-value"),
+        pytest.param(["--json", "{stack}"], id="no-command"),
+        pytest.param(["{stack}", "db:list", "--json", "--bogus"], id="bad-command-option"),
+        pytest.param(["--json", "status", "nosuch"], id="status-no-stack"),
+    ],
+)
+def test_json_stdout_is_one_document_even_for_usage_errors(kroot, argv):
+    stack = kroot.stack("blog", env="DB_NAME=blog\n")
+    result = kroot.run(*[a.replace("{stack}", stack) for a in argv])
+    assert result.code in (2, 3), result
+    data = json.loads(result.stdout)  # exactly one document: json.loads refuses trailing data
+    assert data["kind"] == "error" and data["exit_code"] == result.code and data["schema_version"] == 1, data
+    assert data["error"] and "error" in result.stderr, result
+
+
+def test_help_metavars_choices_and_h_everywhere(kroot):
+    stack = kroot.stack("blog", env="DB_NAME=blog\n")
+    for argv in (["--help"], [stack, "db:export", "-h"], ["init", "--help"], ["status", "-h"], ["cron", "-h"],
+                 [stack, "db:import", "--help"]):
+        result = kroot.run(*argv)
+        assert result.code == 0, result
+        assert "Usage:" in result.stdout, result
+        assert "<str>" not in result.stdout and "<list[str]>" not in result.stdout and "<path>" not in result.stdout, result
+    export = kroot.run(stack, "db:export", "-h")
+    assert "plain|custom" in export.stdout, export
+
+
+def test_run_from_inside_a_stack_directory_hints_root(kroot):
+    stack = kroot.stack("blog")
+    result = run_kompose(stack, "ps", root=None, cwd=kroot.dir("blog"))
+    assert result.code == 3, result
+    assert "--root .." in result.stderr, result
