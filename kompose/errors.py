@@ -65,3 +65,11 @@ class Terminated(KeyboardInterrupt):
     def __init__(self, signal_number: int):
         super().__init__(signal_number)
         self.signal_number = signal_number
+
+
+def last_lines(output: bytes | str, count: int = 3, empty: str = "") -> str:
+    """The last ``count`` non-blank lines of a tool's output, joined with ' | ': the part of an
+    error message that says why (the whole output goes to the stack's log lines)."""
+    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(lines[-count:]) or empty

@@ -12,7 +12,7 @@ from kompose.plan.steps import CheckChecksum, CheckDump, CountRows, Exec, Note, 
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
-STATE_FILE = ".kompose-drill.json"  # the last drill's result, for kompose status and cron --check
+STATE_FILE = dumps.DRILL_STATE
 
 
 def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:

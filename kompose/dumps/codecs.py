@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from kompose.errors import DumpError, UsageError
+from kompose.errors import DumpError, UsageError, last_lines
+from kompose.host import processes
 
 CODECS = ("gzip", "zstd")
 # gzip -1 is ~2.5x faster than -6 for ~8 % more bytes (docs/operations.md): a dump that
@@ -84,9 +85,9 @@ class Sink:
         if codec == "zstd":
             self._errors = tempfile.TemporaryFile()
             try:
-                self._proc = subprocess.Popen(
+                self._proc = processes.spawn_filter(
                     [zstd_program(), "-q", f"-{level or DEFAULT_LEVEL['zstd']}", "-T0", "-c"],
-                    stdin=subprocess.PIPE, stdout=self._file, stderr=self._errors,
+                    processes.PIPE, self._file, self._errors, "zstd",
                 )
             except BaseException:
                 self._file.close()
@@ -160,9 +161,8 @@ class Source:
         self._errors = None
         if codec == "zstd":
             self._errors = tempfile.TemporaryFile()
-            self._proc = subprocess.Popen(
-                [zstd_program(), "-dc", "--", str(path)], stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=self._errors,
+            self._proc = processes.spawn_filter(
+                [zstd_program(), "-dc", "--", str(path)], processes.DEVNULL, processes.PIPE, self._errors, "zstd -d",
             )
             self._stream = self._proc.stdout
         elif codec == "gzip":
@@ -239,5 +239,4 @@ def _tail(handle) -> str:
     if handle is None:
         return ""
     handle.seek(0)
-    lines = [line.strip() for line in handle.read()[-4096:].decode("utf-8", "replace").splitlines() if line.strip()]
-    return " | ".join(lines[-3:]) or "no error output"
+    return last_lines(handle.read()[-4096:], empty="no error output")

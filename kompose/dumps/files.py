@@ -22,6 +22,8 @@ _COMPRESSION_OF = {"sql.gz": "gzip", "sql.zst": "zstd"}
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CUSTOM_MAGIC = b"PGDMP"
+# the last db:drill's result in the stack directory, read by kompose status and cron --check
+DRILL_STATE = ".kompose-drill.json"
 # how far from the end of a plain dump the completion marker may sit
 # (pg_dump 15.14+ writes an \unrestrict line after it)
 _TAIL_BYTES = 4096
@@ -142,13 +144,15 @@ def _head(path: Path) -> bytes:
     return head
 
 
-def _custom_archive_database(head: bytes) -> str | None:
-    """The database name in a custom-format archive header (pg_backup_archiver.c WriteHead), or None.
+def custom_header(head: bytes) -> tuple[str | None, str | None, str | None] | None:
+    """(database, server version, pg_dump version) from a custom-format archive's header
+    (pg_backup_archiver.c WriteHead), or None when it is not one kompose can read (archive
+    format 1.10 or later: PostgreSQL 8.4+; a string may be None when the header is cut short).
 
-    Layout: "PGDMP", version (3 bytes), int size, offset size, format, compression
-    (an int; one byte from archive version 1.15), the creation time (7 ints), then
-    the database name as a string (an int length, then the bytes). An int is a sign
-    byte and ``int size`` little-endian bytes.
+    Layout: "PGDMP", version (3 bytes), int size, offset size, format, the compression (an int
+    before archive version 1.15, one byte since), the creation time (7 ints), then three strings
+    (an int length, then the bytes): database name, server version, pg_dump version. An int is a
+    sign byte and ``int size`` bytes, least significant first.
     """
     if not head.startswith(CUSTOM_MAGIC) or len(head) < 11:
         return None
@@ -161,12 +165,24 @@ def _custom_archive_database(head: bytes) -> str | None:
     def read_int() -> int:
         nonlocal pos
         if pos + 1 + int_size > len(head):
-            raise ValueError("short header")
+            raise ValueError("header cut short")
         sign, raw = head[pos], head[pos + 1 : pos + 1 + int_size]
         pos += 1 + int_size
         value = int.from_bytes(raw, "little")
         return -value if sign else value
 
+    def read_str() -> str | None:
+        nonlocal pos
+        length = read_int()
+        if length < 0:
+            return None
+        if pos + length > len(head):
+            raise ValueError("header cut short")
+        raw = head[pos : pos + length]
+        pos += length
+        return raw.decode("utf-8")
+
+    found: list[str | None] = []
     try:
         if version >= (1, 15):
             pos += 1
@@ -174,12 +190,19 @@ def _custom_archive_database(head: bytes) -> str | None:
             read_int()
         for _ in range(7):
             read_int()
-        length = read_int()
-        if length < 0 or pos + length > len(head):
-            return None
-        return head[pos : pos + length].decode("utf-8")
+        for _ in range(3):
+            found.append(read_str())
     except (ValueError, UnicodeDecodeError):
-        return None
+        if not found:
+            return None
+    found += [None] * (3 - len(found))
+    return found[0], found[1], found[2]
+
+
+def _custom_archive_database(head: bytes) -> str | None:
+    """The database name in a custom-format archive header, or None."""
+    header = custom_header(head)
+    return header[0] if header else None
 
 
 def dump_database(path: Path) -> str | None:

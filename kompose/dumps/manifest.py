@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,18 +76,12 @@ def read(dump: Path) -> Manifest | None:
 
 def write(dump: Path, manifest: Manifest) -> Path:
     """Write the manifest atomically: ``<dump>.json.partial``, fsync, rename. Returns its path."""
-    from kompose.host.processes import fsync_rename
+    from kompose.host.files import write_atomically
 
     final = path_of(dump)
-    partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.write(manifest.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
-        fsync_rename(partial, final)
+        write_atomically(final, manifest.to_json(), partial=final.with_name(final.name + dumps.PARTIAL_SUFFIX))
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise DumpError(f"cannot write {final.name}: {exc.strerror or exc}") from None
     return final
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kompose.dumps import codecs
 from kompose.dumps import files as dumps
-from kompose.errors import DumpError
+from kompose.errors import DumpError, last_lines
 from kompose.dumps.files import plain_ending_problem
 
 HEAD_BYTES = 8192
@@ -80,8 +80,7 @@ def parse_listing(exit_code: int, stdout: bytes, stderr: bytes, method: str = LI
     tool = _LIST_BY.search(text)
     versions = (server.group(1).strip() if server else None, tool.group(1).strip() if tool else None)
     if exit_code != 0:
-        lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-        return Structure(False, method, f"pg_restore failed (exit {exit_code}): {' | '.join(lines[-2:]) or 'no output'}",
+        return Structure(False, method, f"pg_restore failed (exit {exit_code}): {last_lines(stderr, 2, 'no output')}",
                          *versions)
     if method == LIST_METHOD and "Format: CUSTOM" not in text:
         return Structure(False, method, "pg_restore --list printed no archive header", *versions)
@@ -111,52 +110,9 @@ def major_text(number: int) -> str:
 
 def parse_custom_header(head: bytes) -> tuple[str | None, str | None] | None:
     """(server version, pg_dump version) from a custom archive's header, or None when it is
-    not one kompose can read (archive format 1.10 or later: PostgreSQL 8.4+).
-
-    The header is: 'PGDMP', version (3 bytes), int size, offset size, format, the
-    compression (an int before 1.15, one byte since), the creation time (7 ints), then
-    three strings (int length + bytes): database name, server version, pg_dump version.
-    An int is a sign byte and ``int size`` bytes, least significant first.
-    """
-    if not head.startswith(b"PGDMP") or len(head) < 11:
-        return None
-    version = tuple(head[5:8])
-    int_size = head[8]
-    if version < (1, 10, 0) or not 1 <= int_size <= 8:
-        return None
-    pos = 11
-
-    def read_int() -> int:
-        nonlocal pos
-        if pos + 1 + int_size > len(head):
-            raise ValueError("header cut short")
-        sign = head[pos]
-        value = int.from_bytes(head[pos + 1: pos + 1 + int_size], "little")
-        pos += 1 + int_size
-        return -value if sign else value
-
-    def read_str() -> str | None:
-        nonlocal pos
-        length = read_int()
-        if length < 0:
-            return None
-        if pos + length > len(head):
-            raise ValueError("header cut short")
-        text = head[pos: pos + length].decode("utf-8", "replace")
-        pos += length
-        return text
-
-    try:
-        if version >= (1, 15, 0):
-            pos += 1
-        else:
-            read_int()
-        for _ in range(7):
-            read_int()
-        read_str()  # the database name
-        return read_str(), read_str()
-    except ValueError:
-        return None
+    not one kompose can read (archive format 1.10 or later: PostgreSQL 8.4+)."""
+    header = dumps.custom_header(head)
+    return None if header is None else (header[1], header[2])
 
 
 def dump_versions(path: Path, fmt: str, compression: str = "") -> tuple[str | None, str | None]:

@@ -44,23 +44,22 @@ RUN_FIELDS = ("run_id", "command", "hook", "status", "failed_step", "error", "st
 
 @dataclass(frozen=True)
 class Declared:
-    """One declarative hook as defined; ``timeout`` is None when its own _TIMEOUT key is absent."""
+    """One declarative hook as defined; ``timeout`` is None when its own _TIMEOUT key is absent.
+    ``spec`` holds what its kind's parse() read from the value (method, url, host, port, …),
+    readable as attributes: ``declared.host``."""
 
     key: str
     point: str  # lower case: pre_db_export
-    kind: str  # http | tcp | exec
+    kind: str  # a kind of hooks/kinds with a parse(): http | tcp | exec
     number: int  # 0 for an unnumbered key
-    # http
-    method: str = ""
-    url: str = ""
-    body: str | None = None
-    # tcp
-    host: str = ""
-    port: int = 0
-    # exec
-    service: str = ""
-    argv: tuple[str, ...] = ()
+    spec: tuple[tuple[str, object], ...] = ()
     timeout: tuple[str, str] | None = None  # (key, raw value), resolved with hooks.timeout()
+
+    def __getattr__(self, name: str):
+        for key, value in object.__getattribute__(self, "spec"):
+            if key == name:
+                return value
+        raise AttributeError(name)
 
 
 def parse(values: Mapping[str, str], source: str, run_wide: bool = False) -> tuple[list[Declared], list[str]]:
@@ -100,7 +99,7 @@ def parse(values: Mapping[str, str], source: str, run_wide: bool = False) -> tup
         except ConfigError as exc:
             problems.append(f"{source}: {exc.message}")
             continue
-        found[key] = Declared(key, point, kind, int(match.group("number") or 0), **spec)
+        found[key] = Declared(key, point, kind, int(match.group("number") or 0), tuple(spec.items()))
     for base, (key, raw) in timeouts.items():
         if base not in found:
             if not any(p.startswith(f"{source}: {base}") for p in problems):
@@ -122,10 +121,3 @@ def parse_strict(values: Mapping[str, str], source: str, run_wide: bool = False)
     if problems:
         raise ConfigError(problems[0])
     return declared
-
-
-def describe(declared: Declared) -> str:
-    """One line for plans and listings: 'GET http://…', 'tcp db:5432', 'exec app: php artisan down'."""
-    from kompose.hooks.kinds import DECLARED
-
-    return DECLARED[declared.kind].step(declared.point, declared, 0.0, ()).what()

@@ -4,7 +4,6 @@ without running it."""
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -146,11 +145,13 @@ def syntax_error(hooks_file: Path) -> str | None:
     if syntax_cache.passed(content):
         return None
     # bash checks the very bytes that are remembered (from stdin, not by reading the file again)
-    result = subprocess.run(["bash", "-n"], input=content, capture_output=True)
-    if result.returncode == 0:
+    from kompose.host.processes import run_captured
+
+    result = run_captured(["bash", "-n"], input=content, what="bash -n")
+    if result.exit_code == 0:
         syntax_cache.remember(content)
         return None
-    stderr = result.stderr.decode("utf-8", "replace")
+    stderr = result.stderr
     first = next((line for line in stderr.splitlines() if line.strip()), "syntax error")
     return f"{hooks_file}: syntax error: {first.split(': ', 1)[-1]}"
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from kompose.context import Context
-from kompose.errors import HookError, KomposeError
+from kompose.errors import HookError, KomposeError, last_lines
 from kompose.hooks import context as hookcontext
 from kompose.hooks.declarative import RUN_FIELDS, STACK_FIELDS
 from kompose.hooks.kinds import kind_of
-from kompose.host import processes as execute
+from kompose.docker import exec as docker_exec
 from kompose.plan.render import step_label
 from kompose.plan.steps import Step
 from kompose.stacks import Stack, compose_file_of
@@ -102,7 +102,7 @@ class HookRunner:
         return Stack(self.scope.name, directory, compose_file_of(directory) or directory / "compose.yaml")
 
     def container_exec(self, container_id, container_name, argv, env, stdin: bytes | None, limit: float,
-                        what: str, full_limit: float | None = None) -> execute.ExecResult:
+                        what: str, full_limit: float | None = None) -> docker_exec.ExecResult:
         """container_exec with a time limit: on expiry the exec's process group is killed."""
         client = self.ctx.docker()
         started: list[str] = []
@@ -110,7 +110,7 @@ class HookRunner:
 
         def work() -> None:
             try:
-                outcome.append(execute.container_exec(
+                outcome.append(docker_exec.container_exec(
                     client, container_id, argv, env, stdin=io.BytesIO(stdin) if stdin is not None else None,
                     on_start=started.append,
                 ))
@@ -121,7 +121,7 @@ class HookRunner:
         worker.start()
         worker.join(limit)
         if worker.is_alive():
-            stopped = bool(started) and execute.stop_exec(client, started[0], container_id)
+            stopped = bool(started) and docker_exec.stop_exec(client, started[0], container_id)
             worker.join(5.0)
             shown = full_limit if full_limit is not None else limit
             if stopped:
@@ -144,8 +144,7 @@ class HookRunner:
 
 
 def _tail(data: bytes) -> str:
-    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
-    return " | ".join(lines[-3:])
+    return last_lines(data)
 
 
 def failed_state(step: Step | None, error: KomposeError | str) -> dict[str, str]:

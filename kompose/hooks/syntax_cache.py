@@ -65,6 +65,8 @@ def remember(content: bytes) -> None:
     path = cache_file()
     if path is None:
         return
+    from kompose.host.files import write_atomically
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # one short append is atomic: parallel runs never interleave lines
@@ -72,8 +74,7 @@ def remember(content: bytes) -> None:
             handle.write(entry + "\n")
         if path.stat().st_size > MAX_ENTRIES * 65:
             lines = path.read_text().split()
-            tmp = path.with_name(f"{CACHE_NAME}.{os.getpid()}.tmp")
-            tmp.write_text("\n".join(lines[-MAX_ENTRIES // 2 :]) + "\n")
-            os.replace(tmp, path)
+            write_atomically(path, "\n".join(lines[-MAX_ENTRIES // 2 :]) + "\n", durable=False,
+                             partial=path.with_name(f"{CACHE_NAME}.{os.getpid()}.tmp"))
     except OSError:
         pass

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kompose.hooks import points as hooks
+from kompose.host.processes import run_captured
 from kompose.hooks import sources as hookset
 from kompose.engines import engine_for
 from kompose.context import Context
@@ -145,10 +145,8 @@ def shellcheck(hooks_file: Path) -> tuple[list[str], list[str]] | None:
     program = shutil.which("shellcheck")
     if not program:
         return None
-    result = subprocess.run(
-        [program, "--shell=bash", "--severity=warning", "--format=gcc", str(hooks_file)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
-    )
+    result = run_captured([program, "--shell=bash", "--severity=warning", "--format=gcc", str(hooks_file)],
+                          what="shellcheck")
     errors, warnings = [], []
     for line in result.stdout.splitlines():
         (errors if ": error:" in line else warnings).append(line.strip())

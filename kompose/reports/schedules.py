@@ -13,7 +13,7 @@ import os
 import pwd
 import shlex
 import shutil
-import subprocess
+from kompose.host.processes import run_captured
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -287,8 +287,8 @@ class Target:
                 return ""
             except OSError as exc:
                 raise KomposeError(f"cannot read {self.file}: {exc.strerror}") from None
-        result = subprocess.run([_crontab(), "-l"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if result.returncode != 0:
+        result = run_captured([_crontab(), "-l"], what="crontab -l")
+        if result.exit_code != 0:
             if "no crontab" in result.stderr.lower():
                 return ""
             raise KomposeError(f"crontab -l failed: {result.stderr.strip()}")
@@ -298,8 +298,8 @@ class Target:
         if self.file:
             _write_atomically(self.file, text)
             return
-        result = subprocess.run([_crontab(), "-"], input=text, capture_output=True, text=True)
-        if result.returncode != 0:
+        result = run_captured([_crontab(), "-"], input=text, what="crontab -")
+        if result.exit_code != 0:
             raise KomposeError(f"crontab - failed: {result.stderr.strip()}")
 
 
@@ -324,15 +324,11 @@ def _crontab() -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    from kompose.host.processes import fsync_rename
+    from kompose.host.files import write_atomically
 
-    partial = path.with_name(f".{path.name}.kompose-partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(partial, 0o644)  # cron ignores cron.d files writable by group or others
-        fsync_rename(partial, path)
+        # cron ignores cron.d files writable by group or others
+        write_atomically(path, text, mode=0o644, partial=path.with_name(f".{path.name}.kompose-partial"))
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise KomposeError(f"cannot write {path}: {exc.strerror or exc}") from None

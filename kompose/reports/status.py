@@ -20,7 +20,7 @@ from kompose.errors import ExitCode
 from kompose.reports.listing import human_age
 from kompose.reports.schema import document
 
-DRILL_STATE = ".kompose-drill.json"
+DRILL_STATE = dumps.DRILL_STATE
 
 
 @dataclass

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 from kompose import __version__
 from kompose.dumps import files as dumps
-from kompose.host import processes as execute
+from kompose.docker import exec as docker_exec
+from kompose.host.files import write_atomically
 from kompose.dumps import manifest
 from kompose.dumps import verify
 from kompose.errors import DumpError, KomposeError
@@ -88,7 +88,7 @@ class DumpSteps:
         script = '"$@"; status=$?; cat >/dev/null; exit $status'
         with open(path, "rb") as handle:
             stream = _Prefix(handle, limit) if limit else handle
-            return execute.container_exec(self.ctx.docker(), container.id, ("sh", "-c", script, "sh", *argv), {},
+            return docker_exec.container_exec(self.ctx.docker(), container.id, ("sh", "-c", script, "sh", *argv), {},
                                           stdin=stream)
 
     def _checksum(self, path: Path) -> tuple[bool | None, str]:
@@ -194,7 +194,7 @@ class DumpSteps:
             self.console.detail(f"{step.dump.name} states no PostgreSQL version: not compared", "dim")
             return
         try:
-            result = execute.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
+            result = docker_exec.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
                                             stdin=io.BytesIO(b"SHOW server_version_num;\n"))
             server = int(result.stdout.decode().strip()) if result.exit_code == 0 else None
         except (KomposeError, ValueError):
@@ -253,7 +253,7 @@ class DumpSteps:
             self.console.detail(f"removed {path.name} (its dump is gone)", "yellow")
 
     def _run_countrows(self, step: CountRows) -> None:
-        result = execute.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
+        result = docker_exec.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
                                         stdin=io.BytesIO(step.script.encode()))
         if result.exit_code != 0:
             raise KomposeError(self.engine.failure_message("psql (row counts)", result.exit_code, result.stderr))
@@ -273,9 +273,5 @@ class DumpSteps:
             "dump": str(step.dump), "at": now_iso(), "ok": self.outcome.status == "ok",
             "error": self.outcome.error, "row_counts": self.outcome.details.get("row_counts", {}),
         }
-        partial = step.state_file.with_name(step.state_file.name + dumps.PARTIAL_SUFFIX)
-        with open(partial, "w", encoding="utf-8") as handle:
-            json.dump(record, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        execute.fsync_rename(partial, step.state_file)
+        write_atomically(step.state_file, json.dumps(record, indent=2),
+                         partial=step.state_file.with_name(step.state_file.name + dumps.PARTIAL_SUFFIX))

@@ -1,12 +1,17 @@
 """Which code runs each step kind: the one registry of step handlers.
 
 A handler is ``handler(run: StackRun, step) -> None``; it raises KomposeError when the step fails.
-Hook kinds are run by their own modules (hooks/kinds/) through StackRun.run_step. A new step kind
-is its dataclass (with a renderer registered on plan.render.describe) and one line here.
+Hook kinds are run by their own modules (hooks/kinds/) through StackRun.run_step.
+
+The core step kinds (plan/steps.py) are listed below. A room with step kinds of its own
+(repositories, notify, …) keeps them in one module that defines each frozen dataclass, registers
+its renderer with ``@plan.render.describe.register`` and maps it to its handler in ``STEPS``; that
+module is one line in STEP_MODULES.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable
 
 from kompose.plan import steps as s
@@ -37,3 +42,9 @@ HANDLERS: dict[type, Handler] = {
     s.CountRows: StackRun._run_countrows,
     s.RecordDrill: StackRun._run_recorddrill,
 }
+
+# modules that define step kinds of their own, each with STEPS = {StepKind: handler}
+STEP_MODULES: tuple[str, ...] = (
+)
+for _module in STEP_MODULES:
+    HANDLERS.update(importlib.import_module(_module).STEPS)

@@ -14,7 +14,9 @@ from kompose.dumps import codecs
 from kompose.dumps import files as dumps
 from kompose.errors import DatabaseError, DockerError, DumpError, KomposeError, LockedError
 from kompose.hooks.runner import HookRunner, HookScope
+from kompose.docker import exec as docker_exec
 from kompose.host import processes as execute
+from kompose.host.files import fsync_rename
 from kompose.plan.model import StackPlan
 from kompose.plan.render import describe
 from kompose.plan.steps import (
@@ -182,7 +184,7 @@ class StackRun(DumpSteps):
         started = now_iso()
         started_clock = time.time()
         try:
-            result = execute.container_exec(
+            result = docker_exec.container_exec(
                 self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
                 on_progress=progress,
             )
@@ -257,7 +259,7 @@ class StackRun(DumpSteps):
         self.console.detail(step.what, "blue")
         started = time.time()
         try:
-            result = execute.container_exec(
+            result = docker_exec.container_exec(
                 self.ctx.docker(), step.container.id, step.argv, dict(step.env),
                 stdin=io.BytesIO(step.script.encode()),
             )
@@ -282,7 +284,7 @@ class StackRun(DumpSteps):
         settle = 0.0
         if result is None or result.exit_code >= 128 or self.engine.lost_connection(result.stderr):
             settle = 3.0
-        trouble = execute.container_trouble(self.ctx.docker(), container.id, started, settle)
+        trouble = docker_exec.container_trouble(self.ctx.docker(), container.id, started, settle)
         if trouble:
             raise DockerError(f"the database container {container.name} {trouble} during {what}")
 
@@ -291,7 +293,7 @@ class StackRun(DumpSteps):
 
     def _run_rename(self, step: Rename) -> None:
         try:
-            execute.fsync_rename(step.src, step.dst)
+            fsync_rename(step.src, step.dst)
         except OSError as exc:  # fsync reports a full disk on some filesystems
             raise DumpError(f"cannot finish {step.dst.name}: {exc.strerror or exc}") from None
         if step.src in self.files:

@@ -929,7 +929,6 @@ def test_export_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     assert "hook_pre_db_export" in out and container in out and "DB_HOST=postgres" in out, str(result)
     # the direct transport (a local engine): pg_dump in a helper container writes into a named
     # pipe, and kompose copies it into the .partial
-    partial_name = Path(dump.group(1)).name + ".partial"
     pipe_name = Path(dump.group(1)).name + ".pipe.partial"
     assert "transport direct:" in out, str(result)
     assert (f"PGPASSWORD=*** pg_dump --host=127.0.0.1 --port=5432 --username={USER} --no-password "

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import APP_COMPOSE, Postgres, project_containers, running_services, wait_for
+from tests.helpers import Postgres, project_containers, wait_for
 
 q = shlex.quote
 PG_USER, PG_PASSWORD = "kompose", "kompose-test-password"  # the pg_server fixture's
@@ -453,12 +453,12 @@ def test_sql_directory_marked_atomic_takes_effect_entirely_or_not_at_all(kroot, 
 
 def test_hanging_bash_http_and_exec_hooks_time_out(kroot, recorder, docker_client):
     marker = f"hook-marker-{secrets.token_hex(4)}"
-    bash = kroot.stack(
+    kroot.stack(
         "a-bash",
         env="KOMPOSE_HOOK_TIMEOUT_PRE_PS=1\n",
         hooks="hook_pre_ps() { sleep 60; }",
     )
-    http = kroot.stack(
+    kroot.stack(
         "b-http",
         env=f"KOMPOSE_HOOK_PRE_PS_HTTP=GET {recorder.url('/hang')}\nKOMPOSE_HOOK_PRE_PS_HTTP_TIMEOUT=1\n",
     )

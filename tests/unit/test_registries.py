@@ -24,6 +24,20 @@ def test_every_core_step_kind_has_a_renderer_and_a_handler(kind):
     assert kind in HANDLERS, f"{kind.__name__} has no handler in run/handlers.py"
 
 
+def test_every_step_module_registers_renderers_and_handlers():
+    import importlib
+
+    from kompose.run.handlers import STEP_MODULES
+
+    for name in STEP_MODULES:
+        module = importlib.import_module(name)
+        assert module.STEPS, name
+        for kind, handler in module.STEPS.items():
+            assert dataclasses.is_dataclass(kind) and kind.__dataclass_params__.frozen, kind
+            assert render.describe.dispatch(kind) is not _fallback(), f"{kind.__name__} ({name}) has no renderer"
+            assert HANDLERS[kind] is handler
+
+
 def test_every_handler_is_for_a_step_kind_with_a_renderer():
     for kind in HANDLERS:
         assert render.describe.dispatch(kind) is not _fallback(), kind

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kompose.dumps import files as dumps
+from kompose.docker import exec as docker_exec
 from kompose.host import processes as execute
 from kompose.hooks import points as hooks
 from kompose.engines.postgres import sql as postgres
@@ -200,7 +201,7 @@ class _Trickle(io.RawIOBase):
 
 def test_partial_writes_are_completed():
     sink = _Trickle()
-    execute._write_all(sink, b"0123456789")
+    docker_exec._write_all(sink, b"0123456789")
     assert bytes(sink.data) == b"0123456789"
 
 
@@ -210,8 +211,7 @@ def test_a_muted_pump_keeps_draining_but_shows_nothing(tmp_path):
     read_end, write_end = os.pipe()
     shown: list[str] = []
     muted = threading.Event()
-    pump = threading.Thread(target=execute._pump, args=(os.fdopen(read_end, "rb"), shown.append,
-                                                        execute._Tail(), muted))
+    pump = threading.Thread(target=execute._pump, args=(os.fdopen(read_end, "rb"), shown.append, muted))
     pump.start()
     os.write(write_end, b"before\n")
     time.sleep(0.2)
@@ -271,5 +271,5 @@ def test_header_struct_matches_docker_frames():
             chunk, self.data = self.data[:size], self.data[size:]
             return chunk
 
-    execute._read_frames(Sock(frame), out.append, out.append)
+    docker_exec._read_frames(Sock(frame), out.append, out.append)
     assert out == [b"abc"]

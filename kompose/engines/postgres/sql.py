@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from kompose.errors import ConfigError, NoDatabaseError
+from kompose.errors import ConfigError, NoDatabaseError, last_lines
 
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names
 TEMP_SUFFIX = "__kompose_tmp"
@@ -155,8 +155,7 @@ def failure_message(tool: str, exit_code: int, stderr: bytes, own_script: bool =
     lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
     if own_script:
         lines = [_SCRIPT_PREFIX.sub("", line) for line in lines if not line.startswith("CONTEXT:")]
-    lines = [line for line in lines if line]
-    detail = " | ".join(lines[-3:]) if lines else "no error output"
+    detail = last_lines("\n".join(lines), empty="no error output")
     return f"{tool} failed (exit {exit_code}): {detail}"
 
 

@@ -1,0 +1,1 @@
+"""Telling people: notifications (apprise), dead-man's-switch pings, Prometheus textfile metrics."""

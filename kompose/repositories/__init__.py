@@ -1,0 +1,1 @@
+"""Off-host copies: restic repositories (push, pull, list, forget, check), argv built by pure functions."""
