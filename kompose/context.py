@@ -25,6 +25,7 @@ class Options:
     debug: bool = False
     lock_timeout: float = 0.0
     jobs: int = 1  # stacks run at once (--jobs)
+    verbose: bool = False  # dry runs: every step in full (SQL bodies) (--verbose)
     overrides: dict[str, str] = field(default_factory=dict)
 
 

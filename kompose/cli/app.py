@@ -65,6 +65,7 @@ def kompose(
         None, "--root", envvar="KOMPOSE_ROOT", metavar="DIR", help="the directory holding the stacks [default: $KOMPOSE_ROOT or .]"
     ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="dry runs: every step in full (SQL bodies)"),
     env: Optional[List[str]] = typer.Option(None, "--env", "-e", metavar="KEY=VALUE", help="set a variable (repeatable)"),
     network: Optional[str] = typer.Option(None, "--network", metavar="NAME", help="set NETWORK_NAME"),
     json_output: bool = typer.Option(False, "--json", help="print plans and results as JSON"),
@@ -93,7 +94,7 @@ def kompose(
             _open_log(console, log_file)
         code = _main(
             console, pattern, command, list(args or []), root, dry_run, list(env or []), network, json_output,
-            list_stacks, lock_timeout, jobs,
+            list_stacks, lock_timeout, jobs, verbose,
         )
     except KomposeError as exc:
         if debug:
@@ -140,7 +141,7 @@ def _open_log(console, path: Path) -> None:
 
 
 def _main(console, pattern, command, args, root, dry_run, env, network, json_output, list_stacks, lock_timeout,
-          jobs=1) -> int:
+          jobs=1, verbose=False) -> int:
     from kompose import env as envmod
     from kompose.context import Context, Options
     from kompose.stacks import discover, select
@@ -157,7 +158,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
     if network:
         overrides["NETWORK_NAME"] = network
     options = Options(root=(root or Path.cwd()), dry_run=dry_run, json=json_output, overrides=overrides,
-                      lock_timeout=lock_timeout, jobs=jobs)
+                      lock_timeout=lock_timeout, jobs=jobs, verbose=verbose)
 
     if list_stacks:
         from kompose.reports.listing import stack_list_command
@@ -222,7 +223,7 @@ def _inside_a_stack_hint(root: Path) -> str:
 
 def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
     from kompose.actions.planning import plan_run
-    from kompose.plan.render import render_json, render_text
+    from kompose.plan.render import has_detail, render_json, render_text
 
     console = ctx.console
     plan, failed_planning = plan_run(ctx, stacks, command, args, kwargs, spec.planner() if spec else None)
@@ -234,11 +235,12 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
             console.emit_json(document("plan", **data))
         else:
             if plan.stacks or plan.run_hooks:
-                console.print(render_text(plan))
+                console.print(render_text(plan, verbose=ctx.options.verbose))
             for outcome in failed_planning:
                 console.print(f"{outcome.stack}: {command}")
                 console.failure(f"cannot plan: {outcome.error}")
-            console.print(console.style("dry run: nothing was changed", "dim"))
+            more = "; --verbose shows every step in full" if not ctx.options.verbose and has_detail(plan) else ""
+            console.print(console.style(f"dry run: nothing was changed{more}", "dim"))
         return ExitCode.FAILED if failed_planning else ExitCode.OK
 
     from kompose.run.execute import execute_run, exit_code, summary_line

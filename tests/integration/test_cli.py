@@ -155,3 +155,32 @@ def test_run_from_inside_a_stack_directory_hints_root(kroot):
     result = run_kompose(stack, "ps", root=None, cwd=kroot.dir("blog"))
     assert result.code == 3, result
     assert "--root .." in result.stderr, result
+
+
+# --- 7. dry runs: one line per step, SQL with --verbose ------------------------------------------------
+
+
+def _db_stack(kroot, pg) -> str:
+    return kroot.stack(
+        "db", compose="services: {}\n",
+        env=(f"DB_CONTAINER={pg.container.name}\nDB_NAME={pg.database}\nDB_USER={pg.user}\n"
+             f"DB_PASSWORD={pg.password}\n"),
+    )
+
+
+def test_an_import_dry_run_is_one_line_per_step_and_verbose_shows_the_sql(kroot, pg):
+    pg.sql("CREATE TABLE items (id int)")
+    stack = _db_stack(kroot, pg)
+    assert kroot.run(stack, "db:export").code == 0
+    compact = kroot.run("-n", stack, "db:import")
+    assert compact.code == 0, compact
+    steps = [line for line in compact.stdout.splitlines() if line[:5].strip().rstrip(".").isdigit()]
+    body = [line for line in compact.stdout.splitlines() if line.startswith("      ") and not line.strip().startswith("-")
+            and "hooks" not in line and "on failure" not in line and "on error" not in line]
+    assert steps and not body, f"lines that are not one per step:\n{body}\n{compact}"
+    assert "ALLOW_CONNECTIONS" not in compact.stdout and pg.password not in compact.output, compact
+    assert "--verbose" in compact.output, compact
+    verbose = kroot.run("-n", "--verbose", stack, "db:import")
+    assert verbose.code == 0, verbose
+    assert "ALLOW_CONNECTIONS false" in verbose.stdout and pg.password not in verbose.output, verbose
+    assert len(verbose.stdout.splitlines()) > 2 * len(compact.stdout.splitlines()), (compact, verbose)
