@@ -12,7 +12,7 @@ from typing import List, Optional
 import typer
 
 from kompose import __version__
-from kompose.cli import typer_fast
+from kompose.cli import completion, typer_fast
 from kompose.cli.commands import PATTERN_COMMANDS, ROOT_COMMANDS, parse_command_args
 from kompose.cli.words import check_compose_command, check_root_command, hoist_options, option_table, root_command_hint
 from kompose.errors import ExitCode, KomposeError, NoStackError, Terminated, UsageError
@@ -37,7 +37,7 @@ template. `kompose PATTERN db:export --help` shows a command's options.
 
 OPTIONS: dict[str, bool] = {}  # kompose's own option words (-> takes a value), filled by main()
 
-app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+app = typer.Typer(add_completion=True, rich_markup_mode=None, pretty_exceptions_enable=False)
 
 
 # ------------------------------------------------------------------ main
@@ -58,8 +58,10 @@ def _version(value: bool) -> None:
     },
 )
 def kompose(
-    pattern: Optional[str] = typer.Argument(None, metavar="PATTERN", show_default=False),
-    command: Optional[str] = typer.Argument(None, metavar="COMMAND", show_default=False),
+    pattern: Optional[str] = typer.Argument(None, metavar="PATTERN", show_default=False,
+                                            autocompletion=completion.complete_pattern),
+    command: Optional[str] = typer.Argument(None, metavar="COMMAND", show_default=False,
+                                            autocompletion=completion.complete_command),
     args: Optional[List[str]] = typer.Argument(None, metavar="[ARGS]...", show_default=False),
     root: Optional[Path] = typer.Option(
         None, "--root", envvar="KOMPOSE_ROOT", metavar="DIR", help="the directory holding the stacks [default: $KOMPOSE_ROOT or .]"

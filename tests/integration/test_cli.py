@@ -184,3 +184,25 @@ def test_an_import_dry_run_is_one_line_per_step_and_verbose_shows_the_sql(kroot,
     assert verbose.code == 0, verbose
     assert "ALLOW_CONNECTIONS false" in verbose.stdout and pg.password not in verbose.output, verbose
     assert len(verbose.stdout.splitlines()) > 2 * len(compact.stdout.splitlines()), (compact, verbose)
+
+
+# --- 9. shell completion -------------------------------------------------------------------------
+
+
+def _complete(kroot, words: str) -> list[str]:
+    cword = len(words.split()) - (0 if words.endswith(" ") else 1)
+    result = run_kompose(root=None, env={"_KOMPOSE_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                                         "COMP_CWORD": str(cword), "KOMPOSE_ROOT": str(kroot.path)})
+    assert result.code == 0, result
+    return result.stdout.split()
+
+
+def test_shell_completion_completes_stacks_and_commands(kroot):
+    blog, beta = kroot.stack("blog"), kroot.stack("beta")
+    assert sorted(_complete(kroot, f"kompose {kroot.prefix}b")) == sorted([blog, beta])
+    assert _complete(kroot, f"kompose {blog},{kroot.prefix}be") == [f"{blog},{beta}"]
+    assert "status" in _complete(kroot, "kompose sta")
+    assert _complete(kroot, f"kompose {blog} db:ex") == ["db:export"]
+    assert "--install-completion" in _complete(kroot, "kompose --ins")
+    shown = run_kompose("--show-completion", "bash", root=None)
+    assert shown.code == 0 and "_KOMPOSE_COMPLETE" in shown.stdout, shown
