@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from kompose.docker import helper as helper_container
+from kompose.host import copier as host_copier
 
 WRITER = r"""
 import os, random, sys, time
@@ -25,10 +25,10 @@ with open(sys.argv[1], "ab", buffering=0) as out:
 
 def _follow(path, monkeypatch, seed: int, writes: int, hashing: bool = True):
     # small write-back steps, so fadvise(DONTNEED) runs between the hashing reads many times
-    monkeypatch.setattr(helper_container, "WRITEBACK_EVERY", 256 << 10)
+    monkeypatch.setattr(host_copier, "WRITEBACK_EVERY", 256 << 10)
     path.write_bytes(b"")
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(seed), str(writes)])
-    watcher = helper_container._Writeback(path, hashing)
+    watcher = host_copier._Writeback(path, hashing)
     hashed_while_writing = 0
     grown = 0
     try:
@@ -63,7 +63,7 @@ def test_without_hashing_there_is_no_digest(tmp_path, monkeypatch):
 def test_a_file_that_shrank_gets_no_digest_so_the_manifest_reads_it_itself(tmp_path):
     path = tmp_path / "dump.sql.partial"
     path.write_bytes(b"x" * 1000)
-    watcher = helper_container._Writeback(path, True)
+    watcher = host_copier._Writeback(path, True)
     try:
         watcher.poll()
         path.write_bytes(b"y" * 10)  # rewritten, not appended: what was hashed no longer holds

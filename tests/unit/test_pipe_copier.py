@@ -12,6 +12,7 @@ import pytest
 from pathlib import Path
 
 from kompose.docker import helper as helper_container
+from kompose.host import copier as host_copier
 
 WRITER = r"""
 import os, random, sys, time
@@ -31,7 +32,7 @@ with open(sys.argv[1], "wb", buffering=0) as out:   # opens the FIFO like pg_dum
 def _copy(tmp_path, seed: int, total: int, output=None):
     pipe = tmp_path / "app_20261123_030000.sql.pipe.partial"
     output = output or tmp_path / "app_20261123_030000.sql.partial"
-    copier = helper_container._PipeCopier(pipe, output)
+    copier = host_copier._PipeCopier(pipe, output)
     try:
         assert pipe.is_fifo()
         writer = subprocess.run([sys.executable, "-c", WRITER, str(pipe), str(seed), str(total)],
@@ -55,7 +56,7 @@ def test_what_the_writer_wrote_is_the_file_and_its_sha256(tmp_path, seed, total)
 def test_a_small_pipe_still_copies_everything(tmp_path, monkeypatch):
     """Where the pipe cannot be enlarged (a user over the kernel's pipe quota), kompose waits for
     data instead of napping: no throttling, same bytes."""
-    monkeypatch.setattr(helper_container, "F_SETPIPE_SZ", -1)  # every fcntl with it fails
+    monkeypatch.setattr(host_copier, "F_SETPIPE_SZ", -1)  # every fcntl with it fails
     writer, digest, copier = _copy(tmp_path, 6, 5 << 20)
     data = (tmp_path / "app_20261123_030000.sql.partial").read_bytes()
     assert copier.nap == 0.0
@@ -74,7 +75,7 @@ def test_a_file_that_cannot_be_written_stops_the_writer_and_says_why(tmp_path):
 def test_a_writer_that_never_opens_the_pipe_does_not_hang_the_copy(tmp_path):
     """pg_dump failing before it opens its output (a wrong password): the helper exits, the copy ends."""
     pipe = tmp_path / "x.sql.pipe.partial"
-    copier = helper_container._PipeCopier(pipe, tmp_path / "x.sql.partial")
+    copier = host_copier._PipeCopier(pipe, tmp_path / "x.sql.partial")
     try:
         assert copier.finish() == hashlib.sha256(b"").hexdigest()
     finally:
@@ -86,9 +87,9 @@ def test_a_directory_without_named_pipes_is_reported_for_the_fallback(tmp_path, 
     def no_fifo(path, mode=0o666):
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr(helper_container.os, "mkfifo", no_fifo)
-    with pytest.raises(helper_container._NoPipe, match="Operation not permitted"):
-        helper_container._PipeCopier(tmp_path / "x.sql.pipe.partial", tmp_path / "x.sql.partial")
+    monkeypatch.setattr(host_copier.os, "mkfifo", no_fifo)
+    with pytest.raises(host_copier._NoPipe, match="Operation not permitted"):
+        host_copier._PipeCopier(tmp_path / "x.sql.pipe.partial", tmp_path / "x.sql.partial")
     assert not (tmp_path / "x.sql.partial").exists()
 
 
