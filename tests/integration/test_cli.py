@@ -4,6 +4,8 @@ went to, the JSON on stdout. Real CLI, real hooks.sh, real `docker compose`."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +208,69 @@ def test_shell_completion_completes_stacks_and_commands(kroot):
     assert "--install-completion" in _complete(kroot, "kompose --ins")
     shown = run_kompose("--show-completion", "bash", root=None)
     assert shown.code == 0 and "_KOMPOSE_COMPLETE" in shown.stdout, shown
+
+
+# --- 5. one JSON schema over every command ----------------------------------------------------------
+
+ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?Z$")
+DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+TIME_KEYS = ("time", "timestamp", "dump_time", "last_drill", "next_run", "due_since", "created", "at")
+
+
+def _walk(data, path="$"):
+    yield path, data
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _walk(value, f"{path}.{key}")
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _walk(value, f"{path}[{index}]")
+
+
+def test_every_command_prints_one_json_document_of_the_one_schema(kroot, pg):
+    pg.sql("CREATE TABLE items (id int)")
+    stack = kroot.stack(
+        "db", compose="services: {}\n",
+        env=(f"DB_CONTAINER={pg.container.name}\nDB_NAME={pg.database}\nDB_USER={pg.user}\n"
+             f"DB_PASSWORD={pg.password}\nKOMPOSE_SCHEDULE_DB_EXPORT=\"0 3 * * *\"\n"),
+        hooks="hook_pre_db_export() { :; }\n",
+    )
+    cron_file = kroot.path / "cron.d-kompose"
+    commands = {
+        "result": [stack, "db:export"],
+        "stacks": ["--list"],
+        "dumps": [stack, "db:list"],
+        "status": ["status"],
+        "hooks": [stack, "hooks"],
+        "hooks_check": [stack, "hooks:check"],
+        "cron": ["cron"],
+        "cron_check": ["cron", "--check", "--cron-file", str(cron_file)],
+        "plan": ["-n", stack, "db:import"],
+        "error": [stack, "db:exprot"],
+    }
+    seen_stack_keys = {}
+    for kind, argv in commands.items():
+        result = kroot.run("--json", *argv)
+        assert result.code in (0, 1, 2), result
+        data = json.loads(result.stdout)
+        assert isinstance(data, dict) and data["schema_version"] == 1 and data["kind"] == kind, (kind, data)
+        assert pg.password not in result.output, result
+        for path, value in _walk(data):
+            if isinstance(value, dict):
+                for key in value:
+                    if value[key] == stack:  # a stack's name is "stack", wherever it appears
+                        seen_stack_keys.setdefault(key, path)
+                for key in TIME_KEYS:
+                    if value.get(key) is not None and not isinstance(value[key], (dict, list)):
+                        assert ISO_UTC.match(str(value[key])), f"{kind}: {path}.{key} = {value[key]!r} is not ISO-8601 UTC"
+            elif isinstance(value, str) and DATE_LIKE.match(value):
+                assert ISO_UTC.match(value), f"{kind}: {path} = {value!r} is not ISO-8601 UTC"
+            if isinstance(value, str):
+                assert not value.endswith(".partial"), f"{kind}: {path} names a .partial: {value}"
+        if kind == "result":
+            [outcome] = data["outcomes"]
+            assert outcome["stack"] == stack and Path(outcome["file"]).is_file(), outcome
+        if kind == "stacks":
+            [info] = data["stacks"]
+            assert info["engine"] == "postgres" and info["hooks"] == ["pre_db_export"], info
+    assert set(seen_stack_keys) == {"stack"}, f"a stack's name under another key: {seen_stack_keys}"
