@@ -129,6 +129,19 @@ class Console:
         """A line of a hook's or compose's output, indented under its stack."""
         self.print("    " + (self.style(prefix, "dim") if prefix else "") + line)
 
+    def shows_progress(self) -> bool:
+        """Progress displays only on a terminal, and only when stdout is one too (never under a pipe,
+        never into --json's stdout, never inside a --jobs block)."""
+        data_tty = hasattr(self.data, "isatty") and self.data.isatty()
+        return self.is_terminal and data_tty
+
+    def transfer(self, what: str, total: int | None = None) -> NoBar:
+        """A progress bar for a transfer of about ``total`` bytes: call it with each chunk's size, then
+        close() it. Nothing is shown when shows_progress() says no."""
+        if not self.shows_progress():
+            return NoBar()
+        return Bar(self, what, total)
+
     def progress(self, text: str) -> None:
         """A line that rewrites itself on a terminal; nothing when not a terminal."""
         if not self.is_terminal:
@@ -137,6 +150,66 @@ class Console:
             self.out.write("\r\033[K  " + self.style(text, "dim"))
             self.out.flush()
             self._progress_shown = True
+
+
+class NoBar:
+    """The progress of a transfer where nothing is shown (not a terminal, --json, a --jobs block)."""
+
+    def __call__(self, count: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Bar(NoBar):
+    """A progress bar on the terminal (rich): what, bar, percent, bytes of the estimated total, rate,
+    time left. ``total`` None: no percent or time left, bytes and rate only. Transient: gone when
+    the transfer ends, and the step's own line says what it did."""
+
+    REFRESH_SECONDS = 0.1
+
+    def __init__(self, console: "Console", what: str, total: int | None):
+        from rich.console import Console as RichConsole
+        from rich.progress import (
+            BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.console = console
+        self.total = total if total and total > 0 else None
+        screen = RichConsole(file=console.out, force_terminal=True, no_color=not console.color, highlight=False)
+        self.progress = Progress(
+            TextColumn("  {task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
+            TransferSpeedColumn(), TimeRemainingColumn(), console=screen, transient=True, auto_refresh=False,
+            redirect_stdout=False, redirect_stderr=False,
+        )
+        self.task = self.progress.add_task(what, total=self.total)
+        self.done = 0
+        self._last = 0.0
+        self.progress.start()
+
+    def __call__(self, count: int) -> None:
+        self.done += count
+        if self.total and self.done > self.total:  # the estimate was low: keep the bar short of 100 %
+            self.total = int(self.done * 1.1)
+            self.progress.update(self.task, total=self.total)
+        self.progress.update(self.task, completed=self.done)
+        now = time.monotonic()
+        if now - self._last >= self.REFRESH_SECONDS:
+            self._last = now
+            self._refresh()
+
+    def _refresh(self) -> None:
+        with self.console._lock:
+            self.progress.refresh()
+            self.console._progress_shown = True  # a line printed meanwhile clears the bar first
+
+    def close(self) -> None:
+        self._refresh()
+        with self.console._lock:
+            self.progress.stop()
+            self.console._progress_shown = False
 
 
 def human_size(size: float) -> str:

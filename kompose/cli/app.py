@@ -255,12 +255,40 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
     order = {s.name: i for i, s in enumerate(stacks)}
     outcomes.sort(key=lambda o: order.get(o.stack, 0))
     code = exit_code(outcomes, result.run_errors)
+    if len(outcomes) > 1 and console.shows_progress():
+        console.print(summary_table(outcomes, command, console.color))
     console.print(summary_line(outcomes) + ("; run-wide hooks failed" if result.run_errors else ""), "bold")
     if ctx.options.json:
         console.emit_json(document("result", command=command, run_id=result.run_id,
                                    outcomes=[outcome_json(o) for o in outcomes], run_errors=result.run_errors,
                                    exit_code=int(code)))
     return code
+
+
+def summary_table(outcomes, command: str, color: bool) -> str:
+    """The table at the end of a multi-stack run on a terminal: stack, operation, result, duration, size."""
+    import io
+
+    from rich.console import Console as RichConsole
+    from rich.table import Table
+
+    from kompose.console import human_size
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column, justify in (("stack", "left"), ("operation", "left"), ("result", "left"), ("duration", "right"),
+                            ("size", "right")):
+        table.add_column(column, justify=justify)
+    styles = {"ok": "green", "failed": "red", "skipped": "yellow"}
+    for o in outcomes:
+        shown = o.status if o.status == "ok" else f"{o.status}: {o.error or ''}".rstrip(": ")
+        table.add_row(o.stack, command, f"[{styles.get(o.status, '')}]{shown}[/]" if color else shown,
+                      f"{o.duration:.1f} s", human_size(o.bytes) if o.bytes is not None else "-")
+    buffer = io.StringIO()
+    import shutil
+
+    width = shutil.get_terminal_size((120, 24)).columns
+    RichConsole(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False).print(table)
+    return buffer.getvalue().rstrip("\n")
 
 
 def outcome_json(outcome) -> dict:

@@ -35,6 +35,8 @@ class Engine:
     RECREATE_IN_PLACE: ClassVar[str]
     IN_PLACE_PROPERTIES: ClassVar[str]
     ROW_COUNTS: ClassVar[str]
+    # a script printing the database's size in bytes (the estimated total of an export's progress bar)
+    SIZE_QUERY: ClassVar[str] = ""
 
     def uses(self, env: Mapping[str, str]) -> bool:
         """Whether the stack has a database at all (DB_NAME set)."""

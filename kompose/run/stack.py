@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
 
-from kompose.console import Console, Rate, human_size
+from kompose.console import Console, NoBar, human_size
 from kompose.context import Context
 from kompose.engines import engine_for
 from kompose.dumps import codecs
@@ -157,19 +156,38 @@ class StackRun(DumpSteps):
             if not any(n.name == step.name for n in client.networks.list(names=[step.name])):
                 raise KomposeError(f"cannot create network {step.name}: {exc.explanation or exc}") from None
 
-    def _progress(self, what: str) -> Callable[[int], None]:
-        """An on_progress callback: adds up bytes, shows the rate now and then."""
-        rate = Rate()
+    def _progress(self, what: str, total: int | None = None):
+        """An on_progress callback (close() it when the transfer ends): a progress bar with the
+        estimated total on a terminal; elsewhere nothing."""
+        return self.console.transfer(what or "transfer", total)
 
-        def progress(count: int) -> None:
-            if rate.add(count):
-                self.console.progress(f"{what}: {rate.text()}")
-
-        return progress
+    def _estimate(self, step) -> int | None:
+        """The bytes a transfer step will count, estimated, for the bar's total and percent: an
+        import sends its file (uncompressed), an export receives about the database's size (plain),
+        or about the previous dump of the same kind (custom). None: no estimate."""
+        if not self.console.shows_progress():
+            return None
+        try:
+            source = getattr(step, "stdin_file", None)
+            if source is not None:
+                return source.stat().st_size if not getattr(step, "host_codec", "") else None
+            output = getattr(step, "stdout_file", None) or getattr(step, "output", None)
+            if output is None:
+                return None
+            # what is counted is compressed (custom format; a helper's gzip/zstd file): about the last
+            # dump of the kind; else the SQL text, about the database's size
+            counted_compressed = ".dump" in output.name or (
+                isinstance(step, DumpInHelper) and any(f".sql.{c}" in output.name for c in ("gz", "zst")))
+            if counted_compressed:
+                return _previous_dump_size(output)
+            return _database_size(self.ctx, step, self.engine, self.plan.env, self.plan.stack)
+        except Exception:  # an estimate never fails a run
+            return None
 
     def _run_exec(self, step: Exec) -> None:
         self.console.detail(step.what or describe(step)[1], "blue")
-        progress = self._progress(step.what)
+        progress = self._progress(step.what, self._estimate(step)) if (step.stdin_file or step.stdout_file) \
+            else self._progress(step.what)
         # files stream through codecs: (de)compression on the host, and the sha256 of what is written
         try:
             stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
@@ -183,10 +201,12 @@ class StackRun(DumpSteps):
             raise DumpError(f"cannot write {step.stdout_file}: {exc.strerror}") from None
         started = now_iso()
         started_clock = time.time()
+        if stdin is not None and not isinstance(progress, NoBar):
+            stdin = _Counted(stdin, progress)  # an import's progress is what it sends
         try:
             result = docker_exec.container_exec(
                 self.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
-                on_progress=progress,
+                on_progress=None if stdin is not None else progress,
             )
             for handle in (stdout, stdin):
                 if handle:
@@ -195,6 +215,7 @@ class StackRun(DumpSteps):
             self._check_container(step.container, started_clock, step.what or step.argv[0])
             raise
         finally:
+            progress.close()
             for handle in (stdin, stdout):
                 if handle:
                     handle.abort()
@@ -209,7 +230,7 @@ class StackRun(DumpSteps):
         from kompose.docker import helper as helper_container
 
         self.console.detail(step.what or describe(step)[1], "blue")
-        progress = self._progress(step.what)
+        progress = self._progress(step.what, self._estimate(step))
         started = now_iso()
         started_clock = time.time()
         try:
@@ -221,6 +242,8 @@ class StackRun(DumpSteps):
         except DockerError:
             self._check_container(step.container, started_clock, step.what or step.argv[0])
             raise
+        finally:
+            progress.close()
         if result.note:
             self.console.detail(result.note, "yellow")
         if result.exit_code != 0:
@@ -309,3 +332,53 @@ class StackRun(DumpSteps):
         for path in sorted(step.directory.glob(step.glob)):
             path.unlink(missing_ok=True)
             self.console.detail(f"removed {path.name} ({step.reason})", "yellow")
+
+
+class _Counted:
+    """A stdin source whose reads are counted for the progress bar (it hides fileno(), so the exec
+    reads it instead of sendfile(2): only when a bar is shown)."""
+
+    def __init__(self, source, progress):
+        self._source = source
+        self._progress = progress
+        self.name = getattr(source, "name", "")
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._source.read(size)
+        if chunk:
+            self._progress(len(chunk))
+        return chunk
+
+    def close(self) -> None:
+        self._source.close()
+
+    def abort(self) -> None:
+        self._source.abort()
+
+
+def _previous_dump_size(output: Path) -> int | None:
+    """The size of the newest finished dump of the same kind beside ``output`` (an estimate)."""
+    final = output.name.removesuffix(".partial")
+    database, _, rest = final.rpartition("_")
+    database = database.rpartition("_")[0]
+    suffix = final[final.index("."):] if "." in final else ""
+    previous = sorted((p for p in output.parent.glob(f"{database}_*{suffix}") if p.name != final),
+                      key=lambda p: p.name, reverse=True)
+    return previous[0].stat().st_size if previous else None
+
+
+def _database_size(ctx, step, engine, env, stack: str) -> int | None:
+    """The database's size on the server (the engine's SIZE_QUERY, pg_database_size), asked in its
+    container with the stack's credentials (in the exec's environment, as every step)."""
+    import io
+
+    query = getattr(engine, "SIZE_QUERY", "")
+    container = getattr(step, "container", None)
+    if not query or container is None or not container.id:
+        return None
+    conn = engine.connection(env, stack)
+    argv = engine.script_argv(conn, conn.database, ())
+    result = docker_exec.container_exec(ctx.docker(), container.id, argv, conn.exec_env(),
+                                        stdin=io.BytesIO(query.encode()))
+    text = bytes(result.stdout).decode(errors="replace").strip()
+    return int(text) if result.exit_code == 0 and text.isdigit() else None

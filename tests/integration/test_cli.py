@@ -274,3 +274,65 @@ def test_every_command_prints_one_json_document_of_the_one_schema(kroot, pg):
             [info] = data["stacks"]
             assert info["engine"] == "postgres" and info["hooks"] == ["pre_db_export"], info
     assert set(seen_stack_keys) == {"stack"}, f"a stack's name under another key: {seen_stack_keys}"
+
+
+# --- 6. progress on a terminal (a real pty) ---------------------------------------------------------
+
+
+def _run_in_pty(kroot, *args: str, timeout: float = 180) -> tuple[int, str]:
+    """kompose with stdout and stderr on a pseudo-terminal: (exit code, everything it wrote)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import kompose_env
+
+    master, slave = pty.openpty()
+    env = kompose_env({"TERM": "xterm-256color", "COLUMNS": "150", "LINES": "40"})
+    process = subprocess.Popen([sys.executable, "-m", "kompose", "--root", str(kroot.path), *args],
+                               stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    code = process.wait(timeout=30)
+    return code, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_with_total_percent_rate_and_summary_table_in_a_terminal(kroot, pg):
+    pg.sql("CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 8) AS body FROM generate_series(1, 150000) g")
+    stack = _db_stack(kroot, pg)
+    code, screen = _run_in_pty(kroot, stack, "db:export", "--transport", "exec")
+    assert code == 0, screen
+    frames = re.findall(r"(\d+)%", screen)
+    assert frames, f"no percent in the terminal output\n{screen[-3000:]}"
+    assert re.search(r"[\d.]+/[\d.]+ (kB|MB)", screen), f"no 'done/total' bytes\n{screen[-3000:]}"
+    assert re.search(r"[\d.]+ (kB|MB)/s", screen) and "━" in screen, screen[-3000:]
+    assert pg.password not in screen
+    # an import's bar counts the file it sends
+    code, screen = _run_in_pty(kroot, stack, "db:import")
+    assert code == 0, screen
+    assert re.search(r"\d+%", screen) and re.search(r"[\d.]+/[\d.]+ (kB|MB)", screen), screen[-3000:]
+    # the same commands with stdout not a terminal: none of it
+    piped = kroot.run(stack, "db:export", "--transport", "exec")
+    assert piped.code == 0 and "━" not in piped.output and "\x1b[" not in piped.output, piped
+    as_json = kroot.run("--json", stack, "db:export")
+    assert as_json.code == 0 and json.loads(as_json.stdout)["kind"] == "result", as_json
+    # a multi-stack run ends with a table: stack, operation, result, duration, size
+    other = kroot.stack("other")
+    code, screen = _run_in_pty(kroot, "*", "config", "-q")
+    assert code == 0, screen
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
+    header = next((line for line in plain.splitlines() if "operation" in line), "")
+    assert all(word in header for word in ("stack", "operation", "result", "duration", "size")), plain
+    assert re.search(rf"{re.escape(other)}\s+config\s+ok\s+[\d.]+ s", plain), plain

@@ -27,6 +27,7 @@ class PostgresEngine(Engine):
     RECREATE_IN_PLACE = sql.RECREATE_IN_PLACE
     IN_PLACE_PROPERTIES = sql.IN_PLACE_PROPERTIES
     ROW_COUNTS = sql.ROW_COUNTS
+    SIZE_QUERY = "SELECT pg_database_size(current_database());\n"
 
     def uses(self, env: Mapping[str, str]) -> bool:
         return sql.uses_postgres(env)
