@@ -1,6 +1,6 @@
 """Which code runs each step kind: the one registry of step handlers.
 
-A handler is ``handler(run: StackRun, step) -> None``; it raises KomposeError when the step fails.
+A handler is ``handler(run, step) -> None``; it raises KomposeError when the step fails.
 Hook kinds are run by their own modules (hooks/kinds/) through StackRun.run_step.
 
 The core step kinds (plan/steps.py) are listed below. A room with step kinds of its own
@@ -14,33 +14,245 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-from kompose.plan import steps as s
-from kompose.run.stack import StackRun
+import time
 
-Handler = Callable[[StackRun, object], None]
+from kompose.console import NoBar
+from kompose.dumps import codecs
+from kompose.dumps import files as dumps
+from kompose.docker import exec as docker_exec
+from kompose.errors import DatabaseError, DockerError, DumpError, KomposeError
+from kompose.host import processes as execute
+from kompose.host.files import fsync_rename
+from kompose.plan import steps as s
+from kompose.plan.render import describe
+from kompose.plan.steps import (
+    HELPER_MOUNT, CheckDump, Compose, DumpInHelper, Exec, Network, Note, Remove, RemoveHelpers, RemoveStale, Rename,
+    Sql,
+)
+from kompose.run.dump_steps import DumpSteps, now_iso
+
+
+# a handler gets the StackRun running the stack (its console, ctx, engine, files) and the step
+Handler = Callable[[object, object], None]
+
+
+def run_note(run, step: Note) -> None:
+    run.console.detail(step.text, "dim")
+
+
+def run_compose(run, step: Compose) -> None:
+    argv = [*execute.compose_command(), *step.argv[2:]]
+    run.console.detail("$ " + " ".join(step.argv), "blue")
+    result = execute.run_streamed(
+        argv, run.plan.directory, run.plan.env, lambda line: run.console.stream_line("", line),
+        what="docker compose",
+    )
+    if result.exit_code != 0:
+        raise KomposeError(f"docker compose {step.argv[2] if len(step.argv) > 2 else ''} failed with exit code {result.exit_code}")
+
+
+def run_network(run, step: Network) -> None:
+    from docker.errors import APIError
+
+    client = run.ctx.docker()
+    try:
+        if not any(n.name == step.name for n in client.networks.list(names=[step.name])):
+            client.networks.create(step.name, driver="bridge")
+            run.console.detail(f"created network {step.name}", "blue")
+    except APIError as exc:
+        # two stacks starting at once may both try: the loser finds it made
+        if not any(n.name == step.name for n in client.networks.list(names=[step.name])):
+            raise KomposeError(f"cannot create network {step.name}: {exc.explanation or exc}") from None
+
+
+def run_exec(run, step: Exec) -> None:
+    run.console.detail(step.what or describe(step)[1], "blue")
+    progress = run.progress(step.what, step if (step.stdin_file or step.stdout_file) else None)
+    # files stream through codecs: (de)compression on the host, and the sha256 of what is written
+    try:
+        stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
+    except OSError as exc:
+        raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
+    try:
+        stdout = codecs.Sink(step.stdout_file, step.host_codec, step.host_level) if step.stdout_file else None
+    except OSError as exc:
+        if stdin:
+            stdin.abort()
+        raise DumpError(f"cannot write {step.stdout_file}: {exc.strerror}") from None
+    started = now_iso()
+    started_clock = time.time()
+    if stdin is not None and not isinstance(progress, NoBar):
+        stdin = _Counted(stdin, progress)  # an import's progress is what it sends
+    try:
+        result = docker_exec.container_exec(
+            run.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
+            on_progress=None if stdin is not None else progress,
+        )
+        for handle in (stdout, stdin):
+            if handle:
+                handle.close()  # raises DumpError when (de)compression failed
+    except DockerError:
+        run.check_container(step.container, started_clock, step.what or step.argv[0])
+        raise
+    finally:
+        progress.close()
+        for handle in (stdin, stdout):
+            if handle:
+                handle.abort()
+    if stdout:
+        run.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
+                                        "bytes": step.stdout_file.stat().st_size}
+    if result.exit_code != 0:
+        run.check_container(step.container, started_clock, step.what or step.argv[0], result)
+        raise DatabaseError(run.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
+
+
+class _Counted:
+    """A stdin source whose reads are counted for the progress bar (it hides fileno(), so the exec
+    reads it instead of using sendfile(2): only when a bar is shown)."""
+
+    def __init__(self, source, progress):
+        self._source = source
+        self._progress = progress
+        self.name = getattr(source, "name", "")
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._source.read(size)
+        if chunk:
+            self._progress(len(chunk))
+        return chunk
+
+    def close(self) -> None:
+        self._source.close()
+
+    def abort(self) -> None:
+        self._source.abort()
+
+
+def run_dumpinhelper(run, step: DumpInHelper) -> None:
+    from kompose.docker import helper as helper_container
+
+    run.console.detail(step.what or describe(step)[1], "blue")
+    progress = run.progress(step.what, step)
+    started = now_iso()
+    started_clock = time.time()
+    try:
+        result = helper_container.run_to_file(
+            run.ctx.docker(), step.container.image_id or step.container.image, step.container.id, step.directory,
+            HELPER_MOUNT, step.argv, dict(step.env), step.user, step.output, on_progress=progress,
+            pipe=step.pipe,
+        )
+    except DockerError:
+        run.check_container(step.container, started_clock, step.what or step.argv[0])
+        raise
+    finally:
+        progress.close()
+    if result.note:
+        run.console.detail(result.note, "yellow")
+    if result.exit_code != 0:
+        # the helper lives in the database container's network: a stopped database shows as a lost server
+        run.check_container(step.container, started_clock, step.what or step.argv[0], result)
+        raise DatabaseError(run.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
+    # kompose created the file (or the pipe) the helper mounts, and a dump is never empty: an
+    # empty file means pg_dump wrote into another file of that name, in the engine's own view
+    if result.bytes_out == 0:
+        raise DumpError(
+            f"pg_dump in the helper container succeeded but {step.output} stayed empty: the engine does "
+            "not see this host's files; use --transport exec"
+        )
+    facts = {"started": started, "finished": now_iso()}
+    if result.sha256:  # hashed while it grew: the manifest needs no second read
+        facts.update(sha256=result.sha256, bytes=result.bytes_out)
+    run.files[step.output] = facts
+
+
+def run_removehelpers(run, step: RemoveHelpers) -> None:
+    from kompose.docker import helper as helper_container
+
+    for name in helper_container.remove_leftovers(run.ctx.docker(), step.directory):
+        run.console.detail(f"removed helper container {name} ({step.reason})", "yellow")
+
+
+def run_sql(run, step: Sql) -> None:
+    if not step.optional:
+        return run_script(run, step)
+    try:
+        run_script(run, step)
+    except KomposeError as exc:
+        run.console.detail(f"could not {step.what}: {exc.message}; going on", "yellow")
+
+
+def run_script(run, step: Sql) -> None:
+    import io
+
+    run.console.detail(step.what, "blue")
+    started = time.time()
+    try:
+        result = docker_exec.container_exec(
+            run.ctx.docker(), step.container.id, step.argv, dict(step.env),
+            stdin=io.BytesIO(step.script.encode()),
+        )
+    except DockerError:
+        run.check_container(step.container, started, step.what)
+        raise
+    if result.exit_code != 0:
+        run.check_container(step.container, started, step.what, result)
+        raise DatabaseError(
+            run.engine.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
+        )
+    for line in result.stdout.decode("utf-8", "replace").splitlines():
+        if line.strip():
+            run.console.stream_line("", line)
+
+
+def run_checkdump(run, step: CheckDump) -> None:
+    dumps.check_complete(step.path, step.format, step.compression)
+
+
+def run_rename(run, step: Rename) -> None:
+    try:
+        fsync_rename(step.src, step.dst)
+    except OSError as exc:  # fsync reports a full disk on some filesystems
+        raise DumpError(f"cannot finish {step.dst.name}: {exc.strerror or exc}") from None
+    if step.src in run.files:
+        run.files[step.dst] = run.files.pop(step.src)
+    run.outcome.file = str(step.dst)
+    run.outcome.bytes = step.dst.stat().st_size
+
+
+def run_remove(run, step: Remove) -> None:
+    for path in step.paths:
+        path.unlink(missing_ok=True)
+
+
+def run_removestale(run, step: RemoveStale) -> None:
+    for path in sorted(step.directory.glob(step.glob)):
+        path.unlink(missing_ok=True)
+        run.console.detail(f"removed {path.name} ({step.reason})", "yellow")
+
 
 HANDLERS: dict[type, Handler] = {
-    s.Note: StackRun._run_note,
-    s.Compose: StackRun._run_compose,
-    s.Network: StackRun._run_network,
-    s.Exec: StackRun._run_exec,
-    s.DumpInHelper: StackRun._run_dumpinhelper,
-    s.RemoveHelpers: StackRun._run_removehelpers,
-    s.Sql: StackRun._run_sql,
-    s.CheckDump: StackRun._run_checkdump,
-    s.Rename: StackRun._run_rename,
-    s.Remove: StackRun._run_remove,
-    s.RemoveStale: StackRun._run_removestale,
-    s.VerifyDump: StackRun._run_verifydump,
-    s.VerifyDumps: StackRun._run_verifydumps,
-    s.CheckChecksum: StackRun._run_checkchecksum,
-    s.StartChecksum: StackRun._run_startchecksum,
-    s.CheckServerVersion: StackRun._run_checkserverversion,
-    s.WriteManifest: StackRun._run_writemanifest,
-    s.Retention: StackRun._run_retention,
-    s.RemoveOrphans: StackRun._run_removeorphans,
-    s.CountRows: StackRun._run_countrows,
-    s.RecordDrill: StackRun._run_recorddrill,
+    s.Note: run_note,
+    s.Compose: run_compose,
+    s.Network: run_network,
+    s.Exec: run_exec,
+    s.DumpInHelper: run_dumpinhelper,
+    s.RemoveHelpers: run_removehelpers,
+    s.Sql: run_sql,
+    s.CheckDump: run_checkdump,
+    s.Rename: run_rename,
+    s.Remove: run_remove,
+    s.RemoveStale: run_removestale,
+    s.VerifyDump: DumpSteps._run_verifydump,
+    s.VerifyDumps: DumpSteps._run_verifydumps,
+    s.CheckChecksum: DumpSteps._run_checkchecksum,
+    s.StartChecksum: DumpSteps._run_startchecksum,
+    s.CheckServerVersion: DumpSteps._run_checkserverversion,
+    s.WriteManifest: DumpSteps._run_writemanifest,
+    s.Retention: DumpSteps._run_retention,
+    s.RemoveOrphans: DumpSteps._run_removeorphans,
+    s.CountRows: DumpSteps._run_countrows,
+    s.RecordDrill: DumpSteps._run_recorddrill,
 }
 
 # modules that define step kinds of their own, each with STEPS = {StepKind: handler}

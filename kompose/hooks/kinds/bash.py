@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 from kompose.errors import HookError
 from kompose.hooks.points import timeout as hook_timeout
 from kompose.plan.steps import HookStep
 
-if TYPE_CHECKING:
-    from kompose.hooks.runner import HookRunner
 
 KIND = "bash"
 
@@ -39,7 +37,7 @@ class Hook(HookStep):
 STEP = Hook
 
 
-def run(runner: HookRunner, step: Hook, state: Mapping[str, str]) -> None:
+def run(runner, step: Hook, state: Mapping[str, str]) -> None:
     from kompose.host import processes
 
     scope = runner.scope

@@ -6,14 +6,11 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 from kompose.errors import ConfigError, HookError
 from kompose.plan.steps import HookStep
 
-if TYPE_CHECKING:
-    from kompose.hooks.declarative import Declared
-    from kompose.hooks.runner import HookRunner
 
 KIND = "exec"
 _SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -55,11 +52,11 @@ def parse(key: str, value: str, fields: tuple[str, ...]) -> dict:
     return {"service": words[0], "argv": tuple(words[1:])}
 
 
-def step(point: str, item: Declared, timeout: float, extra: tuple[tuple[str, str], ...]) -> ExecHook:
+def step(point: str, item, timeout: float, extra: tuple[tuple[str, str], ...]) -> ExecHook:
     return ExecHook(point, item.key, item.service, item.argv, timeout, extra)
 
 
-def run(runner: HookRunner, step: ExecHook, state: Mapping[str, str]) -> None:
+def run(runner, step: ExecHook, state: Mapping[str, str]) -> None:
     from kompose.docker import containers
 
     scope = runner.scope

@@ -6,16 +6,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 from urllib.parse import urlsplit
 
 from kompose.env import mask_url
 from kompose.errors import ConfigError
 from kompose.plan.steps import HookStep
 
-if TYPE_CHECKING:
-    from kompose.hooks.declarative import Declared
-    from kompose.hooks.runner import HookRunner
 
 KIND = "http"
 METHODS = ("GET", "POST")
@@ -73,11 +70,11 @@ def parse(key: str, value: str, fields: tuple[str, ...]) -> dict:
     return {"method": method, "url": url, "body": body}
 
 
-def step(point: str, item: Declared, timeout: float, extra: tuple[tuple[str, str], ...]) -> HttpHook:
+def step(point: str, item, timeout: float, extra: tuple[tuple[str, str], ...]) -> HttpHook:
     return HttpHook(point, item.key, item.method, item.url, item.body, timeout, extra)
 
 
-def run(runner: HookRunner, step: HttpHook, state: Mapping[str, str]) -> None:
+def run(runner, step: HttpHook, state: Mapping[str, str]) -> None:
     from kompose.hooks import probes  # urllib costs start-up time only the runs with such hooks should pay
 
     what = f"http hook {step.key} ({step.method} {mask_url(step.url)})"

@@ -12,15 +12,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 from kompose.env import is_secret
 from kompose.errors import HookError
 from kompose.hooks import points as hooks
 from kompose.plan.steps import Container, HookStep
 
-if TYPE_CHECKING:
-    from kompose.hooks.runner import HookRunner
 
 KIND = "sql"
 _PSQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -128,7 +126,7 @@ class SqlHook(HookStep):
 STEP = SqlHook
 
 
-def run(runner: HookRunner, step: SqlHook, state: Mapping[str, str]) -> None:
+def run(runner, step: SqlHook, state: Mapping[str, str]) -> None:
     from kompose.docker import containers
     from kompose.engines.postgres import sql as postgres
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 from kompose.errors import ConfigError
 from kompose.plan.steps import HookStep
 
-if TYPE_CHECKING:
-    from kompose.hooks.declarative import Declared
-    from kompose.hooks.runner import HookRunner
 
 KIND = "tcp"
 
@@ -51,11 +48,11 @@ def parse(key: str, value: str, fields: tuple[str, ...]) -> dict:
     return {"host": host, "port": port}
 
 
-def step(point: str, item: Declared, timeout: float, extra: tuple[tuple[str, str], ...]) -> TcpHook:
+def step(point: str, item, timeout: float, extra: tuple[tuple[str, str], ...]) -> TcpHook:
     return TcpHook(point, item.key, item.host, item.port, timeout)
 
 
-def run(runner: HookRunner, step: TcpHook, state: Mapping[str, str]) -> None:
+def run(runner, step: TcpHook, state: Mapping[str, str]) -> None:
     from kompose.hooks import probes  # socket work only for the runs with such hooks
 
     runner.detail(f"hook {step.key}: {step.host}:{step.port}")
