@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
 
 from kompose.console import Console, human_size
 from kompose.context import Context
@@ -16,7 +15,7 @@ from kompose.docker import exec as docker_exec
 from kompose.plan.model import StackPlan
 from kompose.plan.render import describe
 from kompose.plan.steps import (
-    HookStep, Step,
+    DumpInHelper, HookStep, Step,
 )
 from kompose.run.dump_steps import DumpSteps, now_iso
 from kompose.run.handlers import HANDLERS
@@ -147,7 +146,7 @@ class StackRun(DumpSteps):
             if output is None:
                 return None
             counted_compressed = ".dump" in output.name or (
-                getattr(step, "pipe", "missing") != "missing" and any(f".sql.{c}" in output.name for c in ("gz", "zst")))
+                isinstance(step, DumpInHelper) and any(f".sql.{c}" in output.name for c in ("gz", "zst")))
             if counted_compressed:
                 return _previous_dump_size(output)
             return _database_size(self.ctx, step, self.engine, self.plan.env, self.plan.stack)
