@@ -58,6 +58,10 @@ class Context:
         {} when there is none. Parsed once per run: planning asks for it more than once per stack."""
         if path not in self._env_files:
             self._env_files[path] = envmod.read_env_file(path, self.root_env()) if path.is_file() else {}
+            for key in self._env_files[path]:
+                meant = envmod.misspelt_setting(key)
+                if meant:  # a typo would silently leave a setting at its default
+                    self.console.warn(f"{path}: {key} is not a kompose setting; did you mean {meant}?")
         return dict(self._env_files[path])
 
     def stack_env(self, stack: Stack) -> dict[str, str]:

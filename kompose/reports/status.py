@@ -16,7 +16,7 @@ from kompose.dumps import files as dumps
 from kompose.dumps import manifest
 from kompose.reports import schedules
 from kompose.console import human_size
-from kompose.errors import ExitCode
+from kompose.errors import ExitCode, KomposeError
 from kompose.reports.listing import human_age
 from kompose.reports.schema import document
 
@@ -37,6 +37,7 @@ class StackStatus:
     drill_ok: bool | None = None
     next_run: str | None = None
     next_command: str | None = None
+    error: str | None = None  # the stack's configuration cannot be read (a bad .env line)
 
 
 def read_drill(directory: Path) -> dict | None:
@@ -96,6 +97,13 @@ def _ago(seconds: int | None) -> str:
     return "-" if seconds is None else human_age(seconds)
 
 
+def _status_or_error(ctx, stack, now: datetime) -> StackStatus:
+    try:
+        return stack_status(ctx, stack, now)
+    except KomposeError as exc:
+        return StackStatus(stack.name, None, error=exc.message)
+
+
 def status_command(ctx, pattern: str | None, json_output: bool) -> int:
     from kompose.stacks import discover, select
 
@@ -103,15 +111,21 @@ def status_command(ctx, pattern: str | None, json_output: bool) -> int:
     if pattern:
         stacks = select(stacks, pattern)
     now = datetime.now()
-    rows = [stack_status(ctx, stack, now) for stack in stacks]
+    rows = [_status_or_error(ctx, stack, now) for stack in stacks]
+    for r in rows:
+        if r.error:  # that stack shows its error, the others their status; exit 1
+            ctx.console.error(f"{r.stack}: {r.error}")
     if json_output:
         ctx.console.emit_json(document("status", stacks=[asdict(r) for r in rows]))
-        return ExitCode.OK
+        return ExitCode.FAILED if any(r.error for r in rows) else ExitCode.OK
     if not rows:
         ctx.console.print(f"no stacks under {ctx.root}")
         return ExitCode.OK
     table_rows = []
     for r in rows:
+        if r.error:
+            table_rows.append([r.stack, "error", r.error, "", "", "", "", ""])
+            continue
         if not r.database:
             table_rows.append([r.stack, "-", "", "", "", "", "", ""])
             continue
@@ -126,7 +140,7 @@ def status_command(ctx, pattern: str | None, json_output: bool) -> int:
         ])
     ctx.console.print(_table(["stack", "database", "newest dump", "age", "size", "verification", "last drill",
                               "next run"], table_rows, ctx.console.color))
-    return ExitCode.OK
+    return ExitCode.FAILED if any(r.error for r in rows) else ExitCode.OK
 
 
 # ---------------------------------------------------------------- cron --check

@@ -336,3 +336,36 @@ def test_progress_bar_with_total_percent_rate_and_summary_table_in_a_terminal(kr
     header = next((line for line in plain.splitlines() if "operation" in line), "")
     assert all(word in header for word in ("stack", "operation", "result", "duration", "size")), plain
     assert re.search(rf"{re.escape(other)}\s+config\s+ok\s+[\d.]+ s", plain), plain
+
+
+# --- 12. one bad .env line in one stack ------------------------------------------------------------
+
+
+def test_one_bad_env_line_fails_its_stack_and_the_others_go_on(kroot):
+    bad = kroot.stack("bad", env="GOOD=1\nthis is not valid\n")
+    good = kroot.stack("good", env="DB_NAME=good\n")
+    listed = kroot.run("--list")
+    assert listed.code == 1, listed
+    assert good in listed.stdout and "database:postgres" in listed.stdout, listed
+    assert f"{bad}" in listed.stderr and ".env:2" in listed.stderr, listed
+    status = kroot.run("status")
+    assert status.code == 1 and good in status.stdout and ".env:2" in status.stderr, status
+    as_json = json.loads(kroot.run("--json", "status").stdout)
+    errors = {s["stack"]: s["error"] for s in as_json["stacks"]}
+    assert errors[good] is None and ".env:2" in errors[bad], as_json
+    run = kroot.run("*", "config", "-q")
+    assert run.code == 1, run
+    assert "1 succeeded, 1 failed of 2 stacks" in run.stdout, run
+    assert any(bad in line and ".env:2" in line for line in run.stderr.splitlines() if "✗" in line), run
+    alone = kroot.run(bad, "config", "-q")  # alone: a configuration error, nothing runs
+    assert alone.code == 2 and ".env:2" in alone.stderr, alone
+
+
+def test_a_misspelt_kompose_setting_warns_with_the_nearest_name(kroot):
+    stack = kroot.stack("blog", env="DB_NAME=blog\nKOMPOSE_KEEP_DALY=3\nKOMPOSE_KEEP_LAST=2\n")
+    result = kroot.run("--list")
+    assert result.code == 0, result
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result
+    assert "KOMPOSE_KEEP_DALY" in warnings[0] and "did you mean KOMPOSE_KEEP_DAILY?" in warnings[0], result
+    assert "KOMPOSE_KEEP_DALY" not in result.stdout and stack in result.stdout, result
