@@ -13,7 +13,10 @@ from dotenv.variables import parse_variables
 
 from kompose.errors import ConfigError
 
-SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|PASSPHRASE|PRIVATE_KEY|API_KEY", re.IGNORECASE)
+# KOMPOSE_NOTIFY (apprise URLs carry tokens) and KOMPOSE_PING_URL* (the check's id is its
+# secret) too; \b keeps KOMPOSE_NOTIFY_ON and KOMPOSE_NOTIFY_TIMEOUT plain settings
+SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|PASSPHRASE|PRIVATE_KEY|API_KEY|\bKOMPOSE_NOTIFY\b|KOMPOSE_PING_URL",
+                        re.IGNORECASE)
 MASK = "***"
 # secret values shorter than this are not masked inside free text (a one-letter
 # "password" would turn every line into stars and tell an onlooker its length)

@@ -230,10 +230,14 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
     console = ctx.console
     plan, failed_planning = plan_run(ctx, stacks, command, args, kwargs, spec.planner() if spec else None)
     if ctx.dry_run:
+        from kompose import notify
+
+        monitoring_lines, monitoring_json = notify.describe(ctx, plan)  # what would be sent; sends nothing
         if ctx.options.json:
             data = json.loads(render_json(plan))
             data["errors"] = [{"stack": o.stack, "error": o.error} for o in failed_planning]
             data["exit_code"] = int(ExitCode.FAILED if failed_planning else ExitCode.OK)
+            data["monitoring"] = monitoring_json
             console.emit_json(document("plan", **data))
         else:
             if plan.stacks or plan.run_hooks:
@@ -241,12 +245,16 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
             for outcome in failed_planning:
                 console.print(f"{outcome.stack}: {command}")
                 console.failure(f"cannot plan: {outcome.error}")
+            for line in monitoring_lines:
+                console.print(line)
             more = "; --verbose shows every step in full" if not ctx.options.verbose and has_detail(plan) else ""
             console.print(console.style(f"dry run: nothing was changed{more}", "dim"))
         return ExitCode.FAILED if failed_planning else ExitCode.OK
 
+    from kompose import notify
     from kompose.run.execute import execute_run, exit_code, summary_line
 
+    notify.before_run(ctx, plan)  # validates the monitoring settings, then the /start pings
     for outcome in failed_planning:
         console.stack_header(outcome.stack, command)
         console.failure(outcome.error)
@@ -258,6 +266,7 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
     if len(outcomes) > 1 and console.shows_progress():
         console.print(summary_table(outcomes, command, console.color))
     console.print(summary_line(outcomes) + ("; run-wide hooks failed" if result.run_errors else ""), "bold")
+    notify.after_run(ctx, plan, outcomes, result.run_errors, code)
     if ctx.options.json:
         console.emit_json(document("result", command=command, run_id=result.run_id,
                                    outcomes=[outcome_json(o) for o in outcomes], run_errors=result.run_errors,

@@ -169,10 +169,17 @@ def _cron_args(
 
 def _status_args(
     pattern: Optional[str] = typer.Argument(None, help="only these stacks (default: every stack)"),
+    max_age: Optional[str] = typer.Option(
+        None, "--max-age", metavar="DURATION",
+        help="the newest dump may be this old (26h, 90m, 2d, seconds) [default: from KOMPOSE_SCHEDULE_DB_EXPORT]",
+    ),
     json_output: bool = typer.Option(False, "--json", help="print the status as JSON"),
 ):
-    """Per stack: the newest dump, its age, size and verification, the last drill and the next scheduled run."""
-    return {"pattern": pattern, "json_output": json_output}
+    """Per stack: the newest dump, its age, size and verification, the last drill, the next scheduled run.
+
+    Exit 1 when a stack's newest dump is overdue, its last run failed, or it is scheduled without a verified dump.
+    """
+    return {"pattern": pattern, "json_output": json_output, "max_age": max_age}
 
 
 def _init_args(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -16,9 +17,9 @@ from kompose.dumps import files as dumps
 from kompose.dumps import manifest
 from kompose.reports import schedules
 from kompose.console import human_size
-from kompose.errors import ExitCode, KomposeError
+from kompose.errors import ExitCode, KomposeError, UsageError
 from kompose.reports.listing import human_age
-from kompose.reports.schema import document
+from kompose.reports.schema import document, iso_utc
 
 DRILL_STATE = dumps.DRILL_STATE
 
@@ -37,6 +38,11 @@ class StackStatus:
     drill_ok: bool | None = None
     next_run: str | None = None
     next_command: str | None = None
+    # what a monitor acts on: "ok", or the problems (overdue, failed last run, unverified)
+    state: str = "ok"
+    problems: list[str] = field(default_factory=list)
+    last_runs: dict = field(default_factory=dict)  # operation -> the last run's record (see notify.state)
+    max_age_seconds: int | None = None  # the age limit the newest dump was judged by
     error: str | None = None  # the stack's configuration cannot be read (a bad .env line)
 
 
@@ -50,7 +56,7 @@ def read_drill(directory: Path) -> dict | None:
         return None
 
 
-def stack_status(ctx, stack, now: datetime) -> StackStatus:
+def stack_status(ctx, stack, now: datetime, max_age: float | None = None) -> StackStatus:
     env = ctx.stack_env(stack)
     database = env.get("DB_NAME") or None
     status = StackStatus(stack.name, database)
@@ -69,12 +75,70 @@ def stack_status(ctx, stack, now: datetime) -> StackStatus:
         if drill:
             status.last_drill = drill.get("at")
             status.drill_ok = bool(drill.get("ok"))
-    upcoming = [(schedules.next_run(s.expression, now), s.command) for s in schedules.stack_schedules(stack.name, env)]
+    found_schedules = schedules.stack_schedules(stack.name, env)
+    upcoming = [(schedules.next_run(s.expression, now), s.command) for s in found_schedules]
     if upcoming:
         when, command = min(upcoming)
         status.next_run = when.isoformat(timespec="minutes")
         status.next_command = command
+    _judge_stack(status, stack.dir, env, found_schedules, now, max_age)
     return status
+
+
+def _judge_stack(status: StackStatus, directory: Path, env, found_schedules, now: datetime,
+                 max_age: float | None) -> None:
+    """Fill in status.problems: a failed last run (of a schedulable operation), an overdue newest dump (older
+    than --max-age, else than the export schedule's last due run), an export schedule without a
+    verified newest dump."""
+    from kompose.notify import state as run_state
+
+    kinds = []
+    status.last_runs = run_state.read(directory)
+    for operation, record in sorted(status.last_runs.items()):
+        # the unattended operations; a failed db:import or db:rollback is a person's, at a terminal
+        if record.get("status") == "failed" and operation in schedules.OPERATIONS.values():
+            kinds.append("failed")
+            at = iso_utc(record.get("at")) or "?"  # as the JSON says it (docs/json.md)
+            status.problems.append(f"last {operation} failed ({at}): {record.get('error') or '?'}")
+    exports = [s for s in found_schedules if s.command == "db:export"]
+    if status.database and (exports or max_age is not None):
+        if max_age is not None:
+            limit = max_age
+        else:
+            limit = max((now - schedules.due_since(s.expression, now, schedules.grace_of(env, s.expression, now))
+                         ).total_seconds() for s in exports)
+        status.max_age_seconds = int(limit)
+        if status.age_seconds is None:
+            kinds.append("overdue")
+            status.problems.append("overdue: no dump at all")
+        elif status.age_seconds > limit:
+            kinds.append("overdue")
+            status.problems.append(f"overdue: the newest dump is {human_age(status.age_seconds)} old "
+                                   f"(limit {human_age(int(limit))})")
+    if status.database and exports and status.newest_dump and status.verification != "verified":
+        kinds.append("unverified")
+        status.problems.append(f"unverified: the newest dump is {status.verification}")
+    if kinds:
+        status.state = ", ".join(dict.fromkeys(kinds))  # failed, overdue, unverified
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of ``90m``, ``26h``, ``2d``, ``1d12h``, ``1w`` or a plain number of seconds.
+    Raises UsageError for anything else."""
+    raw = text.strip().lower()
+    try:
+        value = float(raw)
+    except ValueError:
+        if not raw or _DURATION_PART.sub("", raw).strip():
+            raise UsageError(f"--max-age {text!r}: expected a duration such as 26h, 90m, 2d, 1d12h or seconds") from None
+        value = sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(raw))
+    if value <= 0:
+        raise UsageError(f"--max-age {text!r}: expected a positive duration")
+    return value
 
 
 def _table(columns: list[str], rows: list[list[str]], color: bool) -> str:
@@ -97,37 +161,40 @@ def _ago(seconds: int | None) -> str:
     return "-" if seconds is None else human_age(seconds)
 
 
-def _status_or_error(ctx, stack, now: datetime) -> StackStatus:
+def _status_or_error(ctx, stack, now: datetime, limit) -> StackStatus:
     try:
-        return stack_status(ctx, stack, now)
-    except KomposeError as exc:
-        return StackStatus(stack.name, None, error=exc.message)
+        return stack_status(ctx, stack, now, limit)
+    except KomposeError as exc:  # that stack shows its error, the others their status; exit 1
+        return StackStatus(stack.name, None, error=exc.message, state="error", problems=[exc.message])
 
 
-def status_command(ctx, pattern: str | None, json_output: bool) -> int:
+def status_command(ctx, pattern: str | None, json_output: bool, max_age: str | None = None) -> int:
+    """The table (or JSON); exit 1 when a selected stack has a problem (see _judge_stack)."""
     from kompose.stacks import discover, select
 
+    limit = parse_duration(max_age) if max_age is not None else None
     stacks = discover(ctx.root)
     if pattern:
         stacks = select(stacks, pattern)
     now = datetime.now()
-    rows = [_status_or_error(ctx, stack, now) for stack in stacks]
+    rows = [_status_or_error(ctx, stack, now, limit) for stack in stacks]
     for r in rows:
-        if r.error:  # that stack shows its error, the others their status; exit 1
+        if r.error:
             ctx.console.error(f"{r.stack}: {r.error}")
+    code = ExitCode.FAILED if any(r.problems for r in rows) else ExitCode.OK
     if json_output:
         ctx.console.emit_json(document("status", stacks=[asdict(r) for r in rows]))
-        return ExitCode.FAILED if any(r.error for r in rows) else ExitCode.OK
+        return code
     if not rows:
         ctx.console.print(f"no stacks under {ctx.root}")
         return ExitCode.OK
     table_rows = []
     for r in rows:
         if r.error:
-            table_rows.append([r.stack, "error", r.error, "", "", "", "", ""])
+            table_rows.append([r.stack, "error", r.error, "", "", "", "", "", "error"])
             continue
         if not r.database:
-            table_rows.append([r.stack, "-", "", "", "", "", "", ""])
+            table_rows.append([r.stack, "-", "", "", "", "", "", "", "; ".join(r.problems) or "ok"])
             continue
         drill = "-"
         if r.last_drill:
@@ -137,10 +204,14 @@ def status_command(ctx, pattern: str | None, json_output: bool) -> int:
             r.stack, r.database, r.newest_dump or "no dump", _ago(r.age_seconds),
             human_size(r.size) if r.size is not None else "-", r.verification or "-", drill,
             f"{r.next_command} {r.next_run.replace('T', ' ')}" if r.next_run else "not scheduled",
+            "; ".join(r.problems) or "ok",
         ])
     ctx.console.print(_table(["stack", "database", "newest dump", "age", "size", "verification", "last drill",
-                              "next run"], table_rows, ctx.console.color))
-    return ExitCode.FAILED if any(r.error for r in rows) else ExitCode.OK
+                              "next run", "state"], table_rows, ctx.console.color))
+    troubled = [r.stack for r in rows if r.problems]
+    ctx.console.print(f"{len(troubled)} of {len(rows)} stack(s) need attention: {', '.join(troubled)}" if troubled
+                      else f"all {len(rows)} stack(s) fine", "bold")
+    return code
 
 
 # ---------------------------------------------------------------- cron --check
