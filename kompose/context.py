@@ -88,9 +88,30 @@ class Context:
                 )
                 client.ping()
             except DockerException as exc:
-                raise DockerError(f"cannot reach the Docker engine: {_short(exc)}") from None
+                url = self.process_env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+                raise DockerError(f"cannot reach the Docker engine at {url}: {engine_problem(exc)}") from None
             self._docker = client
         return self._docker
+
+
+def engine_problem(exc: BaseException) -> str:
+    """What went wrong talking to the engine, in words (not "('Connection aborted.', FileNotFoundError(2, …))")."""
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo and len(found) < 50:  # the exception, its causes and the exceptions in their args
+        item = todo.pop(0)
+        found.append(item)
+        todo += [a for a in getattr(item, "args", ()) if isinstance(a, BaseException)]
+        todo += [c for c in (item.__cause__, item.__context__) if c is not None and c not in found]
+    text = " ".join(str(e) for e in found)
+    for kind, words in ((FileNotFoundError, "no such socket (is the engine running? DOCKER_HOST picks another)"),
+                        (PermissionError, "permission denied on the socket (the docker group, or root)"),
+                        (ConnectionRefusedError, "connection refused (is the engine running?)")):
+        if any(type(e) is kind for e in found) or kind.__name__ in text:
+            return words
+    if "NewConnectionError" in text or "Max retries exceeded" in text:
+        return "no engine answers there (is it running? is DOCKER_HOST right?)"
+    return _short(exc)
 
 
 def _short(exc: Exception) -> str:

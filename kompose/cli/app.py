@@ -113,7 +113,16 @@ def kompose(
     except KeyboardInterrupt:
         console.error("interrupted")
         code = 130
-    except Exception:
+    except Exception as exc:
+        if not debug and type(exc).__module__.split(".")[0] in ("requests", "urllib3", "docker"):
+            # the engine went away mid-run: one line naming the socket, not the SDK's internals
+            from kompose.context import engine_problem
+
+            url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            console.error(f"lost the Docker engine at {url}: {engine_problem(exc)}")
+            if console.log:
+                console.log_line("exit code 1")
+            raise typer.Exit(int(ExitCode.FAILED)) from None
         if console.log:  # a bug: the cron log must say so, not just the mail nobody reads
             import traceback
 

@@ -32,6 +32,10 @@ def cron_command(ctx, pattern: str | None, install: bool, check: bool, cron_file
     if install:
         if pattern:
             raise UsageError("cron --install writes the schedule of every stack under the root: leave out the pattern")
+        daemon = cron_daemon()
+        if daemon is None:  # the lines would be written and never run
+            ctx.console.warn("no cron daemon found (cron, crond, cronie, busybox crond): the schedule is written "
+                             "but nothing will run it until one is installed and running")
         before = target.read()
         after = replace_block(before, root, block)
         if after == before:
@@ -49,3 +53,24 @@ def cron_command(ctx, pattern: str | None, install: bool, check: bool, cron_file
     else:
         ctx.console.emit("\n".join(block))
     return ExitCode.OK
+
+
+CRON_DAEMONS = ("cron", "crond", "cronie", "fcron", "dcron")
+
+
+def cron_daemon() -> str | None:
+    """The path of an installed cron daemon, or None. $KOMPOSE_CRON_DAEMONS (colon-separated paths)
+    replaces the search, for tests and unusual hosts."""
+    import os
+    import shutil
+
+    override = os.environ.get("KOMPOSE_CRON_DAEMONS")
+    if override is not None:
+        return next((p for p in override.split(":") if p and Path(p).exists()), None)
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/local/sbin"])
+    for name in CRON_DAEMONS:
+        found = shutil.which(name, path=search)
+        if found:
+            return found
+    busybox = shutil.which("busybox", path=search)
+    return f"{busybox} crond" if busybox and Path("/etc/crontabs").is_dir() else None

@@ -56,13 +56,36 @@ class BufferedConsole(Console):
         self.err.close()
 
 
+class PrefixedConsole(Console):
+    """A Console whose lines go straight to the parent's, each prefixed with the stack's name
+    (``blog | ``): for commands that never end by themselves (``logs -f`` over several stacks)."""
+
+    def __init__(self, parent: Console, stack: str, width: int):
+        super().__init__(out=parent.out, err=parent.err, color=parent.color)
+        self.parent = parent
+        self.secrets = parent.secrets
+        self.is_terminal = False  # no progress lines between others' lines
+        self.prefix = f"{stack:<{width}} | "
+
+    def add_secrets(self, values) -> None:
+        self.parent.add_secrets(values)
+        self.secrets = self.parent.secrets
+
+    def _write(self, stream, text: str) -> None:
+        self.parent._write(stream, self.style(self.prefix, "dim") + text.lstrip(" "))
+
+
 def run_parallel(
     ctx,
     stack_plans: list[StackPlan],
     jobs: int,
     run_one: Callable[[StackPlan, Console], object],
+    streaming: bool = False,
 ) -> list:
     """Run ``run_one(stack_plan, console)`` for every stack, at most ``jobs`` at once. Returns the outcomes in plan order.
+
+    ``streaming``: every stack's lines are printed as they come, prefixed with its name, instead
+    of one block per stack (PrefixedConsole).
 
     Ctrl-C / SIGTERM (raised in the main thread): no new stack starts, the helper
     containers and process groups running now are stopped, the blocks of the stacks that
@@ -85,7 +108,9 @@ def run_parallel(
                 if not pending:
                     return
                 index = pending.pop(0)
-                buffered = BufferedConsole(console)
+                width = max(len(sp.stack) for sp in stack_plans)
+                buffered = PrefixedConsole(console, stack_plans[index].stack, width) if streaming \
+                    else BufferedConsole(console)
                 running[index] = buffered
             stack_plan = stack_plans[index]
             try:
@@ -96,7 +121,7 @@ def run_parallel(
             finally:
                 with lock:
                     running.pop(index, None)
-                if not stop.is_set():
+                if not stop.is_set() and not streaming:
                     buffered.flush_to_parent()
 
     # daemon threads: an interrupted run must be able to exit while a stream is still open
@@ -112,7 +137,7 @@ def run_parallel(
             with lock:
                 names = [stack_plans[i].stack for i in sorted(running)]
             done = sum(r is not None for r in results)
-            if names:
+            if names and not streaming:
                 console.progress(f"running: {', '.join(names)} · {done} of {len(stack_plans)} done")
     except BaseException:
         stop.set()
@@ -122,6 +147,8 @@ def run_parallel(
         helper_container.remove_live()
         execute.kill_live_groups()
         for buffered in interrupted:
+            if streaming:
+                continue
             buffered.failure("interrupted")
             buffered.flush_to_parent()
         raise

@@ -369,3 +369,72 @@ def test_a_misspelt_kompose_setting_warns_with_the_nearest_name(kroot):
     assert len(warnings) == 1, result
     assert "KOMPOSE_KEEP_DALY" in warnings[0] and "did you mean KOMPOSE_KEEP_DAILY?" in warnings[0], result
     assert "KOMPOSE_KEEP_DALY" not in result.stdout and stack in result.stdout, result
+
+
+# --- 14. smaller ones ------------------------------------------------------------------------------
+
+
+def test_an_engine_that_is_not_there_is_one_line_naming_the_socket(kroot, tmp_path):
+    stack = kroot.stack("db", compose="services: {}\n", env="DB_NAME=db\nDB_CONTAINER=nosuch\n")
+    socket_path = tmp_path / "no-engine.sock"
+    result = kroot.run(stack, "db:export", env={"DOCKER_HOST": f"unix://{socket_path}"})
+    assert result.code == 1, result
+    failures = [line for line in result.stderr.splitlines() if "✗" in line]
+    assert len(failures) == 1 and str(socket_path) in failures[0] and "no such socket" in failures[0], result
+    assert "Connection aborted" not in result.output and "FileNotFoundError" not in result.output, result
+    assert "Traceback" not in result.output, result
+
+
+def test_cron_install_warns_when_no_cron_daemon_is_installed(kroot, tmp_path):
+    kroot.stack("db", compose="services: {}\n", env='DB_NAME=db\nKOMPOSE_SCHEDULE_DB_EXPORT="0 3 * * *"\n')
+    cron_file = tmp_path / "cron.d-kompose"
+    none = kroot.run("cron", "--install", "--cron-file", str(cron_file), env={"KOMPOSE_CRON_DAEMONS": "/nonexistent/cron"})
+    assert none.code == 0 and cron_file.is_file(), none
+    assert "no cron daemon" in none.stderr and "no cron daemon" not in none.stdout, none
+    daemon = tmp_path / "cron"
+    daemon.write_text("#!/bin/sh\n")
+    found = kroot.run("cron", "--install", "--cron-file", str(cron_file), env={"KOMPOSE_CRON_DAEMONS": str(daemon)})
+    assert found.code == 0 and "no cron daemon" not in found.output, found
+
+
+def test_logs_follow_over_several_stacks_follows_all_of_them_prefixed(kroot, docker_client):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import APP_IMAGE, kompose_env
+
+    def compose(word: str) -> str:
+        return (f"services:\n  app:\n    image: {APP_IMAGE}\n    pull_policy: never\n    stop_grace_period: 1s\n"
+                f"    command: [\"sh\", \"-c\", \"while true; do echo {word}-tick; sleep 0.3; done\"]\n")
+
+    first, second = kroot.stack("one", compose=compose("first")), kroot.stack("two", compose=compose("second"))
+    try:
+        assert kroot.run("*", "up", "-d").code == 0
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kompose", "--root", str(kroot.path), "*", "logs", "-f", "--no-log-prefix"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            env=kompose_env(), start_new_session=True)
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        import selectors
+        selector = selectors.DefaultSelector()
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if selector.select(timeout=1):
+                line = process.stdout.readline()
+                if not line:
+                    break
+                lines.append(line)
+            seen = {s for s in (first, second) if any(l.startswith(f"{s} | ") and "tick" in l for l in lines)}
+            if len(seen) == 2:
+                break
+        os_pgid = process.pid
+        import os
+        os.killpg(os_pgid, signal.SIGINT)
+        process.communicate(timeout=30)
+        assert any(l.startswith(f"{first} | ") and "first-tick" in l for l in lines), "".join(lines)
+        assert any(l.startswith(f"{second} | ") and "second-tick" in l for l in lines), "".join(lines)
+    finally:
+        kroot.run("*", "down")
