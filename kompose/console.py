@@ -142,6 +142,10 @@ class Console:
             return NoBar()
         return Bar(self, what, total)
 
+    def stream_error_line(self, prefix: str, line: str) -> None:
+        """A line a hook wrote to its stderr, indented under its stack, on stderr."""
+        self._write(self.err, "    " + (self.style(prefix, "dim") if prefix else "") + line)
+
     def progress(self, text: str) -> None:
         """A line that rewrites itself on a terminal; nothing when not a terminal."""
         if not self.is_terminal:

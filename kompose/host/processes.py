@@ -112,8 +112,10 @@ def run_streamed(
     sink: LineSink,
     timeout: float | None = None,
     what: str = "command",
+    err_sink: LineSink | None = None,
 ) -> ProcessResult:
-    """Run a host process in its own process group, stdin /dev/null, output streamed to ``sink``.
+    """Run a host process in its own process group, stdin /dev/null, output streamed to ``sink``
+    (its stderr to ``err_sink`` when given, else merged into ``sink``).
 
     On timeout the whole group is stopped and HookError raised. A process whose
     background children keep its output open is waited for BACKGROUND_GRACE
@@ -127,7 +129,7 @@ def run_streamed(
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE if err_sink is not None else subprocess.STDOUT,
             start_new_session=True,
         )
     except OSError as exc:
@@ -135,6 +137,10 @@ def run_streamed(
     muted = threading.Event()
     reader = threading.Thread(target=_pump, args=(proc.stdout, sink, muted), daemon=True)
     reader.start()
+    err_reader = None
+    if err_sink is not None:
+        err_reader = threading.Thread(target=_pump, args=(proc.stderr, err_sink, muted), daemon=True)
+        err_reader.start()
     _live_groups.add(proc)
     try:
         code = proc.wait(timeout=timeout)
@@ -142,6 +148,8 @@ def run_streamed(
         _kill_group(proc)
         proc.wait()
         reader.join(BACKGROUND_GRACE)
+        if err_reader is not None:
+            err_reader.join(BACKGROUND_GRACE)
         muted.set()
         raise HookError(f"{what} timed out after {timeout:g} s; its process group was killed") from None
     except BaseException:
@@ -152,9 +160,11 @@ def run_streamed(
     finally:
         _live_groups.discard(proc)
     reader.join(BACKGROUND_GRACE)
+    if err_reader is not None:
+        err_reader.join(max(0.05, BACKGROUND_GRACE if not reader.is_alive() else 0.05))
     # the reader goes on draining what lingering children write, but shows none of it
     muted.set()
-    return ProcessResult(code, lingering=reader.is_alive())
+    return ProcessResult(code, lingering=reader.is_alive() or (err_reader is not None and err_reader.is_alive()))
 
 
 # The hook runner: source hooks.sh, make sure the function exists, call it.
@@ -180,6 +190,7 @@ def run_hook(
     cwd: Path,
     timeout: float,
     sink: LineSink,
+    err_sink: LineSink | None = None,
 ) -> ProcessResult:
     """Run one hook function of ``hooks_file`` in bash. Raises HookError when it fails or times out."""
     result = run_streamed(
@@ -189,6 +200,7 @@ def run_hook(
         sink=sink,
         timeout=timeout,
         what=f"hook {function}",
+        err_sink=err_sink,
     )
     if result.exit_code != 0:
         raise HookError(f"hook {function} failed with exit code {result.exit_code}")

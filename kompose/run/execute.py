@@ -87,7 +87,8 @@ def _execute_run(ctx: Context, plan: Plan, failures: list[Outcome], run: RunFile
     summary = Outcome("run-wide hooks", "ok")
     scope = HookScope("", run_hooks.directory, run_hooks.hooks_file, run_hooks.env, run.run_id,
                       run.run_context_file)
-    runner = HookRunner(ctx, scope, lambda text: console.detail(text, "blue"), lambda line: console.stream_line("", line))
+    runner = HookRunner(ctx, scope, lambda text: console.detail(text, "blue"), lambda line: console.stream_line("", line),
+                        lambda line: console.stream_error_line("", line))
     sequence = HookSequence(console, runner, summary)
 
     outcomes = list(failures)

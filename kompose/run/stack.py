@@ -77,6 +77,7 @@ class StackRun(DumpSteps):
         self.hooks = HookRunner(
             self.ctx, scope, lambda text: self.console.detail(text, "blue"),
             lambda line: self.console.stream_line("", line),
+            lambda line: self.console.stream_error_line("", line),
         )
         sequence = HookSequence(self.console, self.hooks, self.outcome)
         step: Step | None = None

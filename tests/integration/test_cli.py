@@ -109,7 +109,7 @@ def test_a_comma_list_item_that_matches_nothing_exits_3_naming_it(kroot):
 
 
 def test_a_failing_stack_prints_its_failure_on_stderr_and_the_others_result_on_stdout(kroot):
-    bad = kroot.stack("bad", hooks='hook_pre_config() { echo from-the-hook; return 1; }\n')
+    bad = kroot.stack("bad", hooks='hook_pre_config() { echo from-the-hook; echo hook-complains >&2; return 1; }\n')
     good = kroot.stack("good")
     for jobs in ("1", "2"):
         result = kroot.run("--jobs", jobs, "*", "config", "-q")
@@ -118,6 +118,8 @@ def test_a_failing_stack_prints_its_failure_on_stderr_and_the_others_result_on_s
         assert len(failures) == 1 and bad in failures[0] and "hook_pre_config" in failures[0], result
         assert "✗" not in result.stdout, result
         assert f"▶ {good}" in result.stdout and "1 succeeded, 1 failed of 2 stacks" in result.stdout, result
+        assert "from-the-hook" in result.stdout and "from-the-hook" not in result.stderr, result  # its stdout
+        assert "hook-complains" in result.stderr and "hook-complains" not in result.stdout, result  # its stderr
 
 
 @pytest.mark.parametrize(
