@@ -4,11 +4,13 @@ Every document kompose prints under --json is one object with ``schema_version``
 (what it is: "stacks", "dumps", "status", "hooks", "hooks_check", "cron", "cron_install",
 "cron_check", "plan", "result", "error"). A stack's name is ``stack`` wherever one appears, hook
 points are named as in text (``pre_up``), and times are ISO-8601 UTC strings
-(``2026-12-01T16:32:05Z``): ``document`` converts the values of the time keys (TIME_KEYS) it finds.
+(``2026-12-01T16:32:05Z``): ``document`` converts the values of the time keys (TIME_KEYS) and every
+string that is an ISO date and time.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -38,12 +40,21 @@ def iso_utc(value: Any) -> Any:
     return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
 def _times(data: Any) -> Any:
+    """Every time in ``data`` as ISO-8601 UTC: the values of TIME_KEYS (a datetime, a Unix time, an
+    ISO string) and any other string that is an ISO date and time (a key a room added: last_success)."""
     if isinstance(data, dict):
         return {key: iso_utc(value) if key in TIME_KEYS and not isinstance(value, (dict, list)) else _times(value)
                 for key, value in data.items()}
     if isinstance(data, (list, tuple)):
         return [_times(item) for item in data]
+    if isinstance(data, str) and _ISO_TIME.match(data):
+        return iso_utc(data)
+    if isinstance(data, datetime):
+        return iso_utc(data)
     return data
 
 
