@@ -161,10 +161,12 @@ def _ago(seconds: int | None) -> str:
     return "-" if seconds is None else human_age(seconds)
 
 
-def _status_or_error(ctx, stack, now: datetime, limit) -> StackStatus:
+def _status_or_error(ctx, stack, now: datetime, limit, alone: bool) -> StackStatus:
     try:
         return stack_status(ctx, stack, now, limit)
-    except KomposeError as exc:  # that stack shows its error, the others their status; exit 1
+    except KomposeError as exc:  # among others, that stack shows its error and the others their status (exit 1)
+        if alone:
+            raise  # alone, as for a run: a configuration error (exit 2)
         return StackStatus(stack.name, None, error=exc.message, state="error", problems=[exc.message])
 
 
@@ -177,7 +179,7 @@ def status_command(ctx, pattern: str | None, json_output: bool, max_age: str | N
     if pattern:
         stacks = select(stacks, pattern)
     now = datetime.now()
-    rows = [_status_or_error(ctx, stack, now, limit) for stack in stacks]
+    rows = [_status_or_error(ctx, stack, now, limit, len(stacks) == 1) for stack in stacks]
     for r in rows:
         if r.error:
             ctx.console.error(f"{r.stack}: {r.error}")

@@ -361,7 +361,7 @@ def test_import_into_a_database_that_does_not_exist_yet(server: Server):
     copied = target.dir / dump.name
     copied.write_bytes(dump.read_bytes())
     refused = server.run(target.name, "db:import", copied.name)
-    assert refused.code == 1 and "--allow-other-database" in refused.stdout, str(refused)
+    assert refused.code == 1 and "--allow-other-database" in refused.output, str(refused)
     result = server.run(target.name, "db:import", "--allow-other-database", copied.name)
     assert result.code == 0, str(result)
     assert fingerprint(target.db) == original

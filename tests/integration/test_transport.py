@@ -211,7 +211,7 @@ def test_pg_dump_failure_in_the_helper_removes_it_and_leaves_no_file(kroot, db_s
     result = kroot.run("-e", "DB_PASSWORD=not-the-password", name, "db:export")
 
     assert result.code == 1, result
-    assert "password authentication failed" in result.stdout
+    assert "password authentication failed" in result.output
     assert _helpers(docker_client, directory) == []
     assert _dumps(directory) == [] and _partials(directory) == []
 
