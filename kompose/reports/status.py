@@ -162,12 +162,15 @@ def _ago(seconds: int | None) -> str:
 
 
 def _status_or_error(ctx, stack, now: datetime, limit, alone: bool) -> StackStatus:
+    """The stack's status; among others, a stack whose .env cannot be read shows its error and the
+    others their status (exit 1). Alone, or any other configuration error: raised (exit 2)."""
     try:
-        return stack_status(ctx, stack, now, limit)
-    except KomposeError as exc:  # among others, that stack shows its error and the others their status (exit 1)
+        ctx.stack_env(stack)
+    except KomposeError as exc:
         if alone:
-            raise  # alone, as for a run: a configuration error (exit 2)
+            raise
         return StackStatus(stack.name, None, error=exc.message, state="error", problems=[exc.message])
+    return stack_status(ctx, stack, now, limit)
 
 
 def status_command(ctx, pattern: str | None, json_output: bool, max_age: str | None = None) -> int:
