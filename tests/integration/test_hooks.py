@@ -474,7 +474,7 @@ def test_hanging_bash_http_and_exec_hooks_time_out(kroot, recorder, docker_clien
 
     assert result.code == 1, result
     assert elapsed < 30, result
-    out = result.stdout
+    out = result.output  # the failures are on stderr
     assert "hook hook_pre_ps timed out after 1 s" in out, result
     assert "http hook KOMPOSE_HOOK_PRE_PS_HTTP (GET " in out and "timed out after 1 s" in out, result
     assert "exec hook KOMPOSE_HOOK_POST_PS_EXEC timed out after 1 s; its process group in" in out, result
