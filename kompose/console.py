@@ -44,7 +44,7 @@ class Console:
         Raises OSError when the file cannot be opened; its directory is made.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.log = open(path, "a", encoding="utf-8")
+        self.log = open(path, "a", encoding="utf-8", errors="backslashreplace")
         self.log_line(first_line)
 
     def log_line(self, text: str) -> None:
@@ -69,11 +69,23 @@ class Console:
     def _write(self, stream: TextIO, text: str) -> None:
         with self._lock:
             if self._progress_shown:
-                stream.write("\r\033[K" if self.is_terminal else "")
+                self._put(stream, "\r\033[K" if self.is_terminal else "")
                 self._progress_shown = False
-            stream.write(mask_text(text, self.secrets) + "\n")
-            stream.flush()
+            self._put(stream, _printable(mask_text(text, self.secrets)) + "\n", flush=True)
             self.log_line(text)
+
+    def _put(self, stream: TextIO, text: str, flush: bool = False) -> None:
+        """Write to a terminal stream. A reader that went away (``kompose … | head``) never
+        stops a run: the stream then goes to /dev/null, and the log says so once."""
+        try:
+            stream.write(text)
+            if flush:
+                stream.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            _to_devnull(stream)
+            self.log_line(f"({getattr(stream, 'name', 'output')} was closed by its reader; kompose goes on without it)")
+        except ValueError:  # the stream object itself was closed
+            pass
 
     def print_block(self, chunks: Iterable[str], stream: TextIO | None = None) -> None:
         """Write text that is already masked and line-terminated (a finished stack's buffered lines) in
@@ -81,12 +93,11 @@ class Console:
         stream = stream or self.out
         with self._lock:
             if self._progress_shown:
-                self.out.write("\r\033[K" if self.is_terminal else "")
-                self.out.flush()
+                self._put(self.out, "\r\033[K" if self.is_terminal else "", flush=True)
                 self._progress_shown = False
             for chunk in chunks:
-                stream.write(chunk)
-            stream.flush()
+                self._put(stream, chunk)
+            self._put(stream, "", flush=True)
 
     def emit(self, text: str) -> None:
         """A result (crontab lines, a report) on stdout: masked, logged, never coloured."""
@@ -151,8 +162,7 @@ class Console:
         if not self.is_terminal:
             return
         with self._lock:
-            self.out.write("\r\033[K  " + self.style(text, "dim"))
-            self.out.flush()
+            self._put(self.out, "\r\033[K  " + self.style(text, "dim"), flush=True)
             self._progress_shown = True
 
 
@@ -214,6 +224,31 @@ class Bar(NoBar):
         with self.console._lock:
             self.progress.stop()
             self.console._progress_shown = False
+
+
+def _to_devnull(stream: TextIO) -> None:
+    """Point a stream whose reader is gone at /dev/null (so later writes, and Python's own
+    flush at exit, do not fail again)."""
+    try:
+        fd = stream.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        return
+    try:
+        stream.flush()  # what was buffered goes to /dev/null now
+    except (OSError, ValueError):
+        pass
+
+
+def _printable(text: str) -> str:
+    """``text`` as any stream can write it: bytes that were not UTF-8 (a directory name) shown escaped."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def human_size(size: float) -> str:

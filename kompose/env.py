@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import re
+import shlex
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -95,15 +97,24 @@ def _dotenv_bindings(path: Path, text: str):
     """(key, value, literal) per binding, by python-dotenv's parser; ConfigError naming the line it cannot parse."""
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
-            snippet = binding.original.string.strip().splitlines()[0][:60] if binding.original.string.strip() else ""
-            raise ConfigError(f"{path}:{_line_of(binding)}: cannot parse {snippet!r}")
+            # name the key, never the value: the line may be a password with a stray quote
+            key = _KEY_OF_LINE.match(binding.original.string)
+            what = f"the value of {key['key']}" if key else "this line"
+            raise ConfigError(f"{path}:{_line_of(binding)}: cannot parse {what} "
+                              "(an unclosed quote or a stray character?)")
         if binding.key is None:
             continue  # comment or blank line
         if binding.value is None:
-            raise ConfigError(f"{path}:{_line_of(binding)}: {binding.key!r} has no '=' and no value")
+            # a word on its own line: a key without '=' (or a value broken off its line: never shown)
+            what = repr(binding.key) if _KEY_NAME.fullmatch(binding.key) else "a word"
+            raise ConfigError(f"{path}:{_line_of(binding)}: {what} has no '=' and no value")
         raw_quote = binding.original.string.split("=", 1)[1].lstrip()[:1] if "=" in binding.original.string else ""
         # single quotes: literal, as in shells and compose
         yield binding.key, binding.value, raw_quote == "'"
+
+
+_KEY_OF_LINE = re.compile(r"\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_.]*)\s*=")
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 def _line_of(binding) -> int:
@@ -135,9 +146,28 @@ def layer(process_env: Mapping[str, str], files: Iterable[Path], overrides: Mapp
 
 
 def secret_values(env: Mapping[str, str]) -> list[str]:
-    """The values of secret keys worth masking in free text, longest first."""
-    values = {v for k, v in env.items() if is_secret(k) and len(v) >= MIN_MASKED_LENGTH}
+    """Every form of the values of secret keys worth masking in free text, longest first (see secret_forms)."""
+    values: set[str] = set()
+    for key, value in env.items():
+        if is_secret(key):
+            values.update(secret_forms(value))
     return sorted(values, key=len, reverse=True)
+
+
+def secret_forms(value: str) -> set[str]:
+    """The forms a secret takes in text kompose prints: the value itself and compose config's
+    ``$$`` doubling, each also shell-quoted (plans show argv with shlex), JSON- and
+    Python-escaped (--json, reprs in messages) and YAML single-quoted (''); and each line of
+    a multi-line value (a PEM key printed line by line). Forms shorter than
+    MIN_MASKED_LENGTH are left out."""
+    if len(value) < MIN_MASKED_LENGTH:
+        return set()
+    forms: set[str] = set()
+    lines = [line.strip() for line in value.splitlines()] if ("\n" in value or "\r" in value) else []
+    for base in {value, value.replace("$", "$$"), *lines, *(line.replace("$", "$$") for line in lines)}:
+        forms |= {base, shlex.quote(base), json.dumps(base)[1:-1], json.dumps(base, ensure_ascii=False)[1:-1],
+                  repr(base)[1:-1], base.replace("'", "''")}
+    return {form for form in forms if len(form.strip()) >= MIN_MASKED_LENGTH}
 
 
 def mask_text(text: str, secrets: Iterable[str]) -> str:
@@ -156,9 +186,13 @@ def mask_url(url: str) -> str:
     """A URL fit for printing: a password in it is replaced by ***."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    if parts.password:
-        return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # unreadable (a broken IPv6 literal): shown only when it cannot hold a password
+        return url if "@" not in url else "<a URL with user information>"
+    if password:
+        return parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1)).geturl()
     return url
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from kompose.errors import NoStackError, UsageError
 
@@ -35,24 +37,57 @@ def compose_file_of(directory: Path) -> Path | None:
     return None
 
 
-def discover(root: Path) -> list[Stack]:
+# control characters (a newline would end a crontab line), ',' (the pattern's separator)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def name_problem(name: str) -> str | None:
+    """Why kompose refuses ``name`` as a stack name, or None. Such a name cannot be passed
+    safely in a pattern, a crontab line or a log line: control characters (a newline would
+    write an extra crontab line), ',' (the pattern's separator), a leading '-' (an option),
+    bytes that are not UTF-8. Glob characters are fine: a pattern part that is exactly a
+    stack's name selects that stack only."""
+    if any("\udc80" <= ch <= "\udcff" for ch in name):
+        return "it is not UTF-8"
+    if _CONTROL.search(name):
+        return "it holds a control character (a newline?)"
+    if "," in name:
+        return "it holds ',' (the separator of stack patterns)"
+    if name.startswith("-"):
+        return "it starts with '-' (it would read as an option)"
+    return None
+
+
+def discover(root: Path, warn: Callable[[str], None] | None = None) -> list[Stack]:
     """Every direct subdirectory of ``root`` holding a compose file, sorted by name.
 
     Names starting with '.' or '_' are skipped, and so is a symlink that leads
-    outside the root (a stack must live under the root it is managed from).
+    outside the root (a stack must live under the root it is managed from). A directory
+    whose name kompose refuses (see name_problem) is skipped, and ``warn`` told so in one line.
     """
     if not root.is_dir():
         raise UsageError(f"root {root} is not a directory")
     real_root = root.resolve()
     stacks = []
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
-        if entry.name.startswith((".", "_")) or not entry.is_dir():
+        if entry.name.startswith((".", "_")):
             continue
-        if entry.is_symlink() and not entry.resolve().is_relative_to(real_root):
+        try:
+            if not entry.is_dir():
+                continue
+            if entry.is_symlink() and not entry.resolve().is_relative_to(real_root):
+                continue
+            compose_file = compose_file_of(entry)
+        except OSError:  # a loop of symlinks, a directory we may not read
             continue
-        compose_file = compose_file_of(entry)
-        if compose_file:
-            stacks.append(Stack(entry.name, entry, compose_file))
+        if not compose_file:
+            continue
+        problem = name_problem(entry.name)
+        if problem:
+            if warn:
+                warn(f"left out the directory {entry.name!r} under {root}: {problem}; rename it")
+            continue
+        stacks.append(Stack(entry.name, entry, compose_file))
     return stacks
 
 
@@ -81,8 +116,13 @@ def select(stacks: list[Stack], pattern: str, root: Path | None = None) -> list[
     for part in parts:
         if "/" in part or part in (".", ".."):
             raise UsageError(f"stack pattern {part!r}: a stack is a directory name, not a path")
-    chosen = [s for s in stacks if any(fnmatch.fnmatchcase(s.name, part) for part in parts)]
-    unmatched = [part for part in parts if not any(fnmatch.fnmatchcase(s.name, part) for s in stacks)]
+    names = {s.name for s in stacks}
+
+    def matches(name: str, part: str) -> bool:  # a part that is a stack's exact name is that name, not a glob
+        return name == part if part in names else fnmatch.fnmatchcase(name, part)
+
+    chosen = [s for s in stacks if any(matches(s.name, part) for part in parts)]
+    unmatched = [part for part in parts if not any(matches(s.name, part) for s in stacks)]
     if chosen and unmatched:  # every item of a list must match: a cron line must not skip a renamed stack
         available = ", ".join(s.name for s in stacks)
         raise NoStackError(f"no stack matches {', '.join(repr(p) for p in unmatched)} (in {pattern!r}); "

@@ -69,11 +69,28 @@ def find_hooks(
     return finder
 
 
-def sql(engine: Engine, container, conn, script: str, what: str, database: str | None = None, optional: bool = False) -> Sql:
+def sql(engine: Engine, container, conn, script: str, what: str, database: str | None = None, optional: bool = False,
+        via=None, **extra) -> Sql:
+    """A script about ``conn``'s database (its variables: DB_USER owns the temporary database),
+    run on ``via`` (the admin connection, see admin_for()) or else on ``conn``; ``extra``: Sql's
+    hint, mark, closes."""
     variables = engine.variables(conn)
     database = database or engine.admin_database
-    return Sql(container, database, script, variables, conn.exec_env(), what,
-               engine.script_argv(conn, database, variables), optional)
+    run_as = via or conn
+    return Sql(container, database, script, variables, run_as.exec_env(), what,
+               engine.script_argv(run_as, database, variables), optional, **extra)
+
+
+def admin_for(engine: Engine, stack_plan: StackPlan, conn, container) -> tuple:
+    """kompose's admin connection for the stack's database-level steps (swap, rollback, clean-up,
+    ANALYZE), and the hint its steps give when it cannot connect (docs/reliability.md)."""
+    return engine.admin_connection(stack_plan.env, conn, container)
+
+
+def rights_check(engine: Engine, container, conn, via, hint: str, command: str) -> Sql:
+    """Before anything changes: the admin connection works and has every right ``command`` needs."""
+    return sql(engine, container, conn, engine.CHECK_RIGHTS, f"check the rights {command} needs, as {via.describe()}",
+               via=via, hint=hint)
 
 
 def version_check(engine: Engine, container, conn, path: Path, fmt: str, compression: str) -> CheckServerVersion:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.engines import engine_for
-from kompose.actions.common import find_hooks, new_stack_plan
-from kompose.actions.db_import import find_dump
+from kompose.actions.common import admin_for, find_hooks, new_stack_plan, sql
+from kompose.actions.db_import import RECOVER_WHAT, find_dump
+from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.plan.steps import CheckChecksum, CheckDump, CountRows, Exec, Note, RecordDrill, Sql
 from kompose.plan.model import StackPlan
@@ -30,6 +31,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     variables = engine.drill_variables(conn)
+    via, hint = admin_for(engine, stack_plan, conn, container)
 
     def admin(script: str, what: str) -> Sql:
         return Sql(container, "postgres", script, variables, conn.exec_env(), what,
@@ -43,6 +45,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:
              f"{conn.database} is not touched"),
         CheckChecksum(path),
         CheckDump(path, fmt, compression),
+        # like every db command: reopen a live database a killed swap left closed (the drill does not need it)
+        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, optional=True, via=via, hint=hint,
+            mark=swap_mark.mark_path(stack_plan.directory)),
         admin(engine.CREATE_TEMP, f"create the drill database {drill}"),
         Exec(container, engine.restore_argv(conn, drill, fmt), conn.exec_env(), stdin_file=path,
              what=f"restore {path.name} into {drill}", host_codec=compression),

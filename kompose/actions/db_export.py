@@ -15,8 +15,9 @@ from kompose.dumps import files as dumps
 from kompose.engines import engine_for
 from kompose.docker import transport
 from kompose.actions.common import find_hooks, new_stack_plan
-from kompose.actions.common import sql
+from kompose.actions.common import admin_for, sql
 from kompose.actions.db_import import RECOVER_WHAT
+from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.errors import UsageError
 from kompose.plan.steps import DumpInHelper, Exec, HELPER_MOUNT, Note, Remove, RemoveHelpers, RemoveStale, Rename, VerifyDump, WriteManifest
@@ -46,11 +47,13 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     codec = compression.codec if compression else ""
     conn = engine.connection(env, stack.name)
     container = containers.resolve(ctx, stack, env)
+    via, hint = admin_for(engine, stack_plan, conn, container)
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     env["KOMPOSE_DUMP_FILE"] = str(final)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
-    choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory)
+    choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory,
+                              previous_size=_previous_size(stack_plan.directory, conn.database, fmt))
     if codec == "zstd" and choice.name == "direct":
         # zstd compresses on the host, in the stream: only the exec transport has one
         if choice.forced:
@@ -82,7 +85,8 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
         # and no import: the next run after a crash, whatever it is, cleans up (a live database
         # a killed swap left closed could not even be dumped); the dump does not depend on it
-        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, optional=True),
+        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, optional=True, via=via, hint=hint,
+            mark=swap_mark.mark_path(stack_plan.directory)),
         *hooks.steps("pre_db_export"),
         dump_step,
         VerifyDump(partial, fmt, codec, container),
@@ -94,6 +98,18 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     leftovers = (partial, pipe) if pipe else (partial,)
     stack_plan.on_failure.append(Remove(leftovers, "an unfinished dump is never left behind"))
     return stack_plan
+
+
+def _previous_size(directory, database: str, fmt: str) -> int | None:
+    """The size of the stack's newest dump of this format, uncompressed only (a compressed one
+    says little about the stream); None without one."""
+    for dump in dumps.list_dumps(directory, database):
+        if dump.format == fmt and not dump.compression:
+            try:
+                return dump.path.stat().st_size
+            except OSError:
+                return None
+    return None
 
 
 def _rootless(ctx: Context) -> bool:

@@ -7,7 +7,8 @@ from pathlib import Path
 from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.engines import engine_for
-from kompose.actions.common import find_hooks, new_stack_plan, sql, version_check
+from kompose.actions.common import admin_for, find_hooks, new_stack_plan, rights_check, sql, version_check
+from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.errors import DumpError
 from kompose.plan.steps import CheckChecksum, CheckDump, Exec, Note, StartChecksum
@@ -16,7 +17,9 @@ from kompose.stacks import Stack
 
 
 RECOVER_WHAT = "check for leftovers of an interrupted import"
-PUT_BACK_WHAT = "put the settings, comment, grants and owner of %s back (held while it was restored in place)"
+PUT_BACK_WHAT = ("put the owner, connection limit, ACL, comment and settings of %s back (held while it was restored "
+                 "in place)")
+ANALYZE_WHAT = "ANALYZE %s: planner statistics for every table before the app uses it"
 
 
 def find_dump(stack_dir: Path, database: str, given: str | None) -> Path:
@@ -31,13 +34,15 @@ def find_dump(stack_dir: Path, database: str, given: str | None) -> Path:
     if not given:
         if not existing:
             raise DumpError(f"no dump of {database} in {stack_dir}; run db:export first")
-        return existing[0].path
+        given = existing[0].path.name  # the newest: a symlink leading out is refused like a named one
     for candidate in (Path(given), stack_dir / given):
         if candidate.exists() or candidate.is_symlink():
             resolved = candidate.resolve()
             if not resolved.is_relative_to(stack_dir.resolve()):
                 raise DumpError(f"dump {given} is outside the stack directory {stack_dir}: copy it there first "
                                 "(an import reads only the stack's own dumps)")
+            if resolved.exists() and not resolved.is_file() and not resolved.is_dir():
+                raise DumpError(f"{resolved} is not a regular file (a FIFO or a device?), not a dump")
             return resolved
     raise DumpError(f"dump {given} not found; dumps of {database} in {stack_dir}: {listing}")
 
@@ -64,6 +69,12 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     tmp = engine.temp_name(conn.database)
+    via, hint = admin_for(engine, stack_plan, conn, container)
+    mark = swap_mark.mark_path(stack_plan.directory)
+
+    def admin(script: str, what: str, database: str | None = None, **extra):
+        return sql(engine, container, conn, script, what, database, via=via, hint=hint, **extra)
+
     steps = stack_plan.steps
     steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
@@ -72,40 +83,47 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         CheckChecksum(path, force) if in_place else StartChecksum(path),
         CheckDump(path, fmt, compression),
         version_check(engine, container, conn, path, fmt, compression),
-        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT),
+        # before anything changes: kompose's admin connection works and has what it needs
+        rights_check(engine, container, conn, via, hint, "db:import"),
+        admin(engine.RECOVER, RECOVER_WHAT, mark=mark),
         *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
     if in_place:
         # also after a failed restore: the database is empty or partial, but keeps its own settings
-        put_back = sql(engine, container, conn, engine.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
+        put_back = admin(engine.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
         steps += [
             Note("--in-place: the live database is dropped before the restore; if the restore fails it stays "
                  "empty or partial (no previous copy is kept)"),
-            sql(engine, container, conn, engine.RECREATE_IN_PLACE,
-                f"drop and recreate {conn.database} (same encoding and locale; its settings, comment, grants "
-                f"and owner are held by an empty {tmp} meanwhile)"),
+            admin(engine.RECREATE_IN_PLACE,
+                  f"drop and recreate {conn.database} (same encoding, locale provider and locale; its owner, "
+                  f"connection limit, ACL, comment and settings are held by an empty {tmp} meanwhile)"),
             Exec(container, engine.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {conn.database}", host_codec=compression),
+            admin(engine.ANALYZE, ANALYZE_WHAT % conn.database, database=conn.database),
             put_back,
         ]
         stack_plan.on_failure.append(put_back)
     else:
         steps += [
-            sql(engine, container, conn, engine.DROP_PREV,
-                f"drop {engine.prev_name(conn.database)} if the last import kept it (room for the restore)"),
-            sql(engine, container, conn, engine.CREATE_TEMP, f"create the temporary database {tmp}"),
+            admin(engine.CREATE_TEMP, f"create the temporary database {tmp} (encoding, locale provider and "
+                                      f"locale of {conn.database})"),
             Exec(container, engine.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression),
             CheckChecksum(path, force, started=True),
+            admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
             *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
                          database=tmp, dump_file=str(path)),
-            sql(engine, container, conn, engine.SWAP,
-                f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database}"),
+            admin(engine.SWAP,
+                  f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database} "
+                  f"(its owner, connection limit, ACL, comment and settings first; the copy the last import kept "
+                  f"is dropped once the new one is live)", mark=mark, closes=True),
         ]
-        stack_plan.on_failure.append(
-            sql(engine, container, conn, engine.ABANDON, f"drop {tmp}; the live database stays as it was")
-        )
+        # the reopen first, on its own: it must happen even when the drop cannot
+        stack_plan.on_failure += [
+            admin(engine.REOPEN, f"reopen {conn.database} if the swap left it closed", mark=mark),
+            admin(engine.ABANDON, f"drop {tmp}; the live database stays as it was"),
+        ]
     stack_plan.post += hooks.steps("post_db_import", str(path), dump_file=str(path))
     return stack_plan

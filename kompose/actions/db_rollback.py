@@ -5,7 +5,8 @@ from __future__ import annotations
 from kompose.docker import containers
 from kompose.engines import engine_for
 from kompose.actions.common import find_hooks, new_stack_plan
-from kompose.actions.common import sql
+from kompose.actions.common import admin_for, rights_check, sql
+from kompose.host import swap_mark
 from kompose.actions.db_import import RECOVER_WHAT
 from kompose.context import Context
 from kompose.plan.steps import Note
@@ -20,11 +21,20 @@ def plan(ctx: Context, stack: Stack) -> StackPlan:
     container = containers.resolve(ctx, stack, stack_plan.env)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     prev = engine.prev_name(conn.database)
+    via, hint = admin_for(engine, stack_plan, conn, container)
+    mark = swap_mark.mark_path(stack_plan.directory)
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
-        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT),
+        rights_check(engine, container, conn, via, hint, "db:rollback"),
+        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, via=via, hint=hint, mark=mark),
         *hooks.steps("pre_db_rollback"),
-        sql(engine, container, conn, engine.ROLLBACK, f"swap {prev} <-> {conn.database}"),
+        sql(engine, container, conn, engine.ROLLBACK, f"swap {prev} <-> {conn.database}", via=via, hint=hint,
+            mark=mark, closes=True),
     ]
+    # a rollback that fails (or is interrupted) leaves the live database accepting connections
+    stack_plan.on_failure.append(
+        sql(engine, container, conn, engine.REOPEN, f"reopen {conn.database} if the rollback left it closed",
+            via=via, hint=hint, mark=mark)
+    )
     stack_plan.post += hooks.steps("post_db_rollback")
     return stack_plan

@@ -165,6 +165,8 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
         raise UsageError(f"unknown option {command} between the pattern and the command: kompose's options are "
                          f"listed by kompose --help; an option of the command goes after it "
                          f"(kompose {pattern} COMMAND {command})")
+    if not 0 <= lock_timeout <= 366 * 86400:  # also nan and inf: never wait forever, never crash
+        raise UsageError(f"--lock-timeout {lock_timeout:g}: give a number of seconds from 0 to 31622400 (a year)")
     overrides = envmod.parse_assignments(env)
     if network:
         overrides["NETWORK_NAME"] = network
@@ -174,7 +176,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
     if list_stacks:
         from kompose.reports.listing import stack_list_command
 
-        stacks = discover(options.root)
+        stacks = discover(options.root, console.warn)
         if pattern:
             stacks = select(stacks, pattern, options.root)
         return stack_list_command(Context(options, console), stacks, json_output)
@@ -212,7 +214,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
             args = [a for a in args if a != "--dry-run"]
     ctx = Context(options, console)
     try:
-        stacks = select(discover(options.root), pattern, options.root)
+        stacks = select(discover(options.root, console.warn), pattern, options.root)
     except NoStackError as exc:
         hint = root_command_hint(pattern)
         if hint:  # `kompose stauts blog`: a typo of a command, not a missing stack
@@ -341,19 +343,26 @@ def _terminate(signal_number: int, frame) -> None:
 def main() -> None:
     import signal
 
-    # SIGTERM (timeout, systemd, docker stop) unwinds like Ctrl-C: runs clean up after themselves
+    # SIGTERM (timeout, systemd, docker stop) and SIGHUP (a closed terminal, an ssh session
+    # that dropped) unwind like Ctrl-C: runs clean up after themselves
     signal.signal(signal.SIGTERM, _terminate)
-    command = typer.main.get_command(app)
-    typer_fast.install(command)
-    typer_fast.plain_help(command)
-    OPTIONS.update(option_table(command))
-    argv = hoist_options(sys.argv[1:], OPTIONS)
+    signal.signal(signal.SIGHUP, _terminate)
     try:
-        code = command.main(args=argv, prog_name="kompose", standalone_mode=False)
-    except typer.TyperException as exc:  # a bad option or value, before kompose's own code runs
-        code = getattr(exc, "exit_code", ExitCode.USAGE)
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        print(f"error: {message} (see kompose --help)", file=sys.stderr)  # one line, like every error
-        if "--json" in argv[: argv.index("--") if "--" in argv else len(argv)]:
-            print(json.dumps(error_document(message, code), indent=2))
+        command = typer.main.get_command(app)
+        typer_fast.install(command)
+        typer_fast.plain_help(command)
+        OPTIONS.update(option_table(command))
+        argv = hoist_options(sys.argv[1:], OPTIONS)
+        try:
+            code = command.main(args=argv, prog_name="kompose", standalone_mode=False)
+        except typer.TyperException as exc:  # a bad option or value, before kompose's own code runs
+            code = getattr(exc, "exit_code", ExitCode.USAGE)
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            print(f"error: {message} (see kompose --help)", file=sys.stderr)  # one line, like every error
+            if "--json" in argv[: argv.index("--") if "--" in argv else len(argv)]:
+                print(json.dumps(error_document(message, code), indent=2))
+    except KeyboardInterrupt as exc:  # before or after kompose()'s own boundary: one line, no traceback
+        number = getattr(exc, "signal_number", signal.SIGINT)
+        sys.stderr.write("error: interrupted\n" if number == signal.SIGINT else f"error: terminated by signal {number}\n")
+        raise SystemExit(128 + number) from None
     sys.exit(code if isinstance(code, int) else 0)

@@ -51,7 +51,17 @@ def _is_postgres(container) -> bool:
 
 def _ref(container, reason: str) -> Container:
     image = container.attrs.get("Config", {}).get("Image") or ""
-    return Container(container.id, container.name, image, reason, image_id=container.attrs.get("Image") or "")
+    return Container(container.id, container.name, image, reason, image_id=container.attrs.get("Image") or "",
+                     superuser=_local_superuser(container))
+
+
+def _local_superuser(container) -> str:
+    """The superuser the official postgres image (and kompose's) creates: POSTGRES_USER, else postgres.
+    Only that one variable of the container's environment is read."""
+    for item in container.attrs.get("Config", {}).get("Env") or []:
+        if item.startswith("POSTGRES_USER="):
+            return item.split("=", 1)[1] or "postgres"
+    return "postgres"
 
 
 def _require_running(container, what: str) -> None:

@@ -178,6 +178,17 @@ def container_exec(
             reader.join()
     except OSError as exc:
         raise DockerError(f"the stream from container {container_id[:12]} broke: {exc}") from None
+    except BaseException:
+        # Ctrl-C, SIGTERM, SIGHUP: end the program's input at once, so a restore sees the end
+        # of its input and exits instead of waiting for more forever (holding its session
+        # while kompose cleans up). It is not killed: one of kompose's own scripts, whose
+        # input was sent whole, runs to its end (killing it between a DROP and a CREATE
+        # would leave no live database at all).
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        raise
     finally:
         try:
             stream.close()

@@ -100,14 +100,88 @@ def run_to_file(
             os.close(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666))
         except OSError as exc:
             raise DumpError(f"cannot write {output}: {exc.strerror or exc}") from None
+    secret_dir = None
     try:
+        # the password never enters the container's config (docker inspect shows its
+        # environment): it travels in a 0600 password file that only the helper mounts
+        env, extra_mounts, secret_dir = _password_file(env, output.parent)
         result = _run(client, api, name, image, network_of, directory, mounted, mount_point, argv, env, user,
-                      output, on_progress, hash_output, copier)
+                      output, on_progress, hash_output, copier, extra_mounts)
         result.note = note
         return result
     finally:
         if copier:
             copier.close()
+        if secret_dir is not None:
+            _remove_secret_dir(secret_dir)
+
+
+SECRET_DIR_PREFIX = ".kompose-secret-"
+PASSFILE_TARGET = "/run/kompose/pgpass"
+
+
+def pgpass_line(password: str) -> str:
+    """A .pgpass line matching every host, port, database and user: ``:`` and ``\\`` escaped."""
+    return "*:*:*:*:" + password.replace("\\", "\\\\").replace(":", "\\:") + "\n"
+
+
+def _password_file(env: Mapping[str, str], where: Path) -> tuple[dict[str, str], list[tuple[str, Path]], Path | None]:
+    """``env`` without PGPASSWORD, pointing libpq at a password file instead, and the (target,
+    source) mount of that file. The file lives in a 0700 directory beside the dump (the engine
+    sees that directory, as it must see the dump) and is removed after the helper; one left by
+    a SIGKILLed kompose is removed by the next run of the stack (remove_leftovers)."""
+    env = dict(env)
+    password = env.pop("PGPASSWORD", None)
+    if password is None:
+        return env, [], None
+    if "\n" in password or "\r" in password:
+        raise DockerError("a password with a line break cannot travel in a password file: use --transport exec")
+    import tempfile
+
+    try:
+        secret_dir = Path(tempfile.mkdtemp(prefix=f"{SECRET_DIR_PREFIX}{os.getpid()}-", dir=where))
+        passfile = secret_dir / "pgpass"
+        fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # whatever the umask: libpq ignores a file others may read
+            os.write(fd, pgpass_line(password).encode("utf-8"))
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise DumpError(f"cannot write the password file for the helper in {where}: {exc.strerror or exc}") from None
+    env["PGPASSFILE"] = PASSFILE_TARGET
+    return env, [(PASSFILE_TARGET, passfile)], secret_dir
+
+
+def _remove_secret_dir(secret_dir: Path) -> None:
+    import shutil
+
+    shutil.rmtree(secret_dir, ignore_errors=True)
+
+
+def remove_secret_leftovers(directory: Path) -> list[str]:
+    """Remove password files left beside the dumps by a kompose that was killed (its pid gone)."""
+    removed = []
+    try:
+        entries = list(directory.glob(f"{SECRET_DIR_PREFIX}*"))
+    except OSError:
+        return removed
+    for entry in entries:
+        pid = entry.name[len(SECRET_DIR_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            _remove_secret_dir(entry)
+            removed.append(entry.name)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _writing_itself(argv: Sequence[str], mount_point: str, pipe: Path, output: Path) -> list[str]:
@@ -118,7 +192,25 @@ def _writing_itself(argv: Sequence[str], mount_point: str, pipe: Path, output: P
 
 
 def _run(client, api, name, image, network_of, directory, mounted: Path, mount_point, argv, env, user, output,
-         on_progress, hash_output, copier: "_PipeCopier | None") -> HelperResult:
+         on_progress, hash_output, copier: "_PipeCopier | None",
+         extra_mounts: Sequence[tuple[str, Path]] = ()) -> HelperResult:
+    # known by its name before the engine is asked: a SIGTERM or Ctrl-C while it is being
+    # created (the engine may have made it, kompose not yet heard) still removes it
+    with _live_lock:
+        _live[name] = client
+    try:
+        return _create_and_run(client, api, name, image, network_of, directory, mounted, mount_point, argv, env,
+                               user, output, on_progress, hash_output, copier, extra_mounts)
+    except BaseException:
+        _remove(api, name)
+        raise
+    finally:
+        with _live_lock:
+            _live.pop(name, None)
+
+
+def _create_and_run(client, api, name, image, network_of, directory, mounted: Path, mount_point, argv, env, user,
+                    output, on_progress, hash_output, copier, extra_mounts) -> HelperResult:
     from docker.errors import APIError, NotFound
     from docker.types import LogConfig, Mount
 
@@ -133,7 +225,9 @@ def _run(client, api, name, image, network_of, directory, mounted: Path, mount_p
             labels=_labels(directory),
             host_config=api.create_host_config(
                 network_mode=f"container:{network_of}",
-                mounts=[Mount(target=f"{mount_point}/{mounted.name}", source=str(mounted), type="bind")],
+                mounts=[Mount(target=f"{mount_point}/{mounted.name}", source=str(mounted), type="bind"),
+                        *(Mount(target=target, source=str(source), type="bind", read_only=True)
+                          for target, source in extra_mounts)],
                 # stderr is read back from the log: keep it small and readable whatever the daemon's default
                 log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
             ),
@@ -250,6 +344,8 @@ def remove_leftovers(client, directory: Path) -> list[str]:
     for info in found:
         _remove(api, info["Id"])
         names.append((info.get("Names") or [info["Id"][:12]])[0].lstrip("/"))
+    # and the password files such helpers mounted
+    names += [f"password file {name}" for name in remove_secret_leftovers(directory)]
     return names
 
 

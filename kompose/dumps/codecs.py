@@ -9,6 +9,7 @@ program. Reading (import, verify, drill) decompresses on the host: gzip with the
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import io
@@ -99,7 +100,10 @@ class Sink:
 
     def write(self, data: bytes) -> int:
         if self._proc is not None:
-            self._proc.stdin.write(data)  # BrokenPipeError (an OSError) when zstd died: the exec stops
+            try:
+                self._proc.stdin.write(data)
+            except BrokenPipeError:  # zstd died: say why (a full disk), not "Broken pipe"; the exec stops
+                raise self._compressor_error() from None
         else:
             self._file.write(data)
             self._hash.update(data)
@@ -108,6 +112,17 @@ class Sink:
     def flush(self) -> None:
         if self._proc is None:
             self._file.flush()
+
+    def _compressor_error(self) -> OSError:
+        """Why zstd stopped reading, as an OSError (the writer's error): its own words."""
+        try:
+            code = self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            return OSError(errno.EPIPE, "zstd stopped reading its input")
+        reason = _tail(self._errors)
+        if "No space left on device" in reason:
+            return OSError(errno.ENOSPC, "No space left on device (zstd could not write the compressed dump)")
+        return OSError(errno.EPIPE, f"zstd failed (exit {code}): {reason or 'no error output'}")
 
     def close(self) -> None:
         """Finish the stream. Raises DumpError when the compressor failed."""

@@ -134,6 +134,8 @@ def detect(path: Path) -> tuple[str, str]:
 def _head(path: Path) -> bytes:
     if path.is_dir():
         raise DumpError(f"{path} is a directory, not a dump")
+    if path.exists() and not path.is_file():  # a FIFO would hang the read
+        raise DumpError(f"{path} is not a regular file (a FIFO or a device?), not a dump")
     try:
         with open(path, "rb") as handle:
             head = handle.read(64)

@@ -18,6 +18,7 @@ from kompose.errors import DumpError
 
 SCHEMA = 1
 CHUNK = 1 << 20
+MAX_BYTES = 1 << 20  # a manifest is a few hundred bytes
 
 
 @dataclass
@@ -60,16 +61,24 @@ def read(dump: Path) -> Manifest | None:
     """The manifest of ``dump``, or None when it has none. Raises DumpError for an unreadable one."""
     path = path_of(dump)
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.is_file():  # a FIFO or a directory under a manifest's name: never opened
+            if path.exists() or path.is_symlink():
+                raise DumpError(f"{path.name} is not a regular file")
+            return None
+        if path.stat().st_size > MAX_BYTES:
+            raise DumpError(f"{path.name} is not a kompose manifest (larger than {MAX_BYTES} bytes)")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise DumpError(f"cannot read {path.name}: {exc.strerror}") from None
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
         verification = Verification(**data.pop("verification"))
         known = {k: v for k, v in data.items() if k in Manifest.__dataclass_fields__}
         return Manifest(verification=verification, **known)
+    except UnicodeDecodeError:
+        raise DumpError(f"{path.name} is not a kompose manifest (not UTF-8 text)") from None
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise DumpError(f"{path.name} is not a kompose manifest ({type(exc).__name__}: {exc})") from None
 

@@ -27,11 +27,16 @@ class Engine:
     # scripts of the safe import, rollback and drill (run by a Sql step with variables(conn))
     CREATE_TEMP: ClassVar[str]
     DROP_TEMP: ClassVar[str]
-    DROP_PREV: ClassVar[str]
+    # before anything changes: the rights the admin connection needs for an import or rollback
+    CHECK_RIGHTS: ClassVar[str]
     SWAP: ClassVar[str]
     ROLLBACK: ClassVar[str]
     RECOVER: ClassVar[str]
     ABANDON: ClassVar[str]
+    # open the live database again when a swap left it closed (every failure's first clean-up)
+    REOPEN: ClassVar[str]
+    # planner statistics for the restored copy, before it goes live
+    ANALYZE: ClassVar[str]
     RECREATE_IN_PLACE: ClassVar[str]
     IN_PLACE_PROPERTIES: ClassVar[str]
     ROW_COUNTS: ClassVar[str]
@@ -48,6 +53,10 @@ class Engine:
         raise NotImplementedError
 
     def check_name(self, name: str, suffix: str = "") -> None:
+        raise NotImplementedError
+
+    def admin_connection(self, env: Mapping[str, str], conn, container) -> tuple:
+        """(the connection kompose's database-level steps run on, a hint for when it cannot connect)."""
         raise NotImplementedError
 
     def temp_name(self, database: str) -> str:
@@ -78,6 +87,14 @@ class Engine:
         raise NotImplementedError
 
     def failure_message(self, tool: str, exit_code: int, stderr: bytes, own_script: bool = False) -> str:
+        raise NotImplementedError
+
+    def lock_wait_failed(self, stderr: bytes) -> bool:
+        """Whether the dump tool gave up waiting for a lock another session holds."""
+        return False
+
+    def lock_holders(self, dump_argv: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+        """(argv, script) of the engine's client listing the sessions holding such locks, one line each."""
         raise NotImplementedError
 
     def lost_connection(self, stderr: bytes) -> bool:

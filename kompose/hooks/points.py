@@ -118,15 +118,56 @@ def sort_points(points) -> list[str]:
 
 def find_functions(hooks_file: Path) -> list[str]:
     """Names of the hook_* functions a hooks.sh defines, read statically (never sourced)."""
+    if not hooks_file.is_file():  # missing, a directory, or a FIFO (which would hang the read)
+        return []
     try:
         text = hooks_file.read_text(encoding="utf-8", errors="replace")
-    except (FileNotFoundError, IsADirectoryError):
+    except OSError:
         return []
     found = []
     for match in _FUNCTION.finditer(text):
         if match.group(1) not in found:
             found.append(match.group(1))
     return found
+
+
+_TOP_EXIT = re.compile(r"(?:^|[;&|]\s*|\bthen\s+|\belse\s+|\bdo\s+)(?P<word>exit|exec(?=\s+[^\s<>&0-9{]))\b")
+
+
+def top_level_exits(hooks_file: Path) -> list[int]:
+    """Lines of a hooks file that run ``exit`` (or ``exec`` of a program) outside any function
+    body: sourcing the file then ends the shell, and no hook of it ever runs. Read
+    statically, by counting braces outside quotes and comments (never sourced)."""
+    if not hooks_file.is_file():
+        return []
+    try:
+        text = hooks_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    found, depth = [], 0
+    for number, line in enumerate(text.splitlines(), 1):
+        code = _code_of(line)
+        if depth == 0 and _TOP_EXIT.search(code.strip()):
+            found.append(number)
+        depth = max(0, depth + code.count("{") - code.count("}"))
+    return found
+
+
+def _code_of(line: str) -> str:
+    """A line without its quoted strings and comment (a rough shell lexer: enough to count braces)."""
+    out, quote = [], ""
+    for index, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = ""
+            continue
+        if ch in "'\"":
+            quote = ch
+            continue
+        if ch == "#" and (index == 0 or line[index - 1].isspace()):
+            break
+        out.append(ch)
+    return "".join(out)
 
 
 def syntax_error(hooks_file: Path) -> str | None:
@@ -136,8 +177,8 @@ def syntax_error(hooks_file: Path) -> str | None:
     """
     from kompose.hooks import syntax_cache
 
-    if not hooks_file.is_file():
-        return None
+    if not hooks_file.is_file():  # a FIFO or a directory is never opened (a FIFO would hang)
+        return f"{hooks_file}: not a regular file" if hooks_file.exists() else None
     try:
         content = hooks_file.read_bytes()
     except OSError as exc:

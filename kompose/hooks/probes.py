@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import re
 import socket
 import time
@@ -86,6 +87,10 @@ def _exchange(request: urllib.request.Request, deadline: float, timeout: float, 
         raise _NotAnswering(exc.strerror or "the server closed the connection without answering") from None
     except OSError as exc:
         raise HookError(f"{what} failed: {exc.strerror or exc}") from None
+    except http.client.HTTPException as exc:  # not HTTP, a header line too long, too many headers
+        raise HookError(f"{what} failed: the server's answer is not HTTP kompose can read ({_describe(exc)})") from None
+    except ValueError as exc:  # a URL urllib cannot use after all (InvalidURL, a bad host label)
+        raise HookError(f"{what} failed: {exc}") from None
     with response:
         # drain (bounded) so the server sees a complete exchange, within the deadline
         try:
@@ -94,9 +99,19 @@ def _exchange(request: urllib.request.Request, deadline: float, timeout: float, 
                     raise HookError(f"{what} timed out after {timeout:g} s (still sending its answer)")
         except (TimeoutError, socket.timeout):
             raise HookError(f"{what} timed out after {timeout:g} s (still sending its answer)") from None
-        except OSError:
+        except (OSError, http.client.HTTPException, ValueError):
             pass  # the status is what counts
         return HttpResult(response.status, response.reason)
+
+
+def _describe(exc: Exception) -> str:
+    """An http.client error in a few words (BadStatusLine carries the whole line it read)."""
+    text = str(exc).strip()
+    if isinstance(exc, http.client.BadStatusLine):
+        return "no HTTP status line"
+    if isinstance(exc, http.client.LineTooLong):
+        return "a header line too long"
+    return f"{type(exc).__name__}: {text[:80]}" if text else type(exc).__name__
 
 
 def _snippet(response, deadline: float) -> str:
@@ -128,6 +143,8 @@ def tcp_open(host: str, port: int, timeout: float, what: str) -> float:
                 return time.monotonic() - started
         except socket.gaierror as exc:
             raise HookError(f"{what}: cannot resolve {host}: {exc.strerror}") from None
+        except (UnicodeError, ValueError) as exc:  # an empty label, a name idna cannot encode
+            raise HookError(f"{what}: cannot resolve {host}: {exc}") from None
         except OSError as exc:
             last = exc.strerror or str(exc) or type(exc).__name__
         time.sleep(min(0.25, max(deadline - time.monotonic(), 0)))

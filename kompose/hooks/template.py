@@ -130,6 +130,10 @@ def init_command(ctx, stack: str | None, args: list[str] = ()) -> int:
         raise UsageError("expected: kompose init STACK")
     if "/" in stack or stack in (".", "..") or stack.startswith((".", "_", "-")):
         raise UsageError(f"init {stack!r}: a stack is a directory name under the root (not starting with . _ -)")
+    from kompose.stacks import name_problem
+
+    if name_problem(stack):
+        raise UsageError(f"init {stack!r}: kompose refuses this stack name: {name_problem(stack)}")
     if not ctx.root.is_dir():
         raise UsageError(f"root {ctx.root} is not a directory")
     path = write(ctx.root / stack, stack)

@@ -36,12 +36,29 @@ BACKGROUND_GRACE = 2.0
 # ------------------------------------------------------------ host processes
 
 
-def _pump(stream: BinaryIO, sink: LineSink, muted: threading.Event | None = None) -> None:
+def cut_point(pending: bytes, limit: int, secrets: Sequence[bytes]) -> int:
+    """Where to cut a line longer than ``limit`` so that no secret is split across two
+    pieces (each piece is masked on its own): before a secret that spans ``limit``."""
+    cut = limit
+    for secret in secrets:  # longest first
+        start = pending.find(secret, max(0, cut - len(secret) + 1), cut + len(secret) - 1)
+        while start >= 0 and start < cut:
+            if start + len(secret) > cut and start > 0:
+                cut = start
+                break
+            start = pending.find(secret, start + 1, cut + len(secret) - 1)
+    return cut
+
+
+def _pump(stream: BinaryIO, sink: LineSink, muted: threading.Event | None = None,
+          secrets: Sequence[bytes] = ()) -> None:
     """Forward a pipe's output line by line; never holds more than one line.
 
     Once ``muted`` is set the output is read and dropped: writers never block on a full
-    pipe, and nothing more reaches the sink.
+    pipe, and nothing more reaches the sink. A line longer than MAX_LINE is cut into
+    pieces, never inside one of ``secrets``.
     """
+    longest = max((len(s) for s in secrets), default=0)
     pending = b""
     fd = stream.fileno()
     while True:
@@ -58,8 +75,8 @@ def _pump(stream: BinaryIO, sink: LineSink, muted: threading.Event | None = None
         while True:
             cut = pending.find(b"\n")
             if cut < 0:
-                if len(pending) > MAX_LINE:
-                    cut = MAX_LINE
+                if len(pending) > MAX_LINE + longest:
+                    cut = cut_point(pending, MAX_LINE, secrets)
                 else:
                     break
             line, pending = pending[:cut], pending[cut + 1 if pending[cut : cut + 1] == b"\n" else cut :]
@@ -113,6 +130,8 @@ def run_streamed(
     timeout: float | None = None,
     what: str = "command",
     err_sink: LineSink | None = None,
+    pass_fds: Sequence[int] = (),
+    after_start: Callable[[], None] | None = None,
 ) -> ProcessResult:
     """Run a host process in its own process group, stdin /dev/null, output streamed to ``sink``
     (its stderr to ``err_sink`` when given, else merged into ``sink``).
@@ -131,15 +150,21 @@ def run_streamed(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if err_sink is not None else subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     except OSError as exc:
         raise KomposeError(f"cannot run {what}: {exc.strerror}") from None
     muted = threading.Event()
-    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, muted), daemon=True)
+    if after_start:
+        after_start()
+    from kompose.env import secret_values
+
+    secrets = [value.encode("utf-8", "surrogateescape") for value in secret_values(env)]
+    reader = threading.Thread(target=_pump, args=(proc.stdout, sink, muted, secrets), daemon=True)
     reader.start()
     err_reader = None
     if err_sink is not None:
-        err_reader = threading.Thread(target=_pump, args=(proc.stderr, err_sink, muted), daemon=True)
+        err_reader = threading.Thread(target=_pump, args=(proc.stderr, err_sink, muted, secrets), daemon=True)
         err_reader.start()
     _live_groups.add(proc)
     try:
@@ -178,6 +203,9 @@ _HOOK_SCRIPT = (
     '    if ! kill -0 "$PPID" && kill -0 $$; then kill -TERM 0; fi ) </dev/null >/dev/null 2>&1 & )\n'
     '. "$0" || { echo "kompose: sourcing $0 failed" >&2; exit 126; }\n'
     'declare -F "$1" >/dev/null || { echo "kompose: $1 is not defined in $0" >&2; exit 127; }\n'
+    # tell kompose the function is called: a hooks.sh that exits while sourced (`exit 0` at
+    # its end) never gets here, and its hook did not run
+    'printf called >&"$KOMPOSE_HOOK_CALLED_FD" && exec {KOMPOSE_HOOK_CALLED_FD}>&-; unset KOMPOSE_HOOK_CALLED_FD\n'
     '"$@"\n'
 )
 
@@ -192,18 +220,40 @@ def run_hook(
     sink: LineSink,
     err_sink: LineSink | None = None,
 ) -> ProcessResult:
-    """Run one hook function of ``hooks_file`` in bash. Raises HookError when it fails or times out."""
-    result = run_streamed(
-        ["bash", "-c", _HOOK_SCRIPT, str(hooks_file), function, *args],
-        cwd=cwd,
-        env=env,
-        sink=sink,
-        timeout=timeout,
-        what=f"hook {function}",
-        err_sink=err_sink,
-    )
+    """Run one hook function of ``hooks_file`` in bash. Raises HookError when it fails, times
+    out, or was never called (hooks.sh ended the shell while it was sourced)."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    open_ends = [write_end]
+
+    def close_write_end() -> None:  # once, so that a number another thread reuses is never closed
+        while open_ends:
+            os.close(open_ends.pop())
+
+    try:
+        result = run_streamed(
+            ["bash", "-c", _HOOK_SCRIPT, str(hooks_file), function, *args],
+            cwd=cwd,
+            env={**env, "KOMPOSE_HOOK_CALLED_FD": str(write_end)},
+            sink=sink,
+            timeout=timeout,
+            what=f"hook {function}",
+            pass_fds=(write_end,),
+            after_start=close_write_end,
+            err_sink=err_sink,
+        )
+        try:
+            called = os.read(read_end, 16) == b"called"
+        except BlockingIOError:  # nothing written (a child of the sourced file may hold the pipe)
+            called = False
+    finally:
+        os.close(read_end)
+        close_write_end()
     if result.exit_code != 0:
         raise HookError(f"hook {function} failed with exit code {result.exit_code}")
+    if not called:
+        raise HookError(f"hook {function} did not run: {hooks_file.name} ended the shell while it was sourced "
+                        "(an `exit` outside a function?)")
     return result
 
 

@@ -18,6 +18,9 @@ class Container:
     reason: str
     # the exact image (sha256:…) the container runs: a helper made from it has the same pg_dump
     image_id: str = ""
+    # the superuser the image creates (POSTGRES_USER, else postgres): kompose's admin connection
+    # over the container's unix socket when DB_ADMIN_USER is not set (docs/reliability.md)
+    superuser: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,12 @@ class Sql:
     argv: tuple[str, ...] = ()
     # a failure is reported and the plan goes on (housekeeping the operation does not need)
     optional: bool = False
+    # added to the error when psql cannot connect (exit 2): what to set so that it can
+    hint: str = ""
+    # a file saying the live database may be refusing connections (kompose status reads it):
+    # written before the script runs when ``closes``, removed once a script with ``mark`` succeeded
+    mark: Path | None = None
+    closes: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ def cron_command(ctx, pattern: str | None, install: bool, check: bool, cron_file
 
     if install and check:
         raise UsageError("cron: --install and --check exclude each other")
-    stacks = discover(ctx.root)
+    stacks = discover(ctx.root, ctx.console.warn)
     if pattern:
         stacks = select(stacks, pattern)
     schedules = collect(ctx, stacks)

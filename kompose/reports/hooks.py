@@ -154,13 +154,16 @@ def shellcheck(hooks_file: Path) -> tuple[list[str], list[str]] | None:
 
 
 def _check_bash(result: CheckResult, hooks_file: Path, run_wide: bool) -> None:
-    if not hooks_file.is_file():
+    if not hooks_file.is_file() and not hooks_file.exists():
         return
     problem = hooks.syntax_error(hooks_file)
     if problem:
         result.problems.append(problem)
         return
     result.checked.append("hooks.sh parses (bash -n)")
+    for line in hooks.top_level_exits(hooks_file):
+        result.problems.append(f"{hooks_file}:{line}: exit outside a function: sourcing the file ends the shell, "
+                               "so no hook of it runs")
     for function in hooks.find_functions(hooks_file):
         point = function[len("hook_"):]
         if run_wide and point not in hooks.RUN_POINTS:

@@ -9,6 +9,7 @@ installing replaces kompose's own lines and nothing else.
 
 from __future__ import annotations
 
+import math
 import os
 import pwd
 import shlex
@@ -16,7 +17,7 @@ import shutil
 from kompose.host.processes import run_captured
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -30,9 +31,12 @@ MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", 
 SYSTEM_CRON_FILE = Path("/etc/cron.d/kompose")
 GRACE_KEY = "KOMPOSE_SCHEDULE_GRACE"  # seconds a scheduled run may take before its result is overdue
 DEFAULT_GRACE = 3600
+MAX_GRACE = 366 * 86400
 # scheduled runs of one stack wait this long for each other (export at 3:00, cleanup at 3:00)
 # instead of skipping at once
 LOCK_WAIT = 3600
+CRON_LIMIT = 1000  # Debian's cron ignores a whole file with a longer line
+CRON_LINE_MAX = 800  # kompose's own lines stay well under it
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,10 @@ def validate(expression: str, where: str) -> str:
         croniter(text, datetime(2000, 1, 1))
     except (CroniterError, ValueError, KeyError) as exc:
         raise ConfigError(f"{where}={expression!r} is not a valid crontab expression: {exc}") from None
+    try:  # a day that no month has (30 2, 31 4): cron takes it and never runs it
+        croniter(text, datetime(2000, 1, 1)).get_next(datetime)
+    except (CroniterError, ValueError, KeyError, OverflowError):
+        raise ConfigError(f"{where}={expression!r} never fires: no month has that day") from None
     return text
 
 
@@ -94,9 +102,11 @@ def previous_run(expression: str, before: datetime) -> datetime:
 
 def due_since(expression: str, now: datetime, grace: float) -> datetime:
     """The newest scheduled time whose run should have finished by ``now`` (``grace`` seconds to run)."""
-    when = previous_run(expression, now)
-    while (now - when).total_seconds() < grace:
-        when = previous_run(expression, when)
+    limit = now - timedelta(seconds=grace)
+    when = previous_run(expression, limit)  # strictly before ``limit``
+    following = next_run(expression, when)
+    if following <= limit and following < now:  # a run exactly ``grace`` ago
+        when = following
     return when
 
 
@@ -108,8 +118,8 @@ def grace_of(env: Mapping[str, str], expression: str, now: datetime) -> float:
             value = float(raw)
         except ValueError:
             raise ConfigError(f"{GRACE_KEY}={raw!r} is not a number of seconds") from None
-        if value < 0:
-            raise ConfigError(f"{GRACE_KEY}={raw!r} must not be negative")
+        if not math.isfinite(value) or value < 0 or value > MAX_GRACE:
+            raise ConfigError(f"{GRACE_KEY}={raw!r}: give a number of seconds from 0 to {MAX_GRACE} (a year)")
         return value
     last = previous_run(expression, now)
     period = (next_run(expression, last) - last).total_seconds()
@@ -184,19 +194,61 @@ def end_marker(root: Path) -> str:
 
 
 def render_block(jobs: list[CronJob], root: Path, log_dir: Path, executable: list[str], user: str | None) -> list[str]:
-    """The marked block of crontab lines for one root; ``user`` adds the user field of /etc/cron.d files."""
+    """The marked block of crontab lines for one root; ``user`` adds the user field of /etc/cron.d files.
+
+    Debian's cron ignores a whole crontab file when one line is longer than ~1000
+    characters: a job whose stacks do not fit in CRON_LINE_MAX characters becomes several
+    lines at the same time, each with some of the stacks. Raises ConfigError when even one
+    stack does not fit (a very long root or log path)."""
     lines = [begin_marker(root),
              "# written by `kompose cron --install`; edit the stacks' KOMPOSE_SCHEDULE_* settings, not these lines"]
     for job in jobs:
-        argv = [*executable, "--root", str(root), "--log-file", str(log_dir / job.log_name), "--no-color",
-                "--lock-timeout", str(LOCK_WAIT), ",".join(job.stacks), job.command]
-        # cron turns a bare % into a newline: escape it
-        command = shlex.join(argv).replace("%", "\\%") + " >/dev/null 2>&1"
-        lines.append(" ".join(filter(None, [job.expression, user, command])))
+        def line_for(stacks: list[str]) -> str:
+            argv = [*executable, "--root", str(root), "--log-file", str(log_dir / job.log_name), "--no-color",
+                    "--lock-timeout", str(LOCK_WAIT), ",".join(stacks), job.command]
+            # cron turns a bare % into a newline: escape it
+            command = shlex.join(argv).replace("%", "\\%") + " >/dev/null 2>&1"
+            return " ".join(filter(None, [job.expression, user, command]))
+
+        chunk: list[str] = []
+        for stack in job.stacks:
+            if chunk and len(line_for(chunk + [stack])) > CRON_LINE_MAX:
+                lines.append(line_for(chunk))
+                chunk = []
+            chunk.append(stack)
+            if len(line_for(chunk)) > CRON_LINE_MAX:
+                raise ConfigError(f"the crontab line for {job.command} of stack {stack} would be "
+                                  f"{len(line_for(chunk))} characters: cron ignores a whole file with a line over "
+                                  f"~{CRON_LIMIT}; use a shorter root, log directory or stack name")
+        if chunk:
+            lines.append(line_for(chunk))
     if not jobs:
         lines.append("# (no stack sets a KOMPOSE_SCHEDULE_* value)")
     lines.append(end_marker(root))
     return lines
+
+
+def cron_problems(text: str, file: Path | None) -> list[str]:
+    """What would make cron ignore or misread an installed crontab ``text``, as cron reads it:
+    a line over its ~1000-character limit (the whole file is then ignored), and for a
+    cron.d file a name run-parts skips or a mode cron refuses."""
+    problems = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if len(line) >= CRON_LIMIT:
+            problems.append(f"line {number} is {len(line)} characters: cron ignores the whole file "
+                            f"with a line over ~{CRON_LIMIT}")
+    if file is not None and file.parent == SYSTEM_CRON_FILE.parent:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", file.name):
+            problems.append(f"cron ignores files in {file.parent} whose name holds other than letters, digits, _ and -")
+        try:
+            mode = file.stat().st_mode
+            if mode & 0o022:
+                problems.append(f"{file} is writable by group or others: cron ignores it")
+        except OSError:
+            pass
+    return problems
 
 
 def replace_block(text: str, root: Path, block: list[str]) -> str:
@@ -285,6 +337,8 @@ class Target:
                 return self.file.read_text(encoding="utf-8")
             except FileNotFoundError:
                 return ""
+            except UnicodeDecodeError:
+                raise KomposeError(f"{self.file} is not UTF-8 text: fix or remove it first") from None
             except OSError as exc:
                 raise KomposeError(f"cannot read {self.file}: {exc.strerror}") from None
         result = run_captured([_crontab(), "-l"], what="crontab -l")

@@ -85,6 +85,31 @@ def stack_status(ctx, stack, now: datetime, max_age: float | None = None) -> Sta
     return status
 
 
+def _closed_by_swap(directory: Path, database: str) -> str | None:
+    """What the mark of an unfinished swap says (kompose killed with the live database closed), or None."""
+    import os
+
+    from kompose.host import swap_mark
+
+    mark = swap_mark.read_mark(directory)
+    if mark is None:
+        return None
+    pid = mark.get("pid")
+    running = False
+    if isinstance(pid, int) and pid > 0:
+        try:
+            os.kill(pid, 0)
+            running = True
+        except ProcessLookupError:
+            running = False
+        except PermissionError:
+            running = True
+    if running:
+        return f"a swap of {database} is under way (since {mark.get('at', '?')}): it may refuse connections meanwhile"
+    return (f"{database} may be refusing connections: a swap was interrupted at {mark.get('at', '?')} (kompose was "
+            "killed); any db command on this stack reopens it")
+
+
 def _judge_stack(status: StackStatus, directory: Path, env, found_schedules, now: datetime,
                  max_age: float | None) -> None:
     """Fill in status.problems: a failed last run (of a schedulable operation), an overdue newest dump (older
@@ -118,6 +143,10 @@ def _judge_stack(status: StackStatus, directory: Path, env, found_schedules, now
     if status.database and exports and status.newest_dump and status.verification != "verified":
         kinds.append("unverified")
         status.problems.append(f"unverified: the newest dump is {status.verification}")
+    closed = _closed_by_swap(directory, status.database) if status.database else None
+    if closed:
+        kinds.append("closed")
+        status.problems.append(closed)
     if kinds:
         status.state = ", ".join(dict.fromkeys(kinds))  # failed, overdue, unverified
 
@@ -178,7 +207,7 @@ def status_command(ctx, pattern: str | None, json_output: bool, max_age: str | N
     from kompose.stacks import discover, select
 
     limit = parse_duration(max_age) if max_age is not None else None
-    stacks = discover(ctx.root)
+    stacks = discover(ctx.root, ctx.console.warn)
     if pattern:
         stacks = select(stacks, pattern)
     now = datetime.now()
@@ -206,7 +235,8 @@ def status_command(ctx, pattern: str | None, json_output: bool, max_age: str | N
             drill_age = int((now - datetime.fromisoformat(r.last_drill).replace(tzinfo=None)).total_seconds())
             drill = f"{'ok' if r.drill_ok else 'FAILED'} {human_age(drill_age)} ago"
         table_rows.append([
-            r.stack, r.database, r.newest_dump or "no dump", _ago(r.age_seconds),
+            r.stack, r.database + (" (CLOSED?)" if "closed" in r.state else ""), r.newest_dump or "no dump",
+            _ago(r.age_seconds),
             human_size(r.size) if r.size is not None else "-", r.verification or "-", drill,
             f"{r.next_command} {r.next_run.replace('T', ' ')}" if r.next_run else "not scheduled",
             "; ".join(r.problems) or "ok",
@@ -244,8 +274,12 @@ def check_schedules(ctx, stacks, found: list[schedules.Schedule], target: schedu
             "next_run": schedules.next_run(schedule.expression, now).isoformat(timespec="minutes"),
             "due_since": due.isoformat(timespec="minutes"), "state": state, "detail": detail,
         })
-    installed = schedules.extract_block(target.read(), ctx.root.resolve()) if found else None
-    if not found:
+    text = target.read()
+    installed = schedules.extract_block(text, ctx.root.resolve()) if found else None
+    ignored = schedules.cron_problems(text, target.file) if text else []
+    if ignored:
+        crontab = {"state": "ignored by cron", "detail": f"{target.describe()}: " + "; ".join(ignored)}
+    elif not found:
         crontab = {"state": "ok", "detail": "no schedules"}
     elif installed is None:
         crontab = {"state": "not installed", "detail": f"no kompose block in {target.describe()}: run kompose cron --install"}

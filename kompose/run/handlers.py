@@ -12,6 +12,7 @@ module is one line in STEP_MODULES.
 from __future__ import annotations
 
 import importlib
+import io
 from typing import Callable
 
 import time
@@ -22,6 +23,7 @@ from kompose.dumps import files as dumps
 from kompose.docker import exec as docker_exec
 from kompose.errors import DatabaseError, DockerError, DumpError, KomposeError
 from kompose.host import processes as execute
+from kompose.host import swap_mark
 from kompose.host.files import fsync_rename
 from kompose.plan import steps as s
 from kompose.plan.render import describe
@@ -104,7 +106,25 @@ def run_exec(run, step: Exec) -> None:
                                         "bytes": step.stdout_file.stat().st_size}
     if result.exit_code != 0:
         run.check_container(step.container, started_clock, step.what or step.argv[0], result)
-        raise DatabaseError(run.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
+        raise DatabaseError(_failure(run, step, result))
+
+
+def _failure(run, step, result) -> str:
+    """The tool's failure in one line; for a dump that gave up waiting for a table lock, who holds it."""
+    message = run.engine.failure_message(step.argv[0], result.exit_code, result.stderr)
+    if not run.engine.lock_wait_failed(result.stderr):
+        return message
+    waited = next((w.split("=", 1)[1] for w in step.argv if w.startswith("--lock-wait-timeout=")), "")
+    waited = f"{int(waited) / 1000:g} s (KOMPOSE_LOCK_WAIT)" if waited.isdigit() else "its time limit"
+    try:
+        argv, script = run.engine.lock_holders(tuple(step.argv))
+        listed = docker_exec.container_exec(run.ctx.docker(), step.container.id, argv, dict(step.env),
+                                            stdin=io.BytesIO(script.encode()))
+        holders = [line.strip() for line in listed.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
+    except (KomposeError, NotImplementedError):
+        holders = []
+    who = "; ".join(holders) if holders else "the session holding it has ended or cannot be seen"
+    return f"{step.argv[0]} waited {waited} for a table another session has locked, then gave up: {who}"
 
 
 class _Counted:
@@ -152,7 +172,7 @@ def run_dumpinhelper(run, step: DumpInHelper) -> None:
     if result.exit_code != 0:
         # the helper lives in the database container's network: a stopped database shows as a lost server
         run.check_container(step.container, started_clock, step.what or step.argv[0], result)
-        raise DatabaseError(run.engine.failure_message(step.argv[0], result.exit_code, result.stderr))
+        raise DatabaseError(_failure(run, step, result))
     # kompose created the file (or the pipe) the helper mounts, and a dump is never empty: an
     # empty file means pg_dump wrote into another file of that name, in the engine's own view
     if result.bytes_out == 0:
@@ -187,6 +207,8 @@ def run_script(run, step: Sql) -> None:
 
     run.console.detail(step.what, "blue")
     started = time.time()
+    if step.mark and step.closes:
+        swap_mark.write_mark(step.mark, step.what)
     try:
         result = docker_exec.container_exec(
             run.ctx.docker(), step.container.id, step.argv, dict(step.env),
@@ -197,9 +219,12 @@ def run_script(run, step: Sql) -> None:
         raise
     if result.exit_code != 0:
         run.check_container(step.container, started, step.what, result)
-        raise DatabaseError(
-            run.engine.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
-        )
+        message = run.engine.failure_message(f"psql ({step.what})", result.exit_code, result.stderr, own_script=True)
+        if step.hint and result.exit_code == 2:
+            message += f"; {step.hint}"  # psql could not connect: what to set so that it can
+        raise DatabaseError(message)
+    if step.mark:
+        swap_mark.clear_mark(step.mark)
     for line in result.stdout.decode("utf-8", "replace").splitlines():
         if line.strip():
             run.console.stream_line("", line)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from typing import Callable, Iterator
 
 from kompose.console import Console
@@ -73,6 +74,22 @@ class PrefixedConsole(Console):
 
     def _write(self, stream, text: str) -> None:
         self.parent._write(stream, self.style(self.prefix, "dim") + text.lstrip(" "))
+
+
+INTERRUPT_GRACE = 3.0  # seconds the interrupted stacks get to clean up after themselves
+
+
+def _partials_of(stack_plan: StackPlan) -> list:
+    """The partial files (and named pipes) a stack's steps write: never a final-named dump."""
+    from kompose.dumps.files import PARTIAL_SUFFIX
+
+    found = []
+    for step in stack_plan.steps:
+        for name in ("stdout_file", "output", "pipe"):
+            path = getattr(step, name, None)
+            if path is not None and str(path).endswith(PARTIAL_SUFFIX):
+                found.append(path)
+    return found
 
 
 def run_parallel(
@@ -146,6 +163,19 @@ def run_parallel(
             interrupted = list(running.values())
         helper_container.remove_live()
         execute.kill_live_groups()
+        # the stacks still running clean up after themselves once their stream breaks; what
+        # a worker did not get to in a few seconds, the files it was writing, goes here
+        deadline = time.monotonic() + INTERRUPT_GRACE
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with lock:
+            unfinished = [stack_plans[i] for i in running]
+        for stack_plan in unfinished:
+            for path in _partials_of(stack_plan):
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
         for buffered in interrupted:
             if streaming:
                 continue

@@ -49,6 +49,7 @@ class Case:
     setup: Callable[[Fixtures, Path, Path], None] | None = None  # (fixtures, root, stack dir)
     max_seconds: float = 30.0
     forbid: str = ""  # a path that must not exist afterwards
+    forbid_text: str = ""  # text that must appear in no output (a secret value)
     marker: str = ""  # processes the case leaves on purpose carry this in their argv: killed afterwards
 
 
@@ -100,6 +101,30 @@ def _failing_dump(data: bytes) -> bytes:
 
 DUMP = f"{LIVE}_20240101_000000.sql"
 CUSTOM = f"{LIVE}_20240101_000000.dump"
+
+
+def _bad_manifest(fx: Fixtures, root: Path, stack: Path) -> None:
+    shutil.copy(fx.plain, stack / DUMP)
+    (stack / (DUMP + ".json")).write_bytes(b'{"file": "\xff\xfe caf\xe9", "size": 1}')
+
+
+def _fifo_dump(fx: Fixtures, root: Path, stack: Path) -> None:
+    import os
+
+    os.mkfifo(stack / DUMP)
+
+
+def _newest_dump_symlinked_out(fx: Fixtures, root: Path, stack: Path) -> None:
+    shutil.copy(fx.plain, stack / DUMP)  # an older dump of its own
+    target = root.parent / "secret.sql"
+    shutil.copy(fx.plain, target)
+    (stack / f"{LIVE}_20250101_000000.sql").symlink_to(target)  # the newest
+
+
+def _latin1_sql_hook(fx: Fixtures, root: Path, stack: Path) -> None:
+    shutil.copy(fx.plain, stack / DUMP)
+    (stack / "sql" / "pre_swap").mkdir(parents=True)
+    (stack / "sql" / "pre_swap" / "10-guard.sql").write_bytes(b"-- r\xe9sum\xe9 of the guard\nSELECT 1;\n")
 
 
 def cases(prefix: str) -> list[Case]:
@@ -222,6 +247,27 @@ def cases(prefix: str) -> list[Case]:
         Case("db:cleanup --keep 0", ("app", "db:cleanup", "--keep", "0"), "at least 1", 2),
         Case("db:export --format zip", ("app", "db:export", "--format", "zip"), "--format", 2),
         Case("db:rollback without a previous database", ("app", "db:rollback"), "no previous database"),
+        # --- issue 16: hostile input, round two
+        Case(".env: DB_PASSWORD's quote never closed", ("app", "db:export"), "cannot parse the value of DB_PASSWORD",
+             2, env_extra=f'DB_PASSWORD="{prefix}s3cr3t-value\n', forbid_text=f"{prefix}s3cr3t"),
+        Case("manifest not UTF-8 (import)", ("app", "db:import", DUMP), "not UTF-8", setup=_bad_manifest),
+        Case("manifest not UTF-8 (drill)", ("app", "db:drill"), "not UTF-8", setup=_bad_manifest),
+        Case("dump is a FIFO (import)", ("app", "db:import", DUMP), "not a regular file", setup=_fifo_dump,
+             max_seconds=20),
+        Case("dump is a FIFO (import --dry-run)", ("app", "db:import", "--dry-run", DUMP), "not a regular file",
+             setup=_fifo_dump, max_seconds=20),
+        Case("newest dump symlinked outside the stack", ("app", "db:import"), "outside the stack",
+             setup=_newest_dump_symlinked_out),
+        Case("SQL hook with a Latin-1 byte (pre_swap)", ("app", "db:import", DUMP), "not UTF-8", 2,
+             setup=_latin1_sql_hook),
+        Case("hooks.sh ends with exit 0 (pre_swap guard)", ("app", "db:import", DUMP), "did not run",
+             hooks=_hook("return 1", "pre_swap") + "exit 0\n", setup=_copy(DUMP)),
+        Case("HTTP hook URL with a port that is no number", ("app", "db:export"), "not a valid URL", 2,
+             env_extra="KOMPOSE_HOOK_PRE_DB_EXPORT_HTTP=GET http://127.0.0.1:abc/\n"),
+        Case("schedule that never fires (30 Feb)", ("status",), "never fires", 2,
+             env_extra='KOMPOSE_SCHEDULE_DB_EXPORT="0 0 30 2 *"\n'),
+        Case("--lock-timeout nan", ("--lock-timeout", "nan", "app", "db:export"), "--lock-timeout", 2),
+        Case("--lock-timeout -1", ("--lock-timeout", "-1", "app", "db:export"), "--lock-timeout", 2),
     ]
 
 
@@ -286,8 +332,10 @@ def run_case(fx: Fixtures, case: Case) -> Row:
         problems.append("a traceback")
     if elapsed > case.max_seconds:
         problems.append(f"took {elapsed:.1f}s")
-    if world.tree_state(base) != files_before:
-        problems.append("files changed")
+    files_after = world.tree_state(base)
+    if files_after != files_before:
+        changed = sorted(set(files_before.items()) ^ set(files_after.items()))
+        problems.append(f"files changed: {', '.join(sorted({name for name, _ in changed}))[:80]}")
     dbs_after, live_after = world.snapshot(lab.server, LIVE)
     if dbs_after != dbs_before:
         problems.append(f"databases changed: {dbs_before} -> {dbs_after}")
@@ -306,6 +354,9 @@ def run_case(fx: Fixtures, case: Case) -> Row:
     observed = f"exit {result.code}: {shown}"
     if problems:
         observed += "  [" + "; ".join(problems) + "]"
+    if case.forbid_text and case.forbid_text in result.output:
+        problems.append("the secret value was shown")
+        observed += "  [the secret value was shown]"
     if case.marker:
         world.kill_marked(case.marker)
     return Row(case.name, f"exit {case.code}, one error line: …{case.expect}…", observed, not problems, "bad input")

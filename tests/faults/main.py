@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from tests.faults import bad_input, scenarios, world
+from tests.faults import bad_input, hostile, scenarios, world
 from tests.faults.world import Lab, Row
 
 
@@ -61,12 +61,21 @@ def main(argv: list[str] | None = None) -> int:
                 ("hooks flood", lambda: scenarios.hook_flood(lab, work)),
                 ("hooks orphan", lambda: scenarios.hook_orphan(lab)),
                 ("secrets", lambda: scenarios.secrets_everywhere(lab, work, totals)),
+                ("secrets forms", lambda: hostile.secret_forms(lab)),
+                ("hostile helper inspect", lambda: hostile.helper_never_holds_the_password(lab)),
+                ("hostile helper sigterm", lambda: hostile.sigterm_during_helper_creation(lab, 16, rng)),
+                ("hostile sighup", lambda: hostile.sighup_export(lab)),
+                ("hostile jobs sigterm", lambda: hostile.jobs_sigterm(lab)),
+                ("hostile in-place interrupts", lambda: hostile.in_place_interrupts(lab, _iw(lab), 10, rng, totals)),
+                ("hostile closed stdout", lambda: hostile.closed_stdout(lab)),
+                ("hostile zstd disk full", lambda: hostile.zstd_disk_full(lab)),
+                ("hostile lock wait", lambda: hostile.lock_wait(lab)),
                 ("bad input", lambda: _bad_input(lab, work)),
             ]
             for name, run in groups:
                 if args.only and args.only not in name:
                     continue
-                if name.startswith(("export", "disk", "hooks")):
+                if name.startswith(("export", "disk", "hooks", "hostile")):
                     scenarios.prepare_export(lab)
                 print(f"faults: {name} ...", flush=True)
                 try:

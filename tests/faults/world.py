@@ -212,7 +212,8 @@ def _drain(sock) -> None:
         pass
 
 
-def tree_state(directory: Path, ignore: Iterable[str] = (".kompose.lock", ".kompose.lock.info")) -> dict[str, str]:
+def tree_state(directory: Path, ignore: Iterable[str] = (".kompose.lock", ".kompose.lock.info", ".kompose-last-run.json",
+                                                  ".kompose-drill.json")) -> dict[str, str]:
     """{relative path: sha256} of every file under ``directory`` (what "nothing changed" compares)."""
     skip = set(ignore)
     state = {}
@@ -221,6 +222,9 @@ def tree_state(directory: Path, ignore: Iterable[str] = (".kompose.lock", ".komp
             continue
         if path.is_symlink():
             state[str(path.relative_to(directory))] = "-> " + os.readlink(path)
+            continue
+        if not path.is_file():  # a FIFO (hostile input): never opened
+            state[str(path.relative_to(directory))] = "not a regular file"
             continue
         state[str(path.relative_to(directory))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return state

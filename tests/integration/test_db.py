@@ -527,27 +527,34 @@ def test_rollback_restores_the_previous_database_and_can_be_undone(server: Serve
         assert server.pg.scalar(f"SELECT datallowconn FROM pg_database WHERE datname = '{name}'") == "t", name
 
 
-def test_an_import_drops_the_last_imports_copy_before_its_restore(server: Server):
-    """Never three copies at once: the copy the last import kept goes before the restore, and
-    this import's swap keeps the database it replaces."""
+def test_an_import_keeps_the_last_imports_copy_until_its_swap(server: Server):
+    """The copy the last import kept is dropped only once the new database is live (it used to go
+    before the restore: a failed import then had no rollback copy); this import's swap keeps the
+    database it replaces."""
     app = server.app("twice")
     original = load_sample(app.db)
     export(server, app)
     app.db.sql(DAMAGE)
     first = server.run(app.name, "db:import")
     assert first.code == 0, str(first)
-    assert "to make room for the restore" not in first.output
     app.db.sql(DAMAGE)
     damaged_again = fingerprint(app.db)
+    prev = app.database + "__kompose_prev"
+    # a pre_swap hook sees the rollback copy still there while the new one waits to go live
+    (app.dir / "hooks.sh").write_text(
+        "hook_pre_swap() {\n"
+        f"  docker exec {server.pg.container.name} psql -X -At -U {USER} -d postgres "
+        f"-c \"SELECT datname FROM pg_database WHERE datname = '{prev}'\" > \"$KOMPOSE_STACK_DIR/seen\"\n"
+        "}\n")
 
     second = server.run(app.name, "db:import")
 
     assert second.code == 0, str(second)
-    prev = app.database + "__kompose_prev"
-    assert f"dropped {prev} (the copy the last import kept) to make room for the restore" in second.output
-    assert second.output.index("to make room for the restore") < second.output.index("restore ")
+    assert (app.dir / "seen").read_text().strip() == prev
+    assert "to make room for the restore" not in second.output
     assert fingerprint(app.db) == original
     assert fingerprint(app.db.using(prev)) == damaged_again
+    assert app.database + "__kompose_old" not in server.pg.databases()
 
 
 def test_rollback_when_the_live_database_was_dropped_brings_the_previous_one_back(server: Server):
@@ -971,7 +978,7 @@ def test_import_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
         f"--set=ON_ERROR_STOP=1 --output=/dev/null --dbname={tmp} < {dump}",
         f"ALTER DATABASE \"{app.database}\" ALLOW_CONNECTIONS false",
         "ALTER DATABASE %I RENAME TO %I",
-        f"DROP DATABASE IF EXISTS \"{tmp}\" WITH (FORCE)",
+        f"DROP DATABASE IF EXISTS \"{tmp}\";",
     ):
         assert expected in out, f"{expected!r} missing from the plan\n{result}"
     assert out.index("hook_pre_swap") < out.index("RENAME TO %I")

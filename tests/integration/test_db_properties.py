@@ -63,10 +63,16 @@ def test_superuser_import_keeps_settings_comment_grants_and_owner(kroot, postgre
 
 
 @pytest.mark.parametrize("mode", [(), ("--in-place",)], ids=["swap", "in-place"])
-def test_app_role_import_copies_what_it_may_and_names_the_rest(kroot, postgres_factory, mode):
+def test_app_role_import_carries_everything_through_the_admin_connection(kroot, postgres_factory, mode):
+    """DB_USER is the database's non-superuser owner (the app-role layout): kompose's swap runs as
+    the container's superuser over its unix socket, so even settings only a superuser may set
+    (another role's per-database statement_timeout, default_transaction_read_only) come back;
+    they used to be dropped with a warning and exit 0."""
     server = postgres_factory(user="kompose", password="pw-super-2", database="app")
     server.sql("CREATE ROLE app_owner LOGIN CREATEDB PASSWORD 'pw-app-2'")
     _decorate(server, "app_owner")
+    server.sql("CREATE ROLE app_ro LOGIN")
+    server.sql("ALTER ROLE app_ro IN DATABASE app SET default_transaction_read_only = on")
     server.sql("ALTER TABLE t OWNER TO app_owner", database="app")
     before = _properties(server)
     _stack(kroot, server, "app_owner", "pw-app-2")
@@ -76,18 +82,40 @@ def test_app_role_import_copies_what_it_may_and_names_the_rest(kroot, postgres_f
 
     assert result.code == 0, result.output
     assert server.count("t", database="app") == 10
-    after = _properties(server)
-    assert after["comment"] == before["comment"]
-    assert after["acl"] == before["acl"]
-    assert after["owner"] == "app_owner"
-    assert "work_mem=7MB" in after["settings"] and "odd" in after["settings"]
-    # another role's per-database setting needs a superuser: not copied, and said so
-    assert "statement_timeout" not in after["settings"]
-    assert "warning: not allowed to carry over" in result.output and "statement_timeout" in result.output
-    assert result.output.count("warning: not allowed to carry over") == 1
+    assert _properties(server) == before
+    assert "reader:statement_timeout=5s" in before["settings"] and "default_transaction_read_only=on" in before["settings"]
+    assert "warning" not in result.output
     assert "pw-app-2" not in result.output
     # no holder or temporary database left; the swap keeps the previous database for a rollback
     assert _databases(server) == (["app"] if mode else ["app", "app__kompose_prev"])
+
+
+def test_a_non_superuser_admin_is_refused_before_anything_changes(kroot, postgres_factory):
+    """DB_ADMIN_USER names a role that lacks rights: one line saying what to grant, before the
+    swap; the live database, its properties and the rollback copy untouched."""
+    server = postgres_factory(user="kompose", password="pw-super-5", database="app")
+    server.sql("CREATE ROLE app_owner LOGIN CREATEDB PASSWORD 'pw-app-5'")
+    _decorate(server, "app_owner")
+    server.sql("ALTER TABLE t OWNER TO app_owner", database="app")
+    stack = _stack(kroot, server, "app_owner", "pw-app-5")
+    assert kroot.run(stack, "db:export").code == 0
+    assert kroot.run(stack, "db:import").code == 0  # through the socket superuser: a rollback copy exists
+    server.sql("INSERT INTO t VALUES (11)", database="app")
+    before = _properties(server)
+    (kroot.dir("db") / ".env").write_text(
+        (kroot.dir("db") / ".env").read_text() + "DB_ADMIN_USER=app_owner\nDB_ADMIN_PASSWORD=pw-app-5\n")
+
+    result = kroot.run(stack, "db:import")
+
+    assert result.code != 0
+    lines = [line for line in result.output.splitlines() if "lacks rights" in line]
+    assert lines, result.output
+    assert "GRANT pg_signal_backend TO app_owner" in lines[0] and "superuser" in lines[0], result.output
+    assert "Traceback" not in result.output and "pw-app-5" not in result.output
+    assert _properties(server) == before
+    assert server.count("t", database="app") == 11
+    assert _databases(server) == ["app", "app__kompose_prev"]
+    assert server.scalar("SELECT datallowconn FROM pg_database WHERE datname = 'app'") == "t"
 
 
 def _databases(server) -> list[str]:

@@ -49,7 +49,7 @@ def test_text_shows_every_step_and_masks_secrets(tmp_path: Path):
     assert f"hook_pre_swap {tmp_path}/app_20240101_000000.sql app__kompose_tmp (timeout 30 s)" in text
     # the swap script with psql variables shown substituted and quoted
     assert 'ALTER DATABASE "app" ALLOW_CONNECTIONS false;' in text
-    assert "SELECT set_config('kompose.tmp', 'app__kompose_tmp', false)" in text
+    assert "set_config('kompose.tmp', 'app__kompose_tmp', false)" in text
     assert text.index("hook_pre_swap") < text.index("ALLOW_CONNECTIONS false") < text.index("hook_post_db_import")
     assert "on failure (clean-up):" in text and "never left behind" in text
 

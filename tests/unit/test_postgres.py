@@ -12,7 +12,8 @@ from kompose.errors import ConfigError, NoDatabaseError
 SECRET = "pw 'with' \"quotes\" ; $(rm -rf /)"
 HOSTILE = 'x"; DROP DATABASE postgres; --\'s'
 SCRIPTS = {name: getattr(postgres, name) for name in
-           ("CREATE_TEMP", "DROP_TEMP", "DROP_PREV", "SWAP", "ROLLBACK", "RECREATE_IN_PLACE", "IN_PLACE_PROPERTIES", "RECOVER")}
+           ("CREATE_TEMP", "DROP_TEMP", "CHECK_RIGHTS", "SWAP", "ROLLBACK", "RECREATE_IN_PLACE", "IN_PLACE_PROPERTIES",
+            "RECOVER", "ABANDON", "REOPEN", "ANALYZE")}
 
 
 def conn(database: str = "app", password: str = SECRET) -> postgres.Connection:
@@ -56,7 +57,8 @@ def test_password_only_in_the_exec_environment():
 def test_tool_argv():
     connection = conn()
     assert postgres.pg_dump_argv(connection, "plain") == (
-        "pg_dump", "--host=127.0.0.1", "--port=5432", "--username=kompose", "--no-password", "--dbname=app")
+        "pg_dump", "--host=127.0.0.1", "--port=5432", "--username=kompose", "--no-password",
+        "--lock-wait-timeout=180000", "--dbname=app")  # KOMPOSE_LOCK_WAIT's default: never wait without end
     assert postgres.pg_dump_argv(connection, "custom")[-1] == "--format=custom"
     plain = postgres.restore_argv(connection, "app__kompose_tmp", "plain")
     assert plain[0] == "psql" and "--set=ON_ERROR_STOP=1" in plain and plain[-1] == "--dbname=app__kompose_tmp"
@@ -98,9 +100,18 @@ def test_swap_renames_in_one_block_after_closing_the_live_database():
     swap = postgres.SWAP
     assert swap.index('ALTER DATABASE :"live" ALLOW_CONNECTIONS false') < swap.index("DO $swap$")
     block = swap[swap.index("DO $swap$"):swap.index("$swap$;")]
-    assert block.count("RENAME TO") == 2
-    assert swap.index("DROP DATABASE IF EXISTS :\"prev\"") < swap.index("DO $swap$")
+    assert block.count("RENAME TO") == 3  # prev -> old, live -> prev, tmp -> live
+    # the session wait re-reads pg_stat_activity (inside a transaction it is a snapshot)
+    assert block.index("pg_terminate_backend") < block.index("pg_stat_clear_snapshot()") < block.index("RENAME TO")
+    # the copy the last import kept is dropped only once the new database is live
+    assert swap.rindex('DROP DATABASE IF EXISTS :"old"') > swap.index("$swap$;")
+    assert 'DROP DATABASE IF EXISTS :"prev"' not in swap and "WITH (FORCE)" not in swap
     assert "ALTER DATABASE :\"live\" ALLOW_CONNECTIONS true" in swap  # reopened when the swap fails
+
+
+def test_every_clean_up_reopens_the_live_database_before_it_drops_anything():
+    for script in (postgres.RECOVER, postgres.ABANDON):
+        assert script.index('ALTER DATABASE :"live" ALLOW_CONNECTIONS true') < script.index("DROP DATABASE")
 
 
 @pytest.mark.parametrize(

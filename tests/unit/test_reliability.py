@@ -79,7 +79,7 @@ def test_the_password_is_never_in_argv():
 def test_recover_says_what_it_cleaned_only_when_it_cleaned():
     # each repair is guarded by \if and followed by the row that tells it
     for script in (postgres.RECOVER, postgres.ABANDON):
-        drop = script.index('DROP DATABASE IF EXISTS :"tmp"')
+        drop = script.index('DROP DATABASE IF EXISTS :"tmp"', script.index(r"\if :tmp_exists"))
         assert script.rindex(r"\if :tmp_exists", 0, drop) < drop < script.index("dropped the")
         assert script.index("ALTER DATABASE :\"live\" ALLOW_CONNECTIONS true") < script.index("re-opened")
     assert "leftover" in postgres.RECOVER and "leftover" not in postgres.ABANDON

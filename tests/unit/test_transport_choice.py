@@ -77,3 +77,15 @@ def test_the_probe_recognises_a_server_in_our_own_namespaces(tmp_path):
 def test_helper_runs_as_kompose_user_or_as_root_of_a_rootless_engine():
     assert transport.helper_user(False, 1000, 1001) == "1000:1001"
     assert transport.helper_user(True, 1000, 1001) == "0:0"
+
+
+def test_auto_streams_a_small_database_and_starts_a_helper_for_a_big_one(tmp_path):
+    """The helper container's start costs more than the exec stream of a small dump: auto judges
+    by the stack's previous dump; --transport direct still forces the helper."""
+    probe = _sees(True)
+    small = transport.choose("auto", {}, tmp_path, probe, previous_size=3 << 20)
+    assert small.name == "exec" and "the last dump was 3.1 MB" in small.reason
+    assert probe.calls == []  # decided without asking the engine
+    assert transport.choose("auto", {}, tmp_path, probe, previous_size=transport.SMALL_DUMP).name == "direct"
+    assert transport.choose("auto", {}, tmp_path, probe, previous_size=None).name == "direct"
+    assert transport.choose("direct", {}, tmp_path, probe, previous_size=1).name == "direct"

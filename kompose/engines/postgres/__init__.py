@@ -19,11 +19,13 @@ class PostgresEngine(Engine):
 
     CREATE_TEMP = sql.CREATE_TEMP
     DROP_TEMP = sql.DROP_TEMP
-    DROP_PREV = sql.DROP_PREV
+    CHECK_RIGHTS = sql.CHECK_RIGHTS
     SWAP = sql.SWAP
     ROLLBACK = sql.ROLLBACK
     RECOVER = sql.RECOVER
     ABANDON = sql.ABANDON
+    REOPEN = sql.REOPEN
+    ANALYZE = sql.ANALYZE
     RECREATE_IN_PLACE = sql.RECREATE_IN_PLACE
     IN_PLACE_PROPERTIES = sql.IN_PLACE_PROPERTIES
     ROW_COUNTS = sql.ROW_COUNTS
@@ -37,6 +39,16 @@ class PostgresEngine(Engine):
 
     def check_name(self, name: str, suffix: str = "") -> None:
         sql.check_name(name, suffix)
+
+    def admin_connection(self, env: Mapping[str, str], conn, container) -> tuple:
+        admin = sql.admin_connection(env, conn, container.superuser)
+        if env.get("DB_ADMIN_USER"):
+            hint = "check DB_ADMIN_USER and DB_ADMIN_PASSWORD in the stack's .env"
+        else:
+            hint = (f"kompose connects as the container's superuser {admin.user} over its unix socket; set "
+                    "DB_ADMIN_USER and DB_ADMIN_PASSWORD (a superuser) in the stack's .env when that socket is "
+                    "not trusted")
+        return admin, hint
 
     def dump_argv(self, conn, fmt, gzip_level=0, output=None, no_sync=False):
         return sql.pg_dump_argv(conn, fmt, gzip_level, output=output, no_sync=no_sync)
@@ -58,6 +70,12 @@ class PostgresEngine(Engine):
 
     def lost_connection(self, stderr):
         return sql.lost_connection(stderr)
+
+    def lock_wait_failed(self, stderr):
+        return sql.lock_wait_failed(stderr)
+
+    def lock_holders(self, dump_argv):
+        return sql.lock_holders_argv(dump_argv), sql.LOCK_HOLDERS
 
 
 ENGINE = PostgresEngine()

@@ -15,6 +15,7 @@ from kompose.errors import ConfigError, NoDatabaseError, last_lines
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names
 TEMP_SUFFIX = "__kompose_tmp"
 PREV_SUFFIX = "__kompose_prev"
+OLD_SUFFIX = "__kompose_old"  # the previous copy of the last import, for the length of a swap
 DRILL_SUFFIX = "__kompose_drill"
 DUMP_COMPLETE_MARKER = b"-- PostgreSQL database dump complete"
 
@@ -25,14 +26,32 @@ class Connection:
     user: str
     password: str
     port: str
-    host: str = "127.0.0.1"  # inside the container: TCP, so the password is really checked
+    host: str = "127.0.0.1"  # inside the container: TCP, so the password is really checked; "": the unix socket
+    # how long pg_dump waits for a table another session has locked (KOMPOSE_LOCK_WAIT)
+    lock_wait: float = 180.0  # DEFAULT_LOCK_WAIT
 
     def exec_env(self) -> tuple[tuple[str, str], ...]:
         """Environment for the tool's exec: the password never goes into argv."""
         return (("PGPASSWORD", self.password),) if self.password else ()
 
     def args(self) -> list[str]:
-        return [f"--host={self.host}", f"--port={self.port}", f"--username={self.user}", "--no-password"]
+        host = [f"--host={self.host}"] if self.host else []
+        return [*host, f"--port={self.port}", f"--username={self.user}", "--no-password"]
+
+    def describe(self) -> str:
+        where = f"TCP {self.host}:{self.port}" if self.host else "the container's unix socket"
+        return f"{self.user} over {where}"
+
+
+def admin_connection(env: Mapping[str, str], conn: Connection, local_superuser: str) -> Connection:
+    """The connection kompose's swap, rollback, clean-up and ANALYZE run on (docs/reliability.md):
+    DB_ADMIN_USER / DB_ADMIN_PASSWORD over TCP when set; else the container's own superuser
+    (``local_superuser``: the image's POSTGRES_USER) over its unix socket, which the official
+    image and kompose's trust. The restore itself runs as DB_USER."""
+    user = env.get("DB_ADMIN_USER", "")
+    if user:
+        return Connection(conn.database, user, env.get("DB_ADMIN_PASSWORD", ""), conn.port)
+    return Connection(conn.database, local_superuser or "postgres", "", conn.port, host="")
 
 
 def uses_postgres(env: Mapping[str, str]) -> bool:
@@ -48,7 +67,28 @@ def connection(env: Mapping[str, str], stack: str) -> Connection:
     port = env.get("DB_PORT", "") or "5432"
     if not port.isdigit():
         raise ConfigError(f"DB_PORT={port!r} is not a port number")
-    return Connection(database, env.get("DB_USER", "") or "postgres", env.get("DB_PASSWORD", ""), port)
+    return Connection(database, env.get("DB_USER", "") or "postgres", env.get("DB_PASSWORD", ""), port,
+                      lock_wait=lock_wait_of(env))
+
+
+LOCK_WAIT_KEY = "KOMPOSE_LOCK_WAIT"
+DEFAULT_LOCK_WAIT = 180.0  # seconds: a few minutes, then the export fails naming who holds the lock
+MAX_LOCK_WAIT = 86400.0
+
+
+def lock_wait_of(env: Mapping[str, str]) -> float:
+    """KOMPOSE_LOCK_WAIT in seconds (default DEFAULT_LOCK_WAIT). Raises ConfigError unless it is a
+    number from 1 to MAX_LOCK_WAIT."""
+    raw = env.get(LOCK_WAIT_KEY, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{LOCK_WAIT_KEY}={raw!r} is not a number of seconds") from None
+    if not 1 <= value <= MAX_LOCK_WAIT:  # also nan and inf
+        raise ConfigError(f"{LOCK_WAIT_KEY}={raw!r}: give a number of seconds from 1 to {MAX_LOCK_WAIT:g}")
+    return value
 
 
 def check_name(name: str, suffix: str = "") -> None:
@@ -77,6 +117,10 @@ def prev_name(database: str) -> str:
     return database + PREV_SUFFIX
 
 
+def old_name(database: str) -> str:
+    return database + OLD_SUFFIX
+
+
 # ------------------------------------------------------------------ argv
 
 
@@ -94,7 +138,9 @@ def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0, output: str | 
     """pg_dump to stdout, or to the file ``output`` (a path where pg_dump runs); ``gzip_level``
     (plain only) makes pg_dump gzip its own output; ``no_sync``: the output is a pipe, which
     pg_dump must not fsync (kompose syncs the file it writes)."""
-    argv = ["pg_dump", *conn.args(), dbname_arg(conn.database)]
+    # a table locked by another session: fail after lock_wait, never wait without end
+    lock = [f"--lock-wait-timeout={int(conn.lock_wait * 1000)}"] if conn.lock_wait else []
+    argv = ["pg_dump", *conn.args(), *lock, dbname_arg(conn.database)]
     if fmt == "custom":
         argv.append("--format=custom")
     elif gzip_level:
@@ -104,6 +150,38 @@ def pg_dump_argv(conn: Connection, fmt: str, gzip_level: int = 0, output: str | 
     if output:
         argv.append(f"--file={output}")
     return tuple(argv)
+
+
+def lock_wait_failed(stderr: bytes) -> bool:
+    """Whether pg_dump gave up waiting for a table lock (its --lock-wait-timeout, which pg_dump
+    implements as a statement_timeout around its LOCK TABLE statements)."""
+    return (b"lock timeout" in stderr or b"could not obtain lock" in stderr
+            or (b"statement timeout" in stderr and b"LOCK TABLE" in stderr))
+
+
+def lock_holders_argv(dump_argv: tuple[str, ...]) -> tuple[str, ...]:
+    """psql in the dumped database, with the connection of a pg_dump argv, reading LOCK_HOLDERS."""
+    connect = [word for word in dump_argv[1:] if word.startswith(("--host=", "--port=", "--username=", "--dbname="))]
+    return ("psql", *connect, "--no-password", "--no-psqlrc", "--quiet", "--tuples-only", "--no-align",
+            "--set=ON_ERROR_STOP=1")
+
+
+# the sessions holding a table lock that keeps pg_dump waiting: who, since when, doing what
+LOCK_HOLDERS = r"""
+SELECT format('session %s (user %s%s, %s%s): %s', a.pid, a.usename,
+              CASE WHEN a.application_name <> '' THEN ', ' || a.application_name ELSE '' END,
+              coalesce(a.state, 'unknown state'),
+              CASE WHEN a.xact_start IS NOT NULL
+                   THEN ', its transaction open for ' || date_trunc('second', now() - a.xact_start) ELSE '' END,
+              left(regexp_replace(a.query, '\s+', ' ', 'g'), 80))
+  FROM pg_stat_activity a
+ WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+   AND EXISTS (SELECT 1 FROM pg_locks l
+                WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+ ORDER BY a.xact_start NULLS LAST
+ LIMIT 3;
+"""
 
 
 def restore_argv(conn: Connection, database: str, fmt: str) -> tuple[str, ...]:
@@ -161,7 +239,8 @@ def failure_message(tool: str, exit_code: int, stderr: bytes, own_script: bool =
 
 # ------------------------------------------------------------------- SQL
 
-# Connections to the maintenance database "postgres"; variables: live, tmp, prev, owner.
+# Connections to the maintenance database "postgres" as kompose's admin (admin_connection);
+# variables: live, tmp, prev, old, owner.
 
 
 def _exists(variable: str) -> str:
@@ -169,108 +248,190 @@ def _exists(variable: str) -> str:
     return f"SELECT count(*) > 0 AS {variable}_exists FROM pg_database WHERE datname = :'{variable}' \\gset\n"
 
 
-# the live database's encoding and locale, for a database that must match it
-_READ_LIVE_LOCALE = r"""SELECT pg_encoding_to_char(encoding) AS live_encoding, datcollate AS live_collate, datctype AS live_ctype
-  FROM pg_database WHERE datname = :'live' \gset
+def _drop(variable: str) -> str:
+    """Drop the database named by ``:variable`` if it exists, whoever is connected to it.
+
+    Client sessions are ended first (each one this role may end); DROP DATABASE then tells
+    autovacuum workers to quit by itself, which needs no right at all, where WITH (FORCE)
+    would refuse a non-superuser an autovacuum worker ("must be a member of the role whose
+    process is being terminated"): a worker analysing a freshly restored copy is the rule."""
+    return (
+        f"SELECT set_config('kompose.drop', :'{variable}', false) AS dropping \\gset\n"
+        + r"""DO $end$
+DECLARE
+  session record;
+BEGIN
+  FOR session IN SELECT pid FROM pg_stat_activity
+    WHERE datname = current_setting('kompose.drop') AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+  LOOP
+    BEGIN
+      PERFORM pg_terminate_backend(session.pid);
+    EXCEPTION WHEN insufficient_privilege THEN
+      NULL;  -- DROP DATABASE names the session it cannot go past
+    END;
+  END LOOP;
+END
+$end$;
 """
-_LIVE_LOCALE = "ENCODING :'live_encoding' LC_COLLATE :'live_collate' LC_CTYPE :'live_ctype'"
+        + f'DROP DATABASE IF EXISTS :"{variable}";\n'
+    )
+
+
+# Everything about the live database that CREATE DATABASE fixes for good: encoding, locale
+# provider, ICU (or builtin) locale, collate, ctype, tablespace. psql's SERVER_VERSION_NUM
+# picks the catalogue columns the server has (15 added the provider, 17 renamed its locale).
+_READ_LIVE_LOCALE = r"""SELECT :SERVER_VERSION_NUM >= 150000 AS v15, :SERVER_VERSION_NUM >= 170000 AS v17 \gset
+\if :v17
+SELECT datlocprovider AS live_provider, coalesce(datlocale, '') AS live_locale FROM pg_database WHERE datname = :'live' \gset
+\elif :v15
+SELECT datlocprovider AS live_provider, coalesce(daticulocale, '') AS live_locale FROM pg_database WHERE datname = :'live' \gset
+\else
+SELECT 'c' AS live_provider, '' AS live_locale \gset
+\endif
+SELECT pg_encoding_to_char(d.encoding) AS live_encoding, d.datcollate AS live_collate, d.datctype AS live_ctype,
+       t.spcname AS live_tablespace, t.spcname = 'pg_default' AS live_default_tablespace,
+       :'live_provider' = 'i' AS live_icu, :'live_provider' = 'b' AS live_builtin
+  FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE d.datname = :'live' \gset
+"""
+
+
+def _create_like_live(target: str, extra: str = "") -> str:
+    """CREATE DATABASE :target with the live database's encoding, locale (provider) and tablespace
+    (named only when it is not pg_default: naming one needs CREATE on it, even pg_default)."""
+
+    def variant(tablespace: str) -> str:
+        base = (f'CREATE DATABASE :"{target}" OWNER :"owner" TEMPLATE template0{extra}\n'
+                "  ENCODING :'live_encoding' LC_COLLATE :'live_collate' LC_CTYPE :'live_ctype'" + tablespace)
+        return (
+            "\\if :live_icu\n" + base + "\n  LOCALE_PROVIDER icu ICU_LOCALE :'live_locale';\n"
+            + "\\elif :live_builtin\n" + base + "\n  LOCALE_PROVIDER builtin BUILTIN_LOCALE :'live_locale';\n"
+            + "\\elif :v15\n" + base + "\n  LOCALE_PROVIDER libc;\n"
+            + "\\else\n" + base + ";\n"
+            + "\\endif\n"
+        )
+
+    return ("\\if :live_default_tablespace\n" + variant("") + "\\else\n" + variant(' TABLESPACE :"live_tablespace"')
+            + "\\endif\n")
+
 
 # how CREATE_TEMP and RECREATE_IN_PLACE begin: a leftover temporary database goes, and when
 # the live database exists its encoding and locale are read (the \if branch stays open)
-_FRESH_TMP_IF_LIVE = (
-    r"""
-DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
-"""
-    + _exists("live")
-    + r"""\if :live_exists
-"""
-    + _READ_LIVE_LOCALE
-)
+_FRESH_TMP_IF_LIVE = "\n" + _drop("tmp") + _exists("live") + "\\if :live_exists\n" + _READ_LIVE_LOCALE
 
 CREATE_TEMP = (
     _FRESH_TMP_IF_LIVE
-    + f"""CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0
-  {_LIVE_LOCALE};
-"""
+    + _create_like_live("tmp")
     + r"""\else
 CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0;
 \endif
 """
 )
 
-DROP_TEMP = r"""
-DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
-"""
+DROP_TEMP = "\n" + _drop("tmp")
 
-# Before an import's restore: the copy the last import kept goes, so the restore has its room
-# (live + temporary at most, never three copies). Dropping it later, in the swap, would also
-# make PostgreSQL's forced checkpoint write the whole freshly restored database at that moment.
-DROP_PREV = (
-    "\n"
-    + _exists("prev")
-    + r"""\if :prev_exists
-DROP DATABASE :"prev" WITH (FORCE);
-SELECT format('dropped %s (the copy the last import kept) to make room for the restore', :'prev');
-\endif
-"""
-)
-
-# Terminating sessions and renaming in one session: new connections are refused
-# first (a rename fails while anyone is connected), then the renames run in one
-# DO block, which is one transaction: both happen or neither does. If they fail,
-# the live database gets its connections back before psql reports the error.
-_CLOSE_LIVE = r"""
-ALTER DATABASE :"live" ALLOW_CONNECTIONS false;
-SELECT set_config('kompose.live', :'live', false) \gset
-SELECT count(pg_terminate_backend(pid)) AS terminated FROM pg_stat_activity
-  WHERE datname = :'live' AND pid <> pg_backend_pid() \gset
-DO $wait$
+# Before anything changes: the rights the import (or rollback) needs, checked as the admin
+# role that will use them. A superuser has them all; any other role gets one line naming
+# what to grant, and nothing has been touched.
+CHECK_RIGHTS = r"""
+SELECT set_config('kompose.live', :'live', false) AS checking \gset
+DO $rights$
+DECLARE
+  me pg_roles%ROWTYPE;
+  live pg_database%ROWTYPE;
+  missing text[] := '{}';
 BEGIN
-  FOR attempt IN 1..200 LOOP
-    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_setting('kompose.live'));
-    PERFORM pg_sleep(0.05);
-  END LOOP;
+  SELECT * INTO me FROM pg_roles WHERE rolname = current_user;
+  IF me.rolsuper THEN
+    RETURN;
+  END IF;
+  SELECT * INTO live FROM pg_database WHERE datname = current_setting('kompose.live');
+  IF NOT me.rolcreatedb THEN
+    missing := missing || format('ALTER ROLE %I CREATEDB', me.rolname);
+  END IF;
+  IF live.oid IS NOT NULL AND NOT pg_has_role(me.oid, live.datdba, 'USAGE') THEN
+    missing := missing || format('GRANT %I TO %I', pg_get_userbyid(live.datdba), me.rolname);
+  END IF;
+  IF NOT pg_has_role(me.oid, 'pg_signal_backend', 'USAGE') THEN
+    missing := missing || format('GRANT pg_signal_backend TO %I (to end the app''s sessions at the swap)', me.rolname);
+  END IF;
+  IF live.oid IS NOT NULL AND EXISTS (
+      SELECT 1 FROM pg_db_role_setting s
+        LEFT JOIN pg_roles r ON r.oid = s.setrole
+        CROSS JOIN LATERAL unnest(s.setconfig) AS cfg
+        LEFT JOIN pg_settings p ON p.name = split_part(cfg, '=', 1)
+       WHERE s.setdatabase = live.oid
+         AND ((s.setrole <> 0 AND s.setrole <> me.oid AND (r.rolsuper OR NOT me.rolcreaterole))
+              OR p.context = 'superuser' OR p.name IS NULL)) THEN
+    missing := missing || format('superuser (ALTER ROLE %I SUPERUSER) to carry settings of %I only a superuser may set',
+                                 me.rolname, live.datname);
+  END IF;
+  IF cardinality(missing) > 0 THEN
+    RAISE EXCEPTION 'kompose''s admin role % lacks rights it needs; nothing was changed. Grant: %; or set DB_ADMIN_USER and DB_ADMIN_PASSWORD to a superuser',
+      me.rolname, array_to_string(missing, '; ');
+  END IF;
 END
-$wait$;
+$rights$;
 """
 
-_REOPEN_ON_ERROR = r"""
-\if :ERROR
-\set ON_ERROR_STOP 1
-ALTER DATABASE :"live" ALLOW_CONNECTIONS true;
-DO $fail$ BEGIN RAISE EXCEPTION 'the swap failed; the live database is unchanged'; END $fail$;
-\endif
-\set ON_ERROR_STOP 1
-"""
-
-# Settings (ALTER DATABASE ... SET, also per role), the comment, the grants and the owner
-# belong to the database object, not its contents: a rename swap would leave them on the
-# old database. Copy them onto the restored one before it goes live.
+# The database object's own properties, which a rename swap would leave on the old database:
+# owner, connection limit, the whole ACL (revokes included: a database closed to PUBLIC stays
+# closed), comment, ALTER DATABASE ... SET and ALTER ROLE ... IN DATABASE ... SET. Copied
+# onto the restored one before it goes live. Every statement must succeed (CHECK_RIGHTS ran
+# first): a property kompose cannot carry stops the import before the swap.
 def _copy_properties(source: str = "live", target: str = "tmp") -> str:
     """The script copying the properties of database :source onto database :target (psql variables)."""
     return (
-        f"SELECT set_config('kompose.live', :'{source}', false), set_config('kompose.tmp', :'{target}', false),"
+        f"SELECT set_config('kompose.live', :'{source}', false), set_config('kompose.tmp', :'{target}', false) \\gset\n"
         + _COPY_PROPERTIES_BODY
     )
 
 
-_COPY_PROPERTIES_BODY = r"""
-       set_config('kompose.skipped', '', false) \gset
-DO $copy$
+_COPY_PROPERTIES_BODY = r"""DO $copy$
 DECLARE
   live_name text := current_setting('kompose.live');
   tmp_name text := current_setting('kompose.tmp');
   live pg_database%ROWTYPE;
+  tmp pg_database%ROWTYPE;
+  owner_name text;
   statements text[] := '{}';
   item record;
   statement text;
 BEGIN
   SELECT * INTO live FROM pg_database WHERE datname = live_name;
+  SELECT * INTO tmp FROM pg_database WHERE datname = tmp_name;
+  owner_name := pg_get_userbyid(live.datdba);
+  -- the owner first: the ACL below names it as the grantor, as on the live database
+  IF live.datdba <> tmp.datdba THEN
+    statements := statements || format('ALTER DATABASE %I OWNER TO %I', tmp_name, owner_name);
+  END IF;
+  IF live.datconnlimit <> tmp.datconnlimit THEN
+    statements := statements || format('ALTER DATABASE %I CONNECTION LIMIT %s', tmp_name, live.datconnlimit);
+  END IF;
+  -- NULL is the default ACL (a fresh database has it); any other is rebuilt exactly: all
+  -- rights off, the owner's own included, then each entry granted in its order
+  IF live.datacl IS NOT NULL THEN
+    statements := statements || format('REVOKE ALL ON DATABASE %I FROM PUBLIC', tmp_name)
+                             || format('REVOKE ALL ON DATABASE %I FROM %I', tmp_name, owner_name);
+    FOR item IN
+      SELECT a.grantee, a.privilege_type, a.is_grantable
+        FROM unnest(live.datacl) WITH ORDINALITY AS entry(acl, n)
+        CROSS JOIN LATERAL aclexplode(ARRAY[entry.acl]) AS a
+       ORDER BY entry.n
+    LOOP
+      statements := statements || format('GRANT %s ON DATABASE %I TO %s%s', item.privilege_type, tmp_name,
+        CASE WHEN item.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(item.grantee)) END,
+        CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+  END IF;
+  IF shobj_description(live.oid, 'pg_database') IS NOT NULL THEN
+    statements := statements || format('COMMENT ON DATABASE %I IS %L', tmp_name, shobj_description(live.oid, 'pg_database'));
+  END IF;
   FOR item IN
     SELECT s.setrole, r.rolname, split_part(cfg, '=', 1) AS name, substr(cfg, strpos(cfg, '=') + 1) AS value
-      FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) AS cfg
+      FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) WITH ORDINALITY AS c(cfg, n)
       LEFT JOIN pg_roles r ON r.oid = s.setrole
      WHERE s.setdatabase = live.oid
+     ORDER BY s.setrole, c.n
   LOOP
     -- list settings (search_path, ...) are stored by the server as an SQL list with each
     -- element already quoted: reuse that text; every other value is one literal
@@ -281,59 +442,95 @@ BEGIN
       THEN format('ALTER DATABASE %I SET %I = %s', tmp_name, item.name, item.value)
       ELSE format('ALTER ROLE %I IN DATABASE %I SET %I = %s', item.rolname, tmp_name, item.name, item.value) END;
   END LOOP;
-  IF shobj_description(live.oid, 'pg_database') IS NOT NULL THEN
-    statements := statements || format('COMMENT ON DATABASE %I IS %L', tmp_name, shobj_description(live.oid, 'pg_database'));
-  END IF;
-  FOR item IN
-    SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END AS grantee,
-           a.privilege_type, a.is_grantable
-      FROM aclexplode(live.datacl) AS a
-  LOOP
-    statements := statements || format('GRANT %s ON DATABASE %I TO %s%s', item.privilege_type, tmp_name, item.grantee,
-                                       CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-  END LOOP;
-  IF live.datdba <> (SELECT datdba FROM pg_database WHERE datname = tmp_name) THEN
-    statements := statements || format('ALTER DATABASE %I OWNER TO %I', tmp_name, pg_get_userbyid(live.datdba));
-  END IF;
   FOREACH statement IN ARRAY statements LOOP
     BEGIN
       EXECUTE statement;
     EXCEPTION WHEN insufficient_privilege THEN
-      -- an app role may not change other roles' settings: copy what it may, and say what not
-      PERFORM set_config('kompose.skipped', current_setting('kompose.skipped') || '; ' || statement, false);
+      RAISE EXCEPTION 'not allowed to carry % over to the restored database (%); nothing was swapped: run as a superuser (DB_ADMIN_USER)',
+        statement, SQLERRM;
     END;
   END LOOP;
 END
 $copy$;
-SELECT 'warning: not allowed to carry over to the restored database (run as a superuser to keep them): '
-       || substr(current_setting('kompose.skipped'), 3)
- WHERE current_setting('kompose.skipped') <> '';
 """
 _COPY_PROPERTIES = _copy_properties()
 
+
+# Closing a database and swapping names, in one transaction after the close: the close
+# (ALTER DATABASE ... ALLOW_CONNECTIONS false) is committed on its own so that no new
+# session gets in; then one DO block ends every client session of :sessions_of at once,
+# polls until they are gone (pg_stat_clear_snapshot between reads: inside a transaction
+# pg_stat_activity is otherwise a snapshot that never sees them leave), and renames. Autovacuum
+# workers are not ended by kompose: ALTER DATABASE ... RENAME tells them to quit itself.
+# When anything in the block fails, nothing was renamed and the live database is reopened.
+def _close_and_rename(renames: str) -> str:
+    return (
+        r"""
+ALTER DATABASE :"live" ALLOW_CONNECTIONS false;
+SELECT set_config('kompose.live', :'live', false), set_config('kompose.tmp', :'tmp', false),
+       set_config('kompose.prev', :'prev', false), set_config('kompose.old', :'old', false) \gset
+\set ON_ERROR_STOP 0
+DO $swap$
+DECLARE
+  closing text[] := ARRAY[current_setting('kompose.live'), current_setting('kompose.prev')];
+BEGIN
+  PERFORM pg_terminate_backend(pid) FROM pg_stat_activity
+    WHERE datname = ANY (closing) AND pid <> pg_backend_pid() AND backend_type = 'client backend';
+  FOR attempt IN 1..1000 LOOP
+    PERFORM pg_stat_clear_snapshot();
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity
+      WHERE datname = ANY (closing) AND pid <> pg_backend_pid() AND backend_type = 'client backend');
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+"""
+        + renames
+        + r"""END
+$swap$;
+\if :ERROR
+\set ON_ERROR_STOP 1
+ALTER DATABASE :"live" ALLOW_CONNECTIONS true;
+DO $fail$ BEGIN RAISE EXCEPTION 'the swap failed; the live database is unchanged'; END $fail$;
+\endif
+\set ON_ERROR_STOP 1
+"""
+    )
+
+
+def _rename(source: str, target: str) -> str:
+    return (f"  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('kompose.{source}'), "
+            f"current_setting('kompose.{target}'));\n")
+
+
+# The import's swap: the restored copy goes live, the live one becomes the previous copy, and
+# the previous copy of the last import (renamed :old in the same transaction) is dropped only
+# once the new database is live: a failed swap never costs the rollback copy.
 SWAP = (
     "\n"
     + _exists("live")
     + r"""\if :live_exists
 """
     + _COPY_PROPERTIES
-    + r"""
-DROP DATABASE IF EXISTS :"prev" WITH (FORCE);
+    + _drop("old")
+    + _close_and_rename(
+        "  IF EXISTS (SELECT 1 FROM pg_database WHERE datname = current_setting('kompose.prev')) THEN\n"
+        + "  " + _rename("prev", "old")
+        + "  END IF;\n"
+        + _rename("live", "prev")
+        + _rename("tmp", "live")
+    )
+    + r"""ALTER DATABASE :"prev" ALLOW_CONNECTIONS true;
 """
-    + _CLOSE_LIVE
-    + r"""
-SELECT set_config('kompose.tmp', :'tmp', false), set_config('kompose.prev', :'prev', false) \gset
+    + _exists("old")
+    # the new database is live: failing to drop the old copy now must not fail the import
+    + r"""\if :old_exists
 \set ON_ERROR_STOP 0
-DO $swap$
-BEGIN
-  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('kompose.live'), current_setting('kompose.prev'));
-  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('kompose.tmp'), current_setting('kompose.live'));
-END
-$swap$;
 """
-    + _REOPEN_ON_ERROR
-    + r"""
-ALTER DATABASE :"prev" ALLOW_CONNECTIONS true;
+    + _drop("old")
+    + r"""\if :ERROR
+SELECT format('warning: could not drop %s (the copy before the previous one) yet; the next db command on this stack drops it', :'old');
+\endif
+\set ON_ERROR_STOP 1
+\endif
 \else
 ALTER DATABASE :"tmp" RENAME TO :"live";
 \endif
@@ -350,25 +547,13 @@ DO $none$ BEGIN
   RAISE EXCEPTION 'no previous database % to roll back to (db:import keeps one)', current_setting('kompose.prev');
 END $none$;
 \endif
-DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
 """
+    + _drop("tmp")
     + _exists("live")
     + r"""\if :live_exists
 """
-    + _CLOSE_LIVE
-    + r"""
-SELECT set_config('kompose.tmp', :'tmp', false), set_config('kompose.prev', :'prev', false) \gset
-\set ON_ERROR_STOP 0
-DO $swap$
-BEGIN
-  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('kompose.live'), current_setting('kompose.tmp'));
-  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('kompose.prev'), current_setting('kompose.live'));
-  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('kompose.tmp'), current_setting('kompose.prev'));
-END
-$swap$;
-"""
-    + _REOPEN_ON_ERROR
-    + r"""
+    + _close_and_rename(_rename("live", "tmp") + _rename("prev", "live") + _rename("tmp", "prev"))
+    + r"""ALTER DATABASE :"live" ALLOW_CONNECTIONS true;
 ALTER DATABASE :"prev" ALLOW_CONNECTIONS true;
 \else
 -- the live database is gone (dropped by hand, or by a failed --in-place import): the
@@ -381,20 +566,16 @@ SELECT 'no live database ' || :'live' || ': ' || :'prev' || ' is live again (no 
 )
 
 # --in-place: the live database is dropped and created again, empty, with its encoding and
-# locale. Its settings, comment, grants and owner wait on an empty holder database (the
-# temporary name; never connected to) and go back onto it after the restore
+# locale. Its owner, connection limit, ACL, comment and settings wait on an empty holder
+# database (the temporary name; never connected to) and go back onto it after the restore
 # (IN_PLACE_PROPERTIES), so a setting such as default_transaction_read_only cannot get in
 # the restore's way.
 RECREATE_IN_PLACE = (
     _FRESH_TMP_IF_LIVE
-    + r"""CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0 ALLOW_CONNECTIONS false;
-"""
+    + _create_like_live("tmp", " ALLOW_CONNECTIONS false")
     + _COPY_PROPERTIES
-    + f"""
-DROP DATABASE :"live" WITH (FORCE);
-CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0
-  {_LIVE_LOCALE};
-"""
+    + _drop("live")
+    + _create_like_live("live")
     + r"""\else
 CREATE DATABASE :"live" OWNER :"owner" TEMPLATE template0;
 \endif
@@ -412,9 +593,7 @@ SELECT count(*) > 0 AS holder_exists FROM pg_database WHERE datname = :'tmp' AND
 \if :holder_exists
 """
         + _copy_properties("tmp", "live")
-        + r"""
-DROP DATABASE :"tmp" WITH (FORCE);
-"""
+        + _drop("tmp")
         + said
         + r"""
 \endif
@@ -424,25 +603,46 @@ DROP DATABASE :"tmp" WITH (FORCE);
 
 IN_PLACE_PROPERTIES = _put_back()
 
+# Reopen the live database when a swap left it closed: the first thing every clean-up does
+# (before anything that could fail, such as a drop), and db:rollback's clean-up.
+REOPEN = (
+    r"""
+SELECT count(*) > 0 AS live_closed FROM pg_database WHERE datname = :'live' AND NOT datallowconn \gset
+\if :live_closed
+ALTER DATABASE :"live" ALLOW_CONNECTIONS true;
+SELECT format('re-opened %s for connections (an interrupted swap had closed it)', :'live');
+\endif
+"""
+)
+
 # A killed import may leave a half-restored temporary database, and the live database
 # refusing connections (the container stopped between closing it and the swap). Each
 # repair prints one row saying what it did: run.py shows psql's rows, so the user sees
 # exactly what was cleaned, and nothing when there was nothing to clean.
 def _cleanup(dropped: str) -> str:
     return (
-        _put_back(r"SELECT format('put back the settings, comment, grants and owner of %s (an interrupted --in-place "
-                  r"import held them in %s)', :'live', :'tmp');")
+        REOPEN
+        + r"""SELECT count(*) > 0 AS prev_closed FROM pg_database WHERE datname = :'prev' AND NOT datallowconn \gset
+\if :prev_closed
+ALTER DATABASE :"prev" ALLOW_CONNECTIONS true;
+\endif
+"""
+        + _put_back(r"SELECT format('put back the settings, comment, grants and owner of %s (an interrupted --in-place "
+                    r"import held them in %s)', :'live', :'tmp');")
         + _exists("tmp")
         + r"""\if :tmp_exists
-DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
-SELECT format('"""
+"""
+        + _drop("tmp")
+        + r"""SELECT format('"""
         + dropped
         + r"""', :'tmp');
 \endif
-SELECT count(*) > 0 AS live_closed FROM pg_database WHERE datname = :'live' AND NOT datallowconn \gset
-\if :live_closed
-ALTER DATABASE :"live" ALLOW_CONNECTIONS true;
-SELECT format('re-opened %s for connections (an interrupted swap had closed it)', :'live');
+"""
+        + _exists("old")
+        + r"""\if :old_exists
+"""
+        + _drop("old")
+        + r"""SELECT format('dropped %s (the copy before the previous one; an interrupted swap left it)', :'old');
 \endif
 """
     )
@@ -452,6 +652,13 @@ SELECT format('re-opened %s for connections (an interrupted swap had closed it)'
 RECOVER = _cleanup("dropped the leftover temporary database %s (left by an interrupted import)")
 # run after a failed import
 ABANDON = _cleanup("dropped the temporary database %s")
+
+# Planner statistics for every table, partitioned parents and materialized views included
+# (autovacuum never analyses those): run in the restored copy before it goes live.
+ANALYZE = r"""
+SET client_min_messages = warning;
+ANALYZE;
+"""
 
 
 # One exact count per ordinary or partitioned table (partitions are counted in their parent):
@@ -476,4 +683,4 @@ def drill_variables(conn: Connection) -> tuple[tuple[str, str], ...]:
 
 def variables(conn: Connection) -> tuple[tuple[str, str], ...]:
     db = conn.database
-    return (("live", db), ("tmp", temp_name(db)), ("prev", prev_name(db)), ("owner", conn.user))
+    return (("live", db), ("tmp", temp_name(db)), ("prev", prev_name(db)), ("old", old_name(db)), ("owner", conn.user))

@@ -58,9 +58,9 @@ def parse(key: str, value: str, fields: tuple[str, ...]) -> dict:
     method, url = words[0].upper(), words[1]
     if method not in METHODS:
         raise ConfigError(f"{key}: method {words[0]!r}: choose one of {', '.join(METHODS)}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{key}: {url!r} is not an http:// or https:// URL")
+    problem = url_problem(url)
+    if problem:
+        raise ConfigError(f"{key}: {mask_url(url)!r} {problem}")
     body = words[2] if len(words) > 2 else None
     if body is not None and method != "POST":
         raise ConfigError(f"{key}: only a POST has a body")
@@ -68,6 +68,32 @@ def parse(key: str, value: str, fields: tuple[str, ...]) -> dict:
         if name not in fields:
             raise ConfigError(f"{key}: unknown placeholder {{{{{name}}}}}; known: {', '.join(fields)}")
     return {"method": method, "url": url, "body": body}
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be requested (a port that is no number, a broken IPv6 literal, an
+    empty label in the host name…), or None."""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return "is not an http:// or https:// URL"
+        port = parts.port  # raises ValueError for a port that is no number or out of range
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if port == 0:
+        return "is not a valid URL (port 0)"
+    host = parts.hostname
+    if ":" not in host:  # a name (IPv6 literals were checked by urlsplit)
+        labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+        if any(not label for label in labels):
+            return "is not a valid URL (an empty label in its host name)"
+        try:
+            host.encode("idna")
+        except UnicodeError as exc:
+            return f"is not a valid URL (host name: {exc})"
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return "is not a valid URL (it holds a space or a control character)"
+    return None
 
 
 def step(point: str, item, timeout: float, extra: tuple[tuple[str, str], ...]) -> HttpHook:

@@ -54,6 +54,13 @@ def find(stack_dir: Path) -> tuple[dict[str, SqlDir], list[str]]:
         others = sorted(p.name for p in directory.iterdir() if p.suffix != ".sql" and p.name != ATOMIC_MARKER)
         if others:
             problems.append(f"{directory}: ignored (not .sql): {', '.join(others)}")
+        odd = sorted(p.name for p in directory.iterdir() if p.suffix == ".sql" and not p.is_file())
+        if odd:  # a FIFO or a directory would hang or fail the run: never opened
+            problems.append(f"{directory}: not regular files: {', '.join(odd)}")
+        for path in files:
+            problem = _text_problem(path)
+            if problem:
+                problems.append(f"{path}: {problem}")
         if not files:
             problems.append(f"{directory}: no .sql files")
             continue
@@ -87,13 +94,32 @@ def script(files: tuple[Path, ...] | list[Path]) -> Script:
     a file cannot be read."""
     parts, starts, line = [], [], 1
     for path in files:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
         if not text.endswith("\n"):
             text += "\n"
         starts.append((line, path.name))
         parts.append(text)
         line += text.count("\n")
     return Script("".join(parts), tuple(starts))
+
+
+def _read_text(path: Path) -> str:
+    """A SQL file's text. Raises OSError for one that cannot be read or is not UTF-8 (psql
+    would take the bytes for whatever its client encoding is)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise OSError(f"not UTF-8 text (line {line}); save it as UTF-8") from None
+
+
+def _text_problem(path: Path) -> str | None:
+    try:
+        _read_text(path)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 @dataclass(frozen=True)
