@@ -19,6 +19,15 @@ from kompose.errors import ConfigError
 # secret) too; \b keeps KOMPOSE_NOTIFY_ON and KOMPOSE_NOTIFY_TIMEOUT plain settings
 SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|PASSPHRASE|PRIVATE_KEY|API_KEY|\bKOMPOSE_NOTIFY\b|KOMPOSE_PING_URL",
                         re.IGNORECASE)
+# restic's variables and its backends' credentials (restic reads them from its environment):
+# secrets, but for the few restic settings that are plainly not
+_BACKEND_KEY = re.compile(r"(?:RESTIC|AWS|B2|AZURE|GOOGLE)_|ST_KEY$")
+_NOT_SECRET = frozenset({"RESTIC_COMPRESSION", "RESTIC_PACK_SIZE", "RESTIC_CACHE_DIR", "RESTIC_PROGRESS_FPS",
+                         "RESTIC_READ_CONCURRENCY", "RESTIC_HOST"})
+# the repository strings kompose hands to restic; a password in one (rest:https://user:pw@host/)
+# is masked in free text, the rest of the string is not a secret
+REPOSITORY_KEYS = ("KOMPOSE_REPOSITORIES",)
+_URL_PASSWORD = re.compile(r"://[^/@:\s]*:([^@/\s]+)@")
 MASK = "***"
 # secret values shorter than this are not masked inside free text (a one-letter
 # "password" would turn every line into stars and tell an onlooker its length)
@@ -27,7 +36,7 @@ MIN_MASKED_LENGTH = 3
 
 @functools.lru_cache(maxsize=4096)  # the same keys come back for every stack
 def is_secret(key: str) -> bool:
-    return bool(SECRET_KEY.search(key))
+    return bool(SECRET_KEY.search(key)) or (bool(_BACKEND_KEY.match(key)) and key not in _NOT_SECRET)
 
 
 def read_env_file(path: Path, base: Mapping[str, str]) -> dict[str, str]:
@@ -146,12 +155,21 @@ def layer(process_env: Mapping[str, str], files: Iterable[Path], overrides: Mapp
 
 
 def secret_values(env: Mapping[str, str]) -> list[str]:
-    """Every form of the values of secret keys worth masking in free text, longest first (see secret_forms)."""
+    """Every form of the values of secret keys worth masking in free text, longest first (see secret_forms);
+    and the passwords inside repository strings (KOMPOSE_REPOSITORIES), which are not secrets as a whole."""
     values: set[str] = set()
     for key, value in env.items():
         if is_secret(key):
             values.update(secret_forms(value))
+    for key in REPOSITORY_KEYS:
+        for password in _URL_PASSWORD.findall(env.get(key, "")):
+            values.update(secret_forms(password))
     return sorted(values, key=len, reverse=True)
+
+
+def mask_url_password(text: str) -> str:
+    """``rest:https://user:pw@host/`` -> ``rest:https://user:***@host/`` (any URL in ``text``)."""
+    return _URL_PASSWORD.sub(lambda m: m.group(0).replace(f":{m.group(1)}@", f":{MASK}@"), text)
 
 
 def secret_forms(value: str) -> set[str]:

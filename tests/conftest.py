@@ -20,6 +20,8 @@ from tests.helpers import (
     start_postgres,
 )
 
+from tests.restic_servers import rest_server, sftp_server  # noqa: F401  (session fixtures: restic repositories)
+
 DOCKER_DIRS = ("integration", "faults")
 
 

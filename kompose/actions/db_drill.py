@@ -6,7 +6,7 @@ from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.engines import engine_for
 from kompose.actions.common import admin_for, find_hooks, new_stack_plan, sql
-from kompose.actions.db_import import RECOVER_WHAT, find_dump
+from kompose.actions.db_import import RECOVER_WHAT, find_dump, restored_check
 from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.plan.steps import CheckChecksum, CheckDump, CountRows, Exec, Note, RecordDrill, Sql
@@ -16,7 +16,7 @@ from kompose.stacks import Stack
 STATE_FILE = dumps.DRILL_STATE
 
 
-def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:
+def plan(ctx: Context, stack: Stack, dump: str | None = None, from_repository: bool = False) -> StackPlan:
     """Restore ``dump`` (default: the newest) into ``<DB_NAME>__kompose_drill`` in the database's
     own container; run the ``drill`` hooks against it (``hook_drill``, ``sql/drill/*.sql``, ...);
     count its rows; drop it, after a failure too. The live database is never touched."""
@@ -24,8 +24,15 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:
     engine = engine_for(stack_plan.env)
     conn = engine.connection(stack_plan.env, stack.name)
     engine.check_name(conn.database, engine.drill_suffix)
-    path = find_dump(stack_plan.directory, conn.database, dump)
-    fmt, compression = dumps.detect(path)
+    pull, after = [], []
+    if from_repository:  # the newest copy (or snapshot ``dump``), pulled into a scratch directory, removed after
+        from kompose.actions.db_pull import scratch_pull
+
+        path, fmt, compression, pull, scratch = scratch_pull(ctx, stack, stack_plan, conn.database, dump)
+        after = [scratch]
+    else:
+        path = find_dump(stack_plan.directory, conn.database, dump)
+        fmt, compression = dumps.detect(path)
     container = containers.resolve(ctx, stack, stack_plan.env)
     drill = engine.drill_name(conn.database)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
@@ -43,6 +50,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
         Note(f"drill: restore {path.name} into {drill}, smoke-test it, count its rows, drop it; "
              f"{conn.database} is not touched"),
+        *pull,
         CheckChecksum(path),
         CheckDump(path, fmt, compression),
         # like every db command: reopen a live database a killed swap left closed (the drill does not need it)
@@ -50,7 +58,10 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:
             mark=swap_mark.mark_path(stack_plan.directory)),
         admin(engine.CREATE_TEMP, f"create the drill database {drill}"),
         Exec(container, engine.restore_argv(conn, drill, fmt), conn.exec_env(), stdin_file=path,
-             what=f"restore {path.name} into {drill}", host_codec=compression),
+             what=f"restore {path.name} into {drill}", host_codec=compression,
+             guard=engine.plain_guard and fmt == "plain"),
+        # every table with the rows the dump holds and its manifest records
+        restored_check(engine, container, conn, drill, path, fmt, counts=True),
         # the smoke test: every hook of the drill point, aimed at the drill database
         *hooks.steps("drill", str(path), drill, env={"KOMPOSE_DB": drill, "KOMPOSE_DB_CONTAINER": container.name},
                      database=drill, dump_file=str(path)),
@@ -58,6 +69,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None) -> StackPlan:
                   engine.ROW_COUNTS),
         drop,
         record,
+        *after,
     ]
-    stack_plan.on_failure += [drop, record]
+    stack_plan.on_failure += [drop, record, *after]
     return stack_plan

@@ -14,6 +14,7 @@ from kompose.docker import containers
 from kompose.dumps import files as dumps
 from kompose.engines import engine_for
 from kompose.docker import transport
+from kompose.actions import db_push
 from kompose.actions.common import find_hooks, new_stack_plan
 from kompose.actions.common import admin_for, sql
 from kompose.actions.db_import import RECOVER_WHAT
@@ -24,6 +25,7 @@ from kompose.plan.steps import DumpInHelper, Exec, HELPER_MOUNT, Note, Remove, R
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
+EXPORT_CHECK_WHAT = "check that the dump can be complete (no row-level security hides rows from DB_USER)"
 FORMATS = tuple(dumps.EXTENSIONS)
 # the named pipe of a direct plain export: a ".partial" name, so an interrupted export's
 # leftover pipe is removed like its partial dump
@@ -46,6 +48,7 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         codecs.zstd_program()  # missing zstd: say so before anything runs
     codec = compression.codec if compression else ""
     conn = engine.connection(env, stack.name)
+    found = db_push.repositories(env)  # restic missing, no password: said before anything runs
     container = containers.resolve(ctx, stack, env)
     via, hint = admin_for(engine, stack_plan, conn, container)
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now(), codec)
@@ -87,12 +90,17 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         # a killed swap left closed could not even be dumped); the dump does not depend on it
         sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, optional=True, via=via, hint=hint,
             mark=swap_mark.mark_path(stack_plan.directory)),
+        # a dump never lacks rows a policy hides: refused before anything runs
+        *([sql(engine, container, conn, engine.EXPORT_CHECK, EXPORT_CHECK_WHAT, database=conn.database)]
+          if engine.EXPORT_CHECK else []),
         *hooks.steps("pre_db_export"),
         dump_step,
         VerifyDump(partial, fmt, codec, container),
         # the manifest first: a dump under its final name always has one
         WriteManifest(final, stack.name, conn.database, fmt, codec, container, source=partial),
         Rename(partial, final),
+        # off the host: a snapshot per repository, of the verified dump and its manifest
+        *db_push.copy_steps(stack, hooks, final, conn.database, found),
     ]
     stack_plan.post += hooks.steps("post_db_export", str(final), dump_file=str(final))
     leftovers = (partial, pipe) if pipe else (partial,)

@@ -11,7 +11,7 @@ from kompose.actions.common import admin_for, find_hooks, new_stack_plan, rights
 from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan.steps import CheckChecksum, CheckDump, Exec, Note, StartChecksum
+from kompose.plan.steps import CheckChecksum, CheckDump, CheckRestored, Exec, Note, StartChecksum
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
@@ -53,6 +53,13 @@ def check_origin(path: Path, database: str, allow_other: bool) -> None:
     if origin is not None and origin != database and not allow_other:
         raise DumpError(f"{path.name} is a dump of database {origin}, not {database}; "
                         "pass --allow-other-database to import it anyway")
+
+
+def restored_check(engine, container, conn, database: str, path: Path, fmt: str,
+                   counts: bool = False) -> CheckRestored:
+    """Check, after the restore into ``database``, that it holds every table the dump has data for."""
+    return CheckRestored(container, database, engine.script_argv(conn, database, ()), conn.exec_env(), path, fmt,
+                         counts)
 
 
 def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
@@ -98,7 +105,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
                   f"drop and recreate {conn.database} (same encoding, locale provider and locale; its owner, "
                   f"connection limit, ACL, comment and settings are held by an empty {tmp} meanwhile)"),
             Exec(container, engine.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
-                 what=f"restore {path.name} into {conn.database}", host_codec=compression),
+                 what=f"restore {path.name} into {conn.database}", host_codec=compression,
+                 guard=engine.plain_guard and fmt == "plain"),
+            restored_check(engine, container, conn, conn.database, path, fmt),
             admin(engine.ANALYZE, ANALYZE_WHAT % conn.database, database=conn.database),
             put_back,
         ]
@@ -108,8 +117,11 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             admin(engine.CREATE_TEMP, f"create the temporary database {tmp} (encoding, locale provider and "
                                       f"locale of {conn.database})"),
             Exec(container, engine.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
-                 what=f"restore {path.name} into {tmp}", host_codec=compression),
+                 what=f"restore {path.name} into {tmp}", host_codec=compression,
+                 guard=engine.plain_guard and fmt == "plain"),
             CheckChecksum(path, force, started=True),
+            # what the dump promised is in the temporary database, before anything is swapped
+            restored_check(engine, container, conn, tmp, path, fmt),
             admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …

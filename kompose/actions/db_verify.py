@@ -14,13 +14,19 @@ from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
 
-def plan(ctx: Context, stack: Stack, dump: str | None = None, all_dumps: bool = False) -> StackPlan:
+def plan(ctx: Context, stack: Stack, dump: str | None = None, all_dumps: bool = False, remote: bool = False,
+         read_data: str | None = None) -> StackPlan:
     """Verify ``dump``, else the newest dump, or every dump with ``all_dumps``.
 
     Custom archives are read in full by pg_restore inside the database container (which
     must run); plain dumps are checked on the host. Raises DumpError when there is none.
     """
     stack_plan = new_stack_plan(ctx, stack, "db:verify")
+    if remote:  # the stack's restic repositories instead of its local dumps
+        from kompose.actions.db_push import verify_remote_steps
+
+        stack_plan.steps += verify_remote_steps(stack, stack_plan.env, read_data)
+        return stack_plan
     engine = engine_for(stack_plan.env)
     conn = engine.connection(stack_plan.env, stack.name)
     if dump:

@@ -30,7 +30,7 @@ HELP = """Back up, restore and operate the Docker Compose stacks under a root.
 \b
 PATTERN selects stacks: a name, a comma list ("auth,blog"), globs ("b*") or "*".
 COMMAND is one of kompose's own (db:export, db:import, db:rollback, db:cleanup,
-db:list, db:verify, db:drill, hooks, hooks:check) or anything else, which goes to
+db:list, db:verify, db:drill, db:push, db:pull, hooks, hooks:check) or anything else, which goes to
 `docker compose` in each stack's directory. `init STACK` writes a commented hooks.sh
 template. `kompose PATTERN db:export --help` shows a command's options.
 """

@@ -107,27 +107,59 @@ def _cleanup_args(
 def _verify_args(
     dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack)"),
     all_dumps: bool = typer.Option(False, "--all", help="verify every dump of the stack"),
+    remote: bool = typer.Option(False, "--remote", help="check the stack's restic repositories instead (restic check)"),
+    read_data: Optional[str] = typer.Option(
+        None, "--read-data", metavar="SUBSET",
+        help="with --remote: how much data to read back (5%, 1/10, 500M; 0: none) [default: "
+        "$KOMPOSE_REPOSITORY_CHECK_SUBSET or 5%]",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
     json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
 ):
     """Re-check dumps: sha256 against the manifest, and the structure (custom: read in full by pg_restore)."""
-    return {"dump": dump, "all_dumps": all_dumps}, dry_run, json_output
+    if (dump or all_dumps) and remote:
+        raise UsageError("db:verify --remote checks the repositories: it takes no DUMP and no --all")
+    return {"dump": dump, "all_dumps": all_dumps, "remote": remote, "read_data": read_data}, dry_run, json_output
 
 
 def _drill_args(
-    dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack)"),
+    dump: Optional[str] = typer.Argument(None, help="the dump (default: the newest of the stack); with "
+                                         "--from-repository a snapshot id"),
+    from_repository: bool = typer.Option(
+        False, "--from-repository", help="drill the newest copy in the stack's restic repositories (pulled into a "
+        "scratch directory, removed after)"),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
     json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
 ):
     """Restore a dump into <DB_NAME>__kompose_drill, run hook_drill and sql/drill/*.sql, count rows, drop it."""
-    return {"dump": dump}, dry_run, json_output
+    return {"dump": dump, "from_repository": from_repository}, dry_run, json_output
 
 
 def _list_args(
+    remote: bool = typer.Option(False, "--remote", help="the copies in the stack's restic repositories instead"),
     json_output: bool = typer.Option(False, "--json", help="print the dumps as JSON"),
 ):
-    """List each stack's dumps, newest first."""
-    return {}, False, json_output
+    """List each stack's dumps, newest first (--remote: its copies in each repository)."""
+    return {"remote": remote}, False, json_output
+
+
+def _push_args(
+    dump: Optional[str] = typer.Argument(None, help="the dump, in the stack's directory (default: its newest verified one)"),
+    init: bool = typer.Option(False, "--init", help="create a repository that does not exist yet (restic init)"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
+    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
+):
+    """Copy a dump and its manifest into the stack's repositories (KOMPOSE_REPOSITORIES) that lack it."""
+    return {"dump": dump, "init": init}, dry_run, json_output
+
+
+def _pull_args(
+    snapshot: Optional[str] = typer.Argument(None, help="a snapshot id (default: the newest copy in any repository)"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
+    json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
+):
+    """Bring a copy back from the stack's repositories into its directory, sha256 checked; then db:import it."""
+    return {"snapshot": snapshot}, dry_run, json_output
 
 
 def _hooks_args(
@@ -196,6 +228,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("db:cleanup", _cleanup_args, plan="db_cleanup"),
     Command("db:verify", _verify_args, plan="db_verify"),
     Command("db:drill", _drill_args, plan="db_drill"),
+    Command("db:push", _push_args, plan="db_push"),
+    Command("db:pull", _pull_args, plan="db_pull"),
     Command("db:list", _list_args, report="kompose.reports.listing:db_list_command"),
     Command("hooks", _hooks_args, report="kompose.reports.hooks:hooks_command"),
     Command("hooks:check", _hooks_check_args, report="kompose.reports.hooks:hooks_check_command"),

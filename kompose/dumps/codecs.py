@@ -77,8 +77,13 @@ class Sink:
     """
 
     def __init__(self, path: Path, codec: str = "", level: int = 0):
+        from kompose.dumps.plain_sql import Scanner
+
         self.name = str(path)
         self.sha256: str | None = None
+        # a plain dump's COPY rows, counted as they pass (None: not a plain dump, or not countable)
+        self.rows: dict[str, int] | None = None
+        self._counter: Scanner | None = Scanner(path.name, rewrite=False)
         self._file = open(path, "wb")
         self._hash = hashlib.sha256() if not codec else None
         self._proc: subprocess.Popen | None = None
@@ -99,6 +104,11 @@ class Sink:
         self._closed = False
 
     def write(self, data: bytes) -> int:
+        if self._counter is not None:
+            try:
+                self._counter.feed(data)
+            except DumpError:
+                self._counter = None  # a line too long to follow: the manifest counts from the file
         if self._proc is not None:
             try:
                 self._proc.stdin.write(data)
@@ -141,6 +151,12 @@ class Sink:
             else:
                 self._file.flush()
                 self.sha256 = self._hash.hexdigest()
+            if self._counter is not None and not self._counter.disabled:
+                try:
+                    self._counter.end()
+                    self.rows = dict(self._counter.scan.rows)
+                except DumpError:
+                    self.rows = None
         finally:
             self._file.close()
             if self._errors is not None:

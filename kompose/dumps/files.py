@@ -207,6 +207,32 @@ def _custom_archive_database(head: bytes) -> str | None:
     return header[0] if header else None
 
 
+# pg_dump --create writes, near the top: CREATE DATABASE <name> …; \connect <name>
+_PLAIN_DATABASE = re.compile(rb'^(?:CREATE DATABASE|\\connect)[ \t]+("(?:[^"\n]|"")*"|[^\s;"-][^\s;]*)', re.M)
+
+
+def _plain_create_database(path: Path) -> str | None:
+    """The database a plain ``pg_dump --create`` dump creates or connects to (its first 64 KiB), or None."""
+    from kompose.dumps import codecs
+
+    try:
+        compression = detect(path)[1]
+        if compression:
+            head = codecs.head(path, compression, 1 << 16)
+        else:
+            with open(path, "rb") as handle:
+                head = handle.read(1 << 16)
+    except (OSError, DumpError):
+        return None
+    match = _PLAIN_DATABASE.search(head)
+    if not match:
+        return None
+    name = match.group(1)
+    if name.startswith(b'"'):
+        name = name[1:-1].replace(b'""', b'"')
+    return name.decode("utf-8", "replace")
+
+
 def dump_database(path: Path) -> str | None:
     """The database a dump was made from, when it says: a custom archive's header, else a
     kompose-style file name (``<db>_<timestamp>.sql``). None when it cannot be told."""
@@ -217,6 +243,10 @@ def dump_database(path: Path) -> str | None:
         return None
     if head.startswith(CUSTOM_MAGIC):
         name = _custom_archive_database(head)
+        if name is not None:
+            return name
+    else:
+        name = _plain_create_database(path)
         if name is not None:
             return name
     dump = parse(path)

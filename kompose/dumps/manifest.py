@@ -48,6 +48,12 @@ class Manifest:
     verification: Verification
     schema: int = SCHEMA
     extra: dict[str, Any] = field(default_factory=dict)
+    # the dump file's mtime when the manifest was written: a later change of it (or of the
+    # size) means the dump is no longer the one that was verified
+    mtime_ns: int | None = None
+    # plain dumps: each table's rows as written in its COPY block ("schema.table", unquoted);
+    # None when not counted (custom archives, manifests of older kompose)
+    rows: dict[str, int] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
@@ -115,45 +121,79 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Health:
-    """What is known about a dump without reading all of it.
+    """What is known about a dump without reading all of it (``checked``: with its sha256).
 
-    state: "verified" (its manifest says it passed verification and its size still
-    matches), "complete" (no manifest, but pg_dump's end marker / archive header is
-    there), "unverified" (no manifest and no cheap check: a compressed dump), or
-    "bad" (size differs from the manifest, failed verification, incomplete).
+    state: "verified" (its manifest says it passed verification when it was written, and
+    its size and mtime are still the ones recorded then; with ``checked``, its sha256 also
+    matched just now), "changed" (its mtime moved since: it may not be the dump that was
+    verified), "unverified" (no manifest, or an unreadable one: nothing was checked), or
+    "bad" (size or sha256 differs from the manifest, failed verification, incomplete).
+    ``detail`` says what was checked, and when.
     """
 
     state: str
     detail: str
+    sha_checked: bool = False  # its sha256 was computed and matched its manifest's
 
     @property
     def good(self) -> bool:
-        """Counts as a good dump for retention: verified, or complete without a manifest."""
-        return self.state in ("verified", "complete")
+        """Verified (by its manifest, its size and mtime); retention's safety rules also want ``sha_checked``."""
+        return self.state == "verified"
+
+    @property
+    def label(self) -> str:
+        return f"{self.state} ({self.detail})" if self.detail else self.state
 
 
-def health(dump: dumps.Dump) -> Health:
-    """Cheap health of a dump: its manifest (and the file's size), else the completeness check."""
+def _when(iso: str) -> str:
+    """'2026-12-01T16:20:05+00:00' -> '2026-12-01 16:20'."""
+    return iso[:16].replace("T", " ") if iso else "at an unknown time"
+
+
+def health(dump: dumps.Dump, checked: bool = False) -> Health:
+    """A dump's health from its manifest and the file's size and mtime (never its contents);
+    ``checked``: its sha256 is computed and compared too."""
     try:
         manifest = read(dump.path)
     except DumpError as exc:  # the manifest is broken, which says nothing about the dump
         return Health("unverified", exc.message)
     try:
-        size = dump.path.stat().st_size
+        stat = dump.path.stat()
     except OSError as exc:
         return Health("bad", f"cannot stat: {exc.strerror}")
     if manifest is not None:
-        if manifest.size != size:
-            return Health("bad", f"size {size} differs from its manifest's {manifest.size}")
+        if manifest.size != stat.st_size:
+            return Health("bad", f"size {stat.st_size} differs from its manifest's {manifest.size}")
         if not manifest.verification.ok:
             return Health("bad", f"failed verification: {manifest.verification.detail}")
-        return Health("verified", manifest.verification.method)
+        if manifest.mtime_ns is not None and manifest.mtime_ns != stat.st_mtime_ns:
+            return Health("changed", "modified after its manifest was written: not verified; "
+                                     "db:verify compares its sha256")
+        what = "header and end marker" if manifest.format == "plain" else "table of contents"
+        rows = f", {len(manifest.rows)} tables' rows counted" if manifest.rows is not None else ""
+        since = "size and mtime unchanged since" if manifest.mtime_ns is not None else "size unchanged since"
+        detail = f"{what} at export {_when(manifest.verification.checked_at)}{rows}; {since}"
+        if checked:
+            try:
+                actual = sha256_file(dump.path)
+            except DumpError as exc:
+                return Health("bad", exc.message)
+            if actual != manifest.sha256:
+                return Health("bad", "sha256 differs from its manifest's: the file changed after it was written")
+            return Health("verified", detail + f"; sha256 matches (checked {_when(_now())})", True)
+        return Health("verified", detail)
     if dump.compression:
-        return Health("unverified", "no manifest")
+        return Health("unverified", "no manifest: nothing checked")
     try:
         dumps.check_complete(dump.path, dump.format)
     except DumpError as exc:
         # the dump's name is already on the line that shows its health
         return Health("bad", exc.message.replace(str(dump.path), "it").replace(dump.path.name, "it"))
-    return Health("complete", "no manifest; pg_dump's end marker is there" if dump.format == "plain"
-                  else "no manifest; the archive header is there")
+    return Health("unverified", "no manifest: pg_dump's end marker is there, nothing else checked"
+                  if dump.format == "plain" else "no manifest: the archive header is there, nothing else checked")
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")

@@ -42,6 +42,11 @@ class Engine:
     ROW_COUNTS: ClassVar[str]
     # a script printing the database's size in bytes (the estimated total of an export's progress bar)
     SIZE_QUERY: ClassVar[str] = ""
+    # run in the live database before a dump (as DB_USER); it fails with one line when the dump
+    # would not be complete (PostgreSQL: row-level security hiding rows). "" for none
+    EXPORT_CHECK: ClassVar[str] = ""
+    # a plain dump is a psql script that restores through dumps.plain_sql's guard
+    plain_guard: ClassVar[bool] = False
 
     def uses(self, env: Mapping[str, str]) -> bool:
         """Whether the stack has a database at all (DB_NAME set)."""

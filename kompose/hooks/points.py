@@ -50,6 +50,10 @@ class PointInfo:
 OPERATION_POINTS: tuple[PointInfo, ...] = (
     PointInfo("pre_db_export", "before pg_dump", "", "KOMPOSE_DUMP_FILE (the name the dump will get)"),
     PointInfo("post_db_export", "after the dump is complete and has its final name", "<dump-file>", "KOMPOSE_DUMP_FILE"),
+    PointInfo("pre_db_push", "before a dump is copied into a restic repository (db:export, db:push; once per "
+              "repository)", "<dump-file> <repository (masked)>", "KOMPOSE_DUMP_FILE"),
+    PointInfo("post_db_push", "after the copy into that repository succeeded", "<dump-file> <repository (masked)>",
+              "KOMPOSE_DUMP_FILE"),
     PointInfo("pre_db_import", "before anything is restored", "<dump-file>", "KOMPOSE_DUMP_FILE"),
     PointInfo(
         "pre_swap", "after the restore into the temporary database, before it replaces the live one",

@@ -45,6 +45,19 @@ TEMPLATE = r"""# hooks.sh of stack {stack} — written by `kompose init {stack}`
 #     echo "dump written: $1"
 # }}
 
+# --- db:export and db:push: copies into restic repositories (KOMPOSE_REPOSITORIES) ---
+
+# Before the dump is copied into one repository (once per repository).
+#   $1: the dump file   $2: the repository (a password in it shown as ***)
+# hook_pre_db_push() {{
+#     echo "copying $1 to $2"
+# }}
+
+# After that copy succeeded.  $1: the dump file   $2: the repository (masked)
+# hook_post_db_push() {{
+#     echo "copied $1 to $2"
+# }}
+
 # --- db:import --------------------------------------------------------------------
 
 # Before anything is restored.  $1: the dump file (also KOMPOSE_DUMP_FILE)

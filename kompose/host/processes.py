@@ -283,7 +283,7 @@ class Captured:
 
 
 def run_captured(argv: Sequence[str], input: str | bytes | None = None, timeout: float | None = 60.0,
-                 what: str = "command", env: Mapping[str, str] | None = None) -> Captured:
+                 what: str = "command", env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Captured:
     """Run a short host program to its end, output captured as text (bash -n, shellcheck, crontab).
 
     Raises KomposeError when it cannot start or outlives ``timeout`` (its group is killed)."""
@@ -293,7 +293,7 @@ def run_captured(argv: Sequence[str], input: str | bytes | None = None, timeout:
         proc = subprocess.Popen(
             list(argv), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            env=dict(env) if env is not None else None,
+            env=dict(env) if env is not None else None, cwd=cwd,
         )
     except OSError as exc:
         raise KomposeError(f"cannot run {what}: {exc.strerror or exc}") from None

@@ -11,12 +11,12 @@ from functools import singledispatch
 from pathlib import Path
 from typing import Any
 
-from kompose.env import MASK, is_secret, mask_url
+from kompose.env import MASK, is_secret, mask_url, mask_url_password
 from kompose.plan.model import Plan, RunHooks
 from kompose.plan.steps import (
     CheckChecksum, CheckDump, CheckServerVersion, Compose, Container, CountRows, DumpInHelper, Exec, HELPER_MOUNT,
     HookStep, Network, Note, RecordDrill, Remove, RemoveHelpers, RemoveOrphans, RemoveStale, Rename, Retention, Sql,
-    StartChecksum, Step, VerifyDump, VerifyDumps, WriteManifest,
+    StartChecksum, Step, VerifyDump, VerifyDumps, WriteManifest, CheckRestored,
 )
 
 def _env_words(env: tuple[tuple[str, str], ...]) -> list[str]:
@@ -136,6 +136,13 @@ def _verify_dump(step: VerifyDump) -> tuple[str, str]:
     where = f" in {step.container.name}" if step.container and step.format == "custom" else ""
     extra = "; sha256 against its manifest" if step.checksum else ""
     return "verify", f"{step.path}: {what}{where}{extra}"
+
+
+@describe.register
+def _check_restored(step: CheckRestored) -> tuple[str, str]:
+    what = "every table of its COPY blocks" if step.format == "plain" else "every TABLE DATA entry of its archive"
+    rows = ", each with the rows the dump holds (and its manifest records)" if step.counts else ""
+    return "check", f"{step.container.name}: {step.database} holds {what} ({step.dump.name}){rows}"
 
 
 @describe.register
@@ -289,6 +296,10 @@ def step_json(step: Step) -> dict[str, Any]:
             value = str(value)
         elif isinstance(value, tuple):
             value = [str(v) if isinstance(v, Path) else (list(v) if isinstance(v, tuple) else v) for v in value]
+        if isinstance(value, str):  # a password inside a URL (a repository string) never prints
+            value = mask_url_password(value)
+        elif isinstance(value, list):
+            value = [mask_url_password(v) if isinstance(v, str) else v for v in value]
         data[item.name] = value
     return data
 

@@ -70,6 +70,9 @@ class Exec:
     # the host file is compressed: kompose (de)compresses the stream on the host
     host_codec: str = ""
     host_level: int = 0
+    # stdin is a plain dump for psql: read through dumps.plain_sql's guard (database-level
+    # statements and \connect neutralised, other meta-commands refused, COPY rows counted)
+    guard: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,21 @@ class VerifyDump:
     container: Container | None = None
     checksum: bool = False
     thorough: bool = False  # custom: read every entry (pg_restore -f /dev/null), not just the table of contents
+
+
+@dataclass(frozen=True)
+class CheckRestored:
+    """After a restore into ``database``: every table the dump holds data for is there (plain:
+    its COPY blocks, as the restore streamed them; custom: TABLE DATA entries of its table of
+    contents); with ``counts``, with as many rows as the dump holds and its manifest records."""
+
+    container: Container
+    database: str
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    dump: Path
+    format: str
+    counts: bool = False
 
 
 @dataclass(frozen=True)
@@ -263,8 +281,8 @@ class RemoveStale:
 CORE_STEPS = (
     Note, Compose, Network, Exec, DumpInHelper, RemoveHelpers, Sql, CheckDump, Rename, Remove, RemoveStale,
     VerifyDump, VerifyDumps, CheckChecksum, StartChecksum, CheckServerVersion, WriteManifest, Retention,
-    RemoveOrphans, CountRows, RecordDrill,
+    RemoveOrphans, CountRows, RecordDrill, CheckRestored,
 )
 Step = Union[HookStep, Note, Compose, Network, Exec, DumpInHelper, RemoveHelpers, Sql, CheckDump, Rename, Remove,
              RemoveStale, VerifyDump, VerifyDumps, CheckChecksum, StartChecksum, CheckServerVersion, WriteManifest,
-             Retention, RemoveOrphans, CountRows, RecordDrill]
+             Retention, RemoveOrphans, CountRows, RecordDrill, CheckRestored]

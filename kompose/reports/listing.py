@@ -98,7 +98,7 @@ def render_dump_rows(stack: str, rows: list[dict]) -> list[str]:
     for r in rows:
         kind = r["format"] + (f"+{r['compression']}" if r.get("compression") else "")
         health = r.get("verification", "")
-        if health not in ("verified", "complete", ""):
+        if health and r.get("verification_detail"):  # what was checked, and when
             health += f" ({r.get('verification_detail')})"
         lines.append(f"  {r['dump']:<{width}}  {human_size(r['size']):>10}  {human_age(r['age_seconds']):>5} old  "
                      f"{kind:<11}  {health}".rstrip())
@@ -121,8 +121,12 @@ def stack_list_command(ctx: Context, stacks: list[Stack], json_output: bool) -> 
     return 1 if failed else 0
 
 
-def db_list_command(ctx: Context, stacks: list[Stack]) -> int:
-    """``kompose PATTERN db:list``: each stack's dumps, newest first."""
+def db_list_command(ctx: Context, stacks: list[Stack], remote: bool = False) -> int:
+    """``kompose PATTERN db:list``: each stack's dumps, newest first (``--remote``: its copies in its repositories)."""
+    if remote:
+        from kompose.repositories.listing import db_list_remote
+
+        return db_list_remote(ctx, stacks)
     all_rows = []
     failed = 0
     for stack in stacks:

@@ -20,6 +20,7 @@ from kompose.console import human_size
 from kompose.errors import ExitCode, KomposeError, UsageError
 from kompose.reports.listing import human_age
 from kompose.reports.schema import document, iso_utc
+from kompose.repositories import state as copy_state
 
 DRILL_STATE = dumps.DRILL_STATE
 
@@ -32,7 +33,7 @@ class StackStatus:
     dump_time: str | None = None
     age_seconds: int | None = None
     size: int | None = None
-    verification: str | None = None  # verified / complete / unverified / bad: …
+    verification: str | None = None  # verified / changed / unverified / bad: …
     dumps: int = 0
     last_drill: str | None = None
     drill_ok: bool | None = None
@@ -44,6 +45,8 @@ class StackStatus:
     last_runs: dict = field(default_factory=dict)  # operation -> the last run's record (see notify.state)
     max_age_seconds: int | None = None  # the age limit the newest dump was judged by
     error: str | None = None  # the stack's configuration cannot be read (a bad .env line)
+    # per repository (KOMPOSE_REPOSITORIES, masked): the newest copy kompose made there
+    copies: list = field(default_factory=list)
 
 
 def read_drill(directory: Path) -> dict | None:
@@ -75,6 +78,10 @@ def stack_status(ctx, stack, now: datetime, max_age: float | None = None) -> Sta
         if drill:
             status.last_drill = drill.get("at")
             status.drill_ok = bool(drill.get("ok"))
+        status.copies = copy_state.newest_copies(stack.dir, env)
+        for copy in status.copies:
+            when = copy.get("dump_time")
+            copy["age_seconds"] = int((now - datetime.fromisoformat(when)).total_seconds()) if when else None
     found_schedules = schedules.stack_schedules(stack.name, env)
     upcoming = [(schedules.next_run(s.expression, now), s.command) for s in found_schedules]
     if upcoming:
@@ -225,10 +232,10 @@ def status_command(ctx, pattern: str | None, json_output: bool, max_age: str | N
     table_rows = []
     for r in rows:
         if r.error:
-            table_rows.append([r.stack, "error", r.error, "", "", "", "", "", "error"])
+            table_rows.append([r.stack, "error", r.error, "", "", "", "", "", "", "error"])
             continue
         if not r.database:
-            table_rows.append([r.stack, "-", "", "", "", "", "", "", "; ".join(r.problems) or "ok"])
+            table_rows.append([r.stack, "-", "", "", "", "", "", "", "", "; ".join(r.problems) or "ok"])
             continue
         drill = "-"
         if r.last_drill:
@@ -239,14 +246,24 @@ def status_command(ctx, pattern: str | None, json_output: bool, max_age: str | N
             _ago(r.age_seconds),
             human_size(r.size) if r.size is not None else "-", r.verification or "-", drill,
             f"{r.next_command} {r.next_run.replace('T', ' ')}" if r.next_run else "not scheduled",
-            "; ".join(r.problems) or "ok",
+            _copies_text(r.copies), "; ".join(r.problems) or "ok",
         ])
     ctx.console.print(_table(["stack", "database", "newest dump", "age", "size", "verification", "last drill",
-                              "next run", "state"], table_rows, ctx.console.color))
+                              "next run", "copies", "state"], table_rows, ctx.console.color))
     troubled = [r.stack for r in rows if r.problems]
     ctx.console.print(f"{len(troubled)} of {len(rows)} stack(s) need attention: {', '.join(troubled)}" if troubled
                       else f"all {len(rows)} stack(s) fine", "bold")
     return code
+
+
+def _copies_text(copies: list[dict]) -> str:
+    """'3h (2/2)': the age of the stalest repository's newest copy, and how many repositories have one."""
+    if not copies:
+        return "-"
+    ages = [c["age_seconds"] for c in copies if c.get("age_seconds") is not None]
+    if not ages:
+        return f"none (0/{len(copies)})"
+    return f"{human_age(max(ages))} ({len(ages)}/{len(copies)})"
 
 
 # ---------------------------------------------------------------- cron --check
@@ -320,6 +337,9 @@ def _judge(schedule: schedules.Schedule, directory: Path, env, due: datetime, no
         health = manifest.health(newest)
         if not health.good and health.state == "bad":
             return "bad", f"{newest.path.name}: {health.detail}"
+        for copy in copy_state.newest_copies(directory, env):
+            if not copy.get("dump_time") or datetime.fromisoformat(copy["dump_time"]) < due:
+                return "no copy", f"{copy['repository']} got no copy since the last scheduled export"
         return "ok", f"{newest.path.name} ({health.state})"
     if schedule.command == "db:drill":
         drill = read_drill(directory)

@@ -75,6 +75,8 @@ def run_exec(run, step: Exec) -> None:
         stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
     except OSError as exc:
         raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
+    if stdin and step.guard:
+        stdin = run._guard_stdin(step, stdin)  # run/dump_steps.py: the plain-dump guard
     try:
         stdout = codecs.Sink(step.stdout_file, step.host_codec, step.host_level) if step.stdout_file else None
     except OSError as exc:
@@ -103,7 +105,9 @@ def run_exec(run, step: Exec) -> None:
                 handle.abort()
     if stdout:
         run.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
-                                        "bytes": step.stdout_file.stat().st_size}
+                                        "bytes": step.stdout_file.stat().st_size, "rows": stdout.rows}
+    if stdin and step.guard:
+        run._guarded(step, stdin)
     if result.exit_code != 0:
         run.check_container(step.container, started_clock, step.what or step.argv[0], result)
         raise DatabaseError(_failure(run, step, result))
@@ -278,10 +282,12 @@ HANDLERS: dict[type, Handler] = {
     s.RemoveOrphans: DumpSteps._run_removeorphans,
     s.CountRows: DumpSteps._run_countrows,
     s.RecordDrill: DumpSteps._run_recorddrill,
+    s.CheckRestored: DumpSteps._run_checkrestored,
 }
 
 # modules that define step kinds of their own, each with STEPS = {StepKind: handler}
 STEP_MODULES: tuple[str, ...] = (
+    "kompose.run.repository_steps",  # restic repositories: push, pull, retention
 )
 for _module in STEP_MODULES:
     HANDLERS.update(importlib.import_module(_module).STEPS)

@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from tests.faults import bad_input, hostile, scenarios, world
+from tests.faults import bad_input, hostile, hostile_dumps, scenarios, world
 from tests.faults.world import Lab, Row
 
 
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                  lambda: scenarios.stop_during_import(lab, _iw(lab), "during hook_pre_swap", totals)),
                 ("import recover", lambda: scenarios.recover_reports(lab, _iw(lab))),
                 ("import sigterm", lambda: scenarios.sigterm_import(lab, _iw(lab), totals)),
+                ("dumps hostile", lambda: hostile_dumps.cases(lab)),
                 ("lock exports", lambda: scenarios.overlapping_exports(lab)),
                 ("lock imports", lambda: scenarios.overlapping_imports(lab, _iw(lab))),
                 ("hooks stdin", lambda: scenarios.hook_stdin(lab)),

@@ -415,7 +415,8 @@ def test_import_of_a_dump_that_makes_psql_quit_early_fails_and_changes_nothing(s
     result = server.run(app.name, "db:import", dump.name)
 
     assert result.code == 1, str(result)
-    assert "exited before reading all of its input" in result.output, str(result)
+    # the restore guard refuses the meta-command before psql sees it (docs/reliability.md)
+    assert "line 6: psql meta-command \\q; kompose does not restore it" in result.output, str(result)
     _assert_live_untouched(server, app, original)
     assert "before_quit" not in app.db.tables()
 
@@ -612,7 +613,9 @@ def test_export_with_a_wrong_password_writes_nothing_and_shows_pg_dumps_error(se
 
     assert result.code == 1, str(result)
     assert f'password authentication failed for user "{USER}"' in result.output, str(result)
-    assert "pg_dump failed" in result.output, str(result)
+    # the first tool that connects says so: the row-level security check before pg_dump
+    assert "pg_dump failed" in result.output or "psql (check that the dump can be complete" in result.output, \
+        str(result)
     assert [p.name for p in app.dir.iterdir() if p.suffix in (".sql", ".dump", ".partial")] == []
 
 

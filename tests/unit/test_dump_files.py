@@ -6,6 +6,7 @@ import gzip
 import shutil
 import subprocess
 from datetime import datetime
+import os
 from pathlib import Path
 
 import pytest
@@ -157,12 +158,15 @@ def test_manifest_round_trip_and_health(tmp_path: Path) -> None:
     path = tmp_path / "app_20260301_030000.sql"
     path.write_bytes(PLAIN)
     dump = dumps.parse(path)
-    assert manifest.health(dump).state == "complete"  # no manifest, but pg_dump's end marker
+    # no manifest: nothing was checked, whatever the end marker says
+    assert manifest.health(dump).state == "unverified"
+    assert not manifest.health(dump).good
     written = manifest.write(path, _manifest_for(path))
     assert written.name == "app_20260301_030000.sql.json"
     assert not list(tmp_path.glob("*.partial"))
     assert manifest.read(path) == _manifest_for(path)
-    assert manifest.health(dump) == manifest.Health("verified", verify.PLAIN_METHOD)
+    assert manifest.health(dump).state == "verified"
+    assert "header and end marker at export" in manifest.health(dump).detail  # what, and when
     path.write_bytes(PLAIN + b"-- one more line\n")
     assert manifest.health(dump).state == "bad"
     written.write_text("{ not json")
@@ -170,6 +174,27 @@ def test_manifest_round_trip_and_health(tmp_path: Path) -> None:
     path.write_bytes(PLAIN[:100])
     written.unlink()
     assert manifest.health(dump).state == "bad"
+
+
+def test_a_dump_changed_in_place_is_not_verified(tmp_path: Path) -> None:
+    path = tmp_path / "app_20260301_030000.sql"
+    path.write_bytes(PLAIN)
+    dump = dumps.parse(path)
+    data = _manifest_for(path)
+    data.mtime_ns = path.stat().st_mtime_ns
+    manifest.write(path, data)
+    assert manifest.health(dump).state == "verified"
+    assert manifest.health(dump, checked=True).state == "verified"
+    assert "sha256 matches" in manifest.health(dump, checked=True).detail
+    # one byte changed, same size: the mtime tells at once, the sha256 whatever the mtime says
+    corrupt = bytearray(PLAIN)
+    corrupt[-40] ^= 0x01
+    path.write_bytes(bytes(corrupt))
+    os.utime(path, ns=(data.mtime_ns + 5_000_000_000, data.mtime_ns + 5_000_000_000))
+    assert manifest.health(dump).state == "changed" and not manifest.health(dump).good
+    os.utime(path, ns=(data.mtime_ns, data.mtime_ns))  # its mtime put back as it was
+    assert manifest.health(dump).state == "verified"
+    assert manifest.health(dump, checked=True).state == "bad"
 
 
 def test_orphan_manifests(tmp_path: Path) -> None:

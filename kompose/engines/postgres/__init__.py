@@ -30,6 +30,8 @@ class PostgresEngine(Engine):
     IN_PLACE_PROPERTIES = sql.IN_PLACE_PROPERTIES
     ROW_COUNTS = sql.ROW_COUNTS
     SIZE_QUERY = "SELECT pg_database_size(current_database());\n"
+    EXPORT_CHECK = sql.RLS_CHECK
+    plain_guard = True
 
     def uses(self, env: Mapping[str, str]) -> bool:
         return sql.uses_postgres(env)

@@ -185,10 +185,14 @@ SELECT format('session %s (user %s%s, %s%s): %s', a.pid, a.usename,
 
 
 def restore_argv(conn: Connection, database: str, fmt: str) -> tuple[str, ...]:
-    """Restore from stdin into ``database``: psql stops at the first error, pg_restore likewise."""
+    """Restore from stdin into ``database``: psql stops at the first error, pg_restore likewise.
+
+    pg_restore restores exactly as psql does a plain dump: every object keeps its owner
+    (no --no-owner, no --role): with a DB_USER that may not set an owner the restore fails
+    (OWNERSHIP_HINT) instead of handing the objects to DB_USER. Never --create or --clean:
+    it writes into ``database``, the temporary one, and nothing else."""
     if fmt == "custom":
-        return ("pg_restore", *conn.args(), "--exit-on-error", "--no-owner", f"--role={conn.user}",
-                dbname_arg(database))
+        return ("pg_restore", *conn.args(), "--exit-on-error", dbname_arg(database))
     return ("psql", *conn.args(), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--output=/dev/null",
             dbname_arg(database))
 
@@ -234,7 +238,15 @@ def failure_message(tool: str, exit_code: int, stderr: bytes, own_script: bool =
     if own_script:
         lines = [_SCRIPT_PREFIX.sub("", line) for line in lines if not line.startswith("CONTEXT:")]
     detail = last_lines("\n".join(lines), empty="no error output")
+    if tool in ("psql", "pg_restore") and _OWNERSHIP_ERROR.search(detail):
+        return f"{OWNERSHIP_HINT} ({tool} failed (exit {exit_code}): {detail})"
     return f"{tool} failed (exit {exit_code}): {detail}"
+
+
+# a restore setting an object's owner to a role DB_USER is not a member of
+_OWNERSHIP_ERROR = re.compile(r"must be (a )?member of role|must be able to SET ROLE|must be owner of")
+OWNERSHIP_HINT = ("the dump's objects belong to roles DB_USER may not give them to: restore as a superuser "
+                  "DB_USER, or GRANT each owning role to DB_USER (kompose never re-owns objects)")
 
 
 # ------------------------------------------------------------------- SQL
@@ -658,6 +670,31 @@ ABANDON = _cleanup("dropped the temporary database %s")
 ANALYZE = r"""
 SET client_min_messages = warning;
 ANALYZE;
+"""
+
+
+# Before pg_dump: row-level security that applies to DB_USER would make pg_dump (which runs with
+# row_security off) fail on the table, or, asked to, leave rows out. Refused up front, naming the
+# tables and the remedy. Runs in the live database as DB_USER.
+RLS_CHECK = r"""
+DO $rls$
+DECLARE
+  tables text;
+BEGIN
+  IF (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user) THEN
+    RETURN;
+  END IF;
+  SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY n.nspname, c.relname) INTO tables
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relrowsecurity AND c.relkind IN ('r', 'p')
+     AND (c.relforcerowsecurity OR NOT pg_has_role(current_user, c.relowner, 'USAGE'));
+  IF tables IS NOT NULL THEN
+    RAISE EXCEPTION 'row-level security applies to DB_USER % on %: a dump would lack the rows its policies hide, '
+      'so kompose does not export; give DB_USER BYPASSRLS (as a superuser: ALTER ROLE % BYPASSRLS), use a '
+      'superuser DB_USER, or ALTER TABLE … NO FORCE ROW LEVEL SECURITY', current_user, tables, quote_ident(current_user);
+  END IF;
+END
+$rls$;
 """
 
 

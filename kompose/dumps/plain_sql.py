@@ -1,0 +1,573 @@
+"""Reading a plain dump as psql will: what it restores, and what it must never do.
+
+A plain dump is a psql script, so whatever is in it runs: ``pg_dump --clean --create``
+writes ``DROP DATABASE`` / ``CREATE DATABASE`` / ``\\connect`` (it would leave the
+temporary database and restore into, or drop, the live one), and a hostile file can run
+shell commands through psql (``\\!``, ``\\o |``, ``\\copy … program``). ``Scanner``
+follows psql's lexer far enough to see every statement start and every meta-command
+outside quotes, comments and COPY data, streaming (memory stays flat: one line and one
+statement's first words), and
+
+- neutralises what ``pg_dump --create`` writes about the database object itself
+  (DROP/CREATE/ALTER DATABASE, COMMENT/GRANT/REVOKE/SECURITY LABEL ON DATABASE,
+  ALTER ROLE … IN DATABASE, UPDATE pg_catalog.pg_database, ``\\connect`` to the dump's
+  own database): each becomes a comment line, so the restore stays in the database
+  psql was started in; the swap carries the live database's own properties;
+- refuses every other meta-command but ``\\restrict``/``\\unrestrict`` (pg_dump 15.14+),
+  ``\\connect`` to a second database (pg_dumpall output), ``COPY … PROGRAM`` and
+  ``SET standard_conforming_strings = off`` (psql's lexer would then read strings
+  differently from this one): ``Refused``;
+- counts the rows of every COPY block (``rows``): what the dump holds, for the manifest
+  and for the check after a restore.
+
+A line with more than LINE_LIMIT bytes outside COPY data is refused too (memory stays flat).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kompose.errors import DumpError
+
+LINE_LIMIT = 256 << 20
+_WORDS_KEPT = 24
+
+_NORMAL = re.compile(
+    rb"""(?P<ws>[ \t\r\n\f\v]+)
+    |(?P<lc>--[^\n]*)
+    |(?P<bc>/\*)
+    |(?P<es>[eE]')
+    |(?P<sq>')
+    |(?P<dq>")
+    |(?P<dol>\$(?:[A-Za-z\x80-\xff_][A-Za-z\x80-\xff_0-9]*)?\$)
+    |(?P<meta>\\)
+    |(?P<semi>;)
+    |(?P<word>[A-Za-z\x80-\xff_][A-Za-z\x80-\xff_0-9$]*)
+    |(?P<other>.)""",
+    re.X | re.S,
+)
+# inside a statement already judged harmless only these matter: quotes, comments, ';', '\\'
+_SPECIAL = re.compile(rb"""['";$\\]|/\*|--""")
+_IDENT_CHAR = re.compile(rb"[A-Za-z\x80-\xff_0-9$]")
+# whole lines that cannot change the lexer's state (no backslash anywhere, no dollar, no
+# double quote, no comment): the common lines of a dump are judged by one regex each
+_SAFE_BODY = rb"(?:[^'\"$\\/;\-\n]++|'(?:[^'\\\n]++|'')*+'|/(?!\*)|-(?!-))*+"
+_SAFE_CONT = re.compile(_SAFE_BODY + rb"\n?\Z")
+_SAFE_END = re.compile(_SAFE_BODY + rb";[ \t\r]*\n?\Z")
+_SAFE_STMT = re.compile(rb"[ \t]*([A-Za-z_][A-Za-z_0-9]*)(?![A-Za-z_0-9$\x80-\xff])" + _SAFE_BODY
+                        + rb";[ \t\r]*\n?\Z")
+# between statements: a run of whole harmless one-line statements (INSERTs of --inserts dumps,
+# SETs are watched), blank lines and line comments, passed on by one regex call
+_SAFE_BLOCK = re.compile(
+    rb"(?:[ \t]*(?!(?i:DROP|CREATE|ALTER|COMMENT|SECURITY|GRANT|REVOKE|UPDATE|COPY|SET)(?![A-Za-z0-9_$\x80-\xff]))"
+    rb"[A-Za-z_][A-Za-z_0-9]*(?![A-Za-z_0-9$\x80-\xff])" + _SAFE_BODY + rb";[ \t\r]*\n"
+    rb"|[ \t\r]*\n|--[^\n]*\n)++"
+)
+_SQ_END = re.compile(rb"(?:[^']|'')*'(?!')")
+_ES_END = re.compile(rb"(?:[^'\\]|\\.|'')*'(?!')", re.S)
+_DQ_END = re.compile(rb'(?:[^"]|"")*"(?!")')
+_BC_TOKEN = re.compile(rb"/\*|\*/")
+_META_NAME = re.compile(rb"\\([A-Za-z!?;.\\]*[A-Za-z!?.]?)")
+_COPY_TARGET = re.compile(
+    rb"""\s*COPY\s+((?:"(?:[^"]|"")*"|[A-Za-z\x80-\xff_][A-Za-z\x80-\xff_0-9$]*)"""
+    rb"""(?:\s*\.\s*(?:"(?:[^"]|"")*"|[A-Za-z\x80-\xff_][A-Za-z\x80-\xff_0-9$]*))?)""",
+    re.I,
+)
+_IDENT_PART = re.compile(rb'"((?:[^"]|"")*)"|([A-Za-z\x80-\xff_][A-Za-z\x80-\xff_0-9$]*)')
+
+
+class Refused(DumpError):
+    """The dump holds something kompose never lets a restore run."""
+
+
+@dataclass
+class Scan:
+    """What a plain dump holds, as far as a restore goes."""
+
+    rows: dict[str, int] = field(default_factory=dict)  # "schema.table" (unquoted) -> rows in its COPY block
+    neutralised: list[str] = field(default_factory=list)  # e.g. "DROP DATABASE", "\\connect"
+    connects_to: str | None = None
+
+    def tables(self) -> list[tuple[str, str]]:
+        """(schema, table) of every COPY block."""
+        return [tuple(key.split(".", 1)) if "." in key else ("public", key) for key in self.rows]  # type: ignore[misc]
+
+    def summary(self) -> str:
+        kinds: dict[str, int] = {}
+        for item in self.neutralised:
+            kinds[item] = kinds.get(item, 0) + 1
+        return ", ".join(f"{count} × {kind}" for kind, count in kinds.items())
+
+
+def table_key(target: bytes) -> str:
+    """'schema.table' unquoted, as PostgreSQL stores the names, from a COPY target as written."""
+    parts = []
+    for match in _IDENT_PART.finditer(target):
+        if match.group(1) is not None:
+            parts.append(match.group(1).replace(b'""', b'"').decode("utf-8", "replace"))
+        else:
+            parts.append(match.group(2).lower().decode("utf-8", "replace"))
+    return ".".join(parts)
+
+
+class Scanner:
+    """Feed a plain dump's bytes in any chunks; ``feed`` returns what psql may be given.
+
+    ``rewrite`` False: only count (export), nothing is refused or neutralised, output is not
+    built. After ``end()``, ``scan`` holds what was found. ``name`` is the dump's name for messages.
+    """
+
+    def __init__(self, name: str, rewrite: bool = True):
+        self.name = name
+        self.rewrite = rewrite
+        self.scan = Scan()
+        self._carry = b""
+        self._line_no = 0
+        # lexer state outside COPY data: None (normal), "sq", "es", "dq", ("dol", tag), ("bc", depth)
+        self._state: object = None
+        self._words: list[bytes] = []  # upper-cased words of the statement being read
+        self._stmt_text = b""  # the statement's text so far (kept while it is being decided)
+        self._deciding = False  # the statement's output is held until it is known to be harmless
+        self._held: list[bytes] = []
+        self._drop_statement = False  # the statement is neutralised: its text is not passed on
+        self._copy: str | None = None  # the table whose COPY data follows
+        self._copy_pending: str | None = None  # a COPY … FROM stdin whose ';' was seen on this line
+        self.disabled = False  # not a plain dump (a custom archive, gzip bytes): counting stops
+
+    # ------------------------------------------------------------ streaming
+
+    def feed(self, data: bytes) -> bytes:
+        if self.disabled:
+            return data
+        if not isinstance(data, bytes):
+            data = bytes(data)  # a memoryview from the exec stream
+        if not self._line_no and not self._carry and (data[:5] == b"PGDMP" or data[:2] == b"\x1f\x8b"):
+            self.disabled = True
+            return data
+        buf = self._carry + data if self._carry else data
+        self._carry = b""
+        out: list[bytes] = []
+        pos = 0
+        size = len(buf)
+        while pos < size:
+            if self._copy is not None:
+                pos = self._copy_data(buf, pos, out)
+                if pos < 0:
+                    break
+                continue
+            if self._state is None and not self._words and not self._deciding and self._copy_pending is None:
+                block = _SAFE_BLOCK.match(buf, pos)
+                if block is not None:
+                    self._line_no += buf.count(b"\n", pos, block.end())
+                    if self.rewrite:
+                        out.append(buf[pos:block.end()])
+                    pos = block.end()
+                    continue
+            newline = buf.find(b"\n", pos)
+            if newline < 0:
+                self._carry = buf[pos:]
+                if len(self._carry) > LINE_LIMIT:
+                    raise Refused(f"{self.name} has a line over {LINE_LIMIT >> 20} MiB outside COPY data: "
+                                  "not a pg_dump file kompose restores")
+                break
+            self._line_no += 1
+            produced = self._sql_line(buf[pos:newline + 1])
+            if self.rewrite:
+                out.append(produced)
+            pos = newline + 1
+        return b"".join(out) if self.rewrite else b""
+
+    def end(self) -> bytes:
+        """The rest (a last line without a newline). Raises Refused for an unfinished COPY block."""
+        tail = b""
+        if self._carry and not self.disabled:
+            rest, self._carry = self._carry, b""
+            if self._copy is not None:
+                line = rest.rstrip(b"\r")
+                if line != b"\\.":
+                    self.scan.rows[self._copy] = self.scan.rows.get(self._copy, 0) + 1
+                self._copy = None
+                tail = rest
+            else:
+                self._line_no += 1
+                tail = self._sql_line(rest)
+        if self._deciding:
+            tail += self._decide(ended=True)
+        return tail if self.rewrite else b""
+
+    def _copy_data(self, buf: bytes, pos: int, out: list[bytes]) -> int:
+        """Pass COPY data on, counting its lines, up to and including the ``\\.`` line.
+        Returns the position after it, or -1 when the buffer ended inside the data."""
+        table = self._copy
+        end = -1
+        if buf.startswith((b"\\.\n", b"\\.\r\n"), pos):
+            end = pos
+        else:
+            found = buf.find(b"\n\\.", pos)
+            while found >= 0:
+                after = buf[found + 3: found + 5]
+                if after[:1] == b"\n" or after == b"\r\n":
+                    end = found + 1
+                    break
+                if len(after) < 2 and found + 3 + len(after) >= len(buf):
+                    break  # the line may go on in the next chunk
+                found = buf.find(b"\n\\.", found + 1)
+        if end < 0:
+            last = buf.rfind(b"\n", pos)
+            if last < 0 or (found >= 0 and last < found + 1):
+                cut = found + 1 if found >= 0 else pos
+                lines = buf.count(b"\n", pos, cut)
+                self.scan.rows[table] = self.scan.rows.get(table, 0) + lines
+                if self.rewrite:
+                    out.append(buf[pos:cut])
+                self._carry = buf[cut:]
+                return -1
+            lines = buf.count(b"\n", pos, last + 1)
+            self.scan.rows[table] = self.scan.rows.get(table, 0) + lines
+            self._line_no += lines
+            if self.rewrite:
+                out.append(buf[pos:last + 1])
+            self._carry = buf[last + 1:]
+            return -1
+        lines = buf.count(b"\n", pos, end)
+        self.scan.rows[table] = self.scan.rows.get(table, 0) + lines
+        stop = buf.index(b"\n", end) + 1
+        self._line_no += lines + 1
+        if self.rewrite:
+            out.append(buf[pos:stop])
+        self._copy = None
+        return stop
+
+    # ------------------------------------------------------------ SQL lines
+
+    def _refuse(self, what: str) -> None:
+        raise Refused(f"{self.name} line {self._line_no}: {what}; kompose does not restore it "
+                      "(a pg_dump file never holds this)")
+
+    def _emit(self, piece: bytes, out: list[bytes]) -> None:
+        if not piece:
+            return
+        if self._deciding:
+            self._held.append(piece)
+            self._stmt_text += piece if len(self._stmt_text) < 4096 else b""
+        elif not self._drop_statement:
+            out.append(piece)
+
+    def _sql_line(self, line: bytes) -> bytes:
+        if self._state is None and self._copy_pending is None:
+            if self._words and not self._deciding:  # a statement judged already goes on
+                if _SAFE_CONT.match(line):
+                    return b"" if self._drop_statement else line
+                if _SAFE_END.match(line):
+                    dropped = self._drop_statement
+                    self._end_statement()
+                    return b"" if dropped else line
+            elif not self._words and not self._deciding:
+                match = _SAFE_STMT.match(line)
+                if match and match.group(1).upper() not in _WATCHED:
+                    return line  # one whole harmless statement
+        out: list[bytes] = []
+        pos = 0
+        size = len(line)
+        while pos < size:
+            state = self._state
+            if state is not None:
+                pos = self._in_quote(line, pos, out)
+                continue
+            if self._words and not self._deciding and self._copy_pending is None:
+                # the fast path: skip to the next character that can change the lexer's state
+                special = _SPECIAL.search(line, pos)
+                if special is None:
+                    self._emit(line[pos:], out)
+                    break
+                start = special.start()
+                if start > pos:
+                    self._emit(line[pos:start], out)
+                    pos = start
+                char = line[pos:pos + 1]
+                if char == b"$" and pos and _IDENT_CHAR.match(line, pos - 1):
+                    self._emit(char, out)  # inside an identifier (a$b), not a dollar quote
+                    pos += 1
+                    continue
+                if char == b"'" and pos and line[pos - 1:pos] in (b"e", b"E") and \
+                        not (pos > 1 and _IDENT_CHAR.match(line, pos - 2)):
+                    self._state = "es"  # E'...': the E was passed on already
+                    self._emit(char, out)
+                    pos += 1
+                    continue
+            match = _NORMAL.match(line, pos)
+            kind = match.lastgroup
+            token = match.group(0)
+            end = match.end()
+            if kind == "ws" or kind == "other":
+                if kind == "other" and self._copy_pending is not None:
+                    self._refuse("text after a COPY … FROM stdin statement on its line")
+                if kind == "other" and not self._words and not self._deciding and not self._drop_statement:
+                    self._start_statement(b"")
+                self._emit(token, out)
+            elif kind == "lc":
+                self._emit(token, out)
+            elif kind == "bc":
+                self._state = ("bc", 1)
+                self._emit(token, out)
+            elif kind in ("es", "sq", "dq"):
+                self._note_word(b"'" if kind != "dq" else b'"')
+                self._state = kind
+                self._emit(token, out)
+            elif kind == "dol":
+                self._note_word(b"$")
+                self._state = ("dol", token)
+                self._emit(token, out)
+            elif kind == "semi":
+                self._emit(token, out)
+                out.append(self._decide(ended=True))
+                self._end_statement()
+            elif kind == "word":
+                if self._copy_pending is not None:
+                    self._refuse("text after a COPY … FROM stdin statement on its line")
+                self._note_word(token.upper())
+                self._emit(token, out)
+                if self._deciding:
+                    out.append(self._decide(ended=False))
+            elif kind == "meta":
+                pos = self._meta(line, pos, out)
+                continue
+            pos = end
+        if self._copy_pending is not None:
+            self._copy, self._copy_pending = self._copy_pending, None
+            self.scan.rows.setdefault(self._copy, 0)
+        return b"".join(out)
+
+    def _in_quote(self, line: bytes, pos: int, out: list[bytes]) -> int:
+        state = self._state
+        if state == "sq" or state == "es" or state == "dq":
+            pattern = {"sq": _SQ_END, "es": _ES_END, "dq": _DQ_END}[state]
+            match = pattern.match(line, pos)
+            # a doubled quote split across lines cannot happen: the newline sits between them
+            if match is None:
+                self._emit(line[pos:], out)
+                return len(line)
+            self._state = None
+            self._emit(line[pos:match.end()], out)
+            return match.end()
+        if state[0] == "dol":
+            found = line.find(state[1], pos)
+            if found < 0:
+                self._emit(line[pos:], out)
+                return len(line)
+            self._state = None
+            self._emit(line[pos:found + len(state[1])], out)
+            return found + len(state[1])
+        depth = state[1]
+        while True:
+            match = _BC_TOKEN.search(line, pos)
+            if match is None:
+                self._state = ("bc", depth)
+                self._emit(line[pos:], out)
+                return len(line)
+            depth += 1 if match.group(0) == b"/*" else -1
+            self._emit(line[pos:match.end()], out)
+            pos = match.end()
+            if depth == 0:
+                self._state = None
+                return pos
+
+    def _meta(self, line: bytes, pos: int, out: list[bytes]) -> int:
+        """A psql meta-command: it runs to the end of the line."""
+        name_match = _META_NAME.match(line, pos)
+        name = name_match.group(1).decode("ascii", "replace") if name_match else ""
+        rest = line[pos:]
+        if name in ("restrict", "unrestrict"):
+            # pg_dump 15.14+'s own restrict key: replaced by kompose's (PRELUDE), which the dump cannot know
+            if self.rewrite:
+                out.append(b"-- kompose: the dump's own restrict key line left out (kompose sets its own)\n")
+            return len(line)
+        if name in ("connect", "c"):
+            target = rest[len(name) + 1:].strip().decode("utf-8", "replace")
+            if self.scan.connects_to is not None and target != self.scan.connects_to:
+                self._refuse(f"a second \\connect, to another database ({target[:60]})")
+            self.scan.connects_to = target
+            self.scan.neutralised.append("\\connect")
+            if self.rewrite:
+                out.append(b"-- kompose: a connect meta-command left out: the restore stays in the database "
+                           b"it was started in\n")
+            return len(line)
+        if not self.rewrite:
+            return len(line)
+        shown = rest.split(b"\n")[0][:40].decode("utf-8", "replace").strip()
+        self._refuse(f"psql meta-command {shown}")
+        return len(line)
+
+    # ------------------------------------------------------------ statements
+
+    def _start_statement(self, first: bytes) -> None:
+        self._deciding = True
+        self._held = []
+        self._stmt_text = b""
+
+    def _note_word(self, word: bytes) -> None:
+        if not self._words and not self._deciding and not self._drop_statement:
+            self._start_statement(word)
+        if len(self._words) < _WORDS_KEPT:
+            self._words.append(word)
+
+    def _end_statement(self) -> None:
+        self._words = []
+        self._deciding = False
+        self._held = []
+        self._stmt_text = b""
+        self._drop_statement = False
+
+    def _decide(self, ended: bool) -> bytes:
+        """Classify the statement being read once its words tell; returns the held text to pass on."""
+        if not self._deciding:
+            return b""
+        verdict = _classify(self._words, ended)
+        if verdict is None:
+            return b""
+        self._deciding = False
+        held, self._held = b"".join(self._held), []
+        if verdict == "ok":
+            return held
+        if verdict == "copy":
+            match = _COPY_TARGET.match(self._stmt_text)
+            if match is None:
+                self._refuse("a COPY … FROM stdin whose table kompose cannot read")
+            self._copy_pending = table_key(match.group(1))
+            return held
+        if verdict.startswith("refuse:"):
+            if not self.rewrite:
+                return held  # only counting: what a restore would refuse is the guard's business
+            self._refuse(verdict[len("refuse:"):])
+        self.scan.neutralised.append(verdict)
+        self._drop_statement = not ended
+        return f"-- kompose: a {verdict} statement left out: the restore never changes a database object\n".encode()
+
+
+_WATCHED = {b"DROP", b"CREATE", b"ALTER", b"COMMENT", b"SECURITY", b"GRANT", b"REVOKE", b"UPDATE", b"COPY", b"SET"}
+
+
+def _classify(words: list[bytes], ended: bool) -> str | None:
+    """"ok", "copy", a neutralised kind ("DROP DATABASE", …), "refuse:<why>", or None (read on)."""
+    if not words:
+        return "ok" if ended else None
+    first = words[0]
+    if first not in _WATCHED:
+        return "ok"
+    known = len(words)
+    if first in (b"DROP", b"CREATE", b"ALTER"):
+        if known < 2:
+            return "ok" if ended else None
+        if words[1] == b"DATABASE":
+            return f"{first.decode()} DATABASE"
+        if first == b"ALTER" and words[1] in (b"ROLE", b"USER"):
+            for index in range(2, known - 1):
+                if words[index] == b"IN" and words[index + 1] == b"DATABASE":
+                    return "ALTER ROLE … IN DATABASE"
+            return "ok" if ended or known >= _WORDS_KEPT else None
+        return "ok"
+    if first in (b"COMMENT", b"SECURITY", b"GRANT", b"REVOKE"):
+        for index in range(1, known - 1):
+            if words[index] == b"ON":
+                return f"{first.decode()} ON DATABASE" if words[index + 1] == b"DATABASE" else "ok"
+        return "ok" if ended or known >= _WORDS_KEPT else None
+    if first == b"UPDATE":
+        if known < 3 and not ended:
+            return None
+        return "UPDATE pg_database" if b"PG_DATABASE" in words[1:4] else "ok"
+    if first == b"SET":
+        if known < 3 and not ended:
+            return None
+        if b"STANDARD_CONFORMING_STRINGS" in words[1:3]:
+            if not ended:
+                return None
+            return "ok" if words[-1] == b"ON" else "refuse:SET standard_conforming_strings to anything but on"
+        return "ok"
+    # COPY: decided at its end
+    if not ended:
+        return None
+    if b"PROGRAM" in words:
+        return "refuse:COPY … PROGRAM (a shell command on the server)"
+    for index in range(1, known - 1):
+        if words[index] == b"FROM" and words[index + 1] == b"STDIN":
+            return "copy"
+    return "ok"
+
+
+def psql_has_restrict(version_text: str) -> bool:
+    """Whether ``psql --version``'s psql knows \\restrict (13.22, 14.19, 15.14, 16.10, 17.6 and later)."""
+    match = re.search(r"(\d+)\.(\d+)", version_text)
+    if not match:
+        return False
+    major, minor = int(match.group(1)), int(match.group(2))
+    first = {13: 22, 14: 19, 15: 14, 16: 10, 17: 6}
+    return major > 17 or (major in first and minor >= first[major])
+
+
+def scan_file(path: Path, compression: str = "") -> Scan:
+    """Count a plain dump's COPY rows (decompressing on the way). Raises DumpError when unreadable."""
+    from kompose.dumps import codecs
+
+    source = codecs.Source(path, compression)
+    scanner = Scanner(path.name, rewrite=False)
+    try:
+        while True:
+            chunk = source.read(1 << 20)
+            if not chunk:
+                break
+            scanner.feed(chunk)
+        scanner.end()
+    finally:
+        source.close()
+    return scanner.scan
+
+
+class GuardedSource:
+    """A dump stream (codecs.Source) as psql may be given it: neutralised, or cut off at the
+    first refused line. close() raises the Refused error after the stream ended early."""
+
+    def __init__(self, source, name: str, restrict_key: str | None = None):
+        self._source = source
+        self.scanner = Scanner(name)
+        self.error: Refused | None = None
+        self._done = False
+        # psql 13.22/14.19/15.14/16.10/17.6+ in restrict mode runs no meta-command but
+        # \unrestrict <key>: whatever this lexer might miss, psql itself refuses
+        self._prelude = f"\\restrict {restrict_key}\n".encode() if restrict_key else b""
+
+    @property
+    def name(self) -> str:
+        return self._source.name
+
+    def fileno(self) -> int:
+        import io
+
+        raise io.UnsupportedOperation("the stream is read through kompose's guard")
+
+    def read(self, size: int = 1 << 20) -> bytes:
+        if self._prelude:
+            prelude, self._prelude = self._prelude, b""
+            return prelude
+        while not self._done and not self.error:
+            chunk = self._source.read(size)
+            try:
+                if not chunk:
+                    self._done = True
+                    return self.scanner.end()
+                produced = self.scanner.feed(chunk)
+            except Refused as exc:
+                self.error = exc
+                return b""
+            if produced:
+                return produced
+        return b""
+
+    def close(self) -> None:
+        self._source.close()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        self._source.abort()

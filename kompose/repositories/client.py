@@ -1,0 +1,75 @@
+"""Running restic against one repository: through the one host-process runner, with the
+repository and its password in restic's environment (never argv), failures turned into one
+line that names the repository (masked) and restic's reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from kompose.host import processes
+from kompose.repositories import restic
+from kompose.repositories.restic import Repository, RepositoryError
+
+LineSink = Callable[[str], None]
+
+
+class Client:
+    """restic for one repository, with the stack's layered environment."""
+
+    def __init__(self, repository: Repository, env: Mapping[str, str], cwd: Path,
+                 sink: LineSink | None = None, timeout: float | None = None):
+        self.repository = repository
+        self.env = restic.environment(env, repository)
+        self.cwd = cwd
+        self.sink = sink
+        self.timeout = timeout
+
+    def run(self, argv: Sequence[str], what: str, cwd: Path | None = None, show: bool = False) -> str:
+        """Run one restic command; returns its stdout. stderr goes to the sink when ``show``.
+
+        Raises RepositoryError (repository, what, restic's reason) when it fails.
+        """
+        binary = restic.program()
+        result = processes.run_captured(
+            [binary, *argv[1:]], timeout=self.timeout, what=f"restic {argv[1]}", env=self.env, cwd=cwd or self.cwd,
+        )
+        if show and self.sink:
+            for line in result.stderr.splitlines():
+                self.sink(line)
+        if result.exit_code != 0:
+            raise RepositoryError(
+                f"repository {self.repository}: {what} failed: {restic.reason(result.stderr or result.stdout)}"
+            )
+        return result.stdout
+
+    def snapshots(self, tags: Sequence[str]) -> list[restic.Snapshot]:
+        output = self.run(restic.snapshots_argv(tags), "listing the copies")
+        try:
+            return restic.parse_snapshots(output)
+        except ValueError as exc:
+            raise RepositoryError(f"repository {self.repository}: cannot read restic's snapshot list ({exc})") from None
+
+
+def newest_copy(env: Mapping[str, str], cwd: Path, urls: Sequence[str], stack: str, database: str,
+                snapshot: str | None = None, warn: LineSink | None = None) -> tuple[restic.Snapshot, str]:
+    """The newest copy of the stack's database across ``urls`` (or the snapshot whose id starts
+    with ``snapshot``), and the repository holding it. A repository that cannot be read is
+    passed to ``warn`` while another has the copy; RepositoryError when none has it."""
+    found: list[tuple[restic.Snapshot, str]] = []
+    problems: list[str] = []
+    for url in urls:
+        try:
+            snapshots = Client(Repository(url), env, cwd).snapshots(restic.stack_tags(stack, database))
+        except RepositoryError as exc:
+            problems.append(exc.message)
+            if warn:
+                warn(exc.message)
+            continue
+        found += [(s, url) for s in snapshots if s.dump_name]
+    if snapshot:
+        found = [(s, url) for s, url in found if s.id.startswith(snapshot)]
+    if not found:
+        what = f"snapshot {snapshot}" if snapshot else f"no copy of {stack}/{database}"
+        raise RepositoryError(f"{what} not found in the repositories" + (f" ({'; '.join(problems)})" if problems else ""))
+    return max(found, key=lambda pair: pair[0].sort_key)

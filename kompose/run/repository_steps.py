@@ -1,0 +1,399 @@
+"""The restic repository steps: push a dump, pull a copy back, apply retention in a repository —
+each a frozen dataclass, its renderer (registered on plan.render.describe) and its handler
+``handler(run: StackRun, step)``; STEPS maps them (one line in run/handlers.STEP_MODULES).
+
+``repository`` holds the repository string as configured (it may carry a password): it is
+shown masked (env.mask_url_password) in text and JSON, and reaches restic only in
+RESTIC_REPOSITORY.
+
+A copy that fails is recorded, with one line naming the repository (masked) and restic's
+reason, and the next repository still gets its copy; the CopiesDone step then fails the
+stack. The local dump is never touched by any of this.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from kompose.dumps import files as dumps
+from kompose.dumps import manifest
+from kompose.dumps import retention
+from kompose.errors import DumpError, KomposeError
+from kompose.host import files as host_files
+from kompose.env import mask_url_password
+from kompose.plan.render import describe, describe_hook
+from kompose.repositories import restic
+from kompose.repositories import state as copy_state
+from kompose.repositories.client import Client, newest_copy
+from kompose.repositories.restic import Repository, RepositoryError
+
+PULL_DIR_PREFIX = ".kompose-pull-"
+PULL_DIR_SUFFIX = ".partial"
+
+
+@dataclass(frozen=True)
+class PushCopy:
+    """Copy a dump and its manifest into one restic repository as one snapshot, tagged with the
+    stack, the database, the dump's timestamp and its sha256 (read from the manifest when it runs).
+
+    A failure is recorded, not raised, so the other repositories still get their copy; a
+    CopiesDone step later fails the stack. ``pre``/``post``: the pre_db_push / post_db_push hooks.
+    """
+
+    repository: str
+    dump: Path
+    stack: str
+    database: str
+    skip_existing: bool = False  # db:push: a repository that holds this dump already is left alone
+    init: bool = False  # db:push --init: create the repository when there is none
+    pre: tuple = ()
+    post: tuple = ()
+
+
+@dataclass(frozen=True)
+class PullCopy:
+    """Bring a copy back from the repositories: the newest of the stack's database (or ``snapshot``),
+    restored into a temporary directory, its sha256 checked against its manifest and its tag, then
+    renamed into ``directory`` (manifest first)."""
+
+    repositories: tuple[str, ...]
+    directory: Path
+    stack: str
+    database: str
+    snapshot: str | None = None
+
+
+@dataclass(frozen=True)
+class ForgetCopies:
+    """Apply the retention policy to the stack's copies in one repository (decided when it runs,
+    from the repository's snapshots), then forget exactly those snapshots and prune."""
+
+    repository: str
+    stack: str
+    database: str
+    policy: str  # as the plan shows it
+    counts: tuple[tuple[str, int], ...]  # retention.Policy's (rule, count) pairs
+
+    def retention_policy(self) -> retention.Policy:
+        return retention.Policy(**dict(self.counts))
+
+
+@dataclass(frozen=True)
+class CheckRepository:
+    """restic check of one repository: its structure, and ``subset`` of its data read back
+    (``--read-data-subset``: "5%", "1/10", "500M"; empty: the structure only)."""
+
+    repository: str
+    subset: str = ""
+
+
+@dataclass(frozen=True)
+class RemoveScratch:
+    """Remove a directory kompose made for a pulled copy (db:drill --from-repository), with all in it."""
+
+    directory: Path
+
+
+@dataclass(frozen=True)
+class CopiesDone:
+    """Fail the stack when a copy step above failed (each failure is one line of its error)."""
+
+    what: str = "copy"
+
+
+# ------------------------------------------------------------------ rendering
+
+
+@describe.register
+def _push_copy(step: PushCopy) -> tuple[str, str]:
+    text = (f"{step.dump.name} and its manifest -> {mask_url_password(step.repository)} (restic backup: one snapshot "
+            f"tagged kompose stack:{step.stack} db:{step.database} time:<the dump's> sha256:<the manifest's>"
+            + (", unless the repository has this dump" if step.skip_existing else "") + ")")
+    if step.skip_existing:
+        text += "\n  the dump's sha256 is checked against its manifest as restic reads it; a copy that fails is forgotten"
+    if step.init:
+        text += "\n  restic init first when it is not a repository yet"
+    text += "".join(f"\n  pre: {describe_hook(h)}" for h in step.pre)
+    text += "".join(f"\n  post: {describe_hook(h)}" for h in step.post)
+    return "copy", text
+
+
+@describe.register
+def _pull_copy(step: PullCopy) -> tuple[str, str]:
+    which = f"snapshot {step.snapshot}" if step.snapshot else f"the newest copy of {step.database}"
+    where = ", ".join(mask_url_password(r) for r in step.repositories)
+    return "pull", (f"{which} (stack:{step.stack}) from {where} -> {step.directory}/ (restic restore into a "
+                    "temporary directory; sha256 against its manifest; manifest, then dump renamed into place)")
+
+
+@describe.register
+def _forget_copies(step: ForgetCopies) -> tuple[str, str]:
+    return "forget", (f"{mask_url_password(step.repository)}: copies tagged stack:{step.stack} db:{step.database}, "
+                      f"policy {step.policy} (decided from the repository's snapshots when it runs; the newest "
+                      "verified copy always stays), then restic forget --prune")
+
+
+@describe.register
+def _check_repository(step: CheckRepository) -> tuple[str, str]:
+    data = f", reading {step.subset} of the data back" if step.subset else ""
+    return "check", f"{mask_url_password(step.repository)}: restic check (structure, index, packs{data})"
+
+
+@describe.register
+def _remove_scratch(step: RemoveScratch) -> tuple[str, str]:
+    return "remove", f"{step.directory}/ and the copy pulled into it"
+
+
+@describe.register
+def _copies_done(step: CopiesDone) -> tuple[str, str]:
+    return "check", f"every {step.what} above succeeded (else the stack fails; the local dumps stay)"
+
+
+# ------------------------------------------------------------------- handlers
+
+
+def _copy_failures(run) -> list[str]:
+    """The copies that failed in this run so far (the outcome's JSON shows them too)."""
+    return run.outcome.details.setdefault("copy_failures", [])
+
+
+def _client(run, url: str) -> Client:
+    return Client(Repository(url), run.plan.env, run.plan.directory,
+                  sink=lambda line: run.console.stream_line("", line))
+
+
+def _failed_copy(run, message: str) -> None:
+    """Record a repository's failure; CopiesDone reports them all, once, as the stack's error."""
+    _copy_failures(run).append(message)
+
+
+# -- push
+
+
+def push_copy(run, step: PushCopy) -> None:
+    repository = Repository(step.repository)
+    try:
+        for hook in step.pre:
+            run.hooks.run(hook, {"KOMPOSE_STATUS": "running"})
+        snapshot = _push(run, step, repository)
+        for hook in step.post:
+            run.hooks.run(hook, {"KOMPOSE_STATUS": "ok"})
+    except RepositoryError as exc:
+        _failed_copy(run, exc.message)
+        return
+    except KomposeError as exc:  # a push hook failed: this repository gets no copy, the others do
+        _failed_copy(run, f"repository {repository}: {exc.message}")
+        return
+    except OSError as exc:
+        _failed_copy(run, f"repository {repository}: cannot copy {step.dump.name}: {exc.strerror or exc}")
+        return
+    copies = run.outcome.details.setdefault("copies", [])
+    copies.append({"repository": repository.masked, "snapshot": snapshot, "dump": step.dump.name})
+    parsed = dumps.parse(step.dump)
+    if parsed:  # for status and cron --check, which never ask the repositories
+        copy_state.record(step.dump.parent, repository.masked, step.dump.name, parsed.timestamp, snapshot,
+                          datetime.now().astimezone().isoformat(timespec="seconds"))
+
+
+def _push(run, step: PushCopy, repository: Repository) -> str:
+    dump = step.dump
+    if not dump.is_file():
+        raise DumpError(f"{dump.name} does not exist")
+    found = manifest.read(dump)
+    facts = run.files.setdefault(dump, {})
+    if found and facts.get("sha256") and facts.get("bytes") == dump.stat().st_size and facts["sha256"] != found.sha256:
+        raise DumpError(f"{dump.name}: its sha256 differs from its manifest; not copied")
+    if not found and not facts.get("sha256"):
+        facts.update(sha256=manifest.sha256_file(dump), bytes=dump.stat().st_size)
+    sha = found.sha256 if found else facts["sha256"]
+    verified = bool(found and found.verification.ok)
+    client = _client(run, step.repository)
+    if step.init:
+        _init_if_missing(run, client)
+    if step.skip_existing:
+        there = client.snapshots(restic.stack_tags(step.stack, step.database) + (f"sha256:{sha}",))
+        if any(s.dump_name == dump.name for s in there):
+            run.console.detail(f"{repository} has {dump.name} already (snapshot {there[-1].short_id})", "dim")
+            return there[-1].short_id
+    parsed = dumps.parse(dump)
+    when = parsed.timestamp if parsed else datetime.fromtimestamp(dump.stat().st_mtime)
+    tags = restic.dump_tags(step.stack, step.database, when, sha, verified, dump.stat().st_size)
+    files = [dump.name] + ([manifest.path_of(dump).name] if found else [])
+    # a dump this run did not hash (db:push) is hashed while restic reads it: the same bytes
+    # from the page cache, on the other core; a copy whose dump fails the check is forgotten again
+    hasher = _Sha256(dump) if not facts.get("sha256") else None
+    run.console.detail(f"copying {dump.name} to {repository}", "blue")
+    try:
+        output = client.run(restic.backup_argv(files, tags), "restic backup", cwd=dump.parent)
+    finally:
+        actual = hasher.result() if hasher else None
+    snapshot = restic.snapshot_id_of_backup(output) or "?"
+    if actual is not None:
+        facts.update(sha256=actual, bytes=dump.stat().st_size)
+        if actual != sha:
+            client.run(restic.forget_argv([snapshot], prune=False), "forgetting the bad copy")
+            raise DumpError(f"{dump.name}: sha256 {actual[:16]}… differs from its manifest's {sha[:16]}…; "
+                            "the copy was forgotten again")
+    run.console.detail(f"{repository}: snapshot {snapshot}" + ("" if verified else " (not verified: no good manifest)"),
+                       "dim")
+    return snapshot
+
+
+class _Sha256:
+    """A file's sha256, computed on a thread (hashlib releases the GIL on big updates)."""
+
+    def __init__(self, path: Path):
+        self._value: str | None = None
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _run(self, path: Path) -> None:
+        try:
+            self._value = manifest.sha256_file(path)
+        except OSError as exc:
+            self._error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value or ""
+
+
+def _init_if_missing(run, client: Client) -> None:
+    try:
+        client.run(restic.cat_config_argv(), "opening the repository")
+    except RepositoryError as exc:
+        if "Is there a repository" not in exc.message and "no such file" not in exc.message \
+                and "does not exist" not in exc.message:
+            raise
+        client.run(restic.init_argv(), "restic init")
+        run.console.detail(f"created the restic repository {client.repository}", "yellow")
+
+
+def copies_done(run, step: CopiesDone) -> None:
+    failures = _copy_failures(run)
+    if failures:
+        message = "; ".join(failures)
+        failures.clear()
+        raise RepositoryError(message)
+
+
+# -- pull
+
+
+def pull_copy(run, step: PullCopy) -> None:
+    for leftover in step.directory.glob(f"{PULL_DIR_PREFIX}*{PULL_DIR_SUFFIX}"):
+        shutil.rmtree(leftover, ignore_errors=True)
+        run.console.detail(f"removed {leftover.name} (left by an interrupted pull)", "yellow")
+    step.directory.mkdir(mode=0o700, exist_ok=True)
+    snapshot, url = newest_copy(run.plan.env, run.plan.directory, step.repositories, step.stack, step.database,
+                                step.snapshot, warn=run.console.warn)
+    _pull(run, step, snapshot, _client(run, url))
+
+
+def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> None:
+    name = snapshot.dump_name
+    final = step.directory / name
+    temp = step.directory / f"{PULL_DIR_PREFIX}{snapshot.short_id}{PULL_DIR_SUFFIX}"
+    run.console.detail(f"pulling {name} (snapshot {snapshot.short_id}) from {client.repository}", "blue")
+    try:
+        temp.mkdir(mode=0o700)
+        files = [name] + ([snapshot.manifest_name] if snapshot.manifest_name else [])
+        client.run(restic.restore_argv(snapshot.id, str(temp), files), "restic restore", show=False)
+        pulled = temp / name
+        if not pulled.is_file():
+            raise RepositoryError(f"repository {client.repository}: snapshot {snapshot.short_id} holds no {name}")
+        sha = manifest.sha256_file(pulled)
+        found = manifest.read(pulled)
+        expected = found.sha256 if found else snapshot.sha256
+        if not expected or sha != expected or (snapshot.sha256 and snapshot.sha256 != expected):
+            raise DumpError(f"{name} from {client.repository} (snapshot {snapshot.short_id}): sha256 {sha[:16]}… "
+                            f"differs from its manifest ({(expected or 'none')[:16]}…); not pulled")
+        if final.exists():
+            if manifest.sha256_file(final) == sha:
+                run.console.detail(f"{name} is here already, with the same sha256", "dim")
+                _pulled(run, final, snapshot, client, sha)
+                return
+            raise DumpError(f"{final} exists with other contents; not overwritten")
+        os.chmod(pulled, 0o600)
+        if found:  # a dump under its final name always has its manifest: the manifest first
+            os.chmod(manifest.path_of(pulled), 0o600)
+            host_files.fsync_rename(manifest.path_of(pulled), manifest.path_of(final))
+        host_files.fsync_rename(pulled, final)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    _pulled(run, final, snapshot, client, sha)
+
+
+def _pulled(run, final: Path, snapshot: restic.Snapshot, client: Client, sha: str) -> None:
+    run.outcome.file = str(final)
+    run.outcome.bytes = final.stat().st_size
+    run.outcome.details.update(snapshot=snapshot.id, repository=client.repository.masked, sha256=sha)
+    run.console.detail(f"sha256 {sha[:16]}… matches its manifest; db:import {final.name} restores it", "dim")
+
+
+# -- retention
+
+
+def forget_copies(run, step: ForgetCopies) -> None:
+    repository = Repository(step.repository)
+    client = _client(run, step.repository)
+    try:
+        client.run(restic.unlock_argv(), "removing stale locks")
+        snapshots = client.snapshots(restic.stack_tags(step.stack, step.database))
+        items = [retention.Item(s.id, s.dump_time or _restic_time(s.time), good=s.verified) for s in snapshots]
+        decisions = retention.decide(items, step.retention_policy())
+        by_id = {s.id: s for s in snapshots}
+        rows = []
+        for decision in decisions:
+            snap = by_id[decision.item.name]
+            health = "verified" if snap.verified else "not verified"
+            run.console.detail(f"{'keep  ' if decision.keep else 'forget'}  {repository} {snap.short_id} "
+                                f"{snap.dump_name or '?'}  ({decision.rule}; {health})",
+                                "dim" if decision.keep else "yellow")
+            rows.append({"repository": repository.masked, "snapshot": snap.short_id, "dump": snap.dump_name,
+                         "keep": decision.keep, "rule": decision.rule, "health": health})
+        run.outcome.details.setdefault("copies", []).extend(rows)
+        remove = [d.item.name for d in decisions if not d.keep]
+        if remove:
+            client.run(restic.forget_argv(remove), "restic forget --prune", show=False)
+            run.console.detail(f"{repository}: forgot {len(remove)} snapshot(s) and pruned", "dim")
+    except RepositoryError as exc:
+        _failed_copy(run, exc.message)
+
+
+def check_repository(run, step: CheckRepository) -> None:
+    repository = Repository(step.repository)
+    run.console.detail(f"checking {repository}" + (f" (reading {step.subset} of its data)" if step.subset else ""),
+                       "blue")
+    try:
+        _client(run, step.repository).run(restic.check_argv(step.subset or None), "restic check")
+    except RepositoryError as exc:
+        _failed_copy(run, exc.message)
+        return
+    run.outcome.details.setdefault("checked", []).append({"repository": repository.masked, "subset": step.subset})
+    run.console.detail(f"{repository}: no errors", "dim")
+
+
+def remove_scratch(run, step: RemoveScratch) -> None:
+    shutil.rmtree(step.directory, ignore_errors=True)
+
+
+def _restic_time(text: str) -> datetime:
+    """restic's snapshot time (RFC 3339 with nanoseconds) as a naive local datetime."""
+    head = text[:19]
+    try:
+        return datetime.strptime(head, "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return datetime.min
+
+
+STEPS = {PushCopy: push_copy, PullCopy: pull_copy, ForgetCopies: forget_copies, CheckRepository: check_repository,
+         RemoveScratch: remove_scratch, CopiesDone: copies_done}

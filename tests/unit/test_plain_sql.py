@@ -1,0 +1,143 @@
+"""The plain-dump guard: what psql may be given, whatever chunks the stream arrives in."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from kompose.dumps import codecs, plain_sql
+from kompose.dumps.plain_sql import GuardedSource, Refused, Scanner
+
+CREATE_DUMP = b'''--
+-- PostgreSQL database dump
+--
+
+\\restrict TeDxXgPprp6GjPKgf6PqBRohy52bMU2jeSrM9XPF1KNJDvI2j7jPSjWYyaMxe51
+
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+DROP DATABASE app;
+CREATE DATABASE app WITH TEMPLATE = template0 ENCODING = 'UTF8' LOCALE_PROVIDER = libc LOCALE = 'C.UTF-8';
+ALTER DATABASE app OWNER TO postgres;
+\\unrestrict TeDxXgPprp6GjPKgf6PqBRohy52bMU2jeSrM9XPF1KNJDvI2j7jPSjWYyaMxe51
+\\connect app
+\\restrict TeDxXgPprp6GjPKgf6PqBRohy52bMU2jeSrM9XPF1KNJDvI2j7jPSjWYyaMxe51
+COMMENT ON DATABASE app IS 'hi; DROP DATABASE app';
+ALTER DATABASE app SET work_mem TO '5MB';
+REVOKE CONNECT,TEMPORARY ON DATABASE app FROM PUBLIC;
+GRANT CONNECT ON
+  DATABASE app TO reader;
+ALTER ROLE reader IN DATABASE app SET statement_timeout TO '5s';
+CREATE FUNCTION public.f() RETURNS text LANGUAGE sql AS $_$ SELECT 'DROP DATABASE x; \\! id' $_$;
+CREATE TABLE public."My ""T""" (id integer, v text);
+COPY public."My ""T""" (id, v) FROM stdin;
+1\tline with \\\\! inside
+2\t\\.x not the end
+\\.
+COPY public.t (id) FROM stdin;
+\\.
+INSERT INTO public.t VALUES (1, 'x'';\\! y');
+--
+-- PostgreSQL database dump complete
+--
+'''
+
+
+def _run(data: bytes, chunk: int, rewrite: bool = True) -> tuple[bytes, Scanner]:
+    scanner = Scanner("d.sql", rewrite)
+    out = b"".join(scanner.feed(data[i:i + chunk]) for i in range(0, len(data), chunk)) + scanner.end()
+    return out, scanner
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 1 << 20])
+def test_create_dump_is_neutralised_the_same_way_in_any_chunks(chunk):
+    out, scanner = _run(CREATE_DUMP, chunk)
+    reference, _ = _run(CREATE_DUMP, 1 << 20)
+    assert out == reference
+    assert scanner.scan.rows == {'public.My "T"': 2, "public.t": 0}
+    assert scanner.scan.neutralised == [
+        "DROP DATABASE", "CREATE DATABASE", "ALTER DATABASE", "\\connect", "COMMENT ON DATABASE", "ALTER DATABASE",
+        "REVOKE ON DATABASE", "GRANT ON DATABASE", "ALTER ROLE … IN DATABASE",
+    ]
+    text = out.decode()
+    statements = "\n".join(line for line in text.splitlines() if not line.startswith("-- kompose:"))
+    for gone in ("DROP DATABASE app;", "CREATE DATABASE app", "\\connect", "\\restrict", "ON DATABASE app",
+                 "ALTER DATABASE", "IN DATABASE"):
+        assert gone not in statements, gone
+    # everything else passes unchanged: the function body, COPY data, the INSERT
+    for kept in ("$_$ SELECT 'DROP DATABASE x; \\! id' $_$", "1\tline with \\\\! inside\n2\t\\.x not the end\n\\.\n",
+                 "INSERT INTO public.t VALUES (1, 'x'';\\! y');", "-- PostgreSQL database dump complete"):
+        assert kept in text, kept
+    counted, _ = _run(CREATE_DUMP, chunk, rewrite=False)
+    assert _.scan.rows == scanner.scan.rows
+
+
+@pytest.mark.parametrize("line", [
+    b"\\! id", b"\\o | sh", b"\\copy t from program 'id'", b"\\i /etc/passwd", b"\\setenv X 1", b"\\gexec",
+    b"SELECT 1 \\g | id", b"SELECT 'a''b' \\! id", b"SELECT E'\\'' ; \\! id", b"\\set ON_ERROR_STOP 0",
+    b"COPY t FROM PROGRAM 'id';", b"COPY t TO PROGRAM 'id';", b"SET standard_conforming_strings = off;",
+    b"\\connect other",
+])
+def test_refused(line):
+    data = CREATE_DUMP.replace(b"CREATE TABLE public.", line + b"\nCREATE TABLE public.", 1)
+    with pytest.raises(Refused, match="kompose does not restore it"):
+        _run(data, 5)
+
+
+def test_meta_commands_inside_quotes_comments_and_copy_data_are_data():
+    for text in [b"SELECT $$\n\\! x\n$$;\n", b"SELECT 'a\n\\! x\n';\n", b"/* \\! x /* nested */ \\! y */ SELECT 1;\n",
+                 b"SELECT \"a\n\\! x\";\n", b"-- \\! x\n", b"COPY t (a) FROM stdin;\n\\! x\n\\.\n"]:
+        out, _ = _run(text, 3)
+        assert out == text
+
+
+def test_a_line_too_long_outside_copy_data_is_refused(monkeypatch):
+    monkeypatch.setattr(plain_sql, "LINE_LIMIT", 100)
+    with pytest.raises(Refused, match="over"):
+        _run(b"SELECT '" + b"x" * 200, 50)
+
+
+def test_custom_and_gzip_streams_are_not_counted():
+    for head in (b"PGDMP\x01\x0e\x00", b"\x1f\x8b\x08\x00"):
+        scanner = Scanner("d", rewrite=False)
+        scanner.feed(head + b"COPY t FROM stdin;\n1\n\\.\n")
+        scanner.end()
+        assert scanner.disabled and scanner.scan.rows == {}
+
+
+def test_guarded_source_starts_with_kompose_restrict_key_and_raises_at_close(tmp_path):
+    path = tmp_path / "d.sql"
+    path.write_bytes(CREATE_DUMP)
+    guarded = GuardedSource(codecs.Source(path), path.name, "k3y")
+    first = guarded.read()
+    assert first == b"\\restrict k3y\n"
+    rest = b"".join(iter(guarded.read, b""))
+    assert b"\\restrict" not in rest and b"\\connect" not in rest
+    guarded.close()
+
+    path.write_bytes(CREATE_DUMP.replace(b"INSERT", b"\\! id\nINSERT"))
+    guarded = GuardedSource(codecs.Source(path), path.name)
+    b"".join(iter(guarded.read, b""))
+    with pytest.raises(Refused, match="line 29: psql meta-command \\\\! id"):
+        guarded.close()
+    with pytest.raises(io.UnsupportedOperation):
+        guarded.fileno()
+
+
+@pytest.mark.parametrize("text, known", [
+    ("psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", True), ("psql (PostgreSQL) 15.13", False),
+    ("psql (PostgreSQL) 16.10", True), ("psql (PostgreSQL) 17.5", False), ("psql (PostgreSQL) 18.0", True),
+    ("psql (PostgreSQL) 12.22", False), ("nonsense", False),
+])
+def test_which_psql_knows_restrict(text, known):
+    assert plain_sql.psql_has_restrict(text) is known
+
+
+def test_sink_counts_rows_as_the_export_streams(tmp_path):
+    sink = codecs.Sink(tmp_path / "d.sql")
+    for i in range(0, len(CREATE_DUMP), 11):
+        sink.write(CREATE_DUMP[i:i + 11])
+    sink.close()
+    assert sink.rows == {'public.My "T"': 2, "public.t": 0}
+    assert plain_sql.scan_file(tmp_path / "d.sql").rows == sink.rows

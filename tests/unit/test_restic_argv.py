@@ -1,0 +1,158 @@
+"""restic's argv, tags and output parsing: pure functions, no mocks, no restic."""
+
+import json
+from datetime import datetime
+
+import pytest
+
+from kompose.env import is_secret, mask_text, secret_values
+from kompose.errors import ConfigError
+from kompose.repositories import restic
+from kompose.repositories.restic import Repository
+
+
+def test_init_and_check_argv():
+    assert restic.init_argv() == ("restic", "init")
+    assert restic.check_argv() == ("restic", "check")
+    assert restic.check_argv("10%") == ("restic", "check", "--read-data-subset=10%")
+
+
+def test_backup_argv_gives_each_tag_its_own_flag_and_the_files_after_a_double_dash():
+    argv = restic.backup_argv(["db_20261201_101010.sql", "db_20261201_101010.sql.json"], ("kompose", "stack:s"))
+    assert argv == ("restic", "backup", "--json", "--quiet", "--tag", "kompose", "--tag", "stack:s", "--",
+                    "db_20261201_101010.sql", "db_20261201_101010.sql.json")
+
+
+def test_snapshots_argv_filters_by_all_tags_at_once_without_a_lock():
+    assert restic.snapshots_argv(("kompose", "stack:s", "db:d")) == (
+        "restic", "snapshots", "--json", "--no-lock", "--tag", "kompose,stack:s,db:d")
+
+
+def test_restore_dump_forget_argv():
+    assert restic.restore_argv("abc", "/t", ["a.sql", "a.sql.json"]) == (
+        "restic", "restore", "abc", "--target", "/t", "--include", "/a.sql", "--include", "/a.sql.json")
+    assert restic.dump_argv("abc", "a.sql") == ("restic", "dump", "abc", "/a.sql")
+    assert restic.forget_argv(["a", "b"]) == ("restic", "forget", "--prune", "--", "a", "b")
+    assert restic.forget_argv(["a"], prune=False) == ("restic", "forget", "--", "a")
+    with pytest.raises(ValueError):
+        restic.forget_argv([])  # "forget nothing" must never become "forget by policy"
+
+
+def test_no_argv_carries_the_repository_or_a_password():
+    env = {"RESTIC_PASSWORD": "canary-pw", "KOMPOSE_REPOSITORIES": "rest:http://u:urlpw@h/r"}
+    repo = restic.parse_repositories(env["KOMPOSE_REPOSITORIES"])[0]
+    child = restic.environment(env, repo)
+    assert child["RESTIC_REPOSITORY"] == "rest:http://u:urlpw@h/r"
+    assert child["RESTIC_PASSWORD"] == "canary-pw"
+    for argv in (restic.init_argv(), restic.backup_argv(["x"], ["kompose"]), restic.snapshots_argv(["kompose"]),
+                 restic.restore_argv("id", "/t", ["x"]), restic.forget_argv(["id"]), restic.check_argv("1%")):
+        assert not any("canary" in word or "urlpw" in word or "rest:" in word for word in argv)
+
+
+def test_tags_of_a_dump():
+    tags = restic.dump_tags("blog", "blogdb", datetime(2026, 12, 1, 10, 10, 10), "ab" * 32, verified=True, size=7)
+    assert tags == ("kompose", "stack:blog", "db:blogdb", "time:20261201_101010", "sha256:" + "ab" * 32, "size:7",
+                    "verified")
+    assert restic.stack_tags("blog") == ("kompose", "stack:blog")
+    with pytest.raises(ConfigError):
+        restic.stack_tags("a,b")  # restic would split it into two tags
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("", ()), ("off", ()), ("OFF", ()), ("  ", ()),
+    ("/srv/restic", ("/srv/restic",)),
+    ("/a sftp:h:/b /a", ("/a", "sftp:h:/b")),
+])
+def test_parse_repositories(value, expected):
+    assert tuple(r.url for r in restic.parse_repositories(value)) == expected
+
+
+def test_off_mixed_with_repositories_is_an_error():
+    with pytest.raises(ConfigError):
+        restic.parse_repositories("/a off")
+
+
+def test_repositories_without_a_password_are_a_configuration_error():
+    with pytest.raises(ConfigError, match="RESTIC_PASSWORD"):
+        restic.repositories_of({"KOMPOSE_REPOSITORIES": "/a"})
+    assert restic.repositories_of({"KOMPOSE_REPOSITORIES": "/a", "RESTIC_PASSWORD_FILE": "/k"})[0].url == "/a"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("rest:https://user:s3cret@host:8000/repo", "rest:https://user:***@host:8000/repo"),
+    ("s3:http://key:secret@minio/bucket", "s3:http://key:***@minio/bucket"),
+    ("rest:https://host/repo", "rest:https://host/repo"),
+    ("sftp:backup@host:/srv/restic", "sftp:backup@host:/srv/restic"),
+    ("/srv/restic", "/srv/restic"),
+])
+def test_repository_strings_are_masked(url, shown):
+    assert str(Repository(url)) == shown == restic.mask(url)
+
+
+def test_url_passwords_and_backend_keys_are_secrets():
+    env = {"KOMPOSE_REPOSITORIES": "/local rest:https://u:hunter22@h/r", "AWS_ACCESS_KEY_ID": "AKIAXYZ",
+           "RESTIC_PASSWORD": "pw-123", "RESTIC_COMPRESSION": "auto", "B2_ACCOUNT_ID": "b2id"}
+    values = secret_values(env)
+    assert "hunter22" in values and "AKIAXYZ" in values and "pw-123" in values and "b2id" in values
+    assert "auto" not in values and "/local" not in values
+    assert is_secret("AWS_ACCESS_KEY_ID") and is_secret("RESTIC_REPOSITORY") and not is_secret("KOMPOSE_REPOSITORIES")
+    assert mask_text("to rest:https://u:hunter22@h/r", values) == "to rest:https://u:***@h/r"
+
+
+SNAPSHOTS = (
+    '[{"time":"2026-12-01T16:16:57.18Z","paths":["/x/a_20261201_101010.sql","/x/a_20261201_101010.sql.json"],'
+    '"tags":["kompose","stack:s1","db:a","time:20261201_101010","sha256:abc","size:42","verified"],"id":"a9bf3e03aa","short_id":"a9bf3e03"},'
+    '{"time":"2026-11-30T16:16:57.18Z","paths":["/x/a_20261130_101010.sql"],'
+    '"tags":["kompose","stack:s1","db:a","time:20261130_101010","sha256:def"],"id":"bbbbbbbbbb","short_id":"bbbbbbbb"}]'
+)
+
+
+def test_parse_snapshots_oldest_first_with_what_the_tags_say():
+    older, newer = restic.parse_snapshots("a warning line\n" + SNAPSHOTS + "\n")
+    assert newer.short_id == "a9bf3e03" and newer.sha256 == "abc" and newer.verified and newer.size == 42
+    assert older.size is None
+    assert newer.dump_time == datetime(2026, 12, 1, 10, 10, 10)
+    assert newer.dump_name == "a_20261201_101010.sql" and newer.manifest_name == "a_20261201_101010.sql.json"
+    assert not older.verified and older.manifest_name is None
+    assert restic.parse_snapshots("[]") == []
+    with pytest.raises(ValueError):
+        restic.parse_snapshots("Fatal: wrong password or no key found")
+
+
+def test_backup_summary_and_failure_reason():
+    out = '{"message_type":"status"}\n{"message_type":"summary","snapshot_id":"a9bf3e03"}\n'
+    assert restic.snapshot_id_of_backup(out) == "a9bf3e03"
+    assert restic.snapshot_id_of_backup("") is None
+    assert restic.reason("subprocess ssh: refused\nFatal: unable to open repository at sftp:h:/x: EOF\n") == \
+        "unable to open repository at sftp:h:/x: EOF"
+    assert restic.reason("something odd\n") == "something odd"
+
+
+# --- the repository steps in plans: every repository shown, masked -----------------------
+
+
+def test_repository_steps_render_masked_in_text_and_json(tmp_path):
+    from kompose.dumps.retention import Policy
+    from kompose.plan.model import Plan, StackPlan
+    from kompose.plan.render import render_json, render_text
+    from kompose.run.repository_steps import CopiesDone, ForgetCopies, PullCopy, PushCopy
+
+    url = "rest:https://kompose:Very-Secret-1@backup.example/r"
+    dump = tmp_path / "app_20261201_101010.sql"
+    stack = StackPlan(stack="s", directory=tmp_path, command="db:export")
+    policy = Policy(last=2)
+    stack.steps += [PushCopy(url, dump, "s", "app"), PushCopy("/srv/restic", dump, "s", "app"), CopiesDone(),
+                    PullCopy((url, "/srv/restic"), tmp_path, "s", "app"),
+                    ForgetCopies(url, "s", "app", str(policy), policy.counts())]
+    plan = Plan("db:export", [stack])
+    text, data = render_text(plan), render_json(plan)
+    assert "Very-Secret-1" not in text and "Very-Secret-1" not in data
+    assert "-> rest:https://kompose:***@backup.example/r (restic backup" in text
+    assert "-> /srv/restic (restic backup" in text
+    assert "from rest:https://kompose:***@backup.example/r, /srv/restic" in text
+    assert "policy keep-last 2" in text
+    steps = json.loads(data)["stacks"][0]["steps"]
+    assert [s["kind"] for s in steps] == ["copy", "copy", "check", "pull", "forget"]
+    assert steps[0]["repository"] == "rest:https://kompose:***@backup.example/r"
+    assert steps[3]["repositories"] == ["rest:https://kompose:***@backup.example/r", "/srv/restic"]
+    assert ForgetCopies(url, "s", "app", str(policy), policy.counts()).retention_policy() == policy
