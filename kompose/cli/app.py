@@ -16,7 +16,7 @@ from kompose.cli import completion, typer_fast
 from kompose.cli.commands import PATTERN_COMMANDS, ROOT_COMMANDS, parse_command_args
 from kompose.cli.words import check_compose_command, check_root_command, hoist_options, option_table, root_command_hint
 from kompose.errors import ExitCode, KomposeError, NoStackError, Terminated, UsageError
-from kompose.reports.schema import document
+from kompose.schema import document
 
 HELP = """Back up, restore and operate the Docker Compose stacks under a root.
 

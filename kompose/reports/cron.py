@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kompose.errors import ExitCode, UsageError
-from kompose.reports.schema import document
+from kompose.schema import document
 from kompose.reports.schedules import (
     collect, default_log_dir, default_target, group, kompose_argv, render_block, replace_block,
 )

@@ -16,7 +16,7 @@ from kompose.context import Context
 from kompose.errors import ConfigError
 from kompose.plan.steps import Step
 from kompose.plan.render import describe_hook, step_json
-from kompose.reports.schema import document
+from kompose.schema import document
 from kompose.stacks import Stack
 
 _INFO = {info.point: info for info in hooks.OPERATION_POINTS}

@@ -9,7 +9,7 @@ from kompose.dumps import files as dumps
 from kompose.hooks import points as hooks
 from kompose.dumps import manifest
 from kompose.errors import KomposeError
-from kompose.reports.schema import document
+from kompose.schema import document
 from kompose.console import human_size
 from kompose.context import Context
 from kompose.stacks import Stack

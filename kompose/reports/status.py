@@ -19,7 +19,7 @@ from kompose.reports import schedules
 from kompose.console import human_size
 from kompose.errors import ExitCode, KomposeError, UsageError
 from kompose.reports.listing import human_age
-from kompose.reports.schema import document, iso_utc
+from kompose.schema import document, iso_utc
 from kompose.repositories import state as copy_state
 
 DRILL_STATE = dumps.DRILL_STATE

@@ -1,5 +1,5 @@
 """The words of a command line before Typer parses them (kompose/cli/words.py), the JSON schema's
-times (kompose/reports/schema.py) and the misspelt-setting check (kompose/env.py)."""
+times (kompose/schema.py) and the misspelt-setting check (kompose/env.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from kompose.cli.words import check_compose_command, hoist_options, suggestion
 from kompose.env import misspelt_setting
 from kompose.errors import UsageError
-from kompose.reports.schema import document, iso_utc
+from kompose.schema import document, iso_utc
 
 TABLE = {"--json": False, "-n": False, "--dry-run": False, "--root": True, "-j": True, "--jobs": True, "-e": True,
          "--env": True, "-h": False, "--help": False}
