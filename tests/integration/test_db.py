@@ -800,7 +800,7 @@ def test_database_name_too_long_for_the_suffix_fails_before_anything_runs(server
 
 def test_database_name_with_a_slash_cannot_write_outside_the_stack(server: Server):
     app = server.app("slash", database="../escape", create=False)
-    result = server.run(app.name, "db:export", "--dry-run")
+    result = server.run("--verbose", app.name, "db:export", "--dry-run")  # the whole plan: --verbose
     assert result.code == 2, str(result)
     assert "DB_NAME" in result.output and "/" in result.output, str(result)
     assert not list(server.root.path.glob("escape_*"))
@@ -930,7 +930,7 @@ def test_export_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     before = _state(server, app)
     container = server.pg.container.name
 
-    result = server.run(app.name, "db:export", "--dry-run")
+    result = server.run("--verbose", app.name, "db:export", "--dry-run")  # the whole plan: --verbose
 
     assert result.code == 0, str(result)
     out = result.stdout
@@ -967,7 +967,7 @@ def test_import_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     before = _state(server, app)
     tmp = f"{app.database}__kompose_tmp"
 
-    result = server.run(app.name, "db:import", "--dry-run")
+    result = server.run("--verbose", app.name, "db:import", "--dry-run")  # the whole plan: --verbose
 
     assert result.code == 0, str(result)
     out = result.stdout
