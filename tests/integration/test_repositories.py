@@ -372,8 +372,8 @@ def test_verify_remote_reads_data_back_and_names_a_damaged_repository(kroot, pg,
             pack.write_bytes(bytes(data))
     damaged = kroot.run(stack, "db:verify", "--remote", "--read-data", "100%")
     assert damaged.code == 1, damaged
-    failed = [line for line in damaged.stdout.splitlines() if "✗" in line]
-    assert len(failed) == 1 and f"repository {bad}: restic check failed" in failed[0], damaged.stdout
+    failed = [line for line in damaged.stderr.splitlines() if "✗" in line]  # a failure's line is on stderr
+    assert len(failed) == 1 and f"repository {bad}: restic check failed" in failed[0], damaged
     assert good not in failed[0].replace(bad, "")
     usage = kroot.run(stack, "db:verify", "--remote", "--read-data", "lots")
     assert usage.code == 2 and "--read-data" in usage.stderr, usage
