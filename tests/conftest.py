@@ -12,11 +12,13 @@ import pytest
 
 from tests.helpers import (
     APP_COMPOSE,
+    MariaDB,
     Postgres,
     Result,
     build_tree,
     remove_by_prefix,
     run_kompose,
+    start_mariadb,
     start_postgres,
 )
 
@@ -210,3 +212,26 @@ def postgres_factory(docker_engine, request: pytest.FixtureRequest):
 
     yield start
     remove_by_prefix(docker_engine, prefix)
+
+
+# --- MariaDB ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(docker_engine, session_prefix: str):
+    """One MariaDB container (kompose/mariadb:10.11) shared by the session; ``mariadb`` gives a fresh database."""
+    # a canary root password with quotes and a semicolon: it must never show up anywhere
+    server = start_mariadb(docker_engine, name=f"{session_prefix}mariadb", label=f"{session_prefix}m",
+                           root_password=f"kt-root-{secrets.token_hex(6)};'\"pw")
+    yield server
+    remove_by_prefix(docker_engine, f"{session_prefix}m")
+
+
+@pytest.fixture
+def mariadb(mariadb_server: MariaDB) -> MariaDB:
+    """A fresh database on the shared server (its user has all privileges on it), dropped afterwards."""
+    database = f"t_{secrets.token_hex(4)}"
+    mariadb_server.create_database(database)
+    yield mariadb_server.using(database)
+    for name in (database, f"{database}__kompose_tmp", f"{database}__kompose_prev"):
+        mariadb_server.drop_database(name)

@@ -385,3 +385,137 @@ def start_postgres(
         tmpfs={"/var/lib/postgresql/data": "rw"},  # throwaway data, and faster than a volume
     )
     return Postgres(container, user=user, database=database, password=password).wait_ready(timeout)
+
+
+# --- MariaDB in a container -------------------------------------------------------------
+
+MARIADB_IMAGE = os.environ.get("KOMPOSE_MARIADB_IMAGE", "kompose/mariadb:10.11")
+
+
+def quote_mariadb_ident(name: str) -> str:
+    """A MariaDB identifier, backquoted; ``db.table`` quotes each part."""
+    return ".".join("`" + part.replace("`", "``") + "`" for part in name.split("."))
+
+
+@dataclass
+class MariaDB:
+    """A MariaDB server in a container, reached with the ``mariadb`` client as root over its
+    local socket (unix_socket authentication: no password anywhere in the test's argv).
+
+    ``user`` / ``password`` / ``database`` are what MARIADB_USER / MARIADB_PASSWORD /
+    MARIADB_DATABASE were, for tests that hand them to kompose.
+    """
+
+    container: Any
+    user: str = "kompose"
+    database: str = "app"
+    password: str = ""
+    root_password: str = ""
+
+    def exec(self, argv: list[str], **kwargs) -> tuple[int, str]:
+        code, output = self.container.exec_run(argv, **kwargs)
+        return code, output.decode("utf-8", "replace")
+
+    def wait_ready(self, timeout: float = 90) -> "MariaDB":
+        """Wait until the final server answers over TCP (the entrypoint's setup server has no networking)."""
+
+        def ready() -> bool:
+            self.container.reload()
+            if self.container.status in ("exited", "dead"):
+                logs = self.container.logs(tail=30).decode("utf-8", "replace")
+                raise AssertionError(f"mariadb container {self.container.name} exited:\n{logs}")
+            code, _ = self.exec(["mariadb-admin", "--protocol=tcp", "-h", "127.0.0.1", "ping", "--silent"])
+            return code == 0 and self.exec(["mariadb", "-uroot", "-e", "SELECT 1"])[0] == 0
+
+        wait_for(ready, timeout=timeout, interval=0.2, message=f"mariadb in {self.container.name}")
+        return self
+
+    def sql(self, statement: str, database: str | None = None) -> str:
+        """Run SQL as root (``mariadb -N -B``); its output, stripped. SqlError on failure."""
+        argv = ["mariadb", "-uroot", "--batch", "--skip-column-names", "--default-character-set=utf8mb4"]
+        if database or self.database:
+            argv.append(f"--database={database or self.database}")
+        code, output = self.exec(argv + ["-e", statement])
+        if code != 0:
+            raise SqlError(f"mariadb exited {code} on {statement[:200]!r}:\n{output}")
+        return output.strip()
+
+    def script(self, text: str, database: str | None = None) -> str:
+        """Run a multi-statement script (DELIMITER works) as root, fed on stdin."""
+        import subprocess
+
+        argv = ["docker", "exec", "-i", self.container.id, "mariadb", "-uroot", "--batch",
+                "--skip-column-names", "--default-character-set=utf8mb4"]
+        if database or self.database:
+            argv.append(f"--database={database or self.database}")
+        done = subprocess.run(argv, input=text.encode(), capture_output=True)
+        if done.returncode != 0:
+            raise SqlError(f"mariadb exited {done.returncode} on a script:\n{done.stderr.decode()}")
+        return done.stdout.decode().strip()
+
+    def rows(self, query: str, database: str | None = None) -> list[tuple[str, ...]]:
+        out = self.sql(query, database=database)
+        return [tuple(line.split("\t")) for line in out.splitlines()] if out else []
+
+    def scalar(self, query: str, database: str | None = None) -> str:
+        return self.sql(query, database=database)
+
+    def databases(self) -> list[str]:
+        return [r[0] for r in self.rows("SHOW DATABASES", database="mysql")]
+
+    def tables(self, database: str | None = None) -> list[str]:
+        db = database or self.database
+        return [r[0] for r in self.rows(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+            f"'{db}' AND table_type = 'BASE TABLE' ORDER BY 1", database="mysql")]
+
+    def count(self, table: str, database: str | None = None) -> int:
+        return int(self.sql(f"SELECT count(*) FROM {quote_mariadb_ident(table)}", database=database))
+
+    def checksum(self, table: str, database: str | None = None) -> str:
+        """``CHECKSUM TABLE`` (content, not layout) and the row count."""
+        db = database or self.database
+        ident = quote_mariadb_ident(f"{db}.{table}")
+        out = self.sql(f"CHECKSUM TABLE {ident} EXTENDED", database="mysql")
+        return f"{self.count(table, db)}:{out.split()[-1]}"
+
+    def checksums(self, database: str | None = None) -> dict[str, str]:
+        return {t: self.checksum(t, database) for t in self.tables(database)}
+
+    def create_database(self, name: str) -> None:
+        self.sql(f"CREATE DATABASE {quote_mariadb_ident(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+                 database="mysql")
+        self.sql(f"GRANT ALL PRIVILEGES ON {quote_mariadb_ident(name)}.* TO '{self.user}'@'%'", database="mysql")
+
+    def drop_database(self, name: str) -> None:
+        self.sql(f"DROP DATABASE IF EXISTS {quote_mariadb_ident(name)}", database="mysql")
+
+    def using(self, database: str) -> "MariaDB":
+        return MariaDB(self.container, user=self.user, database=database, password=self.password,
+                       root_password=self.root_password)
+
+
+def start_mariadb(
+    client,
+    name: str,
+    label: str,
+    user: str = "kompose",
+    password: str = "kompose-test-password",
+    database: str = "app",
+    root_password: str = "kompose-test-root-password",
+    network: str | None = None,
+    timeout: float = 90,
+) -> MariaDB:
+    """Start a MariaDB container (removed by :func:`remove_by_prefix` via ``label``) and wait for it."""
+    container = client.containers.run(
+        MARIADB_IMAGE,
+        name=name,
+        detach=True,
+        environment={"MARIADB_ROOT_PASSWORD": root_password, "MARIADB_DATABASE": database,
+                     "MARIADB_USER": user, "MARIADB_PASSWORD": password},
+        labels={TEST_LABEL: label},
+        network=network,
+        tmpfs={"/var/lib/mysql": "rw"},
+    )
+    return MariaDB(container, user=user, database=database, password=password,
+                   root_password=root_password).wait_ready(timeout)

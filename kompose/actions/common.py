@@ -96,3 +96,39 @@ def rights_check(engine: Engine, container, conn, via, hint: str, command: str) 
 def version_check(engine: Engine, container, conn, path: Path, fmt: str, compression: str) -> CheckServerVersion:
     return CheckServerVersion(container, engine.script_argv(conn, engine.admin_database, ()), conn.exec_env(),
                               path, fmt, compression)
+
+
+def stack_engine(ctx: Context, stack: Stack, stack_plan: StackPlan) -> tuple[Engine, str]:
+    """(the stack's engine, why): DB_ENGINE in its layered env; else what the container that serves
+    it says (its image, the official images' variables); else PostgreSQL. A detected engine is
+    written into the plan's env as DB_ENGINE, so the run (and the hooks) see the same one.
+
+    A container that cannot be found leaves the stack on PostgreSQL, whose plan reports it.
+    Raises ConfigError for an unknown DB_ENGINE.
+    """
+    from kompose.docker import containers
+    from kompose.engines import ENGINES, engine_for, engine_named
+    from kompose.errors import DockerError
+
+    env = stack_plan.env
+    if env.get("DB_ENGINE", "").strip():
+        engine = engine_for(env)
+        return engine, f"DB_ENGINE={env['DB_ENGINE'].strip()}"
+    if env.get("DB_NAME"):
+        try:
+            container = containers.resolve(ctx, stack, env)
+        except DockerError:
+            container = None
+        if container is not None and container.engine in ENGINES and container.engine != "postgres":
+            env["DB_ENGINE"] = container.engine
+            return engine_named(container.engine), f"container {container.name} runs {container.engine}"
+    return engine_for(env), "the default"
+
+
+def own_plans(engine: Engine):
+    """The engine's own plans module (Engine.plans), or None: the action's plan is the engine's."""
+    if not engine.plans:
+        return None
+    import importlib
+
+    return importlib.import_module(engine.plans)

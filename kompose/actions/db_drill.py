@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.engines import engine_for
 from kompose.actions.common import admin_for, find_hooks, new_stack_plan, sql
+from kompose.actions.common import own_plans, stack_engine
 from kompose.actions.db_import import RECOVER_WHAT, find_dump, restored_check
 from kompose.host import swap_mark
 from kompose.context import Context
@@ -21,7 +21,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, from_repository: b
     own container; run the ``drill`` hooks against it (``hook_drill``, ``sql/drill/*.sql``, ...);
     count its rows; drop it, after a failure too. The live database is never touched."""
     stack_plan = new_stack_plan(ctx, stack, "db:drill", lock=True)
-    engine = engine_for(stack_plan.env)
+    engine, why = stack_engine(ctx, stack, stack_plan)
+    if own := own_plans(engine):
+        return own.drill_plan(ctx, stack, stack_plan, engine, why)
     conn = engine.connection(stack_plan.env, stack.name)
     engine.check_name(conn.database, engine.drill_suffix)
     pull, after = [], []
@@ -34,6 +36,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, from_repository: b
         path = find_dump(stack_plan.directory, conn.database, dump)
         fmt, compression = dumps.detect(path)
     container = containers.resolve(ctx, stack, stack_plan.env)
+    conn = engine.via(conn, container)  # a database outside Docker: over the network
     drill = engine.drill_name(conn.database)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
@@ -61,7 +64,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, from_repository: b
              what=f"restore {path.name} into {drill}", host_codec=compression,
              guard=engine.plain_guard and fmt == "plain"),
         # every table with the rows the dump holds and its manifest records
-        restored_check(engine, container, conn, drill, path, fmt, counts=True),
+        *restored_check(engine, container, conn, drill, path, fmt, counts=True),
         # the smoke test: every hook of the drill point, aimed at the drill database
         *hooks.steps("drill", str(path), drill, env={"KOMPOSE_DB": drill, "KOMPOSE_DB_CONTAINER": container.name},
                      database=drill, dump_file=str(path)),

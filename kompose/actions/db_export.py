@@ -12,10 +12,10 @@ from datetime import datetime
 from kompose.dumps import codecs
 from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.engines import engine_for
 from kompose.docker import transport
 from kompose.actions import db_push
 from kompose.actions.common import find_hooks, new_stack_plan
+from kompose.actions.common import own_plans, stack_engine
 from kompose.actions.common import admin_for, sql
 from kompose.actions.db_import import RECOVER_WHAT
 from kompose.host import swap_mark
@@ -36,7 +36,9 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
          transport_name: str = "auto") -> StackPlan:
     """``fmt``/``compress`` None: the stack's KOMPOSE_EXPORT_FORMAT / KOMPOSE_EXPORT_COMPRESS, else plain, none."""
     stack_plan = new_stack_plan(ctx, stack, "db:export", lock=True)
-    engine = engine_for(stack_plan.env)
+    engine, why = stack_engine(ctx, stack, stack_plan)
+    if own := own_plans(engine):
+        return own.export_plan(ctx, stack, stack_plan, engine, why, fmt, compress, transport_name)
     env = stack_plan.env
     fmt = fmt or env.get("KOMPOSE_EXPORT_FORMAT", "").strip() or "plain"
     if fmt not in FORMATS:
@@ -50,13 +52,19 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     conn = engine.connection(env, stack.name)
     found = db_push.repositories(env)  # restic missing, no password: said before anything runs
     container = containers.resolve(ctx, stack, env)
+    conn = engine.via(conn, container)  # a database outside Docker: over the network
     via, hint = admin_for(engine, stack_plan, conn, container)
     final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     env["KOMPOSE_DUMP_FILE"] = str(final)
+    # the timestamp in the dump's name (a second later when that name was taken), for hooks
+    # that write companion files (a schema snapshot) to pair with the dump
+    env["KOMPOSE_DUMP_TIMESTAMP"] = final.name[len(conn.database) + 1:][:len("YYYYmmdd_HHMMSS")]
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory,
                               previous_size=_previous_size(stack_plan.directory, conn.database, fmt))
+    if container.network:
+        choice = transport.Choice("exec", "the database is outside Docker: pg_dump runs in the tools container")
     if codec == "zstd" and choice.name == "direct":
         # zstd compresses on the host, in the stream: only the exec transport has one
         if choice.forced:

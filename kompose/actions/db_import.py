@@ -6,13 +6,14 @@ from pathlib import Path
 
 from kompose.docker import containers
 from kompose.dumps import files as dumps
-from kompose.engines import engine_for
 from kompose.actions.common import admin_for, find_hooks, new_stack_plan, rights_check, sql, version_check
+from kompose.actions.common import own_plans, stack_engine
 from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.errors import DumpError
 from kompose.plan.steps import CheckChecksum, CheckDump, CheckRestored, Exec, Note, StartChecksum
 from kompose.plan.model import StackPlan
+from kompose.run.dump_needs import CheckDumpNeeds
 from kompose.stacks import Stack
 
 
@@ -56,23 +57,30 @@ def check_origin(path: Path, database: str, allow_other: bool) -> None:
 
 
 def restored_check(engine, container, conn, database: str, path: Path, fmt: str,
-                   counts: bool = False) -> CheckRestored:
-    """Check, after the restore into ``database``, that it holds every table the dump has data for."""
-    return CheckRestored(container, database, engine.script_argv(conn, database, ()), conn.exec_env(), path, fmt,
-                         counts)
+                   counts: bool = False) -> list[CheckRestored]:
+    """Check, after the restore into ``database``, that it holds every table the dump has data for
+    (PostgreSQL: the engine whose plain dumps stream through the guard)."""
+    if not engine.plain_guard:
+        return []
+    return [CheckRestored(container, database, engine.script_argv(conn, database, ()), conn.exec_env(), path, fmt,
+                          counts)]
 
 
 def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
-         force: bool = False, allow_other_database: bool = False) -> StackPlan:
+         force: bool = False, allow_other_database: bool = False, no_owner: bool = False) -> StackPlan:
     """``force``: import a dump whose checksum differs from its manifest (with a warning);
-    ``allow_other_database``: import a dump made from another database."""
+    ``allow_other_database``: import a dump made from another database; ``no_owner``: every
+    restored object belongs to DB_USER (the dump's owning roles need not exist here)."""
     stack_plan = new_stack_plan(ctx, stack, "db:import", lock=True)
-    engine = engine_for(stack_plan.env)
+    engine, why = stack_engine(ctx, stack, stack_plan)
+    if own := own_plans(engine):
+        return own.import_plan(ctx, stack, stack_plan, engine, why, dump, in_place, force, allow_other_database)
     conn = engine.connection(stack_plan.env, stack.name)
     path = find_dump(stack_plan.directory, conn.database, dump)
     fmt, compression = dumps.detect(path)
     check_origin(path, conn.database, allow_other_database)
     container = containers.resolve(ctx, stack, stack_plan.env)
+    conn = engine.via(conn, container)  # a database outside Docker: over the network
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     tmp = engine.temp_name(conn.database)
@@ -83,8 +91,17 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         return sql(engine, container, conn, script, what, database, via=via, hint=hint, **extra)
 
     steps = stack_plan.steps
+    # a plain dump's SET lines of parameters this server does not know (pg_dump 17's
+    # transaction_timeout into PostgreSQL 15) are skipped; --no-owner skips its OWNER TO lines
+    restore_options = {
+        "settings_argv": engine.script_argv(conn, engine.admin_database, ())
+        if fmt == "plain" and engine.name == "postgres" else (),
+        "no_owner": no_owner and fmt == "plain",
+    }
     steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
+        *([Note(f"--no-owner: every restored object belongs to DB_USER ({conn.user}), whatever role owned it in "
+                "the dump; grants are restored as they are")] if no_owner else []),
         # the temp-db swap restores into a copy nobody uses yet: the sha256 is computed while it
         # runs and must match before the swap; --in-place drops the live database, so it checks first
         CheckChecksum(path, force) if in_place else StartChecksum(path),
@@ -92,6 +109,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         version_check(engine, container, conn, path, fmt, compression),
         # before anything changes: kompose's admin connection works and has what it needs
         rights_check(engine, container, conn, via, hint, "db:import"),
+        # --in-place: what the dump needs of the server is there, before any hook or drop
+        *([CheckDumpNeeds(container, engine.script_argv(conn, engine.admin_database, ()), conn.exec_env(), path,
+                          fmt, compression, no_owner)] if in_place else []),
         admin(engine.RECOVER, RECOVER_WHAT, mark=mark),
         *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
@@ -104,10 +124,10 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             admin(engine.RECREATE_IN_PLACE,
                   f"drop and recreate {conn.database} (same encoding, locale provider and locale; its owner, "
                   f"connection limit, ACL, comment and settings are held by an empty {tmp} meanwhile)"),
-            Exec(container, engine.restore_argv(conn, conn.database, fmt), conn.exec_env(), stdin_file=path,
+            Exec(container, engine.restore_argv(conn, conn.database, fmt, no_owner), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {conn.database}", host_codec=compression,
-                 guard=engine.plain_guard and fmt == "plain"),
-            restored_check(engine, container, conn, conn.database, path, fmt),
+                 guard=engine.plain_guard and fmt == "plain", **restore_options),
+            *restored_check(engine, container, conn, conn.database, path, fmt),
             admin(engine.ANALYZE, ANALYZE_WHAT % conn.database, database=conn.database),
             put_back,
         ]
@@ -116,12 +136,12 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         steps += [
             admin(engine.CREATE_TEMP, f"create the temporary database {tmp} (encoding, locale provider and "
                                       f"locale of {conn.database})"),
-            Exec(container, engine.restore_argv(conn, tmp, fmt), conn.exec_env(), stdin_file=path,
+            Exec(container, engine.restore_argv(conn, tmp, fmt, no_owner), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression,
-                 guard=engine.plain_guard and fmt == "plain"),
+                 guard=engine.plain_guard and fmt == "plain", **restore_options),
             CheckChecksum(path, force, started=True),
             # what the dump promised is in the temporary database, before anything is swapped
-            restored_check(engine, container, conn, tmp, path, fmt),
+            *restored_check(engine, container, conn, tmp, path, fmt),
             admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kompose.docker import containers
-from kompose.engines import engine_for
 from kompose.actions.common import find_hooks, new_stack_plan
+from kompose.actions.common import own_plans, stack_engine
 from kompose.actions.common import admin_for, rights_check, sql
 from kompose.host import swap_mark
 from kompose.actions.db_import import RECOVER_WHAT
@@ -16,9 +16,12 @@ from kompose.stacks import Stack
 
 def plan(ctx: Context, stack: Stack) -> StackPlan:
     stack_plan = new_stack_plan(ctx, stack, "db:rollback", lock=True)
-    engine = engine_for(stack_plan.env)
+    engine, why = stack_engine(ctx, stack, stack_plan)
+    if own := own_plans(engine):
+        return own.rollback_plan(ctx, stack, stack_plan, engine, why)
     conn = engine.connection(stack_plan.env, stack.name)
     container = containers.resolve(ctx, stack, stack_plan.env)
+    conn = engine.via(conn, container)  # a database outside Docker: over the network
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     prev = engine.prev_name(conn.database)
     via, hint = admin_for(engine, stack_plan, conn, container)

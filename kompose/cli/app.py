@@ -73,7 +73,7 @@ def kompose(
     json_output: bool = typer.Option(False, "--json", help="print plans and results as JSON"),
     no_color: bool = typer.Option(False, "--no-color", help="no colour (also NO_COLOR)"),
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
-    list_stacks: bool = typer.Option(False, "--list", help="list the stacks and exit"),
+    list_stacks: bool = typer.Option(False, "--list", "-l", help="list the stacks and exit"),
     lock_timeout: float = typer.Option(
         0.0, "--lock-timeout", metavar="SECONDS", help="wait this long for a stack another run has locked, then skip it"
     ),

@@ -67,6 +67,9 @@ def _export_args(
 def _import_args(
     dump: Optional[str] = typer.Argument(None, help="the dump, in the stack's directory (default: its newest)"),
     in_place: bool = typer.Option(False, "--in-place", help="drop and recreate the live database (no safe swap)"),
+    no_owner: bool = typer.Option(
+        False, "--no-owner", help="give every restored object to DB_USER (the dump's owning roles need not exist)"
+    ),
     force: bool = typer.Option(False, "--force", help="import even when the dump's checksum differs from its manifest"),
     allow_other_database: bool = typer.Option(
         False, "--allow-other-database", help="import a dump made from another database (name or header)"
@@ -75,7 +78,8 @@ def _import_args(
     json_output: bool = typer.Option(False, "--json", help="print the plan or the result as JSON"),
 ):
     """Restore a dump into a temporary database, then swap it in; the old one is kept for db:rollback."""
-    return {"dump": dump, "in_place": in_place, "force": force, "allow_other_database": allow_other_database}, \
+    return {"dump": dump, "in_place": in_place, "force": force, "allow_other_database": allow_other_database,
+            "no_owner": no_owner}, \
         dry_run, json_output
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Mapping
 
@@ -14,8 +15,48 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 
 
-def project_name(stack: Stack) -> str:
-    """The compose project name docker compose derives from a directory name."""
+_NAME_LINE = re.compile(r"^name[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def _interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Compose's ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}`` and ``$VAR`` in a value; ``$$`` is ``$``."""
+    def value(match: re.Match) -> str:
+        name = match.group(1) or match.group(4)
+        op, default = match.group(2), match.group(3) or ""
+        got = env.get(name)
+        if op == ":-" and not got:
+            return default
+        if op == "-" and got is None:
+            return default
+        return got or ""
+
+    return "$".join(_VARIABLE.sub(value, part) for part in text.split("$$"))
+
+
+def compose_file_name(stack: Stack, env: Mapping[str, str]) -> str:
+    """The top-level ``name:`` of the stack's compose file (interpolated from ``env``), or ""."""
+    try:
+        text = stack.compose_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    match = _NAME_LINE.search(text)
+    if not match:
+        return ""
+    raw = re.sub(r"[ \t]+#.*$", "", match.group(1)).strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        raw = raw[1:-1]
+    return _interpolate(raw, env).strip()
+
+
+def project_name(stack: Stack, env: Mapping[str, str] | None = None) -> str:
+    """The compose project name the stack really runs under, as docker compose picks it:
+    COMPOSE_PROJECT_NAME in the stack's environment, else the compose file's top-level
+    ``name:``, else the one compose derives from the directory name."""
+    env = env or {}
+    given = (env.get("COMPOSE_PROJECT_NAME") or "").strip() or compose_file_name(stack, env)
+    if given:
+        return given
     return re.sub(r"^[^a-z0-9]+", "", re.sub(r"[^a-z0-9_-]", "", stack.name.lower()))
 
 
@@ -43,16 +84,32 @@ def _aliases(container) -> dict[str, set[str]]:
     return {name: set(info.get("Aliases") or []) for name, info in networks.items()}
 
 
-def _is_postgres(container) -> bool:
+def server_engine(container) -> str:
+    """The database server a container runs, from its image name and environment (the official
+    images' variables): "postgres", "mariadb", "mysql", or "" when neither says."""
     image = (container.attrs.get("Config", {}).get("Image") or "").lower()
     env = container.attrs.get("Config", {}).get("Env") or []
-    return "postgres" in image or any(item.startswith(("PG_MAJOR=", "POSTGRES_")) for item in env)
+    if "postgres" in image or any(item.startswith(("PG_MAJOR=", "POSTGRES_")) for item in env):
+        return "postgres"
+    if "mariadb" in image or any(item.startswith(("MARIADB_", "MARIADB_MAJOR=")) for item in env):
+        return "mariadb"
+    if "mysql" in image or any(item.startswith("MYSQL_") for item in env):
+        return "mysql"
+    return ""
+
+
+def _is_postgres(container) -> bool:
+    return server_engine(container) == "postgres"
+
+
+def _is_database(container) -> bool:
+    return server_engine(container) != ""
 
 
 def _ref(container, reason: str) -> Container:
     image = container.attrs.get("Config", {}).get("Image") or ""
     return Container(container.id, container.name, image, reason, image_id=container.attrs.get("Image") or "",
-                     superuser=_local_superuser(container))
+                     engine=server_engine(container), superuser=_local_superuser(container))
 
 
 def _local_superuser(container) -> str:
@@ -109,9 +166,22 @@ def _by_host(ctx: Context, host: str, own_project: str, network: str):
     return None, f"no container named {host} or with that alias on network {', '.join(sorted(networks))}"
 
 
+def _is_address(host: str) -> bool:
+    """An IP address, localhost or a dotted host name: not the name of a container or service."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return host == "localhost" or "." in host
+
+
 def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
     """The database container, first match wins: DB_CONTAINER; the container DB_HOST reaches
-    (see _by_host); the stack's own project's postgres container.
+    (see _by_host); the stack's own project's postgres container; when DB_HOST is an address
+    (a database outside Docker), a tools container to start for the run (``network`` = host:port,
+    see run/tools.py).
 
     Raises DockerError saying what was tried when none fits, or when it is not running.
     """
@@ -129,7 +199,7 @@ def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
     tried.append("DB_CONTAINER (not set)")
 
     host = env.get("DB_HOST", "")
-    own_project = project_name(stack)
+    own_project = project_name(stack, env)
     if host and host not in ("localhost", "127.0.0.1", "::1"):
         container, reason = _by_host(ctx, host, own_project, env.get("NETWORK_NAME", ""))
         if container is not None:
@@ -137,16 +207,24 @@ def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
             return _ref(container, reason)
         tried.append(f"DB_HOST={host} ({reason})")
     else:
-        tried.append("DB_HOST (not set or local)")
+        tried.append(f"DB_HOST={host} (a local address, not a container)" if host else "DB_HOST (not set)")
 
-    own = [c for c in _all_containers(ctx) if c.labels.get(PROJECT_LABEL) == own_project and _is_postgres(c)]
+    own = [c for c in _all_containers(ctx) if c.labels.get(PROJECT_LABEL) == own_project and _is_database(c)]
     if own:
-        own.sort(key=lambda c: c.status != "running")
+        # PostgreSQL first, as before MariaDB was known; then a running one
+        own.sort(key=lambda c: (not _is_postgres(c), c.status != "running"))
         container = own[0]
-        reason = f"postgres service {container.labels.get(SERVICE_LABEL)} of compose project {own_project}"
+        reason = f"{server_engine(container)} service {container.labels.get(SERVICE_LABEL)} of compose project {own_project}"
         _require_running(container, reason)
         return _ref(container, reason)
-    tried.append(f"a postgres container in compose project {own_project} (none)")
+    tried.append(f"a postgres or mariadb/mysql container in compose project {own_project} (none)")
+    if host and _is_address(host) and env.get("DB_ENGINE", "").strip().lower() in ("", "postgres", "postgresql"):
+        # kompose.sh's layout of a database outside Docker: DB_HOST an address, DB_PORT a published port
+        port = env.get("DB_PORT", "") or "5432"
+        name = f"kompose-tools-{project_name(stack, env)}-{os.getpid()}"
+        reason = (f"no container serves DB_HOST={host} ({'; '.join(tried[1:])}): a database outside Docker, reached "
+                  f"over the network at {host}:{port} by a short-lived tools container of the server's major version")
+        return Container(name, name, "", reason, network=f"{host}:{port}", engine="postgres")
     raise DockerError(f"no database container for stack {stack.name}; tried " + ", ".join(tried))
 
 
@@ -159,7 +237,7 @@ def service_container(ctx: Context, stack: Stack, env: Mapping[str, str], servic
     """
     from docker.errors import NotFound
 
-    project = env.get("COMPOSE_PROJECT_NAME") or project_name(stack)
+    project = project_name(stack, env)
     client = ctx.docker()
     found = client.containers.list(
         all=True, filters={"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]}

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from kompose.errors import ConfigError, DumpError
+from kompose.engines.mariadb import sql as mariadb
 from kompose.engines.postgres.sql import DUMP_COMPLETE_MARKER
 
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
@@ -121,12 +122,12 @@ def detect(path: Path) -> tuple[str, str]:
         inner = codecs.head(path, compression)
         if inner.startswith(CUSTOM_MAGIC):
             raise DumpError(f"{path} is a {compression}-compressed custom dump: decompress it first")
-        if inner and not inner.lstrip().startswith(b"--"):
+        if inner and not inner.lstrip().startswith(b"--") and not mariadb.is_dump(inner):
             raise DumpError(f"{path} is {compression}-compressed but holds no plain dump from pg_dump")
         return "plain", compression
     if head.startswith(CUSTOM_MAGIC):
         return "custom", ""
-    if head.startswith(b"--") or head.lstrip().startswith(b"--"):
+    if head.startswith(b"--") or head.lstrip().startswith(b"--") or mariadb.is_dump(head):
         return "plain", ""
     raise DumpError(f"{path} is not a PostgreSQL dump (neither plain SQL from pg_dump nor custom format)")
 
@@ -289,6 +290,8 @@ def plain_ending_problem(head: bytes, tail: bytes) -> str | None:
     and, when the dump starts with '\\restrict <key>' (pg_dump 15.14+), the matching
     '\\unrestrict <key>' after it.
     """
+    if mariadb.is_dump(head):
+        return mariadb.ending_problem(tail)
     lines = tail.split(b"\n")
     for index in range(len(lines) - 1, -1, -1):
         line = lines[index]

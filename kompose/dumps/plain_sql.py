@@ -89,6 +89,10 @@ class Scan:
     rows: dict[str, int] = field(default_factory=dict)  # "schema.table" (unquoted) -> rows in its COPY block
     neutralised: list[str] = field(default_factory=list)  # e.g. "DROP DATABASE", "\\connect"
     connects_to: str | None = None
+    # ways through for dumps kompose.sh restored (dumps/compat.py): SET lines of parameters the
+    # server does not know, and with no_owner the ALTER … OWNER TO statements, left out
+    skipped_settings: list[str] = field(default_factory=list)
+    owners_skipped: int = 0
 
     def tables(self) -> list[tuple[str, str]]:
         """(schema, table) of every COPY block."""
@@ -119,9 +123,13 @@ class Scanner:
     built. After ``end()``, ``scan`` holds what was found. ``name`` is the dump's name for messages.
     """
 
-    def __init__(self, name: str, rewrite: bool = True):
+    def __init__(self, name: str, rewrite: bool = True, known_settings: frozenset[str] | None = None,
+                 no_owner: bool = False):
         self.name = name
         self.rewrite = rewrite
+        # the server's parameter names: a SET of any other is left out (None: none is)
+        self.known_settings = known_settings
+        self.no_owner = no_owner  # ALTER … OWNER TO left out: the objects stay the restoring user's
         self.scan = Scan()
         self._carry = b""
         self._line_no = 0
@@ -425,6 +433,22 @@ class Scanner:
         if not self._deciding:
             return b""
         verdict = _classify(self._words, ended)
+        if verdict == "ok" and self.rewrite and self._words[:1] in ([b"SET"], [b"ALTER"]):
+            from kompose.dumps import compat
+
+            if self.no_owner and self._words[0] == b"ALTER" and not ended:
+                return b""  # OWNER TO comes at its end: hold it until then
+            left_out = compat.left_out(self._stmt_text, self.known_settings, self.no_owner)
+            if left_out is not None:
+                kind, note = left_out
+                if kind == "owner":
+                    self.scan.owners_skipped += 1
+                else:
+                    self.scan.skipped_settings.append(kind)
+                self._deciding = False
+                self._held = []
+                self._drop_statement = not ended
+                return note
         if verdict is None:
             return b""
         self._deciding = False
@@ -528,9 +552,10 @@ class GuardedSource:
     """A dump stream (codecs.Source) as psql may be given it: neutralised, or cut off at the
     first refused line. close() raises the Refused error after the stream ended early."""
 
-    def __init__(self, source, name: str, restrict_key: str | None = None):
+    def __init__(self, source, name: str, restrict_key: str | None = None,
+                 known_settings: frozenset[str] | None = None, no_owner: bool = False):
         self._source = source
-        self.scanner = Scanner(name)
+        self.scanner = Scanner(name, known_settings=known_settings, no_owner=no_owner)
         self.error: Refused | None = None
         self._done = False
         # psql 13.22/14.19/15.14/16.10/17.6+ in restrict mode runs no meta-command but

@@ -14,6 +14,11 @@ from kompose.dumps import codecs
 from kompose.dumps import files as dumps
 from kompose.errors import DumpError, last_lines
 from kompose.dumps.files import plain_ending_problem
+from kompose.engines.mariadb import sql as mariadb
+
+MARIADB_METHOD = "plain: mariadb-dump / mysqldump header and '-- Dump completed' marker"
+_MARIADB_BANNER = re.compile(rb"^-- (MariaDB|MySQL) dump \S+\s+Distrib (\S+?),", re.MULTILINE)
+_MARIADB_SERVER = re.compile(rb"^-- Server version\s+(\S[^\r\n]*)$", re.MULTILINE)
 
 HEAD_BYTES = 8192
 TAIL_BYTES = 4096
@@ -59,6 +64,8 @@ def check_plain(path: Path, compression: str = "") -> Structure:
         head, tail = plain_ends(path, compression)
     except DumpError as exc:
         return Structure(False, PLAIN_METHOD, exc.message)
+    if mariadb.is_dump(head):
+        return _check_mariadb(head, tail)
     server, tool = parse_plain_header(head)
     problems = []
     if not head.lstrip().startswith(b"--") or b"-- PostgreSQL database dump" not in head:
@@ -71,6 +78,23 @@ def check_plain(path: Path, compression: str = "") -> Structure:
     if problems:
         return Structure(False, PLAIN_METHOD, "; ".join(problems), server, tool)
     return Structure(True, PLAIN_METHOD, f"pg_dump {tool.split()[0]} header and end-of-dump marker present", server, tool)
+
+
+def _check_mariadb(head: bytes, tail: bytes) -> Structure:
+    """Header (the dump tool's banner) and its closing '-- Dump completed' line."""
+    banner = _MARIADB_BANNER.search(head)
+    server = _MARIADB_SERVER.search(head)
+    server_version = server.group(1).decode("utf-8", "replace").strip() if server else None
+    tool = banner.group(2).decode("utf-8", "replace") if banner else None
+    problems = [] if banner else ["no mariadb-dump / mysqldump header"]
+    ending = mariadb.ending_problem(tail)
+    if ending:
+        problems.append(f"{ending} (truncated?)")
+    if problems:
+        return Structure(False, MARIADB_METHOD, "; ".join(problems), server_version, tool)
+    name = banner.group(1).decode()
+    return Structure(True, MARIADB_METHOD, f"{name} dump {tool} header and end-of-dump marker present",
+                     server_version, tool)
 
 
 def parse_listing(exit_code: int, stdout: bytes, stderr: bytes, method: str = LIST_METHOD) -> Structure:

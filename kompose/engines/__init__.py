@@ -13,6 +13,8 @@ from kompose.errors import ConfigError
 # DB_ENGINE value -> the package that implements it
 ENGINES: dict[str, str] = {
     "postgres": "kompose.engines.postgres",
+    "mariadb": "kompose.engines.mariadb",
+    "mysql": "kompose.engines.mariadb.mysql",
 }
 ALIASES = {"postgresql": "postgres", "pg": "postgres"}
 

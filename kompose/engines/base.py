@@ -23,6 +23,11 @@ class Engine:
     temp_suffix: ClassVar[str]
     prev_suffix: ClassVar[str]
     drill_suffix: ClassVar[str]
+    # the module (under kompose.actions) with this engine's own plans of db:export, db:import,
+    # db:rollback and db:drill (export_plan, import_plan, rollback_plan, drill_plan), for an engine
+    # whose safe import is not the scripts below run by Sql steps (MariaDB: no database rename).
+    # "" (PostgreSQL): the actions' own plans.
+    plans: ClassVar[str] = ""
 
     # scripts of the safe import, rollback and drill (run by a Sql step with variables(conn))
     CREATE_TEMP: ClassVar[str]
@@ -77,7 +82,13 @@ class Engine:
                   no_sync: bool = False) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def restore_argv(self, conn, database: str, fmt: str) -> tuple[str, ...]:
+    def via(self, conn, container):
+        """The connection as the tools in ``container`` make it: a tools container of a database
+        outside Docker (``container.network`` = "host:port") connects there, others to their own server."""
+        return conn
+
+    def restore_argv(self, conn, database: str, fmt: str, no_owner: bool = False) -> tuple[str, ...]:
+        """``no_owner``: every restored object belongs to the user running the restore (DB_USER)."""
         raise NotImplementedError
 
     def script_argv(self, conn, database: str, variables: tuple[tuple[str, str], ...]) -> tuple[str, ...]:

@@ -48,8 +48,10 @@ class PointInfo:
 # The hook points of kompose's own operations, in the order they can run.
 # Compose commands add pre_<cmd> / post_<cmd> for any <cmd>.
 OPERATION_POINTS: tuple[PointInfo, ...] = (
-    PointInfo("pre_db_export", "before pg_dump", "", "KOMPOSE_DUMP_FILE (the name the dump will get)"),
-    PointInfo("post_db_export", "after the dump is complete and has its final name", "<dump-file>", "KOMPOSE_DUMP_FILE"),
+    PointInfo("pre_db_export", "before pg_dump", "",
+              "KOMPOSE_DUMP_FILE (the name the dump will get), KOMPOSE_DUMP_TIMESTAMP (the timestamp in that name)"),
+    PointInfo("post_db_export", "after the dump is complete and has its final name", "<dump-file>",
+              "KOMPOSE_DUMP_FILE, KOMPOSE_DUMP_TIMESTAMP"),
     PointInfo("pre_db_push", "before a dump is copied into a restic repository (db:export, db:push; once per "
               "repository)", "<dump-file> <repository (masked)>", "KOMPOSE_DUMP_FILE"),
     PointInfo("post_db_push", "after the copy into that repository succeeded", "<dump-file> <repository (masked)>",
@@ -70,8 +72,8 @@ OPERATION_POINTS: tuple[PointInfo, ...] = (
         "drill", "db:drill: after the restore into the drill database, as its smoke test (SQL hooks run there)",
         "<dump-file> <drill-db>", "KOMPOSE_DUMP_FILE, KOMPOSE_DB (the drill database), KOMPOSE_DB_CONTAINER",
     ),
-    PointInfo("pre_<cmd>", "before `docker compose <cmd>` (any compose command: up, down, pull, ...)", "<compose args>"),
-    PointInfo("post_<cmd>", "after `docker compose <cmd>`", "<compose args>"),
+    PointInfo("pre_<cmd>", "before `docker compose <cmd>` (any compose command: up, down, pull, ...)", "<cmd> <compose args>"),
+    PointInfo("post_<cmd>", "after `docker compose <cmd>`", "<cmd> <compose args>"),
     PointInfo(
         "on_error", "after the stack's operation or one of its hooks failed (after the clean-up and post hooks)",
         "", "KOMPOSE_FAILED_STEP, KOMPOSE_ERROR",

@@ -104,7 +104,7 @@ TEMPLATE = r"""# hooks.sh of stack {stack} — written by `kompose init {stack}`
 
 # --- any compose command: hook_pre_<cmd> / hook_post_<cmd> ---------------------------
 
-# Before / after `docker compose up`.  "$@": the compose arguments (e.g. -d)
+# Before / after `docker compose up`.  "$@": the compose command as typed (up -d; $1 is up)
 # hook_pre_up() {{ :; }}
 # hook_post_up() {{ :; }}
 # hook_pre_down() {{ :; }}

@@ -130,11 +130,13 @@ def run_streamed(
     timeout: float | None = None,
     what: str = "command",
     err_sink: LineSink | None = None,
+    stdin_passthrough: bool = False,
     pass_fds: Sequence[int] = (),
     after_start: Callable[[], None] | None = None,
 ) -> ProcessResult:
-    """Run a host process in its own process group, stdin /dev/null, output streamed to ``sink``
-    (its stderr to ``err_sink`` when given, else merged into ``sink``).
+    """Run a host process in its own process group, stdin /dev/null (kompose's own with
+    ``stdin_passthrough``), output streamed to ``sink`` (its stderr to ``err_sink`` when given,
+    else merged into ``sink``).
 
     On timeout the whole group is stopped and HookError raised. A process whose
     background children keep its output open is waited for BACKGROUND_GRACE
@@ -146,7 +148,7 @@ def run_streamed(
             list(argv),
             cwd=cwd,
             env=dict(env),
-            stdin=subprocess.DEVNULL,
+            stdin=None if stdin_passthrough else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if err_sink is not None else subprocess.STDOUT,
             start_new_session=True,
@@ -190,6 +192,43 @@ def run_streamed(
     # the reader goes on draining what lingering children write, but shows none of it
     muted.set()
     return ProcessResult(code, lingering=reader.is_alive() or (err_reader is not None and err_reader.is_alive()))
+
+
+def run_in_terminal(argv: Sequence[str], cwd: Path, env: Mapping[str, str], what: str = "command") -> int:
+    """Run a host process on kompose's own terminal (stdin, stdout, stderr as they are) and return
+    its exit code (128 + N when a signal N ended it).
+
+    It stays in kompose's process group, the terminal's foreground group, so that it may read the
+    terminal and gets the keyboard's signals itself; kompose ignores SIGINT and SIGQUIT meanwhile
+    (the program decides what Ctrl-C means). When kompose is stopped otherwise (SIGTERM), the
+    program is stopped too.
+    """
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env))
+    except OSError as exc:
+        raise KomposeError(f"cannot run {what}: {exc.strerror}") from None
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
+    try:
+        code = proc.wait()
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
 
 
 # The hook runner: source hooks.sh, make sure the function exists, call it.

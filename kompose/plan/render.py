@@ -79,7 +79,8 @@ def _hook(step: HookStep) -> tuple[str, str]:
 
 @describe.register
 def _compose(step: Compose) -> tuple[str, str]:
-    return "compose", _quote(step.argv)
+    given = {"inherit": " (stdin: kompose's input)", "terminal": " (the terminal: stdin, stdout and stderr)"}
+    return "compose", _quote(step.argv) + given.get(step.stdin, "")
 
 
 @describe.register
@@ -89,7 +90,12 @@ def _network(step: Network) -> tuple[str, str]:
 
 @describe.register
 def _exec(step: Exec) -> tuple[str, str]:
-    words = _env_words(step.env) + [_quote(step.argv)]
+    if step.argv[:2] == ("sh", "-c") and len(step.argv) > 2:
+        # a script (MariaDB's swap): shown as it is, not as one shell-quoted word
+        argv = " ".join(["sh -c '<script below>'", *map(shlex.quote, step.argv[3:])]) + "\n" + step.argv[2].rstrip()
+        words = _env_words(step.env) + [argv]
+    else:
+        words = _env_words(step.env) + [_quote(step.argv)]
     text = f"{step.container.name}: " + " ".join(words)
     if step.stdin_file:
         # a compressed file is decompressed on the host as it streams in
@@ -97,6 +103,10 @@ def _exec(step: Exec) -> tuple[str, str]:
     if step.stdout_file:
         text += (f" | {step.host_codec} -{step.host_level} (on the host)" if step.host_codec else "") + \
             f" > {step.stdout_file}"
+    if step.settings_argv:
+        text += "\n  the dump's SET lines of parameters this server does not know are skipped, with a warning"
+    if step.no_owner:
+        text += "\n  --no-owner: ALTER … OWNER TO statements skipped; every object belongs to DB_USER"
     return "exec", text
 
 

@@ -18,6 +18,12 @@ class Container:
     reason: str
     # the exact image (sha256:…) the container runs: a helper made from it has the same pg_dump
     image_id: str = ""
+    # "host:port": a database outside Docker; the container is a short-lived tools container
+    # (run/tools.py) on the host's network that connects there
+    network: str = ""
+    # the database server it runs, as its image and environment say ("postgres", "mariadb",
+    # "mysql"; "" when they do not say): a stack without DB_ENGINE gets this one
+    engine: str = ""
     # the superuser the image creates (POSTGRES_USER, else postgres): kompose's admin connection
     # over the container's unix socket when DB_ADMIN_USER is not set (docs/reliability.md)
     superuser: str = ""
@@ -47,7 +53,12 @@ class HookStep:
 
 @dataclass(frozen=True)
 class Compose:
+    """``docker compose …`` in the stack directory. ``stdin``: "none" (/dev/null), "inherit"
+    (kompose's stdin; output through kompose, masked) or "terminal" (stdin, stdout and stderr
+    are kompose's terminal, handed to compose as they are)."""
+
     argv: tuple[str, ...]
+    stdin: str = "none"
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,10 @@ class Exec:
     # the host file is compressed: kompose (de)compresses the stream on the host
     host_codec: str = ""
     host_level: int = 0
+    # with the guard: the server's parameters are listed by this psql first and the guard leaves
+    # out the dump's SET of any other; no_owner: its ALTER … OWNER TO too (the objects stay DB_USER's)
+    settings_argv: tuple[str, ...] = ()
+    no_owner: bool = False
     # stdin is a plain dump for psql: read through dumps.plain_sql's guard (database-level
     # statements and \connect neutralised, other meta-commands refused, COPY rows counted)
     guard: bool = False

@@ -176,7 +176,10 @@ class DumpSteps:
             import secrets
 
             key = secrets.token_hex(24)
-        return plain_sql.GuardedSource(stdin, step.stdin_file.name, key)
+        from kompose.run.dump_needs import server_settings  # dumps kompose.sh restored (issue 17)
+
+        return plain_sql.GuardedSource(stdin, step.stdin_file.name, key, known_settings=server_settings(self, step),
+                                       no_owner=step.no_owner)
 
     def _psql_restricts(self, container: Container) -> bool:
         cache = self.__dict__.setdefault("_restrict_cache", {})
@@ -190,8 +193,11 @@ class DumpSteps:
         return cache[container.id]
 
     def _guarded(self, step: Exec, stdin) -> None:
+        from kompose.run.dump_needs import report
+
         scan = stdin.scanner.scan
         self.files.setdefault(step.stdin_file, {})["scan"] = scan
+        report(self, scan)
         if scan.neutralised:
             text = (f"{step.stdin_file.name}: neutralised {scan.summary()} (a pg_dump --create dump): "
                     "restored into the database it was started in, nothing else touched")
@@ -218,7 +224,10 @@ class DumpSteps:
                 if problem:
                     raise DumpError(f"{step.dump.name}: {problem}; nothing was swapped")
         else:
-            result = self._pg_restore(step.container, ("pg_restore", "--list"), step.dump, None)
+            # the table of contents is at the archive's start: a prefix, the whole file only if needed
+            result = self._pg_restore(step.container, ("pg_restore", "--list"), step.dump, LIST_PREFIX)
+            if result.exit_code != 0 and step.dump.stat().st_size > LIST_PREFIX:
+                result = self._pg_restore(step.container, ("pg_restore", "--list"), step.dump, None)
             if result.exit_code != 0:
                 from kompose.engines.postgres.sql import failure_message
 
@@ -335,7 +344,7 @@ class DumpSteps:
         sha = facts.get("sha256") if facts.get("bytes") == size else None
         sha = sha or manifest.sha256_file(source)
         rows = None
-        if step.format == "plain":
+        if step.format == "plain" and getattr(getattr(self, "engine", None), "plain_guard", False):
             # counted as the stream passed, else (pg_dump gzipped it, the helper wrote it) read now
             rows = facts.get("rows") if facts.get("bytes") == size and facts.get("rows") is not None else None
             if rows is None:

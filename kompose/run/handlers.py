@@ -45,12 +45,16 @@ def run_note(run, step: Note) -> None:
 def run_compose(run, step: Compose) -> None:
     argv = [*execute.compose_command(), *step.argv[2:]]
     run.console.detail("$ " + " ".join(step.argv), "blue")
-    result = execute.run_streamed(
-        argv, run.plan.directory, run.plan.env, lambda line: run.console.stream_line("", line),
-        what="docker compose",
-    )
-    if result.exit_code != 0:
-        raise KomposeError(f"docker compose {step.argv[2] if len(step.argv) > 2 else ''} failed with exit code {result.exit_code}")
+    if step.stdin == "terminal":
+        # an interactive program (exec … sh): compose gets the terminal itself
+        code = execute.run_in_terminal(argv, run.plan.directory, run.plan.env, what="docker compose")
+    else:
+        code = execute.run_streamed(
+            argv, run.plan.directory, run.plan.env, lambda line: run.console.stream_line("", line),
+            what="docker compose", stdin_passthrough=step.stdin == "inherit",
+        ).exit_code
+    if code != 0:
+        raise KomposeError(f"docker compose {step.argv[2] if len(step.argv) > 2 else ''} failed with exit code {code}")
 
 
 def run_network(run, step: Network) -> None:
@@ -111,6 +115,11 @@ def run_exec(run, step: Exec) -> None:
     if result.exit_code != 0:
         run.check_container(step.container, started_clock, step.what or step.argv[0], result)
         raise DatabaseError(_failure(run, step, result))
+    if not stdout and result.stdout:
+        # a script's own report (MariaDB's swap and recovery say what they did), as Sql steps show theirs
+        for line in result.stdout.decode("utf-8", "replace").splitlines():
+            if line.strip():
+                run.console.stream_line("", line)
 
 
 def _failure(run, step, result) -> str:
@@ -287,6 +296,8 @@ HANDLERS: dict[type, Handler] = {
 
 # modules that define step kinds of their own, each with STEPS = {StepKind: handler}
 STEP_MODULES: tuple[str, ...] = (
+    "kompose.run.dump_needs",
+    "kompose.run.tools",
     "kompose.run.repository_steps",  # restic repositories: push, pull, retention
 )
 for _module in STEP_MODULES:

@@ -942,7 +942,7 @@ def test_export_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     pipe_name = Path(dump.group(1)).name + ".pipe.partial"
     assert "transport direct:" in out, str(result)
     assert (f"PGPASSWORD=*** pg_dump --host=127.0.0.1 --port=5432 --username={USER} --no-password "
-            f"--dbname={app.database} --no-sync --file=/kompose-dump/{pipe_name}") in out, result
+            f"--lock-wait-timeout=180000 --dbname={app.database} --no-sync --file=/kompose-dump/{pipe_name}") in out, result
     assert f"through the named pipe {pipe_name}: kompose writes {dump.group(1)}.partial and its sha256" in out, result
     assert f"{dump.group(1)}.partial -> {dump.group(1)}" in out, str(result)
     assert "nothing was changed" in out

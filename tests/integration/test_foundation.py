@@ -210,7 +210,7 @@ def test_up_runs_hooks_in_order_and_down_stops(kroot, docker_client):
     assert up.code == 0, up
     assert running_services(docker_client, alpha) == {"app"}, up
     assert running_services(docker_client, beta) == {"app"}, up
-    assert events(log) == ["pre_up -d", "post_up -d"], up
+    assert events(log) == ["pre_up up -d", "post_up up -d"], up
     text = stream_with(up, alpha, "pre-up-hook-says-hello", "post-up-hook-says-bye")
     assert text.index(alpha) < text.index("pre-up-hook-says-hello") < text.index("post-up-hook-says-bye"), up
     assert beta in up.stdout, up
@@ -221,7 +221,7 @@ def test_up_runs_hooks_in_order_and_down_stops(kroot, docker_client):
     assert down.code == 0, down
     assert project_containers(docker_client, alpha, all=True) == [], down
     assert project_containers(docker_client, beta, all=True) == [], down
-    assert events(log)[2:] == ["pre_down", "post_down"], down
+    assert events(log)[2:] == ["pre_down down", "post_down down"], down
     assert summary_line(down) == "2 succeeded, 0 failed of 2 stacks"
 
 
@@ -250,7 +250,7 @@ def test_hook_environment_cwd_and_stdin(kroot):
     env = read_vars(seen)
     stack_dir = kroot.dir("alpha").resolve()
     assert Path(env["pwd"]) == stack_dir
-    assert env["args"] == "--all"
+    assert env["args"] == "ps --all"  # the whole compose command, as kompose.sh passes it
     assert Path(env["SCRIPT_DIR"]).resolve() == kroot.path.resolve()
     assert Path(env["KOMPOSE_ROOT"]).resolve() == kroot.path.resolve()
     assert env["stack"] == alpha and env["KOMPOSE_STACK"] == alpha

@@ -43,6 +43,15 @@ class PostgresEngine(Engine):
         sql.check_name(name, suffix)
 
     def admin_connection(self, env: Mapping[str, str], conn, container) -> tuple:
+        if getattr(container, "network", ""):
+            # a database outside Docker: no unix socket of the server in the tools container
+            from dataclasses import replace
+
+            if env.get("DB_ADMIN_USER"):
+                admin = replace(conn, user=env["DB_ADMIN_USER"], password=env.get("DB_ADMIN_PASSWORD", ""))
+                return admin, "check DB_ADMIN_USER and DB_ADMIN_PASSWORD in the stack's .env"
+            return conn, (f"the database is outside Docker: kompose's admin steps run as DB_USER {conn.user} over "
+                          "the network; set DB_ADMIN_USER and DB_ADMIN_PASSWORD (a superuser) when it lacks the rights")
         admin = sql.admin_connection(env, conn, container.superuser)
         if env.get("DB_ADMIN_USER"):
             hint = "check DB_ADMIN_USER and DB_ADMIN_PASSWORD in the stack's .env"
@@ -55,8 +64,19 @@ class PostgresEngine(Engine):
     def dump_argv(self, conn, fmt, gzip_level=0, output=None, no_sync=False):
         return sql.pg_dump_argv(conn, fmt, gzip_level, output=output, no_sync=no_sync)
 
-    def restore_argv(self, conn, database, fmt):
-        return sql.restore_argv(conn, database, fmt)
+    def via(self, conn, container):
+        if not getattr(container, "network", ""):
+            return conn
+        from dataclasses import replace
+
+        host, _, port = container.network.rpartition(":")
+        return replace(conn, host=host, port=port)
+
+    def restore_argv(self, conn, database, fmt, no_owner=False):
+        argv = sql.restore_argv(conn, database, fmt)
+        if no_owner and fmt == "custom" and "--no-owner" not in argv:  # plain: the dump filter skips OWNER TO
+            argv = (argv[0], "--no-owner", *argv[1:])
+        return argv
 
     def script_argv(self, conn, database, variables):
         return sql.psql_script_argv(conn, database, variables)

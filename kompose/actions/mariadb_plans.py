@@ -1,0 +1,169 @@
+"""The plans of db:export, db:import and db:rollback for a stack on MariaDB or MySQL.
+
+The same steps and guarantees as PostgreSQL's (actions/db_export.py, db_import.py,
+db_rollback.py): the server's own tools run inside its container, the password travels in the
+exec environment (MYSQL_PWD), a dump is complete only with its end marker and is renamed from
+its .partial after its manifest is written; an import restores into <db>__kompose_tmp, runs
+the pre_swap hooks on it, then swaps table by table in ONE RENAME TABLE statement (see
+engines/mariadb/sql.py); the previous tables stay in <db>__kompose_prev for db:rollback.
+
+Which engine a stack is on: actions/common.stack_engine (DB_ENGINE, else its container); the
+actions come here through Engine.plans.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from kompose.actions.common import find_hooks
+from kompose.context import Context
+from kompose.docker import containers
+from kompose.dumps import codecs
+from kompose.dumps import files as dumps
+from kompose.engines.mariadb import sql as mariadb
+from kompose.errors import ConfigError, DumpError, UsageError
+from kompose.hooks.kinds.sql import SQL_DIR
+from kompose.plan.steps import (
+    CheckChecksum, CheckDump, Exec, Note, Remove, RemoveStale, Rename, StartChecksum, VerifyDump,
+    WriteManifest,
+)
+from kompose.plan.model import StackPlan
+from kompose.stacks import Stack
+
+RECOVER_WHAT = "check for leftovers of an interrupted import"
+
+
+def _connection(stack_plan: StackPlan, stack: Stack, engine) -> mariadb.Connection:
+    return engine.connection(stack_plan.env, stack.name)
+
+
+def _setup(ctx, stack, stack_plan, engine):
+    """(conn, container, hooks) of a MariaDB stack; refuses what this engine does not do yet."""
+    conn = _connection(stack_plan, stack, engine)
+    if (stack_plan.directory / SQL_DIR).is_dir():
+        raise ConfigError(f"{stack_plan.directory / SQL_DIR}: SQL hooks run through psql, which a {engine.name} "
+                          "stack does not have; use bash or exec hooks")
+    container = containers.resolve(ctx, stack, stack_plan.env)
+    hooks = find_hooks(ctx, stack, stack_plan, None, container)
+    return conn, container, hooks
+
+
+def _exec(container, conn, argv, what, **kwargs) -> Exec:
+    return Exec(container, argv, conn.exec_env(), what=what, **kwargs)
+
+
+def _notes(conn, container, engine, why) -> list[Note]:
+    return [Note(f"database {conn.database} in container {container.name}: {container.reason}"),
+            Note(f"engine {engine.name} ({why}): {conn.dump_tool} and {conn.client_tool} in the container, "
+                 f"as {conn.user}, the password in the exec environment")]
+
+
+def export_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str,
+                fmt: str | None, compress: str | None, transport_name: str) -> StackPlan:
+    env = stack_plan.env
+    notes: list[Note] = []
+    # a format or compression the root .env sets for every stack falls back here, with a note;
+    # on the command line, for this stack, it is an error
+    if fmt is None and env.get("KOMPOSE_EXPORT_FORMAT", "").strip() not in ("", "plain"):
+        notes.append(Note(f"KOMPOSE_EXPORT_FORMAT={env['KOMPOSE_EXPORT_FORMAT'].strip()} is for PostgreSQL: "
+                          f"a {engine.name} dump is plain SQL"))
+    fmt = fmt or "plain"
+    if fmt != "plain":
+        raise UsageError(f"--format {fmt}: a {engine.name} dump is plain SQL (mariadb-dump has no custom format)")
+    if transport_name not in ("auto", "exec"):
+        raise UsageError(f"--transport {transport_name}: a {engine.name} dump streams over the exec socket only")
+    compression = codecs.parse(compress if compress is not None else env.get("KOMPOSE_EXPORT_COMPRESS", ""))
+    codec = compression.codec if compression else ""
+    if codec == "gzip":
+        if compress is not None:
+            raise UsageError(f"--compress gzip: {conn_tool(engine.name)} cannot compress; use --compress zstd "
+                             "(the host compresses the stream)")
+        notes.append(Note(f"KOMPOSE_EXPORT_COMPRESS={env['KOMPOSE_EXPORT_COMPRESS'].strip()}: gzip is compressed by "
+                          f"pg_dump, which a {engine.name} stack does not have; not compressed (zstd would be)"))
+        compression, codec = None, ""
+    if codec == "zstd":
+        codecs.zstd_program()
+    conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
+    final = dumps.dump_path(stack_plan.directory, conn.database, "plain", datetime.now(), codec)
+    partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
+    env["KOMPOSE_DUMP_FILE"] = str(final)
+    what = f"{conn.dump_tool} {conn.database} (plain{', ' + str(compression) if compression else ''}, exec)"
+    stack_plan.steps += [
+        *_notes(conn, container, engine, why),
+        *notes,
+        RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
+        _exec(container, conn, mariadb.recover_argv(conn), RECOVER_WHAT),
+        *hooks.steps("pre_db_export"),
+        _exec(container, conn, mariadb.dump_argv(conn), what, stdout_file=partial, host_codec=codec,
+              host_level=compression.level if codec else 0),
+        VerifyDump(partial, "plain", codec, container),
+        WriteManifest(final, stack.name, conn.database, "plain", codec, container, source=partial),
+        Rename(partial, final),
+    ]
+    stack_plan.post += hooks.steps("post_db_export", str(final), dump_file=str(final))
+    stack_plan.on_failure.append(Remove((partial,), "an unfinished dump is never left behind"))
+    return stack_plan
+
+
+def conn_tool(engine: str) -> str:
+    return "mysqldump" if engine == "mysql" else "mariadb-dump"
+
+
+def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str,
+                dump: str | None, in_place: bool, force: bool, allow_other_database: bool) -> StackPlan:
+    from kompose.actions.db_import import check_origin, find_dump
+
+    if in_place:
+        raise UsageError(f"--in-place is for PostgreSQL; a {engine.name} import always restores into a temporary "
+                         "database and swaps it in")
+    conn = _connection(stack_plan, stack, engine)
+    path = find_dump(stack_plan.directory, conn.database, dump)
+    fmt, compression = dumps.detect(path)
+    head, _ = dumps.plain_ends(path, compression) if fmt == "plain" else (b"", b"")
+    if fmt != "plain" or not mariadb.is_dump(head):
+        raise DumpError(f"{path.name} is not a dump from mariadb-dump or mysqldump (stack {stack.name} is on "
+                        f"{engine.name})")
+    check_origin(path, conn.database, allow_other_database)
+    conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
+    stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
+    tmp, prev = mariadb.temp_name(conn.database), mariadb.prev_name(conn.database)
+    stack_plan.steps += [
+        *_notes(conn, container, engine, why),
+        StartChecksum(path),
+        CheckDump(path, fmt, compression),
+        _exec(container, conn, mariadb.recover_argv(conn), RECOVER_WHAT),
+        *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
+        _exec(container, conn, mariadb.create_temp_argv(conn),
+              f"create the temporary database {tmp} (the character set and collation of {conn.database})"),
+        _exec(container, conn, mariadb.restore_argv(conn, tmp), f"restore {path.name} into {tmp}",
+              stdin_file=path, host_codec=compression),
+        CheckChecksum(path, force, started=True),
+        *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
+                     database=tmp, dump_file=str(path)),
+        _exec(container, conn, mariadb.swap_argv(conn, mariadb.lock_wait(stack_plan.env)),
+              f"swap: every table of {conn.database} -> {prev}, of {tmp} -> {conn.database}, in one RENAME TABLE; "
+              "then triggers, routines, events and views"),
+    ]
+    stack_plan.on_failure.append(
+        _exec(container, conn, mariadb.abandon_argv(conn), f"drop {tmp}; the live database stays as it was"))
+    stack_plan.post += hooks.steps("post_db_import", str(path), dump_file=str(path))
+    return stack_plan
+
+
+def rollback_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str) -> StackPlan:
+    conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
+    prev = mariadb.prev_name(conn.database)
+    stack_plan.steps += [
+        *_notes(conn, container, engine, why),
+        _exec(container, conn, mariadb.recover_argv(conn), RECOVER_WHAT),
+        *hooks.steps("pre_db_rollback"),
+        _exec(container, conn, mariadb.rollback_argv(conn, mariadb.lock_wait(stack_plan.env)),
+              f"swap {prev} <-> {conn.database} (one RENAME TABLE; then triggers, routines, events and views)"),
+    ]
+    stack_plan.post += hooks.steps("post_db_rollback")
+    return stack_plan
+
+
+def drill_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str) -> StackPlan:
+    raise UsageError(f"db:drill is not available for {engine.name} stacks yet (stack {stack.name}): "
+                     "db:verify checks the dump, db:import restores it safely")

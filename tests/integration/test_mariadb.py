@@ -1,0 +1,303 @@
+"""MariaDB stacks end to end on a real MariaDB 10.11 server: db:export, db:import, db:rollback,
+db:verify, db:list, dry runs.
+
+One server (the session's ``mariadb_server``) serves the module; each test gets its own
+database (``mariadb``) loaded with tests/data/mariadb_press.sql, a compact WordPress-like
+schema (utf8mb4 data, a generated column, foreign keys, views, a trigger, a function and a
+procedure, an event, AUTO_INCREMENT counters, a latin1 table, BLOBs), and a stack reaching
+it by DB_CONTAINER. Every run checks that the root password (the canary) was never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import KomposeRoot
+from tests.helpers import MariaDB, Result
+
+SCHEMA = (Path(__file__).resolve().parent.parent / "data" / "mariadb_press.sql").read_text()
+
+
+def run(kroot: KomposeRoot, db: MariaDB, *args: str) -> Result:
+    result = kroot.run(*args)
+    assert db.root_password not in result.output, "the password was printed"
+    return result
+
+
+def ok(result: Result) -> Result:
+    assert result.code == 0, str(result)
+    return result
+
+
+@pytest.fixture
+def press(kroot: KomposeRoot, mariadb: MariaDB):
+    """(stack name, db): the press schema in a fresh database, and a stack for it."""
+    mariadb.script(SCHEMA)
+    env = (f"DB_NAME={mariadb.database}\nDB_CONTAINER={mariadb.container.name}\n"
+           f'MARIADB_ROOT_PASSWORD="{mariadb.root_password.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"\n')
+    name = kroot.stack("press", env=env)
+    return name, mariadb
+
+
+def fingerprint(db: MariaDB, database: str | None = None) -> dict:
+    """Everything a restore must keep, as comparable values."""
+    database = database or db.database
+    lit = f"'{database}'"
+    return {
+        "checksums": db.checksums(database),
+        "tables": db.rows(f"SELECT table_name, table_collation, auto_increment FROM information_schema.tables "
+                          f"WHERE table_schema = {lit} AND table_type = 'BASE TABLE' ORDER BY 1", database="mysql"),
+        "columns": db.rows(f"SELECT table_name, column_name, column_type, character_set_name, collation_name, "
+                           f"generation_expression FROM information_schema.columns WHERE table_schema = {lit} "
+                           "ORDER BY 1, 2", database="mysql"),
+        "fks": db.rows(f"SELECT constraint_name, table_name, referenced_table_name, delete_rule FROM "
+                       f"information_schema.referential_constraints WHERE constraint_schema = {lit} ORDER BY 1",
+                       database="mysql"),
+        "views": db.rows(f"SELECT table_name, definer, security_type FROM information_schema.views "
+                         f"WHERE table_schema = {lit} ORDER BY 1", database="mysql"),
+        "triggers": db.rows(f"SELECT trigger_name, event_object_table, action_timing, definer FROM "
+                            f"information_schema.triggers WHERE trigger_schema = {lit} ORDER BY 1", database="mysql"),
+        "routines": db.rows(f"SELECT routine_name, routine_type, definer, routine_definition FROM "
+                            f"information_schema.routines WHERE routine_schema = {lit} ORDER BY 1", database="mysql"),
+        "events": db.rows(f"SELECT event_name, definer, event_definition, status, interval_value, event_comment "
+                          f"FROM information_schema.events WHERE event_schema = {lit} ORDER BY 1", database="mysql"),
+        "published": db.rows("SELECT * FROM wp_published ORDER BY 1", database=database),
+        "utf8": db.rows("SELECT HEX(display_name) FROM wp_users ORDER BY ID", database=database),
+    }
+
+
+def damage(db: MariaDB) -> None:
+    db.script("""
+DELETE FROM wp_users WHERE ID = 2;
+UPDATE wp_posts SET post_title = 'oops';
+DROP TRIGGER wp_comments_count;
+DROP VIEW wp_published_count;
+DROP PROCEDURE publish_all;
+CREATE TABLE wp_new_plugin (id int PRIMARY KEY);
+INSERT INTO wp_users (user_login, user_email) VALUES ('late', 'late@example.org');
+""")
+
+
+def newest_dump(kroot: KomposeRoot, name: str) -> Path:
+    return sorted(p for p in kroot.dir("press").glob("*.sql"))[-1]
+
+
+def test_round_trip_keeps_every_object_and_rollback_swaps_back(kroot, press):
+    name, db = press
+    before = fingerprint(db)
+    export = ok(run(kroot, db, name, "db:export"))
+    dump = newest_dump(kroot, name)
+    text = dump.read_bytes()
+    assert text.rstrip().splitlines()[-1].startswith(b"-- Dump completed")
+    manifest = json.loads(dump.with_name(dump.name + ".json").read_text())
+    import hashlib
+    assert manifest["sha256"] == hashlib.sha256(text).hexdigest()
+    assert manifest["verification"]["ok"] is True and "mariadb" in export.output.lower()
+    assert not list(kroot.dir("press").glob("*.partial"))
+
+    damage(db)
+    damaged = fingerprint(db)
+    assert damaged != before
+
+    ok(run(kroot, db, name, "db:import"))
+    assert fingerprint(db) == before
+    # the previous tables (and objects) are kept for db:rollback
+    prev = f"{db.database}__kompose_prev"
+    assert "wp_new_plugin" in db.tables(prev)
+    assert f"{db.database}__kompose_tmp" not in db.databases()
+    # the restored trigger fires on the live tables, the routines run
+    db.sql("INSERT INTO wp_comments (comment_post_ID, comment_content) VALUES (3, 'after the import')")
+    assert db.scalar("SELECT comment_count FROM wp_posts WHERE ID = 3") == "1"
+    assert db.scalar("SELECT post_slug(' Hello World ')") == "hello-world"
+    assert db.scalar("SELECT login_lower FROM wp_users WHERE ID = 1") == "admin"
+    # AUTO_INCREMENT counters carried over: the next id is above the dump's counter
+    db.sql("INSERT INTO wp_users (user_login, user_email) VALUES ('next', 'n@example.org')")
+    assert int(db.scalar("SELECT max(ID) FROM wp_users")) == 100
+
+    ok(run(kroot, db, name, "db:rollback"))
+    assert "wp_new_plugin" in db.tables()
+    back = fingerprint(db)
+    assert back["checksums"] == damaged["checksums"] and back["triggers"] == damaged["triggers"]
+    assert back["views"] == damaged["views"] and back["routines"] == damaged["routines"]
+    # and once more: the import's result is live again
+    ok(run(kroot, db, name, "db:rollback"))
+    assert "wp_new_plugin" not in db.tables()
+    assert fingerprint(db)["triggers"] == before["triggers"]
+
+
+def test_the_engine_is_detected_from_the_container_and_named_in_the_plan(kroot, press):
+    name, db = press
+    ok(run(kroot, db, name, "db:export"))
+    plan = ok(run(kroot, db, name, "db:import", "--dry-run"))
+    assert "engine mariadb" in plan.output and "RENAME TABLE" in plan.output
+    listing = ok(run(kroot, db, "--list"))
+    assert name in listing.output
+
+
+def test_dry_run_json_and_verify_and_list(kroot, press):
+    name, db = press
+    plan = ok(run(kroot, db, name, "db:export", "--dry-run", "--json"))
+    assert "mariadb-dump" in plan.stdout
+    ok(run(kroot, db, name, "db:export"))
+    verify = ok(run(kroot, db, name, "db:verify"))
+    assert "Dump completed" in verify.output or "end-of-dump marker" in verify.output
+    listing = ok(run(kroot, db, name, "db:list"))
+    assert newest_dump(kroot, name).name in listing.output
+
+
+def test_a_truncated_dump_is_refused_and_live_stays(kroot, press):
+    name, db = press
+    ok(run(kroot, db, name, "db:export"))
+    dump = newest_dump(kroot, name)
+    data = dump.read_bytes()
+    cut = dump.with_name(dump.name.replace("_2", "_1", 1))
+    cut.write_bytes(data[: len(data) // 2])
+    before = fingerprint(db)
+    result = run(kroot, db, name, "db:import", cut.name)
+    assert result.code != 0 and "Dump completed" in result.output, str(result)
+    assert "Traceback" not in result.output
+    assert fingerprint(db) == before
+    assert f"{db.database}__kompose_tmp" not in db.databases()
+
+
+def test_a_failure_before_the_swap_leaves_live_and_the_previous_copy_untouched(kroot, press):
+    name, db = press
+    ok(run(kroot, db, name, "db:export"))
+    ok(run(kroot, db, name, "db:import"))  # a previous copy exists now
+    prev = f"{db.database}__kompose_prev"
+    damage(db)
+    before, prev_before = fingerprint(db), db.checksums(prev)
+    (kroot.dir("press") / "hooks.sh").write_text('hook_pre_swap() { echo "no swap today" >&2; return 3; }\n')
+    result = run(kroot, db, name, "db:import")
+    assert result.code != 0 and "no swap today" in result.output, str(result)
+    assert fingerprint(db) == before
+    assert db.checksums(prev) == prev_before
+    assert f"{db.database}__kompose_tmp" not in db.databases()
+
+
+def test_a_failing_rename_puts_the_triggers_back(kroot, press):
+    """The swap itself fails: a client's open transaction holds a live table past
+    KOMPOSE_SWAP_LOCK_TIMEOUT. The triggers (dropped for the rename) are back, nothing moved."""
+    name, db = press
+    with (kroot.dir("press") / ".env").open("a") as env:
+        env.write("KOMPOSE_SWAP_LOCK_TIMEOUT=3\n")
+    ok(run(kroot, db, name, "db:export"))
+    before = fingerprint(db)
+    # a client holding a metadata lock on a live table: an open transaction that read it
+    holder = subprocess.Popen(
+        ["docker", "exec", "-i", db.container.id, "mariadb", "-uroot", f"--database={db.database}"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    holder.stdin.write("START TRANSACTION; SELECT count(*) FROM wp_users; SELECT SLEEP(60);\n")
+    holder.stdin.flush()
+    time.sleep(1)
+    try:
+        started = time.monotonic()
+        result = run(kroot, db, name, "db:import")
+        assert result.code != 0 and "the swap failed" in result.output, str(result)
+        assert time.monotonic() - started < 60
+    finally:
+        holder.kill()
+    assert fingerprint(db) == before  # the triggers are back, nothing moved
+
+
+def test_import_while_a_client_is_connected(kroot, press):
+    name, db = press
+    ok(run(kroot, db, name, "db:export"))
+    damage(db)
+    # an app's idle connection, and one that keeps querying during the import
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def querying() -> None:
+        while not stop.is_set():
+            code, out = db.exec(["mariadb", "-uroot", f"--database={db.database}", "-e",
+                                 "SELECT count(*) FROM wp_posts"])
+            if code != 0 and "doesn't exist" not in out:
+                errors.append(out)
+            time.sleep(0.05)
+
+    idle = subprocess.Popen(["docker", "exec", "-i", db.container.id, "mariadb", "-uroot", "-N",
+                             f"--database={db.database}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    thread = threading.Thread(target=querying)
+    thread.start()
+    try:
+        ok(run(kroot, db, name, "db:import"))
+    finally:
+        stop.set()
+        thread.join()
+    # the idle session is still connected and sees the restored data
+    out, _ = idle.communicate("SELECT count(*) FROM wp_users;\n", timeout=30)
+    assert out.strip() == "3"
+    assert not errors, errors[:3]
+
+
+def test_the_password_is_in_no_argv(kroot, press):
+    name, db = press
+    ok(run(kroot, db, name, "db:export"))
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            # the host's ps of the container's processes, full command lines
+            top = subprocess.run(["docker", "top", db.container.id, "-eo", "pid,args"], capture_output=True,
+                                 text=True)
+            seen.extend(top.stdout.splitlines()[1:])
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    try:
+        ok(run(kroot, db, name, "db:import"))
+        ok(run(kroot, db, name, "db:export"))
+    finally:
+        stop.set()
+        thread.join()
+    assert any("mariadb" in line and "--user=root" in line for line in seen), seen[:20]
+    assert not [line for line in seen if db.root_password in line]
+    plan = ok(run(kroot, db, name, "db:import", "--dry-run", "--json"))
+    assert db.root_password not in plan.stdout
+
+
+def test_the_next_run_cleans_up_after_a_killed_import_and_says_so(kroot, press):
+    name, db = press
+    tmp = f"{db.database}__kompose_tmp"
+    before = fingerprint(db)
+    # a restore killed half-way: the temporary database with some tables
+    db.sql(f"CREATE DATABASE `{tmp}`", database="mysql")
+    db.sql("CREATE TABLE half (id int)", database=tmp)
+    export = ok(run(kroot, db, name, "db:export"))
+    assert f"dropped the leftover temporary database {tmp}" in export.output
+    assert tmp not in db.databases() and fingerprint(db) == before
+    # a swap killed after its rename: the temporary database without tables
+    db.sql(f"CREATE DATABASE `{tmp}`", database="mysql")
+    rollback = run(kroot, db, name, "db:rollback")
+    assert "left by a swap that stopped after moving the tables" in rollback.output, str(rollback)
+    # no previous copy yet: the rollback refuses, one line, and changes nothing
+    assert rollback.code != 0 and "no previous database" in rollback.output
+    assert fingerprint(db) == before
+
+
+def test_zstd_export_round_trip_and_postgres_only_settings_of_the_root_fall_back(kroot, press):
+    name, db = press
+    with (kroot.path / ".env").open("a") as env:
+        env.write("KOMPOSE_EXPORT_FORMAT=custom\nKOMPOSE_EXPORT_COMPRESS=gzip\n")
+    plan = ok(run(kroot, db, name, "db:export", "--dry-run"))
+    assert "is for PostgreSQL: a mariadb dump is plain SQL" in plan.output
+    assert "not compressed" in plan.output
+    refused = run(kroot, db, name, "db:export", "--format", "custom")
+    assert refused.code == 2 and "plain SQL" in refused.output and "Traceback" not in refused.output
+    before = fingerprint(db)
+    ok(run(kroot, db, name, "db:export", "--compress", "zstd"))
+    dumps = list(kroot.dir("press").glob("*.sql.zst"))
+    assert len(dumps) == 1
+    damage(db)
+    ok(run(kroot, db, name, "db:import", dumps[0].name))
+    assert fingerprint(db) == before
