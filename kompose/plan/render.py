@@ -237,14 +237,16 @@ def _bulleted(lines: list[str], title: str, steps: list[Step], verbose: bool = T
         lines.extend(f"        {'':<8} {line}" for line in rest)
 
 
-# steps whose lines after the first are detail (a SQL body, the helper's pipe): shown with --verbose
-DETAIL_LINES = (Sql, DumpInHelper)
+# steps whose lines after the first are a list the step decides on (each dump kept or removed, each
+# dump verified): shown always. Any other step's further lines are detail (a SQL body, the helper's
+# pipe, a restore's notes): shown with --verbose
+ITEM_LINES = (Retention, VerifyDumps)
 
 
 def _step_lines(step: Step, verbose: bool) -> list[str]:
     kind, text = describe(step)
     first, *rest = text.splitlines() or [""]
-    if rest and not verbose and isinstance(step, DETAIL_LINES):
+    if rest and not verbose and not isinstance(step, ITEM_LINES):
         rest = []
     return [kind, first, *rest]
 
@@ -253,14 +255,14 @@ def has_detail(plan: Plan) -> bool:
     """Whether the compact text leaves out lines (a SQL body) that --verbose would show."""
     for stack_plan in plan.stacks:
         for step in [*stack_plan.steps, *stack_plan.post, *stack_plan.on_failure, *stack_plan.on_error]:
-            if isinstance(step, DETAIL_LINES) and len(describe(step)[1].splitlines()) > 1:
+            if not isinstance(step, ITEM_LINES) and len(describe(step)[1].splitlines()) > 1:
                 return True
     return False
 
 
 def render_text(plan: Plan, verbose: bool = True) -> str:
     """The plan as text, one numbered line per step; ``verbose=False`` (the CLI's default, --verbose
-    turns it off) leaves out the detail lines of DETAIL_LINES steps (SQL bodies)."""
+    turns it off) leaves out every step's lines after its first (SQL bodies), except the lists of ITEM_LINES steps."""
     lines = []
     run_hooks = plan.run_hooks
     if run_hooks and run_hooks.pre:
