@@ -261,8 +261,8 @@ def has_detail(plan: Plan) -> bool:
 
 
 def render_text(plan: Plan, verbose: bool = True) -> str:
-    """The plan as text, one numbered line per step; ``verbose=False`` (the CLI's default, --verbose
-    turns it off) leaves out every step's lines after its first (SQL bodies), except the lists of ITEM_LINES steps."""
+    """The plan as text, one numbered line per step; ``verbose=False`` (the CLI's default; --verbose
+    is verbose=True) leaves out every step's lines after its first (SQL bodies), except the lists of ITEM_LINES steps."""
     lines = []
     run_hooks = plan.run_hooks
     if run_hooks and run_hooks.pre:
