@@ -14,6 +14,7 @@ stack.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import threading
@@ -138,17 +139,25 @@ def _password_file(env: Mapping[str, str], where: Path) -> tuple[dict[str, str],
         raise DockerError("a password with a line break cannot travel in a password file: use --transport exec")
     import tempfile
 
+    secret_dir = None
     try:
         secret_dir = Path(tempfile.mkdtemp(prefix=f"{SECRET_DIR_PREFIX}{os.getpid()}-", dir=where))
         passfile = secret_dir / "pgpass"
         fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             os.fchmod(fd, 0o600)  # whatever the umask: libpq ignores a file others may read
-            os.write(fd, pgpass_line(password).encode("utf-8"))
+            data = pgpass_line(password).encode("utf-8")
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         finally:
             os.close(fd)
-    except OSError as exc:
-        raise DumpError(f"cannot write the password file for the helper in {where}: {exc.strerror or exc}") from None
+    except BaseException as exc:  # a full disk: nothing of it stays
+        if secret_dir is not None:
+            _remove_secret_dir(secret_dir)
+        if isinstance(exc, OSError):
+            raise DumpError(f"cannot write the password file for the helper in {where}: "
+                            f"{exc.strerror or exc}") from None
+        raise
     env["PGPASSFILE"] = PASSFILE_TARGET
     return env, [(PASSFILE_TARGET, passfile)], secret_dir
 

@@ -19,10 +19,10 @@ from kompose.dumps import files as dumps
 from kompose.docker import exec as docker_exec
 from kompose.host.files import write_atomically
 from kompose.dumps import manifest
-from kompose.dumps import plain_sql, verify
+from kompose.dumps import plain_guard, verify
 from kompose.errors import DumpError, KomposeError
 from kompose.plan.steps import (
-    CheckChecksum, CheckRestored, CheckServerVersion, Container, CountRows, Exec, RecordDrill, RemoveOrphans, Retention, StartChecksum,
+    CheckChecksum, CheckServerVersion, Container, CountRows, RecordDrill, RemoveOrphans, Retention, StartChecksum,
     VerifyDump, VerifyDumps, WriteManifest,
 )
 
@@ -150,125 +150,6 @@ class DumpSteps:
         self.console.failure(f"{name}: " + "; ".join(parts))
         return f"{name} failed verification: " + "; ".join(parts)
 
-    def _row_counts_match(self, path: Path, compression: str) -> str:
-        """A plain dump's COPY rows, counted now, against its manifest's; '' when it records none."""
-        try:
-            found = manifest.read(path)
-        except DumpError:
-            return ""
-        if found is None or found.rows is None:
-            return ""
-        try:
-            rows = plain_sql.scan_file(path, compression).rows
-        except DumpError as exc:
-            return f"row counts differ: {exc.message}"
-        problem = compare_rows(found.rows, rows, "its manifest records", "it holds")
-        if problem:
-            return f"row counts differ: {problem}"
-        return f"rows of {len(rows)} table(s) match its manifest"
-
-    # -- the restore's guard (plain dumps)
-
-    def _guard_stdin(self, step: Exec, stdin):
-        """Wrap a plain dump's stream in the guard; psql runs in restrict mode when it knows it."""
-        key = None
-        if self._psql_restricts(step.container):
-            import secrets
-
-            key = secrets.token_hex(24)
-        from kompose.run.dump_needs import server_settings  # dumps kompose.sh restored (issue 17)
-
-        return plain_sql.GuardedSource(stdin, step.stdin_file.name, key, known_settings=server_settings(self, step),
-                                       no_owner=step.no_owner)
-
-    def _psql_restricts(self, container: Container) -> bool:
-        cache = self.__dict__.setdefault("_restrict_cache", {})
-        if container.id not in cache:
-            try:
-                result = docker_exec.container_exec(self.ctx.docker(), container.id, ("psql", "--version"), {})
-                cache[container.id] = result.exit_code == 0 and plain_sql.psql_has_restrict(
-                    result.stdout.decode("utf-8", "replace"))
-            except KomposeError:
-                cache[container.id] = False
-        return cache[container.id]
-
-    def _guarded(self, step: Exec, stdin) -> None:
-        from kompose.run.dump_needs import report
-
-        scan = stdin.scanner.scan
-        self.files.setdefault(step.stdin_file, {})["scan"] = scan
-        report(self, scan)
-        if scan.neutralised:
-            text = (f"{step.stdin_file.name}: neutralised {scan.summary()} (a pg_dump --create dump): "
-                    "restored into the database it was started in, nothing else touched")
-            self.console.detail(text, "yellow")
-            self.outcome.notes.append(text)
-
-    def _run_checkrestored(self, step: CheckRestored) -> None:
-        expected: dict[str, int | None]
-        scan = self.files.get(step.dump, {}).get("scan")
-        recorded = None
-        try:
-            found = manifest.read(step.dump)
-            recorded = found.rows if found else None
-        except DumpError:
-            pass
-        if step.format == "plain":
-            if scan is None:  # the restore did not stream through the guard: count the file
-                fmt, compression = dumps.detect(step.dump)
-                scan = plain_sql.scan_file(step.dump, compression)
-            expected = dict(scan.rows)
-            # the rows the restore streamed against the manifest's: free, so every restore checks
-            if recorded is not None:
-                problem = compare_rows(recorded, scan.rows, "its manifest records", "the dump holds")
-                if problem:
-                    raise DumpError(f"{step.dump.name}: {problem}; nothing was swapped")
-        else:
-            # the table of contents is at the archive's start: a prefix, the whole file only if needed
-            result = self._pg_restore(step.container, ("pg_restore", "--list"), step.dump, LIST_PREFIX)
-            if result.exit_code != 0 and step.dump.stat().st_size > LIST_PREFIX:
-                result = self._pg_restore(step.container, ("pg_restore", "--list"), step.dump, None)
-            if result.exit_code != 0:
-                from kompose.engines.postgres.sql import failure_message
-
-                raise DumpError(failure_message("pg_restore --list", result.exit_code, result.stderr))
-            expected = {key: None for key in table_data_entries(result.stdout.decode("utf-8", "replace"))}
-            if recorded is not None:
-                expected.update(recorded)
-        if not expected:
-            self.console.detail(f"{step.dump.name} holds no table data: nothing to check in {step.database}", "dim")
-            return
-        script = restored_check_script(list(expected), step.counts)
-        result = docker_exec.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
-                                        stdin=io.BytesIO(script.encode()))
-        if result.exit_code != 0:
-            from kompose.engines.postgres.sql import failure_message
-
-            raise KomposeError(failure_message("psql (the restored tables)", result.exit_code, result.stderr))
-        missing, counted = [], {}
-        for line in result.stdout.decode("utf-8", "replace").splitlines():
-            kind, _, rest = line.partition("\t")
-            if kind == "missing":
-                missing.append(rest)
-            elif kind == "rows":
-                table, _, count = rest.rpartition("\t")
-                if count.strip().isdigit():
-                    counted[table] = int(count)
-        if missing:
-            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            raise DumpError(f"{step.database} lacks {len(missing)} table(s) {step.dump.name} holds data for "
-                            f"({shown}): the restore did not land there; nothing was swapped")
-        if step.counts:
-            want = {table: rows for table, rows in expected.items() if rows is not None}
-            problem = compare_rows(want, {t: counted.get(t, 0) for t in want}, "the dump holds", step.database + " has")
-            if problem:
-                raise DumpError(f"{step.database}: {problem}")
-            self.console.detail(f"{step.database} holds the rows of all {len(want)} table(s) of {step.dump.name}",
-                                "dim")
-        else:
-            self.console.detail(f"{step.database} holds all {len(expected)} table(s) {step.dump.name} has data for",
-                                "dim")
-
     # -- import's guards
 
     def _run_startchecksum(self, step: StartChecksum) -> None:
@@ -348,7 +229,7 @@ class DumpSteps:
             # counted as the stream passed, else (pg_dump gzipped it, the helper wrote it) read now
             rows = facts.get("rows") if facts.get("bytes") == size and facts.get("rows") is not None else None
             if rows is None:
-                rows = plain_sql.scan_file(source, step.compression).rows
+                rows = plain_guard.scan_file(source, step.compression).rows
         structure = facts.get("verification")
         if structure is None:  # a plan without a VerifyDump step: check now, a manifest never guesses
             structure = self._structure(source, step.format, step.compression, step.container, False)
@@ -406,46 +287,3 @@ class DumpSteps:
         }
         write_atomically(step.state_file, json.dumps(record, indent=2),
                          partial=step.state_file.with_name(step.state_file.name + dumps.PARTIAL_SUFFIX))
-
-
-def compare_rows(want: dict[str, int], have: dict[str, int], want_says: str, have_says: str) -> str:
-    """'' when every table of ``want`` has its rows in ``have`` (and no more tables), else one line."""
-    diffs = [f"{table}: {want_says} {rows}, {have_says} {have.get(table, 'none')}"
-             for table, rows in sorted(want.items()) if have.get(table) != rows]
-    extra = sorted(set(have) - set(want))
-    if extra:
-        diffs.append(f"{', '.join(extra[:3])}: not in {want_says.split()[0]} {want_says.split()[1]}")
-    if not diffs:
-        return ""
-    return "; ".join(diffs[:3]) + (f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else "")
-
-
-def table_data_entries(listing: str) -> list[str]:
-    """'schema.table' of every TABLE DATA entry of a ``pg_restore --list`` (names as stored)."""
-    tables = []
-    for line in listing.splitlines():
-        if line.startswith(";") or " TABLE DATA " not in line:
-            continue
-        words = line.split(" TABLE DATA ", 1)[1].split(" ")
-        if len(words) >= 3:  # schema, name (may hold spaces), owner
-            tables.append(words[0] + "." + " ".join(words[1:-1]))
-    return tables
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def restored_check_script(tables: list[str], counts: bool) -> str:
-    """psql script: a 'missing<TAB>table' row for every table absent, and with ``counts`` a
-    'rows<TAB>table<TAB>n' row (``count(*) FROM ONLY``: a COPY block holds one table's own rows)."""
-    values = ",\n  ".join(f"({_literal(t.split('.', 1)[0])}, {_literal(t.split('.', 1)[1] if '.' in t else t)})"
-                          for t in tables)
-    exists = ("EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-              "WHERE n.nspname = v.s AND c.relname = v.t)")
-    script = (f"SELECT 'missing', v.s || '.' || v.t FROM (VALUES\n  {values}) AS v(s, t)\n"
-              f" WHERE NOT {exists};\n")
-    if counts:
-        script += (f"SELECT format('SELECT %L, %L, count(*) FROM ONLY %I.%I', 'rows', v.s || '.' || v.t, v.s, v.t)"
-                   f" FROM (VALUES\n  {values}) AS v(s, t)\n WHERE {exists} \\gexec\n")
-    return script

@@ -32,6 +32,7 @@ from kompose.plan.steps import (
     Sql,
 )
 from kompose.run.dump_steps import DumpSteps, now_iso
+from kompose.run.restore_checks import RestoreChecks
 
 
 # a handler gets the StackRun running the stack (its console, ctx, engine, files) and the step
@@ -291,7 +292,7 @@ HANDLERS: dict[type, Handler] = {
     s.RemoveOrphans: DumpSteps._run_removeorphans,
     s.CountRows: DumpSteps._run_countrows,
     s.RecordDrill: DumpSteps._run_recorddrill,
-    s.CheckRestored: DumpSteps._run_checkrestored,
+    s.CheckRestored: RestoreChecks._run_checkrestored,
 }
 
 # modules that define step kinds of their own, each with STEPS = {StepKind: handler}

@@ -18,13 +18,14 @@ from kompose.plan.steps import (
     DumpInHelper, HookStep, Step,
 )
 from kompose.run.dump_steps import DumpSteps, now_iso
+from kompose.run.restore_checks import RestoreChecks
 from kompose.run.handlers import HANDLERS
 from kompose.run.locks import stack_lock
 from kompose.run.outcomes import Outcome
 from kompose.run.sequence import HookSequence, RunFiles
 
 
-class StackRun(DumpSteps):
+class StackRun(DumpSteps, RestoreChecks):
     """Runs one stack's steps in order; on the first failure runs its on_failure steps, then its
     post hooks (per policy) and on_error hooks."""
 

@@ -271,7 +271,7 @@ services:
 def secret_forms(lab: Lab) -> Row:
     """A multi-line key and a token with $ and quotes, printed by a hook in every form and by
     `docker compose config` ($ -> $$): no line of our output holds any piece of them."""
-    token = f"tok$en'with\"quotes-{lab.prefix}canary$1"
+    token = f'tok$en "with quotes" and spaces-{lab.prefix}canary$1'  # $: compose doubles it; " and spaces: escapes
     stack = lab.root / "forms"
     world.build_tree(stack, {
         "compose.yaml": FORMS_COMPOSE,
@@ -279,18 +279,23 @@ def secret_forms(lab: Lab) -> Row:
         "hooks.sh": FORMS_HOOKS,
     })
     pieces = [token, token.replace("$", "$$"), *[line for line in PEM.splitlines()]]
-    leaks = []
+    leaks, failed, masked = [], [], 0
     runs = [("forms", "ps"), ("forms", "config"), ("forms", "ps", "--dry-run"), ("--json", "forms", "config", "--dry-run")]
     for args in runs:
         log = lab.root.parent / "forms.log"
         result = lab.run("--log-file", str(log), *args)
+        if result.code != 0:
+            failed.append(f"{' '.join(args)}: exit {result.code}")
+        masked += result.output.count("***")
         text = result.output + (log.read_text(errors="replace") if log.exists() else "")
         for piece in pieces:
             core = piece.strip("-") if piece.startswith("-----") else piece
             if core and core in text:
                 leaks.append(f"{' '.join(args)}: {core[:20]}…")
+    # the hook prints them 12 times, compose config twice more: all of it must have been shown, masked
     return Row("a multi-line key and a $-quoted token in every form", "no piece of either in any output or log",
-               f"{len(leaks)} leak(s) in {len(runs)} runs" + (f": {leaks[:3]}" if leaks else ""), not leaks, "secrets")
+               f"{len(leaks)} leak(s) in {len(runs)} runs, {masked} masked" + (f": {leaks[:3]}" if leaks else "")
+               + (f"; {failed}" if failed else ""), not leaks and not failed and masked >= 12, "secrets")
 
 
 def lock_wait(lab: Lab, wait: int = 3) -> Row:

@@ -159,7 +159,9 @@ def final_dumps(directory: Path) -> list[Path]:
 
 
 def partials(directory: Path) -> list[Path]:
-    return sorted(directory.glob("*.partial"))
+    """The partial dump files (and pipes) in ``directory``. Hidden ones are kompose's state files
+    (``.kompose-last-run.json.partial`` of a run killed while recording), not dumps."""
+    return sorted(p for p in directory.glob("*.partial") if not p.name.startswith("."))
 
 
 def plain_content_hash(path: Path) -> str:

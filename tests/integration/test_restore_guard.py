@@ -123,11 +123,11 @@ def test_psql_in_restrict_mode_refuses_meta_commands(postgres_factory):
     (tests/unit/test_plain_sql.py), and this psql then runs no meta-command at all."""
     import subprocess
 
-    from kompose.dumps import plain_sql
+    from kompose.dumps import plain_guard
 
     server = _server(postgres_factory)
     code, version = server.exec(["psql", "--version"])
-    assert plain_sql.psql_has_restrict(version), version  # PostgreSQL 15.18 here
+    assert plain_guard.psql_has_restrict(version), version  # PostgreSQL 15.18 here
     script = b"\\restrict abc123\nSELECT 1;\n\\! touch /tmp/kompose-pwned\n"
     proc = subprocess.run(["docker", "exec", "-i", server.container.name, "psql", "-U", "kompose", "-d", "app",
                            "-X", "-v", "ON_ERROR_STOP=1"], input=script, capture_output=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 from kompose.dumps.compat import needs
-from kompose.dumps.plain_sql import GuardedSource
+from kompose.dumps.plain_guard import GuardedSource
 
 HEADER = b"""--
 -- PostgreSQL database dump

@@ -6,8 +6,9 @@ import io
 
 import pytest
 
-from kompose.dumps import codecs, plain_sql
-from kompose.dumps.plain_sql import GuardedSource, Refused, Scanner
+from kompose.dumps import codecs, plain_guard, plain_sql
+from kompose.dumps.plain_guard import GuardedSource
+from kompose.dumps.plain_sql import Refused, Scanner
 
 CREATE_DUMP = b'''--
 -- PostgreSQL database dump
@@ -131,7 +132,7 @@ def test_guarded_source_starts_with_kompose_restrict_key_and_raises_at_close(tmp
     ("psql (PostgreSQL) 12.22", False), ("nonsense", False),
 ])
 def test_which_psql_knows_restrict(text, known):
-    assert plain_sql.psql_has_restrict(text) is known
+    assert plain_guard.psql_has_restrict(text) is known
 
 
 def test_sink_counts_rows_as_the_export_streams(tmp_path):
@@ -140,4 +141,4 @@ def test_sink_counts_rows_as_the_export_streams(tmp_path):
         sink.write(CREATE_DUMP[i:i + 11])
     sink.close()
     assert sink.rows == {'public.My "T"': 2, "public.t": 0}
-    assert plain_sql.scan_file(tmp_path / "d.sql").rows == sink.rows
+    assert plain_guard.scan_file(tmp_path / "d.sql").rows == sink.rows

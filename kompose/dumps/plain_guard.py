@@ -1,0 +1,77 @@
+"""A restore reading a plain dump through the guard: the dump's rows counted (scan_file), and the
+stream psql is given (GuardedSource): neutralised, or cut off at the first refused line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kompose.dumps.plain_sql import Scanner
+from kompose.dumps.plain_verdicts import Refused, Scan, psql_has_restrict  # noqa: F401
+
+
+def scan_file(path: Path, compression: str = "") -> Scan:
+    """Count a plain dump's COPY rows (decompressing on the way). Raises DumpError when unreadable."""
+    from kompose.dumps import codecs
+
+    source = codecs.Source(path, compression)
+    scanner = Scanner(path.name, rewrite=False)
+    try:
+        while True:
+            chunk = source.read(1 << 20)
+            if not chunk:
+                break
+            scanner.feed(chunk)
+        scanner.end()
+    finally:
+        source.close()
+    return scanner.scan
+
+
+class GuardedSource:
+    """A dump stream (codecs.Source) as psql may be given it: neutralised, or cut off at the
+    first refused line. close() raises the Refused error after the stream ended early."""
+
+    def __init__(self, source, name: str, restrict_key: str | None = None,
+                 known_settings: frozenset[str] | None = None, no_owner: bool = False):
+        self._source = source
+        self.scanner = Scanner(name, known_settings=known_settings, no_owner=no_owner)
+        self.error: Refused | None = None
+        self._done = False
+        # psql 13.22/14.19/15.14/16.10/17.6+ in restrict mode runs no meta-command but
+        # \unrestrict <key>: whatever this lexer might miss, psql itself refuses
+        self._prelude = f"\\restrict {restrict_key}\n".encode() if restrict_key else b""
+
+    @property
+    def name(self) -> str:
+        return self._source.name
+
+    def fileno(self) -> int:
+        import io
+
+        raise io.UnsupportedOperation("the stream is read through kompose's guard")
+
+    def read(self, size: int = 1 << 20) -> bytes:
+        if self._prelude:
+            prelude, self._prelude = self._prelude, b""
+            return prelude
+        while not self._done and not self.error:
+            chunk = self._source.read(size)
+            try:
+                if not chunk:
+                    self._done = True
+                    return self.scanner.end()
+                produced = self.scanner.feed(chunk)
+            except Refused as exc:
+                self.error = exc
+                return b""
+            if produced:
+                return produced
+        return b""
+
+    def close(self) -> None:
+        self._source.close()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        self._source.abort()
