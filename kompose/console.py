@@ -35,6 +35,8 @@ class Console:
         self._lock = threading.Lock()
         self._progress_shown = False
         self.log: TextIO | None = None
+        self.current_stack: str | None = None  # the stack of the last header, named in failure lines
+        self.emitted = False  # a result went to stdout (under --json: the one JSON document)
 
     def open_log(self, path: Path, first_line: str) -> None:
         """Append every line printed from now on to ``path``, timestamped, without colour (for cron).
@@ -85,18 +87,21 @@ class Console:
         except ValueError:  # the stream object itself was closed
             pass
 
-    def print_block(self, chunks: Iterable[str]) -> None:
-        """Write text that is already masked and line-terminated (a finished stack's buffered lines) in one go."""
+    def print_block(self, chunks: Iterable[str], stream: TextIO | None = None) -> None:
+        """Write text that is already masked and line-terminated (a finished stack's buffered lines) in
+        one go, on ``out`` unless ``stream`` says otherwise."""
+        stream = stream or self.out
         with self._lock:
             if self._progress_shown:
-                self._put(self.out, "\r\033[K" if self.is_terminal else "")
+                self._put(self.out, "\r\033[K" if self.is_terminal else "", flush=True)
                 self._progress_shown = False
             for chunk in chunks:
-                self._put(self.out, chunk)
-            self._put(self.out, "", flush=True)
+                self._put(stream, chunk)
+            self._put(stream, "", flush=True)
 
     def emit(self, text: str) -> None:
         """A result (crontab lines, a report) on stdout: masked, logged, never coloured."""
+        self.emitted = True
         self._write(self.data, text)
 
     def emit_json(self, data) -> None:
@@ -104,6 +109,7 @@ class Console:
         inside a value, e.g. a hook URL built from ${..._TOKEN})."""
         import json
 
+        self.emitted = True
         self._write(self.data, json.dumps(data, indent=2))
 
     def print(self, text: str = "", *styles: str) -> None:
@@ -116,15 +122,40 @@ class Console:
         self._write(self.err, self.style("warning: ", "yellow", "bold") + text)
 
     def stack_header(self, stack: str, command: str) -> None:
+        self.current_stack = stack
         self.print(self.style(f"▶ {stack}", "bold", "cyan") + self.style(f"  {command}", "dim"))
 
     def detail(self, text: str, *styles: str) -> None:
         """A line belonging to the current stack, indented under its header."""
         self.print("  " + self.style(text, *styles))
 
+    def failure(self, text: str, *styles: str) -> None:
+        """A '✗' line of the current stack (a step or a stack failed), indented under its header, on
+        stderr: cron mails stderr, and a script reading stdout gets only results."""
+        stack = self.current_stack
+        named = f"{stack}: {text}" if stack and not text.startswith(f"{stack}:") else text  # stderr alone says which
+        self._write(self.err, "  " + self.style(f"✗ {named}", *(styles or ("red",))))
+
     def stream_line(self, prefix: str, line: str) -> None:
         """A line of a hook's or compose's output, indented under its stack."""
         self.print("    " + (self.style(prefix, "dim") if prefix else "") + line)
+
+    def shows_progress(self) -> bool:
+        """Progress displays only on a terminal, and only when stdout is one too (never under a pipe,
+        never into --json's stdout, never inside a --jobs block)."""
+        data_tty = hasattr(self.data, "isatty") and self.data.isatty()
+        return self.is_terminal and data_tty
+
+    def transfer(self, what: str, total: int | None = None) -> NoBar:
+        """A progress bar for a transfer of about ``total`` bytes: call it with each chunk's size, then
+        close() it. Nothing is shown when shows_progress() says no."""
+        if not self.shows_progress():
+            return NoBar()
+        return Bar(self, what, total)
+
+    def stream_error_line(self, prefix: str, line: str) -> None:
+        """A line a hook wrote to its stderr, indented under its stack, on stderr."""
+        self._write(self.err, "    " + (self.style(prefix, "dim") if prefix else "") + line)
 
     def progress(self, text: str) -> None:
         """A line that rewrites itself on a terminal; nothing when not a terminal."""
@@ -133,6 +164,66 @@ class Console:
         with self._lock:
             self._put(self.out, "\r\033[K  " + self.style(text, "dim"), flush=True)
             self._progress_shown = True
+
+
+class NoBar:
+    """The progress of a transfer where nothing is shown (not a terminal, --json, a --jobs block)."""
+
+    def __call__(self, count: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Bar(NoBar):
+    """A progress bar on the terminal (rich): what, bar, percent, bytes of the estimated total, rate,
+    time left. ``total`` None: no percent or time left, bytes and rate only. Transient: gone when
+    the transfer ends, and the step's own line says what it did."""
+
+    REFRESH_SECONDS = 0.1
+
+    def __init__(self, console: "Console", what: str, total: int | None):
+        from rich.console import Console as RichConsole
+        from rich.progress import (
+            BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.console = console
+        self.total = total if total and total > 0 else None
+        screen = RichConsole(file=console.out, force_terminal=True, no_color=not console.color, highlight=False)
+        self.progress = Progress(
+            TextColumn("  {task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
+            TransferSpeedColumn(), TimeRemainingColumn(), console=screen, transient=True, auto_refresh=False,
+            redirect_stdout=False, redirect_stderr=False,
+        )
+        self.task = self.progress.add_task(what, total=self.total)
+        self.done = 0
+        self._last = 0.0
+        self.progress.start()
+
+    def __call__(self, count: int) -> None:
+        self.done += count
+        if self.total and self.done > self.total:  # the estimate was low: keep the bar short of 100 %
+            self.total = int(self.done * 1.1)
+            self.progress.update(self.task, total=self.total)
+        self.progress.update(self.task, completed=self.done)
+        now = time.monotonic()
+        if now - self._last >= self.REFRESH_SECONDS:
+            self._last = now
+            self._refresh()
+
+    def _refresh(self) -> None:
+        with self.console._lock:
+            self.progress.refresh()
+            self.console._progress_shown = True  # a line printed meanwhile clears the bar first
+
+    def close(self) -> None:
+        self._refresh()
+        with self.console._lock:
+            self.progress.stop()
+            self.console._progress_shown = False
 
 
 def _to_devnull(stream: TextIO) -> None:

@@ -25,6 +25,7 @@ class Options:
     debug: bool = False
     lock_timeout: float = 0.0
     jobs: int = 1  # stacks run at once (--jobs)
+    verbose: bool = False  # dry runs: every step in full (SQL bodies) (--verbose)
     overrides: dict[str, str] = field(default_factory=dict)
 
 
@@ -61,6 +62,10 @@ class Context:
         {} when there is none. Parsed once per run: planning asks for it more than once per stack."""
         if path not in self._env_files:
             self._env_files[path] = envmod.read_env_file(path, self.root_env()) if path.is_file() else {}
+            for key in self._env_files[path]:
+                meant = envmod.misspelt_setting(key)
+                if meant:  # a typo would silently leave a setting at its default
+                    self.console.warn(f"{path}: {key} is not a kompose setting; did you mean {meant}?")
         return dict(self._env_files[path])
 
     def stack_env(self, stack: Stack) -> dict[str, str]:
@@ -87,9 +92,30 @@ class Context:
                 )
                 client.ping()
             except DockerException as exc:
-                raise DockerError(f"cannot reach the Docker engine: {_short(exc)}") from None
+                url = self.process_env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+                raise DockerError(f"cannot reach the Docker engine at {url}: {engine_problem(exc)}") from None
             self._docker = client
         return self._docker
+
+
+def engine_problem(exc: BaseException) -> str:
+    """What went wrong talking to the engine, in words (not "('Connection aborted.', FileNotFoundError(2, …))")."""
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo and len(found) < 50:  # the exception, its causes and the exceptions in their args
+        item = todo.pop(0)
+        found.append(item)
+        todo += [a for a in getattr(item, "args", ()) if isinstance(a, BaseException)]
+        todo += [c for c in (item.__cause__, item.__context__) if c is not None and c not in found]
+    text = " ".join(str(e) for e in found)
+    for kind, words in ((FileNotFoundError, "no such socket (is the engine running? DOCKER_HOST picks another)"),
+                        (PermissionError, "permission denied on the socket (the docker group, or root)"),
+                        (ConnectionRefusedError, "connection refused (is the engine running?)")):
+        if any(type(e) is kind for e in found) or kind.__name__ in text:
+            return words
+    if "NewConnectionError" in text or "Max retries exceeded" in text:
+        return "no engine answers there (is it running? is DOCKER_HOST right?)"
+    return _short(exc)
 
 
 def _short(exc: Exception) -> str:

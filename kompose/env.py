@@ -212,3 +212,33 @@ def mask_url(url: str) -> str:
     if password:
         return parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1)).geturl()
     return url
+
+
+# the KOMPOSE_* settings a .env may set, for "did you mean" on a misspelt one (KOMPOSE_KEEP_DALY).
+# A room adding a setting adds it here; families below are checked by their own parsers.
+KNOWN_SETTINGS = frozenset({
+    "KOMPOSE_ROOT", "KOMPOSE_CRON_FILE", "KOMPOSE_DB_CONTAINER", "KOMPOSE_DUMP_DIR", "KOMPOSE_LOCAL_DUMPS",
+    "KOMPOSE_EXPORT_FORMAT", "KOMPOSE_EXPORT_COMPRESS", "KOMPOSE_KEEP_LAST", "KOMPOSE_KEEP_DAILY",
+    "KOMPOSE_KEEP_WEEKLY", "KOMPOSE_KEEP_MONTHLY", "KOMPOSE_HOOK_TIMEOUT", "KOMPOSE_POST_POLICY",
+    "KOMPOSE_SCHEDULE_GRACE", "KOMPOSE_SCHEDULE_DB_EXPORT", "KOMPOSE_SCHEDULE_DB_CLEANUP", "KOMPOSE_SCHEDULE_DB_DRILL",
+    "KOMPOSE_SCHEDULE_DB_VERIFY", "KOMPOSE_LOCK_WAIT", "KOMPOSE_SWAP_LOCK_TIMEOUT", "KOMPOSE_METRICS_FILE",
+    "KOMPOSE_NOTIFY", "KOMPOSE_NOTIFY_ON", "KOMPOSE_NOTIFY_TIMEOUT", "KOMPOSE_PING_URL", "KOMPOSE_REPOSITORIES",
+    "KOMPOSE_REPOSITORY_CHECK_SUBSET",
+})
+CHECKED_FAMILIES = ("KOMPOSE_HOOK_", "KOMPOSE_SCHEDULE_", "KOMPOSE_PING_URL_", "KOMPOSE_NOTIFY_", "KOMPOSE_REPOSITORY_",
+                    "KOMPOSE_RESTIC_", "KOMPOSE_MARIADB_", "KOMPOSE_METRICS_")
+
+
+def misspelt_setting(key: str) -> str | None:
+    """The known KOMPOSE_* setting ``key`` is a near miss of (KOMPOSE_KEEP_DALY -> KOMPOSE_KEEP_DAILY),
+    or None: a known key, one of a family its parser checks, or nothing close."""
+    if not key.startswith("KOMPOSE_") or key in KNOWN_SETTINGS:
+        return None
+    import difflib
+
+    close = difflib.get_close_matches(key, sorted(KNOWN_SETTINGS), n=1, cutoff=0.85)
+    if not close:
+        return None
+    if key.startswith(CHECKED_FAMILIES) and key.startswith(close[0].rsplit("_", 1)[0] + "_"):
+        return None  # KOMPOSE_SCHEDULE_DB_RESTORE: the schedule parser says what is wrong with it
+    return close[0]

@@ -106,7 +106,8 @@ def select(stacks: list[Stack], pattern: str, root: Path | None = None) -> list[
 
     Keeps discovery order and lists each stack once.
     Raises UsageError for a pattern that reaches outside the root and
-    NoStackError (naming the available stacks) when nothing matches; with ``root``
+    NoStackError (naming the available stacks) when nothing matches or when an item of a comma
+    list matches nothing (``blog,nosuch``); with ``root``
     it says so when the pattern names a symlink that leads outside the root.
     """
     parts = [part.strip() for part in pattern.split(",") if part.strip()]
@@ -121,6 +122,11 @@ def select(stacks: list[Stack], pattern: str, root: Path | None = None) -> list[
         return name == part if part in names else fnmatch.fnmatchcase(name, part)
 
     chosen = [s for s in stacks if any(matches(s.name, part) for part in parts)]
+    unmatched = [part for part in parts if not any(matches(s.name, part) for s in stacks)]
+    if chosen and unmatched:  # every item of a list must match: a cron line must not skip a renamed stack
+        available = ", ".join(s.name for s in stacks)
+        raise NoStackError(f"no stack matches {', '.join(repr(p) for p in unmatched)} (in {pattern!r}); "
+                           f"available: {available}")
     if not chosen:
         for name, target in outside_links(root) if root else []:
             if any(fnmatch.fnmatchcase(name, part) for part in parts):

@@ -16,6 +16,7 @@ def plan_run(ctx, stacks, command: str, args: list[str], kwargs: dict, planner: 
 
     console = ctx.console
     stack_plans, failed_planning, without_database = [], [], []
+    ctx.root_env()  # a broken root .env stops the run: every stack reads it
     helping = not planner and compose.asks_help(command, args)
     if helping:
         stacks = stacks[:1]  # compose's help once, whatever the pattern selected
@@ -32,8 +33,14 @@ def plan_run(ctx, stacks, command: str, args: list[str], kwargs: dict, planner: 
             if len(stacks) == 1:
                 raise
             without_database.append(stack.name)
-        except (ConfigError, UsageError):
-            raise  # broken configuration stops the whole run before anything runs
+        except ConfigError as exc:
+            # one stack's broken configuration (a bad .env line, hooks.sh syntax): alone, nothing
+            # runs (exit 2); among others, that stack fails and the others go on (exit 1)
+            if len(stacks) == 1:
+                raise
+            failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
+        except UsageError:
+            raise  # a bad command line stops the whole run before anything runs
         except KomposeError as exc:
             failed_planning.append(Outcome(stack.name, "failed", error=exc.message))
     from kompose.run import tools

@@ -12,9 +12,11 @@ from typing import List, Optional
 import typer
 
 from kompose import __version__
-from kompose.cli import typer_fast
+from kompose.cli import completion, typer_fast
 from kompose.cli.commands import PATTERN_COMMANDS, ROOT_COMMANDS, parse_command_args
-from kompose.errors import ExitCode, KomposeError, Terminated, UsageError
+from kompose.cli.words import check_compose_command, check_root_command, hoist_options, option_table, root_command_hint
+from kompose.errors import ExitCode, KomposeError, NoStackError, Terminated, UsageError
+from kompose.schema import document
 
 HELP = """Back up, restore and operate the Docker Compose stacks under a root.
 
@@ -33,7 +35,9 @@ db:list, db:verify, db:drill, db:push, db:pull, hooks, hooks:check) or anything 
 template. `kompose PATTERN db:export --help` shows a command's options.
 """
 
-app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+OPTIONS: dict[str, bool] = {}  # kompose's own option words (-> takes a value), filled by main()
+
+app = typer.Typer(add_completion=True, rich_markup_mode=None, pretty_exceptions_enable=False)
 
 
 # ------------------------------------------------------------------ main
@@ -54,15 +58,18 @@ def _version(value: bool) -> None:
     },
 )
 def kompose(
-    pattern: Optional[str] = typer.Argument(None, metavar="PATTERN", show_default=False),
-    command: Optional[str] = typer.Argument(None, metavar="COMMAND", show_default=False),
+    pattern: Optional[str] = typer.Argument(None, metavar="PATTERN", show_default=False,
+                                            autocompletion=completion.complete_pattern),
+    command: Optional[str] = typer.Argument(None, metavar="COMMAND", show_default=False,
+                                            autocompletion=completion.complete_command),
     args: Optional[List[str]] = typer.Argument(None, metavar="[ARGS]...", show_default=False),
     root: Optional[Path] = typer.Option(
-        None, "--root", envvar="KOMPOSE_ROOT", help="the directory holding the stacks [default: $KOMPOSE_ROOT or .]"
+        None, "--root", envvar="KOMPOSE_ROOT", metavar="DIR", help="the directory holding the stacks [default: $KOMPOSE_ROOT or .]"
     ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan, change nothing"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="dry runs: every step in full (SQL bodies)"),
     env: Optional[List[str]] = typer.Option(None, "--env", "-e", metavar="KEY=VALUE", help="set a variable (repeatable)"),
-    network: Optional[str] = typer.Option(None, "--network", help="set NETWORK_NAME"),
+    network: Optional[str] = typer.Option(None, "--network", metavar="NAME", help="set NETWORK_NAME"),
     json_output: bool = typer.Option(False, "--json", help="print plans and results as JSON"),
     no_color: bool = typer.Option(False, "--no-color", help="no colour (also NO_COLOR)"),
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
@@ -89,20 +96,33 @@ def kompose(
             _open_log(console, log_file)
         code = _main(
             console, pattern, command, list(args or []), root, dry_run, list(env or []), network, json_output,
-            list_stacks, lock_timeout, jobs,
+            list_stacks, lock_timeout, jobs, verbose,
         )
     except KomposeError as exc:
         if debug:
             raise
         console.error(exc.message)
         code = exc.exit_code
+        kompose_own = command in PATTERN_COMMANDS or pattern in ROOT_COMMANDS  # its --json is kompose's
+        wants_json = json_output or (kompose_own and "--json" in [command, *(args or [])])
+        if wants_json and not console.emitted:  # stdout is one JSON document, errors too
+            console.emit_json(error_document(exc.message, code))
     except Terminated as exc:
         console.error(f"terminated by signal {exc.signal_number}")
         code = 128 + exc.signal_number
     except KeyboardInterrupt:
         console.error("interrupted")
         code = 130
-    except Exception:
+    except Exception as exc:
+        if not debug and type(exc).__module__.split(".")[0] in ("requests", "urllib3", "docker"):
+            # the engine went away mid-run: one line naming the socket, not the SDK's internals
+            from kompose.context import engine_problem
+
+            url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            console.error(f"lost the Docker engine at {url}: {engine_problem(exc)}")
+            if console.log:
+                console.log_line("exit code 1")
+            raise typer.Exit(int(ExitCode.FAILED)) from None
         if console.log:  # a bug: the cron log must say so, not just the mail nobody reads
             import traceback
 
@@ -132,20 +152,26 @@ def _open_log(console, path: Path) -> None:
 
 
 def _main(console, pattern, command, args, root, dry_run, env, network, json_output, list_stacks, lock_timeout,
-          jobs=1) -> int:
+          jobs=1, verbose=False) -> int:
     from kompose import env as envmod
     from kompose.context import Context, Options
     from kompose.stacks import discover, select
 
     if pattern and pattern.startswith("-"):
-        raise UsageError(f"unknown option {pattern} (options go before the pattern)")
+        raise UsageError(f"unknown option {pattern} (kompose --help lists kompose's options)")
+    if pattern and command and command.startswith("-") and pattern not in ROOT_COMMANDS:
+        # an option between the pattern and the command that is not kompose's (kompose's are moved
+        # before the pattern by hoist_options): refuse it rather than make it the compose command
+        raise UsageError(f"unknown option {command} between the pattern and the command: kompose's options are "
+                         f"listed by kompose --help; an option of the command goes after it "
+                         f"(kompose {pattern} COMMAND {command})")
     if not 0 <= lock_timeout <= 366 * 86400:  # also nan and inf: never wait forever, never crash
         raise UsageError(f"--lock-timeout {lock_timeout:g}: give a number of seconds from 0 to 31622400 (a year)")
     overrides = envmod.parse_assignments(env)
     if network:
         overrides["NETWORK_NAME"] = network
     options = Options(root=(root or Path.cwd()), dry_run=dry_run, json=json_output, overrides=overrides,
-                      lock_timeout=lock_timeout, jobs=jobs)
+                      lock_timeout=lock_timeout, jobs=jobs, verbose=verbose)
 
     if list_stacks:
         from kompose.reports.listing import stack_list_command
@@ -157,19 +183,23 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
     if pattern in ROOT_COMMANDS:
         spec = ROOT_COMMANDS[pattern]
         parsed = parse_command_args(pattern, ([command] if command else []) + args, spec.args,
-                                    prog=f"kompose {pattern}")
+                                    prog=f"kompose {pattern}", outer_options=OPTIONS)
         if parsed is None:  # --help was shown
             return ExitCode.OK
         if "json_output" in parsed:
             parsed["json_output"] = parsed["json_output"] or json_output
         return spec.reporter()(Context(options, console), **parsed)
+    if pattern and not command:
+        check_root_command(pattern)
     if not pattern or not command:
         raise UsageError("expected PATTERN COMMAND (see kompose --help), or --list")
 
     spec = PATTERN_COMMANDS.get(command)
+    if spec is None:
+        check_compose_command(pattern, command)
     kwargs: dict = {}
     if spec:
-        parsed = parse_command_args(command, args, spec.args)
+        parsed = parse_command_args(command, args, spec.args, outer_options=OPTIONS)
         if parsed is None:  # --help was shown
             return ExitCode.OK
         kwargs, sub_dry_run, sub_json = parsed
@@ -183,15 +213,30 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
             options.dry_run = True
             args = [a for a in args if a != "--dry-run"]
     ctx = Context(options, console)
-    stacks = select(discover(options.root, console.warn), pattern, options.root)
+    try:
+        stacks = select(discover(options.root, console.warn), pattern, options.root)
+    except NoStackError as exc:
+        hint = root_command_hint(pattern)
+        if hint:  # `kompose stauts blog`: a typo of a command, not a missing stack
+            raise UsageError(f"unknown command {pattern}{hint}") from None
+        raise NoStackError(exc.message + _inside_a_stack_hint(options.root)) from None
     if spec and spec.report:
         return spec.reporter()(ctx, stacks, **kwargs)
     return _plan_and_run(ctx, stacks, command, args, kwargs, spec)
 
 
+def _inside_a_stack_hint(root: Path) -> str:
+    """'; ... --root ..' when the root is itself a stack directory (kompose run inside a stack)."""
+    from kompose.stacks import compose_file_of
+
+    if compose_file_of(root) is None:
+        return ""
+    return f" ({root.resolve().name or root} is itself a stack directory: the root is its parent, --root ..)"
+
+
 def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
     from kompose.actions.planning import plan_run
-    from kompose.plan.render import render_json, render_text
+    from kompose.plan.render import has_detail, render_json, render_text
 
     console = ctx.console
     plan, failed_planning = plan_run(ctx, stacks, command, args, kwargs, spec.planner() if spec else None)
@@ -202,17 +247,19 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
         if ctx.options.json:
             data = json.loads(render_json(plan))
             data["errors"] = [{"stack": o.stack, "error": o.error} for o in failed_planning]
+            data["exit_code"] = int(ExitCode.FAILED if failed_planning else ExitCode.OK)
             data["monitoring"] = monitoring_json
-            console.emit_json(data)
+            console.emit_json(document("plan", **data))
         else:
             if plan.stacks or plan.run_hooks:
-                console.print(render_text(plan))
+                console.print(render_text(plan, verbose=ctx.options.verbose))
             for outcome in failed_planning:
                 console.print(f"{outcome.stack}: {command}")
-                console.detail(f"✗ cannot plan: {outcome.error}", "red")
+                console.failure(f"cannot plan: {outcome.error}")
             for line in monitoring_lines:
                 console.print(line)
-            console.print(console.style("dry run: nothing was changed", "dim"))
+            more = "; --verbose shows every step in full" if not ctx.options.verbose and has_detail(plan) else ""
+            console.print(console.style(f"dry run: nothing was changed{more}", "dim"))
         return ExitCode.FAILED if failed_planning else ExitCode.OK
 
     from kompose import notify
@@ -221,18 +268,72 @@ def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:
     notify.before_run(ctx, plan)  # validates the monitoring settings, then the /start pings
     for outcome in failed_planning:
         console.stack_header(outcome.stack, command)
-        console.detail(f"✗ {outcome.error}", "red")
+        console.failure(outcome.error)
     result = execute_run(ctx, plan, failed_planning)
     outcomes = result.outcomes
     order = {s.name: i for i, s in enumerate(stacks)}
     outcomes.sort(key=lambda o: order.get(o.stack, 0))
     code = exit_code(outcomes, result.run_errors)
+    if len(outcomes) > 1 and console.shows_progress():
+        console.print(summary_table(outcomes, command, console.color))
     console.print(summary_line(outcomes) + ("; run-wide hooks failed" if result.run_errors else ""), "bold")
     notify.after_run(ctx, plan, outcomes, result.run_errors, code)
     if ctx.options.json:
-        console.emit_json({"command": command, "run_id": result.run_id, "outcomes": [o.__dict__ for o in outcomes],
-                           "run_errors": result.run_errors, "exit_code": int(code)})
+        console.emit_json(document("result", command=command, run_id=result.run_id,
+                                   outcomes=[outcome_json(o) for o in outcomes], run_errors=result.run_errors,
+                                   exit_code=int(code)))
     return code
+
+
+def summary_table(outcomes, command: str, color: bool) -> str:
+    """The table at the end of a multi-stack run on a terminal: stack, operation, result, duration, size."""
+    import io
+
+    from rich.console import Console as RichConsole
+    from rich.table import Table
+
+    from kompose.console import human_size
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column, justify in (("stack", "left"), ("operation", "left"), ("result", "left"), ("duration", "right"),
+                            ("size", "right")):
+        table.add_column(column, justify=justify)
+    styles = {"ok": "green", "failed": "red", "skipped": "yellow"}
+    for o in outcomes:
+        shown = o.status if o.status == "ok" else f"{o.status}: {o.error or ''}".rstrip(": ")
+        table.add_row(o.stack, command, f"[{styles.get(o.status, '')}]{shown}[/]" if color else shown,
+                      f"{o.duration:.1f} s", human_size(o.bytes) if o.bytes is not None else "-")
+    buffer = io.StringIO()
+    import shutil
+
+    width = shutil.get_terminal_size((120, 24)).columns
+    RichConsole(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False).print(table)
+    return buffer.getvalue().rstrip("\n")
+
+
+def outcome_json(outcome) -> dict:
+    """One stack's outcome in the result document: its steps' records name the final file, never the
+    ``.partial`` it was verified as before the rename."""
+    from kompose.dumps.files import PARTIAL_SUFFIX
+
+    data = dict(outcome.__dict__)
+    if outcome.file:
+        partial = outcome.file + PARTIAL_SUFFIX
+
+        def final(value):
+            if isinstance(value, dict):
+                return {k: final(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [final(v) for v in value]
+            return outcome.file if value == partial else value
+
+        data["details"] = final(data["details"])
+    return data
+
+
+def error_document(message: str, code: int) -> dict:
+    """The JSON document of a run that stopped with an error (see docs/json.md)."""
+    return document("error", error=message, exit_code=int(code))
 
 
 def _terminate(signal_number: int, frame) -> None:
@@ -249,8 +350,19 @@ def main() -> None:
     try:
         command = typer.main.get_command(app)
         typer_fast.install(command)
-        command(prog_name="kompose")
+        typer_fast.plain_help(command)
+        OPTIONS.update(option_table(command))
+        argv = hoist_options(sys.argv[1:], OPTIONS)
+        try:
+            code = command.main(args=argv, prog_name="kompose", standalone_mode=False)
+        except typer.TyperException as exc:  # a bad option or value, before kompose's own code runs
+            code = getattr(exc, "exit_code", ExitCode.USAGE)
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            print(f"error: {message} (see kompose --help)", file=sys.stderr)  # one line, like every error
+            if "--json" in argv[: argv.index("--") if "--" in argv else len(argv)]:
+                print(json.dumps(error_document(message, code), indent=2))
     except KeyboardInterrupt as exc:  # before or after kompose()'s own boundary: one line, no traceback
         number = getattr(exc, "signal_number", signal.SIGINT)
         sys.stderr.write("error: interrupted\n" if number == signal.SIGINT else f"error: terminated by signal {number}\n")
         raise SystemExit(128 + number) from None
+    sys.exit(code if isinstance(code, int) else 0)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Collection, Optional
 
 import typer
 
@@ -45,7 +45,8 @@ class Command:
 
 def _export_args(
     format: Optional[str] = typer.Option(
-        None, "--format", "-F", help="plain (.sql) or custom (.dump, pg_dump -Fc) [default: $KOMPOSE_EXPORT_FORMAT or plain]"
+        None, "--format", "-F", metavar="plain|custom",
+        help="plain (.sql) or custom (.dump, pg_dump -Fc) [default: $KOMPOSE_EXPORT_FORMAT or plain]"
     ),
     compress: Optional[str] = typer.Option(
         None, "--compress", metavar="gzip|zstd[:LEVEL]|none",
@@ -247,16 +248,24 @@ ROOT_COMMANDS = {name: c for name, c in COMMANDS.items() if not c.pattern}
 
 
 def parse_command_args(command: str, args: list[str], parser: Callable | None = None,
-                        prog: str | None = None):
-    """Parse a kompose command's own arguments with Typer. Returns (kwargs, dry_run, json) or None after --help."""
+                        prog: str | None = None, outer_options: Collection[str] = ()):
+    """Parse a kompose command's own arguments with Typer. Returns (kwargs, dry_run, json) or None after --help.
+
+    ``outer_options``: kompose's own options (``--jobs``); one of them given after the command is
+    refused with a hint saying where it goes."""
     parser = parser or COMMANDS[command].args
     sub = typer.Typer(add_completion=False, rich_markup_mode=None)
-    sub.command()(parser)
+    sub.command(context_settings={"help_option_names": ["-h", "--help"]})(parser)
     click_command = typer.main.get_command(sub)
     typer_fast.install(click_command)
+    typer_fast.plain_help(click_command)
     try:
         result = click_command.main(args=args, prog_name=prog or f"kompose PATTERN {command}", standalone_mode=False)
     except typer.TyperException as exc:  # typer >= 0.29 raises its (vendored) click's usage errors as these
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        option = getattr(exc, "option_name", None)
+        if option and option in outer_options:
+            before = "PATTERN " if COMMANDS[command].pattern else ""
+            message += f" ({option} is kompose's option: it goes before the command: kompose {option} ... {before}{command})"
         raise UsageError(f"{command}: {message}") from None
     return None if isinstance(result, int) else result

@@ -133,3 +133,13 @@ def install(command) -> int:
 
     command.get_params = get_params_with_plain_coercion
     return count
+
+
+def plain_help(command) -> None:
+    """Help without typer's type labels: an argument shows its name (``PATTERN``), not ``PATTERN <str>``;
+    an option without a metavar shows its name in capitals (``--network NETWORK``), not ``<str>``."""
+    for param in getattr(command, "params", []):
+        if getattr(param, "param_type_name", "") == "argument":
+            param.display_type_rich = lambda ctx=None: None
+        elif getattr(param, "metavar", "") is None and not getattr(param, "is_flag", True):
+            param.metavar = (param.name or "value").upper()

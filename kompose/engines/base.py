@@ -45,6 +45,8 @@ class Engine:
     RECREATE_IN_PLACE: ClassVar[str]
     IN_PLACE_PROPERTIES: ClassVar[str]
     ROW_COUNTS: ClassVar[str]
+    # a script printing the database's size in bytes (the estimated total of an export's progress bar)
+    SIZE_QUERY: ClassVar[str] = ""
     # run in the live database before a dump (as DB_USER); it fails with one line when the dump
     # would not be complete (PostgreSQL: row-level security hiding rows). "" for none
     EXPORT_CHECK: ClassVar[str] = ""

@@ -49,11 +49,13 @@ class HookRunner:
     """Runs hook steps for one scope; ``state`` (KOMPOSE_STATUS, KOMPOSE_FAILED_STEP, ...) says
     where the run stands. Every method raises HookError (or DockerError) when the hook fails."""
 
-    def __init__(self, ctx: Context, scope: HookScope, detail: Callable[[str], None], sink: Sink):
+    def __init__(self, ctx: Context, scope: HookScope, detail: Callable[[str], None], sink: Sink,
+                 err_sink: Sink | None = None):
         self.ctx = ctx
         self.scope = scope
         self.detail = detail
         self.sink = sink
+        self.err_sink = err_sink or sink  # a hook's stderr (the console's stderr; cron mails it)
 
     def run(self, step: Step, state: Mapping[str, str]) -> None:
         kind_of(step).run(self, step, state)

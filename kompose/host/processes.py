@@ -129,12 +129,14 @@ def run_streamed(
     sink: LineSink,
     timeout: float | None = None,
     what: str = "command",
+    err_sink: LineSink | None = None,
     stdin_passthrough: bool = False,
     pass_fds: Sequence[int] = (),
     after_start: Callable[[], None] | None = None,
 ) -> ProcessResult:
     """Run a host process in its own process group, stdin /dev/null (kompose's own with
-    ``stdin_passthrough``), output streamed to ``sink``.
+    ``stdin_passthrough``), output streamed to ``sink`` (its stderr to ``err_sink`` when given,
+    else merged into ``sink``).
 
     On timeout the whole group is stopped and HookError raised. A process whose
     background children keep its output open is waited for BACKGROUND_GRACE
@@ -148,7 +150,7 @@ def run_streamed(
             env=dict(env),
             stdin=None if stdin_passthrough else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE if err_sink is not None else subprocess.STDOUT,
             start_new_session=True,
             pass_fds=tuple(pass_fds),
         )
@@ -162,6 +164,10 @@ def run_streamed(
     secrets = [value.encode("utf-8", "surrogateescape") for value in secret_values(env)]
     reader = threading.Thread(target=_pump, args=(proc.stdout, sink, muted, secrets), daemon=True)
     reader.start()
+    err_reader = None
+    if err_sink is not None:
+        err_reader = threading.Thread(target=_pump, args=(proc.stderr, err_sink, muted, secrets), daemon=True)
+        err_reader.start()
     _live_groups.add(proc)
     try:
         code = proc.wait(timeout=timeout)
@@ -169,6 +175,8 @@ def run_streamed(
         _kill_group(proc)
         proc.wait()
         reader.join(BACKGROUND_GRACE)
+        if err_reader is not None:
+            err_reader.join(BACKGROUND_GRACE)
         muted.set()
         raise HookError(f"{what} timed out after {timeout:g} s; its process group was killed") from None
     except BaseException:
@@ -179,9 +187,11 @@ def run_streamed(
     finally:
         _live_groups.discard(proc)
     reader.join(BACKGROUND_GRACE)
+    if err_reader is not None:
+        err_reader.join(max(0.05, BACKGROUND_GRACE if not reader.is_alive() else 0.05))
     # the reader goes on draining what lingering children write, but shows none of it
     muted.set()
-    return ProcessResult(code, lingering=reader.is_alive())
+    return ProcessResult(code, lingering=reader.is_alive() or (err_reader is not None and err_reader.is_alive()))
 
 
 def run_in_terminal(argv: Sequence[str], cwd: Path, env: Mapping[str, str], what: str = "command") -> int:
@@ -247,6 +257,7 @@ def run_hook(
     cwd: Path,
     timeout: float,
     sink: LineSink,
+    err_sink: LineSink | None = None,
 ) -> ProcessResult:
     """Run one hook function of ``hooks_file`` in bash. Raises HookError when it fails, times
     out, or was never called (hooks.sh ended the shell while it was sourced)."""
@@ -268,6 +279,7 @@ def run_hook(
             what=f"hook {function}",
             pass_fds=(write_end,),
             after_start=close_write_end,
+            err_sink=err_sink,
         )
         try:
             called = os.read(read_end, 16) == b"called"

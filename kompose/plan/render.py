@@ -227,18 +227,42 @@ POLICY_TEXT = {
 }
 
 
-def _bulleted(lines: list[str], title: str, steps: list[Step]) -> None:
+def _bulleted(lines: list[str], title: str, steps: list[Step], verbose: bool = True) -> None:
     if not steps:
         return
     lines.append(f"      {title}:")
     for step in steps:
-        kind, text = describe(step)
-        first, *rest = text.splitlines() or [""]
+        kind, first, *rest = _step_lines(step, verbose)
         lines.append(f"      - {kind:<8} {first}")
         lines.extend(f"        {'':<8} {line}" for line in rest)
 
 
-def render_text(plan: Plan) -> str:
+# steps whose lines after the first are a list the step decides on (each dump kept or removed, each
+# dump verified): shown always. Any other step's further lines are detail (a SQL body, the helper's
+# pipe, a restore's notes): shown with --verbose
+ITEM_LINES = (Retention, VerifyDumps)
+
+
+def _step_lines(step: Step, verbose: bool) -> list[str]:
+    kind, text = describe(step)
+    first, *rest = text.splitlines() or [""]
+    if rest and not verbose and not isinstance(step, ITEM_LINES):
+        rest = []
+    return [kind, first, *rest]
+
+
+def has_detail(plan: Plan) -> bool:
+    """Whether the compact text leaves out lines (a SQL body) that --verbose would show."""
+    for stack_plan in plan.stacks:
+        for step in [*stack_plan.steps, *stack_plan.post, *stack_plan.on_failure, *stack_plan.on_error]:
+            if not isinstance(step, ITEM_LINES) and len(describe(step)[1].splitlines()) > 1:
+                return True
+    return False
+
+
+def render_text(plan: Plan, verbose: bool = True) -> str:
+    """The plan as text, one numbered line per step; ``verbose=False`` (the CLI's default; --verbose
+    is verbose=True) leaves out every step's lines after its first (SQL bodies), except the lists of ITEM_LINES steps."""
     lines = []
     run_hooks = plan.run_hooks
     if run_hooks and run_hooks.pre:
@@ -248,18 +272,17 @@ def render_text(plan: Plan) -> str:
     for stack_plan in plan.stacks:
         lines.append(f"{stack_plan.stack}: {stack_plan.command}" + ("  [locks the stack]" if stack_plan.lock else ""))
         for number, step in enumerate(stack_plan.steps, 1):
-            kind, text = describe(step)
-            first, *rest = text.splitlines() or [""]
+            kind, first, *rest = _step_lines(step, verbose)
             lines.append(f"  {number:>2}. {kind:<8} {first}")
             lines.extend(f"      {'':<8} {line}" for line in rest)
-        _bulleted(lines, f"post hooks, {POLICY_TEXT[stack_plan.post_policy]}", stack_plan.post)
-        _bulleted(lines, "on failure (clean-up)", stack_plan.on_failure)
-        _bulleted(lines, "on error (after any failure, with KOMPOSE_FAILED_STEP and KOMPOSE_ERROR)", stack_plan.on_error)
+        _bulleted(lines, f"post hooks, {POLICY_TEXT[stack_plan.post_policy]}", stack_plan.post, verbose)
+        _bulleted(lines, "on failure (clean-up)", stack_plan.on_failure, verbose)
+        _bulleted(lines, "on error (after any failure, with KOMPOSE_FAILED_STEP and KOMPOSE_ERROR)", stack_plan.on_error, verbose)
     if run_hooks and (run_hooks.post or run_hooks.on_error):
         lines.append(f"run-wide: after the last stack ({run_hooks.directory})")
         post_when = "only when every stack succeeded" if run_hooks.post_policy == "success" else POLICY_TEXT["always"]
-        _bulleted(lines, f"post_run hooks, {post_when}", run_hooks.post)
-        _bulleted(lines, "on error (when a stack or a run-wide hook failed)", run_hooks.on_error)
+        _bulleted(lines, f"post_run hooks, {post_when}", run_hooks.post, verbose)
+        _bulleted(lines, "on error (when a stack or a run-wide hook failed)", run_hooks.on_error, verbose)
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from kompose.context import Context
 from kompose.errors import ConfigError
 from kompose.plan.steps import Step
 from kompose.plan.render import describe_hook, step_json
+from kompose.schema import document
 from kompose.stacks import Stack
 
 _INFO = {info.point: info for info in hooks.OPERATION_POINTS}
@@ -113,7 +114,7 @@ def render_listing(places: list[PlaceListing]) -> list[str]:
 def listing_json(places: list[PlaceListing]) -> list[dict[str, Any]]:
     return [
         {
-            "name": place.name,
+            "stack": None if place.run_wide else place.name,
             "directory": str(place.directory),
             "run_wide": place.run_wide,
             "post_policy": place.post_policy,
@@ -247,7 +248,7 @@ def hooks_command(ctx: Context, stacks: list[Stack]) -> int:
     """``kompose PATTERN hooks``: every hook that would run, per stack and point (runs none)."""
     places = list_hooks(ctx, stacks)
     if ctx.options.json:
-        ctx.console.emit_json(listing_json(places))
+        ctx.console.emit_json(document("hooks", places=listing_json(places)))
     else:
         for line in render_listing(places):
             ctx.console.print(line)
@@ -259,8 +260,10 @@ def hooks_check_command(ctx: Context, stacks: list[Stack]) -> int:
     results = check(ctx, stacks)
     failed = [r for r in results if r.problems]
     if ctx.options.json:
-        ctx.console.emit_json([{"name": r.name, "directory": str(r.directory), "problems": r.problems,
-                                "warnings": r.warnings, "checked": r.checked} for r in results])
+        ctx.console.emit_json(document("hooks_check", places=[
+            {"stack": None if r.directory == ctx.root.resolve() else r.name, "run_wide": r.directory == ctx.root.resolve(),
+             "directory": str(r.directory), "problems": r.problems, "warnings": r.warnings, "checked": r.checked}
+            for r in results]))
     else:
         for line in render_check(results):
             ctx.console.print(line)

@@ -17,8 +17,9 @@ from kompose.dumps import files as dumps
 from kompose.dumps import manifest
 from kompose.reports import schedules
 from kompose.console import human_size
-from kompose.errors import ExitCode, UsageError
+from kompose.errors import ExitCode, KomposeError, UsageError
 from kompose.reports.listing import human_age
+from kompose.schema import document, iso_utc
 from kompose.repositories import state as copy_state
 
 DRILL_STATE = dumps.DRILL_STATE
@@ -43,6 +44,7 @@ class StackStatus:
     problems: list[str] = field(default_factory=list)
     last_runs: dict = field(default_factory=dict)  # operation -> the last run's record (see notify.state)
     max_age_seconds: int | None = None  # the age limit the newest dump was judged by
+    error: str | None = None  # the stack's configuration cannot be read (a bad .env line)
     # per repository (KOMPOSE_REPOSITORIES, masked): the newest copy kompose made there
     copies: list = field(default_factory=list)
 
@@ -128,7 +130,8 @@ def _judge_stack(status: StackStatus, directory: Path, env, found_schedules, now
         # the unattended operations; a failed db:import or db:rollback is a person's, at a terminal
         if record.get("status") == "failed" and operation in schedules.OPERATIONS.values():
             kinds.append("failed")
-            status.problems.append(f"last {operation} failed ({record.get('at', '?')}): {record.get('error') or '?'}")
+            at = iso_utc(record.get("at")) or "?"  # as the JSON says it (docs/json.md)
+            status.problems.append(f"last {operation} failed ({at}): {record.get('error') or '?'}")
     exports = [s for s in found_schedules if s.command == "db:export"]
     if status.database and (exports or max_age is not None):
         if max_age is not None:
@@ -194,6 +197,18 @@ def _ago(seconds: int | None) -> str:
     return "-" if seconds is None else human_age(seconds)
 
 
+def _status_or_error(ctx, stack, now: datetime, limit, alone: bool) -> StackStatus:
+    """The stack's status; among others, a stack whose .env cannot be read shows its error and the
+    others their status (exit 1). Alone, or any other configuration error: raised (exit 2)."""
+    try:
+        ctx.stack_env(stack)
+    except KomposeError as exc:
+        if alone:
+            raise
+        return StackStatus(stack.name, None, error=exc.message, state="error", problems=[exc.message])
+    return stack_status(ctx, stack, now, limit)
+
+
 def status_command(ctx, pattern: str | None, json_output: bool, max_age: str | None = None) -> int:
     """The table (or JSON); exit 1 when a selected stack has a problem (see _judge_stack)."""
     from kompose.stacks import discover, select
@@ -203,16 +218,22 @@ def status_command(ctx, pattern: str | None, json_output: bool, max_age: str | N
     if pattern:
         stacks = select(stacks, pattern)
     now = datetime.now()
-    rows = [stack_status(ctx, stack, now, limit) for stack in stacks]
+    rows = [_status_or_error(ctx, stack, now, limit, len(stacks) == 1) for stack in stacks]
+    for r in rows:
+        if r.error:
+            ctx.console.error(f"{r.stack}: {r.error}")
     code = ExitCode.FAILED if any(r.problems for r in rows) else ExitCode.OK
     if json_output:
-        ctx.console.emit_json([asdict(r) for r in rows])
+        ctx.console.emit_json(document("status", stacks=[asdict(r) for r in rows]))
         return code
     if not rows:
         ctx.console.print(f"no stacks under {ctx.root}")
         return ExitCode.OK
     table_rows = []
     for r in rows:
+        if r.error:
+            table_rows.append([r.stack, "error", r.error, "", "", "", "", "", "", "error"])
+            continue
         if not r.database:
             table_rows.append([r.stack, "-", "", "", "", "", "", "", "", "; ".join(r.problems) or "ok"])
             continue
@@ -287,7 +308,7 @@ def check_schedules(ctx, stacks, found: list[schedules.Schedule], target: schedu
         ([crontab] if crontab["state"] != "ok" else [])
 
     if json_output:
-        ctx.console.emit_json({"schedules": results, "crontab": crontab, "flagged": len(flagged)})
+        ctx.console.emit_json(document("cron_check", schedules=results, crontab=crontab, flagged=len(flagged)))
     else:
         if results:
             ctx.console.print(_table(

@@ -9,6 +9,7 @@ from kompose.repositories import restic
 from kompose.repositories.client import Client
 from kompose.repositories.restic import RepositoryError
 from kompose.stacks import Stack
+from kompose.schema import document
 
 
 def remote_rows(ctx: Context, stack: Stack) -> tuple[list[dict], list[str]]:
@@ -65,5 +66,5 @@ def db_list_remote(ctx: Context, stacks: list[Stack]) -> int:
         else:
             all_rows += [{"stack": stack.name, "error": error} for error in errors]
     if ctx.options.json:
-        ctx.console.emit_json(all_rows)
+        ctx.console.emit_json(document("remote_dumps", copies=all_rows))
     return 1 if failed else 0

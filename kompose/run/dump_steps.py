@@ -147,7 +147,7 @@ class DumpSteps:
         if ok:
             self.console.detail(f"✓ {name}: " + "; ".join(parts), "green")
             return None
-        self.console.detail(f"✗ {name}: " + "; ".join(parts), "red")
+        self.console.failure(f"{name}: " + "; ".join(parts))
         return f"{name} failed verification: " + "; ".join(parts)
 
     # -- import's guards

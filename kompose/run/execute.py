@@ -26,6 +26,14 @@ PARALLEL_COMMANDS_EXCLUDED = {"db:import", "db:rollback"}
 def execute_plan(ctx: Context, plan: Plan, run: RunFiles | None = None) -> list[Outcome]:
     """Run every stack's plan (--jobs N: up to N at once); a failing stack never stops the others."""
     jobs = ctx.options.jobs
+    if len(plan.stacks) > 1 and _follows(plan):
+        # `logs -f` never ends by itself: follow every stack at once, each line prefixed with its stack
+        from kompose.run.parallel import run_parallel
+
+        return run_parallel(
+            ctx, plan.stacks, len(plan.stacks),
+            lambda stack_plan, console: StackRun(ctx, stack_plan, run, console).run(), streaming=True,
+        )
     if jobs > 1 and len(plan.stacks) > 1 and plan.command not in PARALLEL_COMMANDS_EXCLUDED:
         from kompose.run.parallel import run_parallel
 
@@ -37,6 +45,22 @@ def execute_plan(ctx: Context, plan: Plan, run: RunFiles | None = None) -> list[
         ctx.console.stack_header(stack_plan.stack, stack_plan.command)
         outcomes.append(StackRun(ctx, stack_plan, run).run())
     return outcomes
+
+
+def _follows(plan: Plan) -> bool:
+    """Whether the plan is a compose command that follows output until interrupted (logs -f)."""
+    from kompose.plan.steps import Compose
+
+    if plan.command not in ("logs", "events"):
+        return False
+    for stack_plan in plan.stacks:
+        for step in stack_plan.steps:
+            if isinstance(step, Compose):
+                words = step.argv[3:] if len(step.argv) > 3 else ()
+                if plan.command == "events" or any(w in ("-f", "--follow") or (w.startswith("-") and not
+                                                   w.startswith("--") and "f" in w[1:]) for w in words):
+                    return True
+    return False
 
 
 def _names(outcomes: list[Outcome], status: str) -> str:
@@ -63,7 +87,8 @@ def _execute_run(ctx: Context, plan: Plan, failures: list[Outcome], run: RunFile
     summary = Outcome("run-wide hooks", "ok")
     scope = HookScope("", run_hooks.directory, run_hooks.hooks_file, run_hooks.env, run.run_id,
                       run.run_context_file)
-    runner = HookRunner(ctx, scope, lambda text: console.detail(text, "blue"), lambda line: console.stream_line("", line))
+    runner = HookRunner(ctx, scope, lambda text: console.detail(text, "blue"), lambda line: console.stream_line("", line),
+                        lambda line: console.stream_error_line("", line))
     sequence = HookSequence(console, runner, summary)
 
     outcomes = list(failures)

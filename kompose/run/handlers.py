@@ -17,6 +17,7 @@ from typing import Callable
 
 import time
 
+from kompose.console import NoBar
 from kompose.dumps import codecs
 from kompose.dumps import files as dumps
 from kompose.docker import exec as docker_exec
@@ -73,7 +74,7 @@ def run_network(run, step: Network) -> None:
 
 def run_exec(run, step: Exec) -> None:
     run.console.detail(step.what or describe(step)[1], "blue")
-    progress = run.progress(step.what)
+    progress = run.progress(step.what, step if (step.stdin_file or step.stdout_file) else None)
     # files stream through codecs: (de)compression on the host, and the sha256 of what is written
     try:
         stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
@@ -89,10 +90,12 @@ def run_exec(run, step: Exec) -> None:
         raise DumpError(f"cannot write {step.stdout_file}: {exc.strerror}") from None
     started = now_iso()
     started_clock = time.time()
+    if stdin is not None and not isinstance(progress, NoBar):
+        stdin = _Counted(stdin, progress)  # an import's progress is what it sends
     try:
         result = docker_exec.container_exec(
             run.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
-            on_progress=progress,
+            on_progress=None if stdin is not None else progress,
         )
         for handle in (stdout, stdin):
             if handle:
@@ -101,6 +104,7 @@ def run_exec(run, step: Exec) -> None:
         run.check_container(step.container, started_clock, step.what or step.argv[0])
         raise
     finally:
+        progress.close()
         for handle in (stdin, stdout):
             if handle:
                 handle.abort()
@@ -137,11 +141,33 @@ def _failure(run, step, result) -> str:
     return f"{step.argv[0]} waited {waited} for a table another session has locked, then gave up: {who}"
 
 
+class _Counted:
+    """A stdin source whose reads are counted for the progress bar (it hides fileno(), so the exec
+    reads it instead of using sendfile(2): only when a bar is shown)."""
+
+    def __init__(self, source, progress):
+        self._source = source
+        self._progress = progress
+        self.name = getattr(source, "name", "")
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._source.read(size)
+        if chunk:
+            self._progress(len(chunk))
+        return chunk
+
+    def close(self) -> None:
+        self._source.close()
+
+    def abort(self) -> None:
+        self._source.abort()
+
+
 def run_dumpinhelper(run, step: DumpInHelper) -> None:
     from kompose.docker import helper as helper_container
 
     run.console.detail(step.what or describe(step)[1], "blue")
-    progress = run.progress(step.what)
+    progress = run.progress(step.what, step)
     started = now_iso()
     started_clock = time.time()
     try:
@@ -153,6 +179,8 @@ def run_dumpinhelper(run, step: DumpInHelper) -> None:
     except DockerError:
         run.check_container(step.container, started_clock, step.what or step.argv[0])
         raise
+    finally:
+        progress.close()
     if result.note:
         run.console.detail(result.note, "yellow")
     if result.exit_code != 0:

@@ -30,7 +30,8 @@ class BufferedConsole(Console):
 
     def __init__(self, parent: Console):
         buffer = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+", encoding="utf-8", errors="replace")
-        super().__init__(out=buffer, err=buffer, color=parent.color)
+        errors = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+", encoding="utf-8", errors="replace")
+        super().__init__(out=buffer, err=errors, color=parent.color)  # errors: to the parent's stderr
         self.parent = parent
         self.secrets = parent.secrets
         self.is_terminal = False  # no progress lines inside a block
@@ -39,17 +40,40 @@ class BufferedConsole(Console):
         self.parent.add_secrets(values)
         self.secrets = self.parent.secrets
 
-    def _chunks(self) -> Iterator[str]:
-        self.out.seek(0)
+    @staticmethod
+    def _chunks(spool) -> Iterator[str]:
+        spool.seek(0)
         while True:
-            chunk = self.out.read(1 << 16)
+            chunk = spool.read(1 << 16)
             if not chunk:
                 return
             yield chunk
 
     def flush_to_parent(self) -> None:
-        self.parent.print_block(self._chunks())
+        """The stack's block on the parent's out, then its error lines on the parent's err."""
+        self.parent.print_block(self._chunks(self.out))
+        self.parent.print_block(self._chunks(self.err), stream=self.parent.err)
         self.out.close()
+        self.err.close()
+
+
+class PrefixedConsole(Console):
+    """A Console whose lines go straight to the parent's, each prefixed with the stack's name
+    (``blog | ``): for commands that never end by themselves (``logs -f`` over several stacks)."""
+
+    def __init__(self, parent: Console, stack: str, width: int):
+        super().__init__(out=parent.out, err=parent.err, color=parent.color)
+        self.parent = parent
+        self.secrets = parent.secrets
+        self.is_terminal = False  # no progress lines between others' lines
+        self.prefix = f"{stack:<{width}} | "
+
+    def add_secrets(self, values) -> None:
+        self.parent.add_secrets(values)
+        self.secrets = self.parent.secrets
+
+    def _write(self, stream, text: str) -> None:
+        self.parent._write(stream, self.style(self.prefix, "dim") + text.lstrip(" "))
 
 
 INTERRUPT_GRACE = 3.0  # seconds the interrupted stacks get to clean up after themselves
@@ -73,8 +97,12 @@ def run_parallel(
     stack_plans: list[StackPlan],
     jobs: int,
     run_one: Callable[[StackPlan, Console], object],
+    streaming: bool = False,
 ) -> list:
     """Run ``run_one(stack_plan, console)`` for every stack, at most ``jobs`` at once. Returns the outcomes in plan order.
+
+    ``streaming``: every stack's lines are printed as they come, prefixed with its name, instead
+    of one block per stack (PrefixedConsole).
 
     Ctrl-C / SIGTERM (raised in the main thread): no new stack starts, the helper
     containers and process groups running now are stopped, the blocks of the stacks that
@@ -97,7 +125,9 @@ def run_parallel(
                 if not pending:
                     return
                 index = pending.pop(0)
-                buffered = BufferedConsole(console)
+                width = max(len(sp.stack) for sp in stack_plans)
+                buffered = PrefixedConsole(console, stack_plans[index].stack, width) if streaming \
+                    else BufferedConsole(console)
                 running[index] = buffered
             stack_plan = stack_plans[index]
             try:
@@ -108,7 +138,7 @@ def run_parallel(
             finally:
                 with lock:
                     running.pop(index, None)
-                if not stop.is_set():
+                if not stop.is_set() and not streaming:
                     buffered.flush_to_parent()
 
     # daemon threads: an interrupted run must be able to exit while a stream is still open
@@ -124,7 +154,7 @@ def run_parallel(
             with lock:
                 names = [stack_plans[i].stack for i in sorted(running)]
             done = sum(r is not None for r in results)
-            if names:
+            if names and not streaming:
                 console.progress(f"running: {', '.join(names)} · {done} of {len(stack_plans)} done")
     except BaseException:
         stop.set()
@@ -147,7 +177,9 @@ def run_parallel(
                 except OSError:
                     pass
         for buffered in interrupted:
-            buffered.print("  ✗ interrupted")
+            if streaming:
+                continue
+            buffered.failure("interrupted")
             buffered.flush_to_parent()
         raise
     if failures:

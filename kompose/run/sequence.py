@@ -42,9 +42,9 @@ class HookSequence:
             self.outcome.status = "failed"
             self.outcome.error = exc.message
             self.outcome.failed_step = self.failure["KOMPOSE_FAILED_STEP"]
-            self.console.detail(f"✗ {exc.message}", "red")
+            self.console.failure(exc.message)
         else:
-            self.console.detail(f"✗ {exc.message} (after the first failure)", "yellow")
+            self.console.failure(f"{exc.message} (after the first failure)", "yellow")
             self.outcome.notes.append(exc.message)
 
     def post(self, steps: list[Step], policy: str) -> None:

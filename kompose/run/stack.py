@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
 
-from kompose.console import Console, Rate, human_size
+from kompose.console import Console, human_size
 from kompose.context import Context
 from kompose.engines import engine_for
 from kompose.errors import DockerError, KomposeError, LockedError
@@ -16,7 +15,7 @@ from kompose.docker import exec as docker_exec
 from kompose.plan.model import StackPlan
 from kompose.plan.render import describe
 from kompose.plan.steps import (
-    HookStep, Step,
+    DumpInHelper, HookStep, Step,
 )
 from kompose.run.dump_steps import DumpSteps, now_iso
 from kompose.run.restore_checks import RestoreChecks
@@ -57,7 +56,7 @@ class StackRun(DumpSteps, RestoreChecks):
         except KomposeError as exc:  # the lock could not be taken (the steps catch their own errors)
             self.outcome.status = "failed"
             self.outcome.error = exc.message
-            self.console.detail(f"✗ {exc.message}", "red")
+            self.console.failure(exc.message)
             return self.outcome
 
     def _run_steps(self) -> Outcome:
@@ -79,6 +78,7 @@ class StackRun(DumpSteps, RestoreChecks):
         self.hooks = HookRunner(
             self.ctx, scope, lambda text: self.console.detail(text, "blue"),
             lambda line: self.console.stream_line("", line),
+            lambda line: self.console.stream_error_line("", line),
         )
         sequence = HookSequence(self.console, self.hooks, self.outcome)
         step: Step | None = None
@@ -91,7 +91,7 @@ class StackRun(DumpSteps, RestoreChecks):
         except KeyboardInterrupt:
             # Ctrl-C or SIGTERM: clean up as after a failure (no .partial, no temporary
             # database left), then let the interrupt end the run
-            self.console.detail("✗ interrupted; cleaning up", "red")
+            self.console.failure("interrupted; cleaning up")
             self._clean_up()
             raise
         # after the operation: its post hooks never undo it (no clean-up runs after them)
@@ -128,15 +128,32 @@ class StackRun(DumpSteps, RestoreChecks):
 
     # -- what handlers use
 
-    def progress(self, what: str) -> Callable[[int], None]:
-        """An on_progress callback: adds up bytes, shows the rate now and then."""
-        rate = Rate()
+    def progress(self, what: str, step=None):
+        """An on_progress callback for a transfer (close() it when the transfer ends): on a terminal a
+        progress bar with the estimated total (see estimate), elsewhere nothing."""
+        return self.console.transfer(what or "transfer", self.estimate(step) if step is not None else None)
 
-        def progress(count: int) -> None:
-            if rate.add(count):
-                self.console.progress(f"{what}: {rate.text()}")
-
-        return progress
+    def estimate(self, step) -> int | None:
+        """The bytes a transfer step will count, estimated, for the bar's total and percent: an
+        import sends its file (uncompressed), an export receives about the database's size (plain
+        SQL), or about the previous dump of the same kind (what is counted is compressed: custom
+        format, a helper's gzip/zstd file). None: no estimate (the bar shows bytes and rate only)."""
+        if not self.console.shows_progress():
+            return None
+        try:
+            source = getattr(step, "stdin_file", None)
+            if source is not None:
+                return source.stat().st_size if not getattr(step, "host_codec", "") else None
+            output = getattr(step, "stdout_file", None) or getattr(step, "output", None)
+            if output is None:
+                return None
+            counted_compressed = ".dump" in output.name or (
+                isinstance(step, DumpInHelper) and any(f".sql.{c}" in output.name for c in ("gz", "zst")))
+            if counted_compressed:
+                return _previous_dump_size(output)
+            return _database_size(self.ctx, step, self.engine, self.plan.env, self.plan.stack)
+        except Exception:  # an estimate never fails a run
+            return None
 
     def check_container(self, container, started: float, what: str, result=None) -> None:
         """Raise DockerError naming the container when it stopped, vanished or restarted during ``what``.
@@ -150,3 +167,30 @@ class StackRun(DumpSteps, RestoreChecks):
         trouble = docker_exec.container_trouble(self.ctx.docker(), container.id, started, settle)
         if trouble:
             raise DockerError(f"the database container {container.name} {trouble} during {what}")
+
+
+def _previous_dump_size(output: Path) -> int | None:
+    """The size of the newest finished dump of the same kind beside ``output`` (an estimate)."""
+    final = output.name.removesuffix(".partial")
+    database = final.rpartition("_")[0].rpartition("_")[0]
+    suffix = final[final.index("."):] if "." in final else ""
+    previous = sorted((p for p in output.parent.glob(f"{database}_*{suffix}") if p.name != final),
+                      key=lambda p: p.name, reverse=True)
+    return previous[0].stat().st_size if previous else None
+
+
+def _database_size(ctx, step, engine, env, stack: str) -> int | None:
+    """The database's size on the server (the engine's SIZE_QUERY, pg_database_size), asked in its
+    container with the stack's credentials (in the exec's environment, as every step)."""
+    import io
+
+    query = getattr(engine, "SIZE_QUERY", "")
+    container = getattr(step, "container", None)
+    if not query or container is None or not container.id:
+        return None
+    conn = engine.connection(env, stack)
+    argv = engine.script_argv(conn, conn.database, ())
+    result = docker_exec.container_exec(ctx.docker(), container.id, argv, conn.exec_env(),
+                                        stdin=io.BytesIO(query.encode()))
+    text = bytes(result.stdout).decode(errors="replace").strip()
+    return int(text) if result.exit_code == 0 and text.isdigit() else None

@@ -361,7 +361,7 @@ def test_import_into_a_database_that_does_not_exist_yet(server: Server):
     copied = target.dir / dump.name
     copied.write_bytes(dump.read_bytes())
     refused = server.run(target.name, "db:import", copied.name)
-    assert refused.code == 1 and "--allow-other-database" in refused.stdout, str(refused)
+    assert refused.code == 1 and "--allow-other-database" in refused.output, str(refused)
     result = server.run(target.name, "db:import", "--allow-other-database", copied.name)
     assert result.code == 0, str(result)
     assert fingerprint(target.db) == original
@@ -800,7 +800,7 @@ def test_database_name_too_long_for_the_suffix_fails_before_anything_runs(server
 
 def test_database_name_with_a_slash_cannot_write_outside_the_stack(server: Server):
     app = server.app("slash", database="../escape", create=False)
-    result = server.run(app.name, "db:export", "--dry-run")
+    result = server.run("--verbose", app.name, "db:export", "--dry-run")  # the whole plan: --verbose
     assert result.code == 2, str(result)
     assert "DB_NAME" in result.output and "/" in result.output, str(result)
     assert not list(server.root.path.glob("escape_*"))
@@ -904,8 +904,8 @@ def test_db_list_shows_dumps_newest_first(kroot):
 
     as_json = run(kroot, app, "db:list", "--json")
     assert as_json.code == 0, str(as_json)
-    rows = json.loads(as_json.stdout)
-    assert [r["name"] for r in rows] == names
+    rows = json.loads(as_json.stdout)["dumps"]
+    assert [r["dump"] for r in rows] == names
     assert [r["format"] for r in rows] == ["custom", "plain", "plain"]
 
 
@@ -930,7 +930,7 @@ def test_export_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     before = _state(server, app)
     container = server.pg.container.name
 
-    result = server.run(app.name, "db:export", "--dry-run")
+    result = server.run("--verbose", app.name, "db:export", "--dry-run")  # the whole plan: --verbose
 
     assert result.code == 0, str(result)
     out = result.stdout
@@ -967,7 +967,7 @@ def test_import_dry_run_shows_the_whole_plan_and_changes_nothing(server: Server)
     before = _state(server, app)
     tmp = f"{app.database}__kompose_tmp"
 
-    result = server.run(app.name, "db:import", "--dry-run")
+    result = server.run("--verbose", app.name, "db:import", "--dry-run")  # the whole plan: --verbose
 
     assert result.code == 0, str(result)
     out = result.stdout

@@ -332,7 +332,7 @@ def test_failing_post_hook_fails_the_stack_but_never_undoes_the_import(kroot, pg
     result = kroot.run(stack, "db:import")
 
     assert result.code == 1, result
-    assert "hook hook_post_db_import failed with exit code 7" in result.stdout, result
+    assert "hook hook_post_db_import failed with exit code 7" in result.output, result
     assert pg.checksum("t") == exported, "the swap was undone after a post hook failed"
     assert f"{pg.database}__kompose_prev" in pg.databases()
     assert lines(seen) == ["hook_post_db_import"]
@@ -422,7 +422,7 @@ def test_sql_pre_swap_runs_in_the_temporary_database_and_a_failure_keeps_live(kr
     refused = kroot.run(stack, "db:import", str(dump))
 
     assert refused.code == 1, refused
-    assert "020_check.sql:2" in refused.stdout and "division by zero" in refused.stdout, refused
+    assert "020_check.sql:2" in refused.output and "division by zero" in refused.output, refused
     assert pg.checksums() == before, "a failing pre_swap SQL file changed the live database"
     assert f"{pg.database}__kompose_tmp" not in pg.databases()
 
@@ -444,7 +444,7 @@ def test_sql_directory_marked_atomic_takes_effect_entirely_or_not_at_all(kroot, 
     (kroot.dir("atomic") / "sql/pre_db_cleanup/ATOMIC").touch()
     atomic = kroot.run(stack, "db:cleanup")
     assert atomic.code == 1, atomic
-    assert "020_fail.sql:1" in atomic.stdout and "rolled back" in atomic.stdout, atomic
+    assert "020_fail.sql:1" in atomic.output and "rolled back" in atomic.output, atomic
     assert pg.count("t") == 1, "an ATOMIC directory left part of its work behind"
 
 
@@ -474,7 +474,7 @@ def test_hanging_bash_http_and_exec_hooks_time_out(kroot, recorder, docker_clien
 
     assert result.code == 1, result
     assert elapsed < 30, result
-    out = result.stdout
+    out = result.output  # the failures are on stderr
     assert "hook hook_pre_ps timed out after 1 s" in out, result
     assert "http hook KOMPOSE_HOOK_PRE_PS_HTTP (GET " in out and "timed out after 1 s" in out, result
     assert "exec hook KOMPOSE_HOOK_POST_PS_EXEC timed out after 1 s; its process group in" in out, result

@@ -366,7 +366,7 @@ def test_status_exits_1_for_a_failed_last_run_overdue_or_unverified_dump(kroot):
     row = next(line for line in status.lines if line.startswith(blog))
     assert "last db:cleanup failed" in row and "hook hook_pre_db_cleanup failed with exit code 3" in row
     assert status.lines[-1] == f"1 of 2 stack(s) need attention: {blog}"
-    data = {r["stack"]: r for r in json.loads(kroot.run("status", "--json").stdout)}
+    data = {r["stack"]: r for r in json.loads(kroot.run("status", "--json").stdout)["stacks"]}
     assert data[blog]["state"] == "failed"
     assert data[blog]["problems"] == [f"last db:cleanup failed ({data[blog]['last_runs']['db:cleanup']['at']}): "
                                       "hook hook_pre_db_cleanup failed with exit code 3"]
@@ -376,19 +376,19 @@ def test_status_exits_1_for_a_failed_last_run_overdue_or_unverified_dump(kroot):
     # --max-age: shop has no dump at all
     overdue = kroot.run("status", shop, "--max-age", "26h", "--json")
     assert overdue.code == 1
-    [row] = json.loads(overdue.stdout)
+    [row] = json.loads(overdue.stdout)["stacks"]
     assert row["problems"] == ["overdue: no dump at all"] and row["max_age_seconds"] == 26 * 3600
 
     # a schedule, and a dump kompose.sh made (complete, no manifest): unverified; old: overdue
     (kroot.dir("shop") / ".env").write_text('DB_NAME=shop\nKOMPOSE_SCHEDULE_DB_EXPORT="0 3 * * *"\n')
     dump = kroot.dir("shop") / f"shop_{time.strftime('%Y%m%d_%H%M%S')}.sql"
     dump.write_text("-- PostgreSQL database dump\nSELECT 1;\n-- PostgreSQL database dump complete\n")
-    [row] = json.loads(kroot.run("status", shop, "--json").stdout)
+    [row] = json.loads(kroot.run("status", shop, "--json").stdout)["stacks"]
     assert row["problems"] == ["unverified: the newest dump is complete"], row
     assert kroot.run("status", shop, "--max-age", "1s", "--json").code == 1
     old = kroot.dir("shop") / "shop_20200101_030000.sql"
     dump.rename(old)
-    [row] = json.loads(kroot.run("status", shop, "--json").stdout)
+    [row] = json.loads(kroot.run("status", shop, "--json").stdout)["stacks"]
     assert row["problems"][0].startswith("overdue: the newest dump is"), row
 
     # a failed db:import is a person's at a terminal, not the host's backups

@@ -109,7 +109,7 @@ def test_tampered_dump_is_refused_by_import_and_verify(kroot, pg):
     assert pg.checksums() == live
 
     verified = kroot.run(stack, "db:verify")
-    assert verified.code == 1 and "differs from its manifest" in verified.stdout
+    assert verified.code == 1 and "differs from its manifest" in verified.stderr  # a failure: on stderr
 
     forced = kroot.run(stack, "db:import", "--force")
     assert forced.code == 0, forced
@@ -186,12 +186,12 @@ def test_drill_against_a_corrupt_dump_fails_and_leaves_no_drill_database(kroot, 
     dump.write_text(text.replace("CREATE TABLE public.notes", "CREATE TABLEX public.notes", 1))
     result = kroot.run(stack, "db:drill")
     assert result.code == 1
-    assert "syntax error" in result.stdout
+    assert "syntax error" in result.stderr
     assert f"{pg.database}__kompose_drill" not in pg.databases()
     state = json.loads((kroot.dir("db") / ".kompose-drill.json").read_text())
     assert state["ok"] is False and "syntax error" in state["error"]
 
-    status = json.loads(kroot.run("status", "--json").stdout)
+    status = json.loads(kroot.run("status", "--json").stdout)["stacks"]
     assert status[0]["drill_ok"] is False
 
 
@@ -200,7 +200,7 @@ def test_failing_smoke_test_drops_the_drill_database(kroot, pg):
     stack = _stack(kroot, pg, files={"sql/drill/check.sql": "SELECT 1/0;"})
     assert kroot.run(stack, "db:export", "--compress", "gzip").code == 0
     result = kroot.run(stack, "db:drill")
-    assert result.code == 1 and "division by zero" in result.stdout
+    assert result.code == 1 and "division by zero" in result.stderr
     assert f"{pg.database}__kompose_drill" not in pg.databases()
 
 
@@ -213,7 +213,7 @@ def test_verify_reads_a_custom_archive_in_full(kroot, pg):
     dump.write_bytes(dump.read_bytes()[: dump.stat().st_size * 2 // 3])  # the table of contents is intact
     result = kroot.run(stack, "db:verify")
     assert result.code == 1
-    assert "pg_restore failed" in result.stdout
+    assert "pg_restore failed" in result.stderr
 
 
 def test_failed_export_leaves_neither_dump_nor_manifest(kroot, pg):
@@ -249,7 +249,7 @@ def test_log_file_json_summary_and_status(kroot, pg):
     assert status.code == 0, status
     row = next(line for line in status.lines if line.startswith(stack))
     assert dump.name in row and "verified" in row and "db:export" in row
-    data = json.loads(kroot.run("status", "--json").stdout)
+    data = json.loads(kroot.run("status", "--json").stdout)["stacks"]
     [mine] = [d for d in data if d["stack"] == stack]
     assert mine["newest_dump"] == dump.name and mine["verification"] == "verified"
     assert mine["size"] == dump.stat().st_size and mine["next_run"]

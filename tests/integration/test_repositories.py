@@ -145,7 +145,7 @@ def test_round_trip_through_a_repository_with_no_local_dump_left(kroot, pg, repo
 
         listed = kroot.run(stack, "db:list", "--remote", "--json", env=env)
         assert listed.code == 0, listed
-        [row] = json.loads(listed.stdout)
+        [row] = json.loads(listed.stdout)["copies"]
         assert (row["file"], row["sha256"], row["verified"], row["size"]) == (dump.name, sha, True, row["size"])
         assert row["size"] > 0
 
@@ -261,7 +261,7 @@ def test_a_killed_push_leaves_no_copy_that_counts_and_a_retry_works(kroot, pg, t
     process.wait()
     assert _snapshots(repo) == []
     listed = kroot.run("-e", f"KOMPOSE_REPOSITORIES={repo}", stack, "db:list", "--remote", "--json")
-    assert listed.code == 0 and json.loads(listed.stdout) == [], listed
+    assert listed.code == 0 and json.loads(listed.stdout)["copies"] == [], listed
     retry = kroot.run("-e", f"KOMPOSE_REPOSITORIES={repo}", stack, "db:push")
     assert retry.code == 0, retry
     [snap] = _snapshots(repo)
@@ -372,8 +372,8 @@ def test_verify_remote_reads_data_back_and_names_a_damaged_repository(kroot, pg,
             pack.write_bytes(bytes(data))
     damaged = kroot.run(stack, "db:verify", "--remote", "--read-data", "100%")
     assert damaged.code == 1, damaged
-    failed = [line for line in damaged.stdout.splitlines() if "✗" in line]
-    assert len(failed) == 1 and f"repository {bad}: restic check failed" in failed[0], damaged.stdout
+    failed = [line for line in damaged.stderr.splitlines() if "✗" in line]  # a failure's line is on stderr
+    assert len(failed) == 1 and f"repository {bad}: restic check failed" in failed[0], damaged
     assert good not in failed[0].replace(bad, "")
     usage = kroot.run(stack, "db:verify", "--remote", "--read-data", "lots")
     assert usage.code == 2 and "--read-data" in usage.stderr, usage
@@ -392,7 +392,7 @@ def test_status_and_cron_check_show_each_repositorys_newest_copy(kroot, pg, tmp_
     env_file = kroot.dir("db") / ".env"
     env_file.write_text(env_file.read_text().replace(f"KOMPOSE_REPOSITORIES='{first}'",
                                                      f"KOMPOSE_REPOSITORIES='{first} {second}'"))
-    [mine] = [d for d in json.loads(kroot.run("status", "--json").stdout) if d["stack"] == stack]
+    [mine] = [d for d in json.loads(kroot.run("status", "--json").stdout)["stacks"] if d["stack"] == stack]
     assert [(c["repository"], c["dump"]) for c in mine["copies"]] == [(first, dump.name), (second, None)]
     row = next(line for line in kroot.run("status").stdout.splitlines() if line.startswith(stack))
     assert "(1/2)" in row

@@ -29,6 +29,7 @@ class PostgresEngine(Engine):
     RECREATE_IN_PLACE = sql.RECREATE_IN_PLACE
     IN_PLACE_PROPERTIES = sql.IN_PLACE_PROPERTIES
     ROW_COUNTS = sql.ROW_COUNTS
+    SIZE_QUERY = "SELECT pg_database_size(current_database());\n"
     EXPORT_CHECK = sql.RLS_CHECK
     plain_guard = True
 

@@ -49,7 +49,8 @@ def run(runner, step: Hook, state: Mapping[str, str]) -> None:
     if scope.hooks_file is None:
         raise HookError(f"hook {step.function}: {scope.directory / 'hooks.sh'} is gone")
     limit = step.timeout if step.timeout is not None else hook_timeout(env, step.point)
-    result = processes.run_hook(scope.hooks_file, step.function, step.args, env, scope.directory, limit, runner.sink)
+    result = processes.run_hook(scope.hooks_file, step.function, step.args, env, scope.directory, limit, runner.sink,
+                                getattr(runner, "err_sink", None))
     if result.lingering:
         runner.detail(
             f"hook {step.function} returned, but a background process it started still holds its output; "
