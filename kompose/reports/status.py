@@ -149,7 +149,9 @@ def _judge_stack(status: StackStatus, directory: Path, env, found_schedules, now
                                    f"(limit {human_age(int(limit))})")
     if status.database and exports and status.newest_dump and status.verification != "verified":
         kinds.append("unverified")
-        status.problems.append(f"unverified: the newest dump is {status.verification}")
+        said = status.verification or ""
+        status.problems.append("unverified: " + (said.split(": ", 1)[1] if said.startswith("unverified: ")
+                                                 else f"the newest dump is {said}"))
     closed = _closed_by_swap(directory, status.database) if status.database else None
     if closed:
         kinds.append("closed")
