@@ -210,8 +210,10 @@ def _run(client, api, name, image, network_of, directory, mounted: Path, mount_p
     try:
         return _create_and_run(client, api, name, image, network_of, directory, mounted, mount_point, argv, env,
                                user, output, on_progress, hash_output, copier, extra_mounts)
-    except BaseException:
-        _remove(api, name)
+    except BaseException as exc:
+        # interrupted (SIGTERM, Ctrl-C) while the engine was creating it: the engine may finish the
+        # create a moment after kompose gave up waiting, so a "no such container" is watched a little
+        _remove(api, name, appear_wait=0.0 if isinstance(exc, DockerError) else 3.0)
         raise
     finally:
         with _live_lock:
@@ -324,22 +326,31 @@ def _wait(api, helper_id: str, watcher: "_Writeback", on_progress: Callable[[int
     return int(status.get("StatusCode", -1))
 
 
-def _remove(api, helper_id: str) -> None:
+def _remove(api, helper_id: str, appear_wait: float = 0.0) -> None:
+    """Remove the helper (by id or name). ``appear_wait``: a helper not there (yet) may still be
+    being created by the engine; look again for that long before taking "not found" as done."""
     from docker.errors import APIError, NotFound
 
-    for attempt in range(3):
+    deadline = time.monotonic() + appear_wait
+    attempt = 0
+    while attempt < 3:
         try:
             api.remove_container(helper_id, force=True)
             return
         except NotFound:
-            return
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.1)
+            continue
         except APIError as exc:
             # "removal already in progress" is as good as done
             if "in progress" in str(exc):
                 return
-            time.sleep(0.2 * (attempt + 1))
+            attempt += 1
+            time.sleep(0.2 * attempt)
         except Exception:
-            time.sleep(0.2 * (attempt + 1))
+            attempt += 1
+            time.sleep(0.2 * attempt)
 
 
 def remove_leftovers(client, directory: Path) -> list[str]:

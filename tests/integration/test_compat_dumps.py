@@ -71,7 +71,7 @@ def test_a_pg_dump_17_dump_restores_into_15_skipping_its_unknown_set_line(kroot,
     assert "SET transaction_timeout = 0;" in text
     damage(server)
 
-    plan = kroot.run("-n", stack, "db:import")
+    plan = kroot.run("-n", "--verbose", stack, "db:import")  # a step's second lines: --verbose
     assert plan.code == 0, plan
     assert "SET lines of parameters this server does not know are skipped" in plan.stdout, plan
 

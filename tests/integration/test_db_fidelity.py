@@ -220,7 +220,8 @@ def test_a_swap_with_a_connected_client_takes_well_under_a_second(kroot, postgre
         print(f"swap with a connected client: the live database refused connections for {closed:.3f} s "
               f"({len(lines)} reads); the import took {took:.1f} s")
         # only while the swap runs: well under a second (it was 10 s: the wait never saw the client leave)
-        assert 0 < closed < 0.8, (closed, took)
+        # (a swap faster than the 10 ms poll shows as 0: never seen closed)
+        assert closed < 0.8, (closed, took)
 
 
 def test_imports_in_a_row_as_the_app_role_keep_the_rollback_copy(kroot, postgres_factory):

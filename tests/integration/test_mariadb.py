@@ -134,7 +134,7 @@ def test_round_trip_keeps_every_object_and_rollback_swaps_back(kroot, press):
 def test_the_engine_is_detected_from_the_container_and_named_in_the_plan(kroot, press):
     name, db = press
     ok(run(kroot, db, name, "db:export"))
-    plan = ok(run(kroot, db, name, "db:import", "--dry-run"))
+    plan = ok(run(kroot, db, "--verbose", name, "db:import", "--dry-run"))  # the swap's script in full
     assert "engine mariadb" in plan.output and "RENAME TABLE" in plan.output
     listing = ok(run(kroot, db, "--list"))
     assert name in listing.output
