@@ -9,8 +9,9 @@ from kompose.hooks import points as hooks
 from kompose.hooks import sources as hookset
 from kompose.context import Context
 from kompose.docker import containers
+from kompose.dumps import files as dumps
 from kompose.engines.base import Engine
-from kompose.plan.steps import CheckServerVersion, Container, Sql
+from kompose.plan.steps import CheckServerVersion, Container, Note, Sql
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
 
@@ -35,15 +36,21 @@ def new_stack_plan(ctx: Context, stack: Stack, command: str, lock: bool = False)
     hooks_file = stack.hooks_file.resolve() if stack.hooks_file.is_file() else None
     if hooks_file:
         hooks.timeout(env)  # a bad KOMPOSE_HOOK_TIMEOUT stops the run before anything runs
-    return StackPlan(
+    dump_dir = dumps.dump_dir(directory, stack.name, env, ctx.root)
+    stack_plan = StackPlan(
         stack=stack.name,
         directory=directory,
+        dump_dir=dump_dir,
         command=command,
         env=env,
         hooks_file=hooks_file,
         lock=lock,
         post_policy=hooks.post_policy(env),
     )
+    if dump_dir != directory and command.startswith("db:"):
+        missing = "" if dump_dir.is_dir() else "; created (mode 0700) when the run starts"
+        stack_plan.steps.append(Note(f"dumps, manifests and state in {dump_dir} ({dumps.DUMP_DIR_SETTING}{missing})"))
+    return stack_plan
 
 
 @lru_cache(maxsize=8)

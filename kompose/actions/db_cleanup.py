@@ -32,7 +32,7 @@ def plan(ctx: Context, stack: Stack, keep: int | None = None, keep_last: int | N
         {"last": keep_last, "daily": keep_daily, "weekly": keep_weekly, "monthly": keep_monthly}, stack_plan.env
     )
     hooks = find_hooks(ctx, stack, stack_plan, conn)
-    existing = dumps.list_dumps(stack_plan.directory, conn.database)
+    existing = dumps.list_dumps(stack_plan.dump_dir, conn.database)
     health = {d.path.name: manifest.health(d) for d in existing}
     # the safety rules count only dumps whose sha256 matched their manifest: the newest
     # verified ones are hashed (read in full) until enough of them matched
@@ -69,7 +69,7 @@ def plan(ctx: Context, stack: Stack, keep: int | None = None, keep_last: int | N
         stack_plan.steps.append(Remove(tuple(paths), f"{len(doomed)} of {len(existing)} dump(s) not kept by the policy"))
     else:
         stack_plan.steps.append(Note(f"nothing to remove: the policy keeps all {len(existing)} dump(s)"))
-    stack_plan.steps.append(RemoveOrphans(stack_plan.directory, conn.database))
+    stack_plan.steps.append(RemoveOrphans(stack_plan.dump_dir, conn.database))
     # the same policy in each repository (forget + prune), with the same safety rules
     found = db_push.repositories(stack_plan.env)
     stack_plan.steps += [ForgetCopies(r.url, stack.name, conn.database, str(policy), policy.counts()) for r in found]

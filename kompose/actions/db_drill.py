@@ -32,7 +32,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, from_repository: b
         path, fmt, compression, pull, scratch = scratch_pull(ctx, stack, stack_plan, conn.database, dump)
         after = [scratch]
     else:
-        path = find_dump(stack_plan.directory, conn.database, dump)
+        path = find_dump(stack_plan.dump_dir, conn.database, dump)
         fmt, compression = dumps.detect(path)
     container = database_container(ctx, stack, stack_plan.env)
     conn = engine.via(conn, container)  # a database outside Docker: over the network
@@ -47,7 +47,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, from_repository: b
                    engine.script_argv(conn, "postgres", variables))
 
     drop = admin(engine.DROP_TEMP, f"drop the drill database {drill}")
-    record = RecordDrill(stack_plan.directory / STATE_FILE, path)
+    record = RecordDrill(stack_plan.dump_dir / STATE_FILE, path)
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
         Note(f"drill: restore {path.name} into {drill}, smoke-test it, count its rows, drop it; "
@@ -57,7 +57,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, from_repository: b
         CheckDump(path, fmt, compression),
         # like every db command: reopen a live database a killed swap left closed (the drill does not need it)
         sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, optional=True, via=via, hint=hint,
-            mark=swap_mark.mark_path(stack_plan.directory)),
+            mark=swap_mark.mark_path(stack_plan.dump_dir)),
         admin(engine.CREATE_TEMP, f"create the drill database {drill}"),
         Exec(container, engine.restore_argv(conn, drill, fmt), conn.exec_env(), stdin_file=path,
              what=f"restore {path.name} into {drill}", host_codec=compression,

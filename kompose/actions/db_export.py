@@ -53,15 +53,15 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     container = database_container(ctx, stack, env)
     conn = engine.via(conn, container)  # a database outside Docker: over the network
     via, hint = admin_for(engine, stack_plan, conn, container)
-    final = dumps.dump_path(stack_plan.directory, conn.database, fmt, datetime.now(), codec)
+    final = dumps.dump_path(stack_plan.dump_dir, conn.database, fmt, datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     env["KOMPOSE_DUMP_FILE"] = str(final)
     # the timestamp in the dump's name (a second later when that name was taken), for hooks
     # that write companion files (a schema snapshot) to pair with the dump
     env["KOMPOSE_DUMP_TIMESTAMP"] = final.name[len(conn.database) + 1:][:len("YYYYmmdd_HHMMSS")]
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
-    choice = transport.choose(transport_name, ctx.process_env, stack_plan.directory,
-                              previous_size=_previous_size(stack_plan.directory, conn.database, fmt))
+    choice = transport.choose(transport_name, ctx.process_env, stack_plan.dump_dir,
+                              previous_size=_previous_size(stack_plan.dump_dir, conn.database, fmt))
     if container.network:
         choice = transport.Choice("exec", "the database is outside Docker: pg_dump runs in the tools container")
     if codec == "zstd" and choice.name == "direct":
@@ -80,7 +80,7 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
             container,
             engine.dump_argv(conn, fmt, gzip_level, output=f"{HELPER_MOUNT}/{(pipe or partial).name}",
                                   no_sync=pipe is not None),
-            conn.exec_env(), stack_plan.directory, partial, transport.helper_user(choice.forced and _rootless(ctx)),
+            conn.exec_env(), stack_plan.dump_dir, partial, transport.helper_user(choice.forced and _rootless(ctx)),
             what=what, pipe=pipe,
         )
     else:
@@ -91,12 +91,12 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
         Note(f"transport {choice.name}: {choice.reason}"),
         # safe under the stack's lock: no other export of this stack is running
-        RemoveHelpers(stack_plan.directory, "left by an interrupted export"),
-        RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
+        RemoveHelpers(stack_plan.dump_dir, "left by an interrupted export"),
+        RemoveStale(stack_plan.dump_dir, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
         # and no import: the next run after a crash, whatever it is, cleans up (a live database
         # a killed swap left closed could not even be dumped); the dump does not depend on it
         sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, optional=True, via=via, hint=hint,
-            mark=swap_mark.mark_path(stack_plan.directory)),
+            mark=swap_mark.mark_path(stack_plan.dump_dir)),
         # a dump never lacks rows a policy hides: refused before anything runs
         *([sql(engine, container, conn, engine.EXPORT_CHECK, EXPORT_CHECK_WHAT, database=conn.database)]
           if engine.EXPORT_CHECK else []),

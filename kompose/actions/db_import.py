@@ -23,9 +23,10 @@ ANALYZE_WHAT = "ANALYZE %s: planner statistics for every table before the app us
 
 
 def find_dump(stack_dir: Path, database: str, given: str | None) -> Path:
-    """The dump to import: ``given`` (relative to the cwd, else the stack dir) or the newest one.
+    """The dump to import: ``given`` (relative to the cwd, else ``stack_dir``: the stack's dump
+    directory, KOMPOSE_DUMP_DIR or the stack directory) or the newest one.
 
-    Raises DumpError when there is none, or when ``given`` lies outside the stack
+    Raises DumpError when there is none, or when ``given`` lies outside that
     directory (symlinks resolved): an import reads only the stack's own dumps, so a
     pattern over several stacks can never restore one file into all of them.
     """
@@ -39,7 +40,7 @@ def find_dump(stack_dir: Path, database: str, given: str | None) -> Path:
         if candidate.exists() or candidate.is_symlink():
             resolved = candidate.resolve()
             if not resolved.is_relative_to(stack_dir.resolve()):
-                raise DumpError(f"dump {given} is outside the stack directory {stack_dir}: copy it there first "
+                raise DumpError(f"dump {given} is outside the stack's dump directory {stack_dir}: copy it there first "
                                 "(an import reads only the stack's own dumps)")
             if resolved.exists() and not resolved.is_file() and not resolved.is_dir():
                 raise DumpError(f"{resolved} is not a regular file (a FIFO or a device?), not a dump")
@@ -75,7 +76,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     if own := own_plans(engine):
         return own.import_plan(ctx, stack, stack_plan, engine, why, dump, in_place, force, allow_other_database)
     conn = engine.connection(stack_plan.env, stack.name)
-    path = find_dump(stack_plan.directory, conn.database, dump)
+    path = find_dump(stack_plan.dump_dir, conn.database, dump)
     fmt, compression = dumps.detect(path)
     check_origin(path, conn.database, allow_other_database)
     container = database_container(ctx, stack, stack_plan.env)
@@ -84,7 +85,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     tmp = engine.temp_name(conn.database)
     via, hint = admin_for(engine, stack_plan, conn, container)
-    mark = swap_mark.mark_path(stack_plan.directory)
+    mark = swap_mark.mark_path(stack_plan.dump_dir)
 
     def admin(script: str, what: str, database: str | None = None, **extra):
         return sql(engine, container, conn, script, what, database, via=via, hint=hint, **extra)

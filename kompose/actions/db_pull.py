@@ -28,7 +28,7 @@ def plan(ctx: Context, stack: Stack, snapshot: str | None = None) -> StackPlan:
     found = repositories(stack_plan.env)
     if not found:
         raise ConfigError(f"{stack.name}: no repositories to pull from ({restic.SETTING} is not set, or off)")
-    stack_plan.steps.append(PullCopy(tuple(r.url for r in found), stack_plan.directory, stack.name, conn.database,
+    stack_plan.steps.append(PullCopy(tuple(r.url for r in found), stack_plan.dump_dir, stack.name, conn.database,
                                      snapshot))
     return stack_plan
 
@@ -49,7 +49,7 @@ def scratch_pull(ctx: Context, stack: Stack, stack_plan: StackPlan, database: st
     parsed = dumps.parse(Path(copy.dump_name))
     if parsed is None:
         raise ConfigError(f"snapshot {copy.short_id} holds {copy.dump_name}, which is not a dump kompose knows")
-    scratch = stack_plan.directory / SCRATCH
+    scratch = stack_plan.dump_dir / SCRATCH
     path = scratch / copy.dump_name
     return (path, parsed.format, parsed.compression,
             [PullCopy((url,), scratch, stack.name, database, copy.id)], RemoveScratch(scratch))

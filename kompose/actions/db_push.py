@@ -68,8 +68,8 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, init: bool = False
     if not found:
         stack_plan.steps.append(Note(f"no repositories ({restic.SETTING} is not set, or off): nothing to push"))
         return stack_plan
-    path = find_dump(stack_plan.directory, conn.database, dump) if dump else \
-        newest_verified(stack_plan.directory, conn.database)
+    path = find_dump(stack_plan.dump_dir, conn.database, dump) if dump else \
+        newest_verified(stack_plan.dump_dir, conn.database)
     env["KOMPOSE_DUMP_FILE"] = str(path)
     hooks = find_hooks(ctx, stack, stack_plan, conn)
     # the sha256 against the manifest is checked while restic reads the dump (see PushCopy)

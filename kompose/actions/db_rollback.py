@@ -24,7 +24,7 @@ def plan(ctx: Context, stack: Stack) -> StackPlan:
     hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     prev = engine.prev_name(conn.database)
     via, hint = admin_for(engine, stack_plan, conn, container)
-    mark = swap_mark.mark_path(stack_plan.directory)
+    mark = swap_mark.mark_path(stack_plan.dump_dir)
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
         rights_check(engine, container, conn, via, hint, "db:rollback"),

@@ -29,13 +29,13 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, all_dumps: bool = 
     engine = engine_for(stack_plan.env)
     conn = engine.connection(stack_plan.env, stack.name)
     if dump:
-        path = find_dump(stack_plan.directory, conn.database, dump)
+        path = find_dump(stack_plan.dump_dir, conn.database, dump)
         fmt, compression = dumps.detect(path)
         targets = [(path, fmt, compression)]
     else:
-        found = dumps.list_dumps(stack_plan.directory, conn.database)
+        found = dumps.list_dumps(stack_plan.dump_dir, conn.database)
         if not found:
-            raise DumpError(f"no dump of {conn.database} in {stack_plan.directory}; run db:export first")
+            raise DumpError(f"no dump of {conn.database} in {stack_plan.dump_dir}; run db:export first")
         targets = [(d.path, d.format, d.compression) for d in (found if all_dumps else found[:1])]
     container = None
     if any(fmt == "custom" for _, fmt, _ in targets):

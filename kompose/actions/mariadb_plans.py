@@ -83,14 +83,14 @@ def export_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
     if codec == "zstd":
         codecs.zstd_program()
     conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
-    final = dumps.dump_path(stack_plan.directory, conn.database, "plain", datetime.now(), codec)
+    final = dumps.dump_path(stack_plan.dump_dir, conn.database, "plain", datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     env["KOMPOSE_DUMP_FILE"] = str(final)
     what = f"{conn.dump_tool} {conn.database} (plain{', ' + str(compression) if compression else ''}, exec)"
     stack_plan.steps += [
         *_notes(conn, container, engine, why),
         *notes,
-        RemoveStale(stack_plan.directory, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
+        RemoveStale(stack_plan.dump_dir, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
         _exec(container, conn, mariadb.recover_argv(conn), RECOVER_WHAT),
         *hooks.steps("pre_db_export"),
         _exec(container, conn, mariadb.dump_argv(conn), what, stdout_file=partial, host_codec=codec,
@@ -116,7 +116,7 @@ def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
         raise UsageError(f"--in-place is for PostgreSQL; a {engine.name} import always restores into a temporary "
                          "database and swaps it in")
     conn = _connection(stack_plan, stack, engine)
-    path = find_dump(stack_plan.directory, conn.database, dump)
+    path = find_dump(stack_plan.dump_dir, conn.database, dump)
     fmt, compression = dumps.detect(path)
     head, _ = dumps.plain_ends(path, compression) if fmt == "plain" else (b"", b"")
     if fmt != "plain" or not mariadb.is_dump(head):

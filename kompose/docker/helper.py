@@ -97,8 +97,13 @@ def run_to_file(
             raise DumpError(f"cannot write {output}: {exc.strerror or exc}") from None
     mounted = copier.pipe if copier else output
     if not copier:
-        try:  # the file the helper's mount needs (as the exec transport would create it: the umask applies)
-            os.close(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666))
+        try:  # the file the helper's mount needs, 0600 like every dump: the helper runs as kompose's uid
+            # (transport.helper_user), or as a rootless engine's root, which is kompose's user
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise DumpError(f"cannot write {output}: {exc.strerror or exc}") from None
     secret_dir = None

@@ -13,6 +13,7 @@ import errno
 import gzip
 import hashlib
 import io
+import os
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +24,7 @@ from typing import Iterator
 
 from kompose.errors import DumpError, UsageError, last_lines
 from kompose.host import processes
+from kompose.host.files import DUMP_MODE
 
 CODECS = ("gzip", "zstd")
 # gzip -1 is ~2.5x faster than -6 for ~8 % more bytes (docs/operations.md): a dump that
@@ -69,6 +71,17 @@ def zstd_program() -> str:
 # ---------------------------------------------------------------- writing
 
 
+def _private(path: str, flags: int) -> int:
+    """open()'s opener for a dump: created 0600 (and made so), whatever the umask."""
+    fd = os.open(path, flags, DUMP_MODE)
+    try:
+        os.fchmod(fd, DUMP_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class Sink:
     """Where an exec's stdout goes: a file, optionally through a compressor.
 
@@ -84,7 +97,7 @@ class Sink:
         # a plain dump's COPY rows, counted as they pass (None: not a plain dump, or not countable)
         self.rows: dict[str, int] | None = None
         self._counter: Scanner | None = Scanner(path.name, rewrite=False)
-        self._file = open(path, "wb")
+        self._file = open(path, "wb", opener=_private)
         self._hash = hashlib.sha256() if not codec else None
         self._proc: subprocess.Popen | None = None
         self._errors = None

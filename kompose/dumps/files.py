@@ -47,6 +47,35 @@ class Dump:
         return self.path.stat().st_size
 
 
+DUMP_DIR_SETTING = "KOMPOSE_DUMP_DIR"
+STACK_PLACEHOLDER = "{stack}"
+
+
+def dump_dir(stack_dir: Path, stack: str, env, root: Path) -> Path:
+    """Where a stack's dumps, manifests and kompose's state files live: ``KOMPOSE_DUMP_DIR`` of its
+    layered ``env``, else the stack directory (kompose.sh's place).
+
+    ``{stack}`` in the value expands to the stack's name; a value without it gets the name appended
+    (``/var/backups/kompose`` -> ``/var/backups/kompose/<stack>``), so a setting in the root .env
+    never puts two stacks' dumps, locks and state into one directory. ``~`` expands; a relative
+    path is relative to the root (the one place every layer agrees on). The directory need not
+    exist (the run creates it, mode 0700: host.files.make_private_dir). Raises ConfigError for another ``{...}`` placeholder.
+    """
+    value = (env.get(DUMP_DIR_SETTING) or "").strip()
+    if not value:
+        return stack_dir.resolve()
+    expanded = value.replace(STACK_PLACEHOLDER, stack) if STACK_PLACEHOLDER in value else f"{value.rstrip('/')}/{stack}"
+    rest = value.replace(STACK_PLACEHOLDER, "")
+    if "{" in rest or "}" in rest:
+        raise ConfigError(f"{DUMP_DIR_SETTING}={value!r}: only {STACK_PLACEHOLDER} is expanded there")
+    if "\x00" in expanded:
+        raise ConfigError(f"{DUMP_DIR_SETTING}: a NUL byte cannot be part of a path")
+    path = Path(expanded).expanduser()
+    if not path.is_absolute():
+        path = root / path
+    return path.resolve()
+
+
 def extension(fmt: str, compression: str = "") -> str:
     return COMPRESSED_EXTENSIONS[compression] if compression else EXTENSIONS[fmt]
 

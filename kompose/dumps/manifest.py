@@ -91,11 +91,12 @@ def read(dump: Path) -> Manifest | None:
 
 def write(dump: Path, manifest: Manifest) -> Path:
     """Write the manifest atomically: ``<dump>.json.partial``, fsync, rename. Returns its path."""
-    from kompose.host.files import write_atomically
+    from kompose.host.files import DUMP_MODE, write_atomically
 
     final = path_of(dump)
     try:
-        write_atomically(final, manifest.to_json(), partial=final.with_name(final.name + dumps.PARTIAL_SUFFIX))
+        write_atomically(final, manifest.to_json(), mode=DUMP_MODE,
+                         partial=final.with_name(final.name + dumps.PARTIAL_SUFFIX))
     except OSError as exc:
         raise DumpError(f"cannot write {final.name}: {exc.strerror or exc}") from None
     return final

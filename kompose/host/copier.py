@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from kompose.host.files import DUMP_MODE
+
 
 # start writing the growing file back to disk every this many bytes, so the final fsync
 # finds little left to write (the kernel would otherwise hold it all in the page cache)
@@ -144,8 +146,9 @@ class _PipeCopier:
                 large = False
             # napping while the pipe fills only pays when it holds milliseconds of pg_dump's output
             self.nap = NAP if large else 0.0
-            # as a file pg_dump creates, or the exec transport writes (the umask applies)
-            self.out = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+            # kompose writes the dump itself: 0600, like every dump (docs/operations.md)
+            self.out = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, DUMP_MODE)
+            os.fchmod(self.out, DUMP_MODE)
         except BaseException:
             self.close()
             raise

@@ -5,6 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# dumps, manifests and kompose's state files: only kompose's user may read them, whatever the
+# umask (a dump holds every row of the database)
+DUMP_MODE = 0o600
+
+
+def make_private_dir(directory: Path) -> bool:
+    """Create ``directory`` (and its parents) mode 0700 when it is missing (a stack's
+    KOMPOSE_DUMP_DIR); True when it was made. Raises OSError for the caller to word."""
+    if directory.is_dir():
+        return False
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return True
+
 
 def fsync_rename(src: Path, dst: Path) -> None:
     """Make ``src`` durable and give it its final name atomically."""
@@ -26,8 +39,12 @@ def write_atomically(path: Path, data: str | bytes, mode: int | None = None, par
     the fsyncs (a cache that may be lost, never half-written)."""
     partial = partial or path.with_name(f".{path.name}.partial")
     raw = data.encode() if isinstance(data, str) else data
+
+    def opener(name: str, flags: int) -> int:  # never readable by others meanwhile, when ``mode`` is stricter
+        return os.open(name, flags, 0o666 if mode is None else mode)
+
     try:
-        with open(partial, "wb") as handle:
+        with open(partial, "wb", opener=opener) as handle:
             handle.write(raw)
             if mode is not None:
                 os.fchmod(handle.fileno(), mode)

@@ -13,6 +13,8 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from kompose.host.files import DUMP_MODE
+
 MARK_FILE = ".kompose-swap.json"
 
 
@@ -23,7 +25,10 @@ def mark_path(directory: Path) -> Path:
 def write_mark(path: Path, what: str) -> None:
     record = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "pid": os.getpid(), "step": what}
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, DUMP_MODE)
+    with open(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(fd, DUMP_MODE)
+        handle.write(json.dumps(record) + "\n")
     os.replace(tmp, path)
 
 

@@ -182,10 +182,24 @@ def after_run(ctx, plan, outcomes, run_errors=(), exit_code: int = 0) -> None:
         ctx.console.warn(problem)
 
 
+def _made_dump_dir(ctx, plan, name: str, directory: Path) -> bool:
+    """A stack's KOMPOSE_DUMP_DIR that a command without the lock (compose's) found missing: made
+    (mode 0700) so its last run is recorded; never a stack directory that is gone."""
+    from kompose.host.files import make_private_dir
+
+    if not any(sp.stack == name and sp.dump_dir != sp.directory and sp.directory.is_dir() for sp in plan.stacks):
+        return False
+    try:
+        return make_private_dir(directory) or True
+    except OSError as exc:
+        ctx.console.warn(f"{name}: cannot create the dump directory {directory}: {exc.strerror or exc}")
+        return False
+
+
 def _directory(ctx, plan, name: str) -> Path:
     for sp in plan.stacks:
         if sp.stack == name:
-            return sp.directory
+            return sp.dump_dir
     return ctx.root / name
 
 
@@ -202,7 +216,7 @@ def _record_states(ctx, plan, outcomes, finished: float) -> dict[str, str]:
         if o.status not in ("ok", "failed"):
             continue  # skipped: this run did not do the work
         directory = _directory(ctx, plan, o.stack)
-        if not directory.is_dir():
+        if not directory.is_dir() and not _made_dump_dir(ctx, plan, o.stack, directory):
             continue
         entry = {"status": o.status, "at": at, "exit_code": 0 if o.status == "ok" else 1,
                  "error": mask_text(notifications.one_line(o.error), ctx.console.secrets) or None,

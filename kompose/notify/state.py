@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from kompose.host.files import write_atomically
+from kompose.host.files import DUMP_MODE, write_atomically
 
 STATE_FILE = ".kompose-last-run.json"
 
@@ -43,6 +43,6 @@ def record(directory: Path, operation: str, entry: dict) -> dict | None:
     data[operation] = entry
     path = directory / STATE_FILE
     # a partial of this process's own: two runs of one stack (export, cleanup) may finish together
-    write_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o600,
+    write_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=DUMP_MODE,
                      partial=path.with_name(f".{path.name}.{os.getpid()}.partial"))
     return previous

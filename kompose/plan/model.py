@@ -28,6 +28,12 @@ class StackPlan:
     post_policy: str = "success"
     # on_error hooks: after a failure (of a step or a post hook), after the clean-up and post hooks
     on_error: list[Step] = field(default_factory=list)
+    # the stack's dumps, manifests, lock and state files (KOMPOSE_DUMP_DIR; None: the stack directory)
+    dump_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.dump_dir is None:
+            self.dump_dir = self.directory
 
 
 @dataclass

@@ -43,7 +43,7 @@ def stack_info(ctx: Context, stack: Stack) -> StackInfo:
         database = env.get("DB_NAME") or None
         if database:
             info.engine = (env.get("DB_ENGINE") or "postgres").lower()
-            info.dumps = len(dumps.list_dumps(stack.dir, database))
+            info.dumps = len(dumps.list_dumps(dumps.dump_dir(stack.dir, stack.name, env, ctx.root), database))
         info.hooks, info.hook_count = _hook_points(ctx, stack)
     except KomposeError as exc:  # this stack shows its error; the others are listed
         info.error = exc.message
@@ -71,7 +71,8 @@ def dump_rows(ctx: Context, stack: Stack) -> list[dict]:
     database = env.get("DB_NAME") or None
     now = time.time()
     rows = []
-    for dump in dumps.list_dumps(stack.dir, database) if database else []:
+    directory = dumps.dump_dir(stack.dir, stack.name, env, ctx.root)
+    for dump in dumps.list_dumps(directory, database) if database else []:
         stat = dump.path.stat()
         health = manifest.health(dump)
         rows.append(

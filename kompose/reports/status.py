@@ -63,8 +63,9 @@ def stack_status(ctx, stack, now: datetime, max_age: float | None = None) -> Sta
     env = ctx.stack_env(stack)
     database = env.get("DB_NAME") or None
     status = StackStatus(stack.name, database)
+    directory = dumps.dump_dir(stack.dir, stack.name, env, ctx.root)  # KOMPOSE_DUMP_DIR, else the stack's
     if database:
-        found = dumps.list_dumps(stack.dir, database)
+        found = dumps.list_dumps(directory, database)
         status.dumps = len(found)
         if found:
             newest = found[0]
@@ -74,11 +75,11 @@ def stack_status(ctx, stack, now: datetime, max_age: float | None = None) -> Sta
             status.age_seconds = int((now - newest.timestamp).total_seconds())
             status.size = newest.size
             status.verification = health.state if health.good else f"{health.state}: {health.detail}"
-        drill = read_drill(stack.dir)
+        drill = read_drill(directory)
         if drill:
             status.last_drill = drill.get("at")
             status.drill_ok = bool(drill.get("ok"))
-        status.copies = copy_state.newest_copies(stack.dir, env)
+        status.copies = copy_state.newest_copies(directory, env)
         for copy in status.copies:
             when = copy.get("dump_time")
             copy["age_seconds"] = int((now - datetime.fromisoformat(when)).total_seconds()) if when else None
@@ -88,7 +89,7 @@ def stack_status(ctx, stack, now: datetime, max_age: float | None = None) -> Sta
         when, command = min(upcoming)
         status.next_run = when.isoformat(timespec="minutes")
         status.next_command = command
-    _judge_stack(status, stack.dir, env, found_schedules, now, max_age)
+    _judge_stack(status, directory, env, found_schedules, now, max_age)
     return status
 
 
@@ -287,7 +288,7 @@ def check_schedules(ctx, stacks, found: list[schedules.Schedule], target: schedu
         env = ctx.stack_env(stack)
         grace = schedules.grace_of(env, schedule.expression, now)
         due = schedules.due_since(schedule.expression, now, grace)
-        state, detail = _judge(schedule, stack.dir, env, due, now)
+        state, detail = _judge(schedule, dumps.dump_dir(stack.dir, stack.name, env, ctx.root), env, due, now)
         results.append({
             "stack": schedule.stack, "command": schedule.command, "expression": schedule.expression,
             "next_run": schedules.next_run(schedule.expression, now).isoformat(timespec="minutes"),

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Mapping
 
-from kompose.host.files import write_atomically
+from kompose.host.files import DUMP_MODE, write_atomically
 from kompose.repositories import restic
 
 STATE = ".kompose-copies.json"
@@ -35,7 +35,7 @@ def record(directory: Path, repository: str, dump: str, dump_time: datetime, sna
         return
     data[repository] = {"dump": dump, "dump_time": dump_time.isoformat(timespec="seconds"), "copied_at": copied_at,
                         "snapshot": snapshot}
-    write_atomically(directory / STATE, json.dumps(data, indent=2) + "\n", mode=0o600)
+    write_atomically(directory / STATE, json.dumps(data, indent=2) + "\n", mode=DUMP_MODE)
 
 
 def newest_copies(directory: Path, env: Mapping[str, str]) -> list[dict]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from kompose import __version__
 from kompose.dumps import files as dumps
 from kompose.docker import exec as docker_exec
-from kompose.host.files import write_atomically
+from kompose.host.files import DUMP_MODE, write_atomically
 from kompose.dumps import manifest
 from kompose.dumps import plain_guard, verify
 from kompose.errors import DumpError, KomposeError
@@ -285,5 +285,5 @@ class DumpSteps:
             "dump": str(step.dump), "at": now_iso(), "ok": self.outcome.status == "ok",
             "error": self.outcome.error, "row_counts": self.outcome.details.get("row_counts", {}),
         }
-        write_atomically(step.state_file, json.dumps(record, indent=2),
+        write_atomically(step.state_file, json.dumps(record, indent=2), mode=DUMP_MODE,
                          partial=step.state_file.with_name(step.state_file.name + dumps.PARTIAL_SUFFIX))

@@ -28,7 +28,7 @@ def _holder(directory: Path) -> str:
 def stack_lock(directory: Path, timeout: float = 0) -> Iterator[None]:
     """Hold the stack's lock, waiting up to ``timeout`` seconds. Raises LockedError when it is held,
     KomposeError when it cannot be taken at all (a read-only filesystem)."""
-    lock = FileLock(str(directory / LOCK_NAME))
+    lock = FileLock(str(directory / LOCK_NAME), mode=0o600)
     try:
         lock.acquire(timeout=timeout, poll_interval=0.1)
     except Timeout:

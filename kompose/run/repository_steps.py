@@ -322,9 +322,9 @@ def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> Non
                 _pulled(run, final, snapshot, client, sha)
                 return
             raise DumpError(f"{final} exists with other contents; not overwritten")
-        os.chmod(pulled, 0o600)
+        os.chmod(pulled, host_files.DUMP_MODE)
         if found:  # a dump under its final name always has its manifest: the manifest first
-            os.chmod(manifest.path_of(pulled), 0o600)
+            os.chmod(manifest.path_of(pulled), host_files.DUMP_MODE)
             host_files.fsync_rename(manifest.path_of(pulled), manifest.path_of(final))
         host_files.fsync_rename(pulled, final)
     finally:

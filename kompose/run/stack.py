@@ -46,7 +46,8 @@ class StackRun(DumpSteps, RestoreChecks):
         if not self.plan.lock:
             return self._run_steps()
         try:
-            with stack_lock(self.plan.directory, self.ctx.options.lock_timeout):
+            self._make_dump_dir()
+            with stack_lock(self.plan.dump_dir, self.ctx.options.lock_timeout):
                 return self._run_steps()
         except LockedError as exc:
             self.outcome.status = "skipped"
@@ -58,6 +59,18 @@ class StackRun(DumpSteps, RestoreChecks):
             self.outcome.error = exc.message
             self.console.failure(exc.message)
             return self.outcome
+
+    def _make_dump_dir(self) -> None:
+        """The stack's dump directory (KOMPOSE_DUMP_DIR), created mode 0700 when missing: it holds
+        the lock, the dumps and the state files of every command that takes the lock."""
+        from kompose.host.files import make_private_dir
+
+        try:
+            if make_private_dir(self.plan.dump_dir):
+                self.console.detail(f"created the dump directory {self.plan.dump_dir} (mode 0700)", "yellow")
+        except OSError as exc:
+            raise KomposeError(f"cannot create the dump directory {self.plan.dump_dir}: "
+                               f"{exc.strerror or exc}") from None
 
     def _run_steps(self) -> Outcome:
         own_files = self.run_files is None

@@ -149,7 +149,7 @@ def test_a_dump_outside_the_stack_directory_is_refused(tmp_path, monkeypatch):
     assert find_dump(stack, "app", "app_20240101_000000.sql") == (stack / "app_20240101_000000.sql").resolve()
     assert find_dump(stack, "app", "app/app_20240101_000000.sql") == (stack / "app_20240101_000000.sql").resolve()
     for given in (str(outside), "../app_20240101_000000.sql", "link.sql"):
-        with pytest.raises(DumpError, match="outside the stack directory"):
+        with pytest.raises(DumpError, match="outside the stack.s dump directory"):
             find_dump(stack, "app", given)
 
 
