@@ -167,10 +167,14 @@ class Console:
 
 
 class NoBar:
-    """The progress of a transfer where nothing is shown (not a terminal, --json, a --jobs block)."""
+    """The progress of a transfer where nothing is shown (not a terminal, --json, a --jobs block).
+    False in a boolean context; a Bar (its subclass) is True."""
 
     def __call__(self, count: int) -> None:
         pass
+
+    def __bool__(self) -> bool:
+        return type(self) is not NoBar
 
     def close(self) -> None:
         pass

@@ -20,7 +20,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from kompose.errors import DumpError, UsageError, last_lines
 from kompose.host import processes
@@ -196,25 +196,48 @@ class Source:
 
     read() never raises on bad compressed data: it ends the stream (so the program
     reading it sees EOF and the exec ends cleanly) and close() raises DumpError.
+
+    ``on_progress``: called after each read with the bytes *of the file* consumed since the
+    last call (compressed bytes for a compressed dump), so a progress bar's total is the
+    file's size whatever the codec.
     """
 
-    def __init__(self, path: Path, codec: str = ""):
+    def __init__(self, path: Path, codec: str = "", on_progress: Callable[[int], None] | None = None):
+        if codec not in ("", *CODECS):
+            raise DumpError(f"cannot read {codec!r}-compressed dumps")
         self.name = str(path)
         self._error: str | None = None
         self._proc: subprocess.Popen | None = None
         self._errors = None
-        if codec == "zstd":
-            self._errors = tempfile.TemporaryFile()
-            self._proc = processes.spawn_filter(
-                [zstd_program(), "-dc", "--", str(path)], processes.DEVNULL, processes.PIPE, self._errors, "zstd -d",
-            )
-            self._stream = self._proc.stdout
-        elif codec == "gzip":
-            self._stream = gzip.open(path, "rb")
-        elif not codec:
-            self._stream = open(path, "rb")
-        else:
-            raise DumpError(f"cannot read {codec!r}-compressed dumps")
+        self._on_progress = on_progress
+        self._consumed = 0
+        self._raw = open(path, "rb")  # the file itself: its offset is the progress
+        try:
+            if codec == "zstd":
+                # zstd reads the file as its stdin: the open file (and its offset) is shared with kompose
+                self._errors = tempfile.TemporaryFile()
+                self._proc = processes.spawn_filter(
+                    [zstd_program(), "-dc"], self._raw, processes.PIPE, self._errors, "zstd -d",
+                )
+                self._stream = self._proc.stdout
+            elif codec == "gzip":
+                self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")
+            else:
+                self._stream = self._raw
+        except BaseException:
+            self._raw.close()
+            if self._errors is not None:
+                self._errors.close()
+            raise
+
+    def consumed(self) -> int:
+        """The bytes of the file read so far (by kompose, or by zstd)."""
+        try:
+            if self._proc is not None:  # zstd's reads move the shared offset
+                return os.lseek(self._raw.fileno(), 0, os.SEEK_CUR)
+            return self._raw.tell()
+        except (OSError, ValueError):
+            return self._consumed
 
     def fileno(self) -> int:
         """The file's descriptor when it is read as it is (lets the exec send it with sendfile(2)).
@@ -227,17 +250,24 @@ class Source:
         if self._error:
             return b""
         try:
-            return self._stream.read(size)
+            chunk = self._stream.read(size)
         except (OSError, EOFError, zlib.error) as exc:
             self._error = f"{Path(self.name).name} cannot be decompressed: {exc}"
             return b""
+        if self._on_progress is not None:
+            done = self.consumed()
+            if done > self._consumed:
+                self._on_progress(done - self._consumed)
+                self._consumed = done
+        return chunk
 
     def close(self) -> None:
         """Raises DumpError when the data could not be decompressed completely."""
-        try:
-            self._stream.close()
-        except OSError:
-            pass
+        for stream in (self._stream, self._raw):
+            try:
+                stream.close()
+            except OSError:
+                pass
         if self._proc is not None:
             code = self._proc.wait()
             if code != 0 and not self._error:
@@ -255,9 +285,10 @@ class Source:
             pass
 
 
-def iter_plain(path: Path, codec: str = "") -> Iterator[bytes]:
-    """The file's plain content in chunks. Raises DumpError when it cannot be decompressed."""
-    source = Source(path, codec)
+def iter_plain(path: Path, codec: str = "", on_progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """The file's plain content in chunks. Raises DumpError when it cannot be decompressed.
+    ``on_progress``: see Source."""
+    source = Source(path, codec, on_progress)
     try:
         while True:
             chunk = source.read(CHUNK)

@@ -342,10 +342,10 @@ def to_remove(dumps: list[Dump], keep: int) -> list[Dump]:
 
 
 def plain_ends(path: Path, compression: str = "", size: int = _TAIL_BYTES,
-               tail_size: int | None = None) -> tuple[bytes, bytes]:
+               tail_size: int | None = None, on_progress=None) -> tuple[bytes, bytes]:
     """The first ``size`` and last ``tail_size`` (default: ``size``) bytes of a plain dump's
     content; a compressed file is decompressed as a stream to its end (which also checks
-    its integrity).
+    its integrity; ``on_progress`` is told the bytes of the file read, as codecs.Source says).
 
     Raises DumpError when the file cannot be read or decompressed.
     """
@@ -363,7 +363,7 @@ def plain_ends(path: Path, compression: str = "", size: int = _TAIL_BYTES,
 
     head = b""
     tail = b""
-    for chunk in codecs.iter_plain(path, compression):
+    for chunk in codecs.iter_plain(path, compression, on_progress):
         if len(head) < size:
             head += chunk[: size - len(head)]
         tail = (tail + chunk)[-tail_size:]

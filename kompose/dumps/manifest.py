@@ -102,8 +102,8 @@ def write(dump: Path, manifest: Manifest) -> Path:
     return final
 
 
-def sha256_file(path: Path) -> str:
-    """The file's sha256, read in chunks."""
+def sha256_file(path: Path, on_progress=None) -> str:
+    """The file's sha256, read in chunks; ``on_progress`` is told each chunk's size (a progress bar)."""
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as handle:
@@ -112,6 +112,8 @@ def sha256_file(path: Path) -> str:
                 if not chunk:
                     break
                 digest.update(chunk)
+                if on_progress is not None:
+                    on_progress(len(chunk))
     except OSError as exc:
         raise DumpError(f"cannot read {path}: {exc.strerror}") from None
     return digest.hexdigest()

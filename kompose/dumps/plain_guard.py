@@ -9,11 +9,12 @@ from kompose.dumps.plain_sql import Scanner
 from kompose.dumps.plain_verdicts import Refused, Scan, psql_has_restrict  # noqa: F401
 
 
-def scan_file(path: Path, compression: str = "") -> Scan:
-    """Count a plain dump's COPY rows (decompressing on the way). Raises DumpError when unreadable."""
+def scan_file(path: Path, compression: str = "", on_progress=None) -> Scan:
+    """Count a plain dump's COPY rows (decompressing on the way). Raises DumpError when unreadable.
+    ``on_progress``: told the bytes of the file read (codecs.Source)."""
     from kompose.dumps import codecs
 
-    source = codecs.Source(path, compression)
+    source = codecs.Source(path, compression, on_progress)
     scanner = Scanner(path.name, rewrite=False)
     try:
         while True:

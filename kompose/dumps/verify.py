@@ -53,15 +53,16 @@ def parse_plain_header(head: bytes) -> tuple[str | None, str | None]:
     )
 
 
-def plain_ends(path: Path, compression: str = "") -> tuple[bytes, bytes]:
+def plain_ends(path: Path, compression: str = "", on_progress=None) -> tuple[bytes, bytes]:
     """(first HEAD_BYTES, last TAIL_BYTES) of a plain dump's content (see dumps.plain_ends)."""
-    return dumps.plain_ends(path, compression, HEAD_BYTES, TAIL_BYTES)
+    return dumps.plain_ends(path, compression, HEAD_BYTES, TAIL_BYTES, on_progress=on_progress)
 
 
-def check_plain(path: Path, compression: str = "") -> Structure:
-    """Header (pg_dump's banner and versions) and pg_dump's closing line. Never raises."""
+def check_plain(path: Path, compression: str = "", on_progress=None) -> Structure:
+    """Header (pg_dump's banner and versions) and pg_dump's closing line. Never raises.
+    ``on_progress``: told the bytes read of a compressed dump, which is decompressed to its end."""
     try:
-        head, tail = plain_ends(path, compression)
+        head, tail = plain_ends(path, compression, on_progress)
     except DumpError as exc:
         return Structure(False, PLAIN_METHOD, exc.message)
     if mariadb.is_dump(head):

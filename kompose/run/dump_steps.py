@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +29,20 @@ from kompose.plan.steps import (
 
 
 LIST_PREFIX = 8 << 20  # tables of contents are far smaller; a bigger one gets the whole file
+
+
+class _Read:
+    """A file read for a progress bar: each read's size is told to ``bar`` (no fileno(): read, not
+    sent with sendfile(2), which only happens when a bar is shown)."""
+
+    def __init__(self, handle, bar):
+        self.handle = handle
+        self.bar = bar
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.bar(len(data))
+        return data
 
 
 class _Prefix:
@@ -60,7 +75,10 @@ class DumpSteps:
                    thorough: bool) -> verify.Structure:
         """Check a dump's structure; custom archives are read by pg_restore inside ``container``."""
         if fmt == "plain":
-            return verify.check_plain(path, compression)
+            if not compression:  # its first and last bytes: no bar
+                return verify.check_plain(path)
+            with self._reading(f"check {path.name.removesuffix(dumps.PARTIAL_SUFFIX)}", path) as bar:
+                return verify.check_plain(path, compression, bar)
         try:
             dumps.check_complete(path, "custom")
         except DumpError as exc:
@@ -86,10 +104,28 @@ class DumpSteps:
         """Run pg_restore reading ``path`` (its first ``limit`` bytes) on stdin; whatever pg_restore
         leaves unread is drained, so the stream never breaks under it."""
         script = '"$@"; status=$?; cat >/dev/null; exit $status'
-        with open(path, "rb") as handle:
-            stream = _Prefix(handle, limit) if limit else handle
+        with open(path, "rb") as handle, self._reading(f"{argv[0]} {path.name.removesuffix(dumps.PARTIAL_SUFFIX)}",
+                                                       None if limit else path) as bar:
+            stream = _Prefix(handle, limit) if limit else _Read(handle, bar) if bar else handle
             return docker_exec.container_exec(self.ctx.docker(), container.id, ("sh", "-c", script, "sh", *argv), {},
                                           stdin=stream)
+
+    @contextmanager
+    def _reading(self, what: str, path: Path | None):
+        """A progress bar over reading ``path`` whole (verification, checksums, row counts): its total
+        the file's size. Yields None off a terminal (and for ``path`` None), the bar's callback otherwise."""
+        if path is None or not self.console.shows_progress():
+            yield None
+            return
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = None
+        bar = self.console.transfer(what, size)
+        try:
+            yield bar
+        finally:
+            bar.close()
 
     def _checksum(self, path: Path) -> tuple[bool | None, str]:
         """(matches?, text) against the manifest; (None, why) when there is nothing to compare with.
@@ -105,7 +141,8 @@ class DumpSteps:
                 raise result["error"]
             actual = result["sha256"]
         else:
-            actual = manifest.sha256_file(path)
+            with self._reading(f"sha256 {path.name}", path) as bar:
+                actual = manifest.sha256_file(path, bar)
         if actual != found.sha256:
             return False, (f"sha256 {actual[:16]}… differs from its manifest's {found.sha256[:16]}…: "
                            "the file changed after it was written")
@@ -223,13 +260,16 @@ class DumpSteps:
         facts = self.files.get(source, {})
         size = source.stat().st_size
         sha = facts.get("sha256") if facts.get("bytes") == size else None
-        sha = sha or manifest.sha256_file(source)
+        if not sha:
+            with self._reading(f"sha256 {step.dump.name}", source) as bar:
+                sha = manifest.sha256_file(source, bar)
         rows = None
         if step.format == "plain" and getattr(getattr(self, "engine", None), "plain_guard", False):
             # counted as the stream passed, else (pg_dump gzipped it, the helper wrote it) read now
             rows = facts.get("rows") if facts.get("bytes") == size and facts.get("rows") is not None else None
             if rows is None:
-                rows = plain_guard.scan_file(source, step.compression).rows
+                with self._reading(f"count the rows of {step.dump.name}", source) as bar:
+                    rows = plain_guard.scan_file(source, step.compression, bar).rows
         structure = facts.get("verification")
         if structure is None:  # a plan without a VerifyDump step: check now, a manifest never guesses
             structure = self._structure(source, step.format, step.compression, step.container, False)

@@ -17,7 +17,6 @@ from typing import Callable
 
 import time
 
-from kompose.console import NoBar
 from kompose.dumps import codecs
 from kompose.dumps import files as dumps
 from kompose.docker import exec as docker_exec
@@ -75,9 +74,12 @@ def run_network(run, step: Network) -> None:
 def run_exec(run, step: Exec) -> None:
     run.console.detail(step.what or describe(step)[1], "blue")
     progress = run.progress(step.what, step if (step.stdin_file or step.stdout_file) else None)
+    # an import's progress is the bytes of its file read (compressed ones for a compressed dump)
+    counted = step.stdin_file is not None and bool(progress)
     # files stream through codecs: (de)compression on the host, and the sha256 of what is written
     try:
-        stdin = codecs.Source(step.stdin_file, step.host_codec) if step.stdin_file else None
+        stdin = codecs.Source(step.stdin_file, step.host_codec, progress if counted else None) \
+            if step.stdin_file else None
     except OSError as exc:
         raise DumpError(f"cannot read {step.stdin_file}: {exc.strerror}") from None
     if stdin and step.guard:
@@ -90,11 +92,10 @@ def run_exec(run, step: Exec) -> None:
         raise DumpError(f"cannot write {step.stdout_file}: {exc.strerror}") from None
     started = now_iso()
     started_clock = time.time()
-    if stdin is not None and not isinstance(progress, NoBar):
-        stdin = _Counted(stdin, progress)  # an import's progress is what it sends
+    sent = _Counted(stdin) if counted else stdin  # read, not sent with sendfile(2), so the reads are counted
     try:
         result = docker_exec.container_exec(
-            run.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=stdin, stdout=stdout,
+            run.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=sent, stdout=stdout,
             on_progress=None if stdin is not None else progress,
         )
         for handle in (stdout, stdin):
@@ -142,19 +143,15 @@ def _failure(run, step, result) -> str:
 
 
 class _Counted:
-    """A stdin source whose reads are counted for the progress bar (it hides fileno(), so the exec
-    reads it instead of using sendfile(2): only when a bar is shown)."""
+    """A stdin source whose reads the progress bar counts (codecs.Source's on_progress): it hides
+    fileno(), so the exec reads it instead of using sendfile(2) — only when a bar is shown."""
 
-    def __init__(self, source, progress):
+    def __init__(self, source):
         self._source = source
-        self._progress = progress
         self.name = getattr(source, "name", "")
 
     def read(self, size: int = -1) -> bytes:
-        chunk = self._source.read(size)
-        if chunk:
-            self._progress(len(chunk))
-        return chunk
+        return self._source.read(size)
 
     def close(self) -> None:
         self._source.close()

@@ -27,7 +27,8 @@ class RestoreChecks:
         if found is None or found.rows is None:
             return ""
         try:
-            rows = plain_guard.scan_file(path, compression).rows
+            with self._reading(f"count the rows of {path.name}", path) as bar:
+                rows = plain_guard.scan_file(path, compression, bar).rows
         except DumpError as exc:
             return f"row counts differ: {exc.message}"
         problem = compare_rows(found.rows, rows, "its manifest records", "it holds")

@@ -148,20 +148,21 @@ class StackRun(DumpSteps, RestoreChecks):
 
     def estimate(self, step) -> int | None:
         """The bytes a transfer step will count, estimated, for the bar's total and percent: an
-        import sends its file (uncompressed), an export receives about the database's size (plain
-        SQL), or about the previous dump of the same kind (what is counted is compressed: custom
-        format, a helper's gzip/zstd file). None: no estimate (the bar shows bytes and rate only)."""
+        import reads its file (the compressed bytes of a compressed one: exact), an export receives
+        about the database's size (plain SQL, also when the host compresses it: zstd), or about the
+        previous dump of the same kind (what is counted is compressed: custom format, gzip, which
+        pg_dump compresses in the container). None: no estimate (the bar shows bytes and rate only)."""
         if not self.console.shows_progress():
             return None
         try:
             source = getattr(step, "stdin_file", None)
             if source is not None:
-                return source.stat().st_size if not getattr(step, "host_codec", "") else None
+                return source.stat().st_size
             output = getattr(step, "stdout_file", None) or getattr(step, "output", None)
             if output is None:
                 return None
-            counted_compressed = ".dump" in output.name or (
-                isinstance(step, DumpInHelper) and any(f".sql.{c}" in output.name for c in ("gz", "zst")))
+            counted_compressed = ".dump" in output.name or ".sql.gz" in output.name or (
+                isinstance(step, DumpInHelper) and ".sql.zst" in output.name)
             if counted_compressed:
                 return _previous_dump_size(output)
             return _database_size(self.ctx, step, self.engine, self.plan.env, self.plan.stack)
