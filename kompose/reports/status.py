@@ -202,9 +202,10 @@ def _ago(seconds: int | None) -> str:
 
 def _status_or_error(ctx, stack, now: datetime, limit, alone: bool) -> StackStatus:
     """The stack's status; among others, a stack whose .env cannot be read shows its error and the
-    others their status (exit 1). Alone, or any other configuration error: raised (exit 2)."""
+    others their status (exit 1); so does one whose KOMPOSE_DUMP_DIR is malformed. Alone, or any
+    other configuration error: raised (exit 2)."""
     try:
-        ctx.stack_env(stack)
+        dumps.dump_dir(stack.dir, stack.name, ctx.stack_env(stack), ctx.root)
     except KomposeError as exc:
         if alone:
             raise
