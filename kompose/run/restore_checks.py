@@ -83,7 +83,8 @@ class RestoreChecks:
         if step.format == "plain":
             if scan is None:  # the restore did not stream through the guard: count the file
                 fmt, compression = dumps.detect(step.dump)
-                scan = plain_guard.scan_file(step.dump, compression)
+                with self._reading(f"count the rows of {step.dump.name}", step.dump) as bar:
+                    scan = plain_guard.scan_file(step.dump, compression, bar)
             expected = dict(scan.rows)
             # the rows the restore streamed against the manifest's: free, so every restore checks
             if recorded is not None:

@@ -72,6 +72,16 @@ def test_compressed_export_import_verify_and_drill_show_bars_with_totals(kroot, 
         assert piped.code == 0 and "━" not in piped.output and "\x1b[" not in piped.output, piped
 
 
+def test_a_plain_import_bar_counts_what_it_sends_to_the_end(kroot, pg):
+    """The bar of a plain import moves (it once stayed at 0 %: the exec sent the file with sendfile(2))."""
+    _seed(pg)
+    stack = _db_stack(kroot, pg)
+    assert kroot.run(stack, "db:export").code == 0
+    code, screen = _run_in_pty(kroot, stack, "db:import")
+    assert code == 0, screen
+    assert any("100%" in frame for frame in _bars(screen, "restore")), ANSI.sub("", screen)[-3000:]
+
+
 def test_a_custom_archive_verify_shows_pg_restore_reading_it(kroot, pg):
     _seed(pg)
     stack = _db_stack(kroot, pg)
