@@ -190,7 +190,8 @@ def _made_dump_dir(ctx, plan, name: str, directory: Path) -> bool:
     if not any(sp.stack == name and sp.dump_dir != sp.directory and sp.directory.is_dir() for sp in plan.stacks):
         return False
     try:
-        return make_private_dir(directory) or True
+        make_private_dir(directory)
+        return True
     except OSError as exc:
         ctx.console.warn(f"{name}: cannot create the dump directory {directory}: {exc.strerror or exc}")
         return False
