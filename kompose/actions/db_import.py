@@ -10,7 +10,7 @@ from kompose.actions.common import own_plans, stack_engine
 from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan.steps import CheckChecksum, CheckDump, CheckRestored, Exec, Note, StartChecksum
+from kompose.plan.steps import CheckChecksum, CheckDump, CheckRestored, Exec, Note, Sql, StartChecksum
 from kompose.plan.model import StackPlan
 from kompose.run.dump_needs import CheckDumpNeeds
 from kompose.stacks import Stack
@@ -63,6 +63,19 @@ def restored_check(engine, container, conn, database: str, path: Path, fmt: str,
         return []
     return [CheckRestored(container, database, engine.script_argv(conn, database, ()), conn.exec_env(), path, fmt,
                           counts)]
+
+
+def drop_old(engine, container, conn, via) -> list[Sql]:
+    """After the swap: the copy the last import kept goes, in the background (its DROP DATABASE forces
+    a checkpoint that writes out the whole restored database: the import is done once the new one
+    is live). Optional: a drop that fails or does not finish leaves it to the next RECOVER."""
+    old, statements = engine.drop_old(conn)
+    if not statements:
+        return []
+    return [Sql(container, engine.admin_database, "".join(f"{statement};\n" for statement in statements), (),
+                via.exec_env(), f"drop {old}, the copy the last import kept, in the background (the new "
+                f"database is live; the next command drops it if this does not finish)",
+                engine.commands_argv(via, engine.admin_database, statements), optional=True, background=True)]
 
 
 def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
@@ -149,7 +162,8 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             admin(engine.SWAP,
                   f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database} "
                   f"(its owner, connection limit, ACL, comment and settings first; the copy the last import kept "
-                  f"is dropped once the new one is live)", mark=mark, closes=True),
+                  f"is kept until the new one is live)", mark=mark, closes=True),
+            *drop_old(engine, container, conn, via),
         ]
         # the reopen first, on its own: it must happen even when the drop cannot
         stack_plan.on_failure += [

@@ -95,6 +95,15 @@ class Engine:
         """The engine's client reading a script from stdin, stopping at the first error."""
         raise NotImplementedError
 
+    def drop_old(self, conn) -> tuple[str, tuple[str, ...]]:
+        """(the name of the copy the last import kept, the statements dropping it): run after a swap
+        without kompose waiting for them (commands_argv); ("", ()) when the SWAP script drops it itself."""
+        return "", ()
+
+    def commands_argv(self, conn, database: str, commands: tuple[str, ...]) -> tuple[str, ...]:
+        """The engine's client running ``commands`` in one session, with no stdin (a detached exec)."""
+        raise NotImplementedError
+
     def variables(self, conn) -> tuple[tuple[str, str], ...]:
         """The script variables of the safe import (live, tmp, prev names...)."""
         raise NotImplementedError

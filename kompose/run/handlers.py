@@ -221,6 +221,9 @@ def run_script(run, step: Sql) -> None:
 
     run.console.detail(step.what, "blue")
     started = time.time()
+    if step.background:
+        docker_exec.start_detached(run.ctx.docker(), step.container.id, step.argv, dict(step.env))
+        return
     if step.mark and step.closes:
         swap_mark.write_mark(step.mark, step.what)
     try:

@@ -81,6 +81,13 @@ class PostgresEngine(Engine):
     def script_argv(self, conn, database, variables):
         return sql.psql_script_argv(conn, database, variables)
 
+    def drop_old(self, conn):
+        old = sql.old_name(conn.database)
+        return old, sql.drop_old_statements(old)
+
+    def commands_argv(self, conn, database, commands):
+        return sql.psql_commands_argv(conn, database, commands)
+
     def variables(self, conn):
         return sql.variables(conn)
 
