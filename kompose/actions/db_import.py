@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from kompose.dumps import files as dumps
-from kompose.actions.common import admin_for, database_container, find_hooks, new_stack_plan, rights_check, sql, version_check
+from kompose.actions.common import admin_for, checked_and_recovered, database_container, find_hooks, new_stack_plan
+from kompose.actions.common import rights_check, sql, version_check
 from kompose.actions.common import own_plans, stack_engine
 from kompose.host import swap_mark
 from kompose.context import Context
@@ -119,14 +120,26 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         CheckChecksum(path, force) if in_place else StartChecksum(path),
         CheckDump(path, fmt, compression),
         version_check(engine, container, conn, path, fmt, compression),
-        # before anything changes: kompose's admin connection works and has what it needs
-        rights_check(engine, container, conn, via, hint, "db:import"),
-        # --in-place: what the dump needs of the server is there, before any hook or drop
-        *([CheckDumpNeeds(container, engine.script_argv(conn, engine.admin_database, ()), conn.exec_env(), path,
-                          fmt, compression, no_owner)] if in_place else []),
-        admin(engine.RECOVER, RECOVER_WHAT, mark=mark),
-        *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
+    pre_hooks = hooks.steps("pre_db_import", str(path), dump_file=str(path))
+    create_what = f"create the temporary database {tmp} (encoding, locale provider and locale of {conn.database})"
+    if in_place:
+        steps += [
+            # before anything changes: kompose's admin connection works and has what it needs
+            rights_check(engine, container, conn, via, hint, "db:import"),
+            # --in-place: what the dump needs of the server is there, before any hook or drop
+            CheckDumpNeeds(container, engine.script_argv(conn, engine.admin_database, ()), conn.exec_env(), path,
+                           fmt, compression, no_owner),
+            admin(engine.RECOVER, RECOVER_WHAT, mark=mark),
+            *pre_hooks,
+        ]
+    elif pre_hooks:
+        steps += [checked_and_recovered(engine, container, conn, via, hint, "db:import", mark), *pre_hooks,
+                  admin(engine.CREATE_TEMP, create_what)]
+    else:
+        # before anything changes: the rights, then the leftovers, then the temporary database: one session
+        steps.append(checked_and_recovered(engine, container, conn, via, hint, "db:import", mark,
+                                           engine.CREATE_TEMP, create_what))
     if in_place:
         # also after a failed restore: the database is empty or partial, but keeps its own settings
         put_back = admin(engine.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
@@ -146,8 +159,6 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         stack_plan.on_failure.append(put_back)
     else:
         steps += [
-            admin(engine.CREATE_TEMP, f"create the temporary database {tmp} (encoding, locale provider and "
-                                      f"locale of {conn.database})"),
             Exec(container, engine.restore_argv(conn, tmp, fmt, no_owner), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression,
                  guard=engine.plain_guard and fmt == "plain", **restore_options),

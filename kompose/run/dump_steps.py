@@ -198,11 +198,12 @@ class DumpSteps:
         if not numbers:
             self.console.detail(f"{step.dump.name} states no PostgreSQL version: not compared", "dim")
             return
+        from kompose.run.dump_needs import server_facts  # one session: the restore's settings and psql too
+
         try:
-            result = docker_exec.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
-                                            stdin=io.BytesIO(b"SHOW server_version_num;\n"))
-            server = int(result.stdout.decode().strip()) if result.exit_code == 0 else None
-        except (KomposeError, ValueError):
+            facts = server_facts(self, step.container, step.argv, step.env)
+            server = facts.server if facts.exit_code == 0 else None
+        except KomposeError:
             server = None
         if server is None:
             self.console.detail("could not ask the server for its version: not compared", "dim")

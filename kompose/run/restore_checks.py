@@ -11,7 +11,7 @@ from kompose.docker import exec as docker_exec
 from kompose.dumps import files as dumps
 from kompose.dumps import manifest, plain_guard
 from kompose.errors import DumpError, KomposeError
-from kompose.plan.steps import CheckRestored, Container, Exec
+from kompose.plan.steps import CheckRestored, Exec
 from kompose.run.dump_steps import LIST_PREFIX
 
 
@@ -38,7 +38,7 @@ class RestoreChecks:
     def _guard_stdin(self, step: Exec, stdin):
         """Wrap a plain dump's stream in the guard; psql runs in restrict mode when it knows it."""
         key = None
-        if self._psql_restricts(step.container):
+        if self._psql_restricts(step):
             import secrets
 
             key = secrets.token_hex(24)
@@ -47,7 +47,14 @@ class RestoreChecks:
         return plain_guard.GuardedSource(stdin, step.stdin_file.name, key, known_settings=server_settings(self, step),
                                        no_owner=step.no_owner)
 
-    def _psql_restricts(self, container: Container) -> bool:
+    def _psql_restricts(self, step: Exec) -> bool:
+        container = step.container
+        if step.settings_argv:  # psql's version came with the server's facts, in the same session
+            from kompose.run.dump_needs import server_facts
+
+            facts = server_facts(self, container, step.settings_argv, step.env)
+            if facts.exit_code == 0 and facts.client:
+                return plain_guard.psql_has_restrict(facts.client)
         cache = self.__dict__.setdefault("_restrict_cache", {})
         if container.id not in cache:
             try:
