@@ -57,13 +57,17 @@ def check_origin(path: Path, database: str, allow_other: bool) -> None:
 
 
 def restored_check(engine, container, conn, database: str, path: Path, fmt: str,
-                   counts: bool = False) -> list[CheckRestored]:
+                   counts: bool = False, via=None) -> list[CheckRestored]:
     """Check, after the restore into ``database``, that it holds every table the dump has data for
-    (PostgreSQL: the engine whose plain dumps stream through the guard)."""
+    (PostgreSQL: the engine whose plain dumps stream through the guard). With ``via`` (kompose's
+    admin connection) the check runs there, and the ANALYZE before the swap follows it in the same
+    session (an engine without the guard: [], its plan runs its ANALYZE itself)."""
+    analyze = [("then", engine.ANALYZE), ("then_what", ANALYZE_WHAT % database)] if via is not None else []
     if not engine.plain_guard:
         return []
-    return [CheckRestored(container, database, engine.script_argv(conn, database, ()), conn.exec_env(), path, fmt,
-                          counts)]
+    run_as = via or conn
+    return [CheckRestored(container, database, engine.script_argv(run_as, database, ()), run_as.exec_env(), path,
+                          fmt, counts, **dict(analyze))]
 
 
 def drop_old(engine, container, conn, via) -> list[Sql]:
@@ -152,8 +156,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             Exec(container, engine.restore_argv(conn, conn.database, fmt, no_owner), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {conn.database}", host_codec=compression,
                  guard=engine.plain_guard and fmt == "plain", **restore_options),
-            *restored_check(engine, container, conn, conn.database, path, fmt),
-            admin(engine.ANALYZE, ANALYZE_WHAT % conn.database, database=conn.database),
+            # the restored tables, then ANALYZE: one session of the admin connection
+            *(restored_check(engine, container, conn, conn.database, path, fmt, via=via)
+              or [admin(engine.ANALYZE, ANALYZE_WHAT % conn.database, database=conn.database)]),
             put_back,
         ]
         stack_plan.on_failure.append(put_back)
@@ -164,8 +169,9 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
                  guard=engine.plain_guard and fmt == "plain", **restore_options),
             CheckChecksum(path, force, started=True),
             # what the dump promised is in the temporary database, before anything is swapped
-            *restored_check(engine, container, conn, tmp, path, fmt),
-            admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp),
+            # then ANALYZE, in the same session of the admin connection
+            *(restored_check(engine, container, conn, tmp, path, fmt, via=via)
+              or [admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp)]),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
             *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
@@ -173,7 +179,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             admin(engine.SWAP,
                   f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database} "
                   f"(its owner, connection limit, ACL, comment and settings first; the copy the last import kept "
-                  f"is kept until the new one is live)", mark=mark, closes=True),
+                  f"stays until the new one is live)", mark=mark, closes=True),
             *drop_old(engine, container, conn, via),
         ]
         # the reopen first, on its own: it must happen even when the drop cannot

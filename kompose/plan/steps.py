@@ -186,6 +186,9 @@ class CheckRestored:
     dump: Path
     format: str
     counts: bool = False
+    # a script of the same session run after the check (the ANALYZE before the swap), and what it does
+    then: str = ""
+    then_what: str = ""
 
 
 @dataclass(frozen=True)

@@ -110,14 +110,21 @@ class RestoreChecks:
                 expected.update(recorded)
         if not expected:
             self.console.detail(f"{step.dump.name} holds no table data: nothing to check in {step.database}", "dim")
-            return
-        script = restored_check_script(list(expected), step.counts)
+            if not step.then:
+                return
+        if step.then_what:
+            self.console.detail(step.then_what, "blue")
+        # the check, then (ANALYZE) in the same session: one exec
+        script = (restored_check_script(list(expected), step.counts) if expected else "") + step.then
         result = docker_exec.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
                                         stdin=io.BytesIO(script.encode()))
         if result.exit_code != 0:
             from kompose.engines.postgres.sql import failure_message
 
-            raise KomposeError(failure_message("psql (the restored tables)", result.exit_code, result.stderr))
+            tool = "psql (the restored tables" + (", ANALYZE)" if step.then else ")")
+            raise KomposeError(failure_message(tool, result.exit_code, result.stderr))
+        if not expected:
+            return
         missing, counted = [], {}
         for line in result.stdout.decode("utf-8", "replace").splitlines():
             kind, _, rest = line.partition("\t")
