@@ -300,6 +300,7 @@ STEP_MODULES: tuple[str, ...] = (
     "kompose.run.dump_needs",
     "kompose.run.tools",
     "kompose.run.repository_steps",  # restic repositories: push, pull, retention
+    "kompose.run.mariadb_steps",  # MariaDB and MySQL: the rows of a restored database
 )
 for _module in STEP_MODULES:
     HANDLERS.update(importlib.import_module(_module).STEPS)
