@@ -43,6 +43,15 @@ def _setup(ctx, stack, stack_plan, engine):
     return conn, container, hooks
 
 
+def _mariadb_only(engine, command: str, stack: Stack) -> None:
+    """The safe import, rollback and drill run MariaDB's compound statements (BEGIN NOT ATOMIC,
+    EXECUTE IMMEDIATE), which MySQL does not have: refused before anything runs, one line."""
+    if engine.flavour == "mysql":
+        raise UsageError(f"{command} is not available for MySQL stacks yet (stack {stack.name}): kompose's "
+                         "scripts use MariaDB's compound statements (BEGIN NOT ATOMIC, EXECUTE IMMEDIATE), which "
+                         "MySQL does not have; db:export, db:verify and db:list work")
+
+
 def _exec(container, conn, argv, what, **kwargs) -> Exec:
     return Exec(container, argv, conn.exec_env(), what=what, **kwargs)
 
@@ -113,6 +122,7 @@ def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
                 dump: str | None, in_place: bool, force: bool, allow_other_database: bool) -> StackPlan:
     from kompose.actions.db_import import check_origin, find_dump
 
+    _mariadb_only(engine, "db:import", stack)
     conn = _connection(stack_plan, stack, engine)
     path = find_dump(stack_plan.directory, conn.database, dump)
     fmt, compression = dumps.detect(path)
@@ -175,6 +185,7 @@ def _in_place(stack_plan: StackPlan, engine, why: str, conn, container, hooks, p
 
 
 def rollback_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str) -> StackPlan:
+    _mariadb_only(engine, "db:rollback", stack)
     conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
     prev = mariadb.prev_name(conn.database)
     stack_plan.steps += [
@@ -197,6 +208,7 @@ def drill_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: s
     from kompose.actions.db_import import find_dump
     from kompose.run.mariadb_steps import CheckRestoredRows
 
+    _mariadb_only(engine, "db:drill", stack)
     conn = _connection(stack_plan, stack, engine)
     mariadb.check_name(conn.database, mariadb.DRILL_SUFFIX)
     pull, after = [], []
