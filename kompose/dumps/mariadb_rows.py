@@ -166,7 +166,7 @@ def is_dump_file(path: Path, compression: str = "") -> bool:
         return False
     try:
         return mariadb.is_dump(source.read(8192))
-    except OSError:
+    except (OSError, DumpError):
         return False
     finally:
-        source.close()
+        source.abort()  # read in part: a decompressor stopped early is no error

@@ -110,7 +110,8 @@ def run_exec(run, step: Exec) -> None:
                 handle.abort()
     if stdout:
         run.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
-                                        "bytes": step.stdout_file.stat().st_size, "rows": stdout.rows}
+                                        "bytes": step.stdout_file.stat().st_size, "rows": stdout.rows,
+                                        "rows_kind": stdout.rows_kind}
     if stdin and step.guard:
         run._guarded(step, stdin)
     if result.exit_code != 0:

@@ -78,5 +78,29 @@ def test_a_file_is_counted_compressed_or_not(tmp_path):
     if shutil.which("zstd"):
         import subprocess
 
-        subprocess.run(["zstd", "-q", str(plain)], check=True)
+        big = tmp_path / "app_20260102_000000.sql"  # larger than what is_dump_file reads: zstd is cut short
+        big.write_bytes(ROWS_PER_LINE.replace(b"-- Dump completed", b"-- " + b"x" * 200000 + b"\n-- Dump completed"))
+        subprocess.run(["zstd", "-q", str(plain), str(big)], check=True)
         assert mariadb_rows.scan_file(plain.with_name(plain.name + ".zst"), "zstd")["wp_comments"] == 4
+        assert mariadb_rows.is_dump_file(big.with_name(big.name + ".zst"), "zstd")
+    assert not mariadb_rows.is_dump_file(plain.with_name("missing.sql"))
+
+
+@pytest.mark.parametrize("size", [1, 10, 63, 64, 65, 4096])
+def test_an_export_stream_is_counted_as_it_is_written(tmp_path, size):
+    """codecs.Sink (where an exec's stdout goes) counts a mariadb-dump stream's INSERT rows, and a
+    pg_dump stream's COPY rows as before, whatever the size of the writes."""
+    from kompose.dumps import codecs
+
+    sink = codecs.Sink(tmp_path / "out.sql")
+    for at in range(0, len(ROWS_PER_LINE), size):
+        sink.write(ROWS_PER_LINE[at:at + size])
+    sink.close()
+    assert (sink.rows_kind, sink.rows) == ("insert", mariadb_rows.count_bytes(ROWS_PER_LINE))
+    assert (tmp_path / "out.sql").read_bytes() == ROWS_PER_LINE
+    pg = b"--\n-- PostgreSQL database dump\n--\nCOPY public.t (a) FROM stdin;\n1\n2\n\\.\n"
+    sink = codecs.Sink(tmp_path / "pg.sql")
+    for at in range(0, len(pg), size):
+        sink.write(pg[at:at + size])
+    sink.close()
+    assert sink.rows_kind == "copy" and sink.rows == {"public.t": 2}
