@@ -19,7 +19,7 @@ from kompose.dumps import files as dumps
 from kompose.docker import exec as docker_exec
 from kompose.host.files import write_atomically
 from kompose.dumps import manifest
-from kompose.dumps import plain_guard, verify
+from kompose.dumps import mariadb_rows, plain_guard, verify
 from kompose.errors import DumpError, KomposeError
 from kompose.plan.steps import (
     CheckChecksum, CheckServerVersion, Container, CountRows, RecordDrill, RemoveOrphans, Retention, StartChecksum,
@@ -231,6 +231,10 @@ class DumpSteps:
             rows = facts.get("rows") if facts.get("bytes") == size and facts.get("rows") is not None else None
             if rows is None:
                 rows = plain_guard.scan_file(source, step.compression).rows
+        elif step.format == "plain" and facts.get("bytes") == size and facts.get("rows_kind") == "insert":
+            rows = facts.get("rows")  # a MariaDB dump's INSERT rows, counted as the stream passed
+        elif step.format == "plain" and mariadb_rows.is_dump_file(source, step.compression):
+            rows = mariadb_rows.scan_file(source, step.compression)  # dumps/mariadb_rows.py
         structure = facts.get("verification")
         if structure is None:  # a plan without a VerifyDump step: check now, a manifest never guesses
             structure = self._structure(source, step.format, step.compression, step.container, False)

@@ -110,7 +110,8 @@ def run_exec(run, step: Exec) -> None:
                 handle.abort()
     if stdout:
         run.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
-                                        "bytes": step.stdout_file.stat().st_size, "rows": stdout.rows}
+                                        "bytes": step.stdout_file.stat().st_size, "rows": stdout.rows,
+                                        "rows_kind": stdout.rows_kind}
     if stdin and step.guard:
         run._guarded(step, stdin)
     if result.exit_code != 0:
@@ -303,6 +304,7 @@ STEP_MODULES: tuple[str, ...] = (
     "kompose.run.dump_needs",
     "kompose.run.tools",
     "kompose.run.repository_steps",  # restic repositories: push, pull, retention
+    "kompose.run.mariadb_steps",  # MariaDB and MySQL: the rows of a restored database
 )
 for _module in STEP_MODULES:
     HANDLERS.update(importlib.import_module(_module).STEPS)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kompose.docker import exec as docker_exec
 from kompose.dumps import files as dumps
-from kompose.dumps import manifest, plain_guard
+from kompose.dumps import manifest, mariadb_rows, plain_guard
 from kompose.errors import DumpError, KomposeError
 from kompose.plan.steps import CheckRestored, Exec
 from kompose.run.dump_steps import LIST_PREFIX
@@ -19,7 +19,7 @@ class RestoreChecks:
     """The restore-check handlers and helpers of StackRun (a mixin, as DumpSteps is)."""
 
     def _row_counts_match(self, path: Path, compression: str) -> str:
-        """A plain dump's COPY rows, counted now, against its manifest's; '' when it records none."""
+        """A plain dump's rows (COPY blocks, MariaDB's INSERTs), counted now, against its manifest's; '' when it records none."""
         try:
             found = manifest.read(path)
         except DumpError:
@@ -27,7 +27,10 @@ class RestoreChecks:
         if found is None or found.rows is None:
             return ""
         try:
-            rows = plain_guard.scan_file(path, compression).rows
+            if mariadb_rows.is_dump_file(path, compression):
+                rows = mariadb_rows.scan_file(path, compression)
+            else:
+                rows = plain_guard.scan_file(path, compression).rows
         except DumpError as exc:
             return f"row counts differ: {exc.message}"
         problem = compare_rows(found.rows, rows, "its manifest records", "it holds")
