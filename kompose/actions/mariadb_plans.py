@@ -218,7 +218,7 @@ def drill_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: s
         path, fmt, compression, pull, scratch = scratch_pull(ctx, stack, stack_plan, conn.database, dump)
         after = [scratch]
     else:
-        path = find_dump(stack_plan.directory, conn.database, dump)
+        path = find_dump(stack_plan.dump_dir, conn.database, dump)
         fmt, compression = dumps.detect(path)
         head, _ = dumps.plain_ends(path, compression) if fmt == "plain" else (b"", b"")
         if fmt != "plain" or not mariadb.is_dump(head):
@@ -231,7 +231,7 @@ def drill_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: s
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     drop = _exec(container, conn, mariadb.drop_argv(conn, drill, f"dropped the drill database {drill}"),
                  f"drop the drill database {drill}")
-    record = RecordDrill(stack_plan.directory / STATE_FILE, path)
+    record = RecordDrill(stack_plan.dump_dir / STATE_FILE, path)
     stack_plan.steps += [
         *_notes(conn, container, engine, why),
         Note(f"drill: restore {path.name} into {drill}, check its tables and rows, run the drill hooks, drop it; "
