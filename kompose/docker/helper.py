@@ -44,6 +44,7 @@ class HelperResult:
     bytes_out: int  # the size of the output file when it finished
     sha256: str | None = None  # of the whole output file, when asked for (hash_output) or piped
     note: str = ""  # something the user should read (the pipe could not be used)
+    tapped: bool = False  # every byte of the output passed through ``tap`` (run_to_file's)
 
 
 def _labels(directory: Path) -> dict[str, str]:
@@ -63,6 +64,7 @@ def run_to_file(
     on_progress: Callable[[int], None] | None = None,
     hash_output: bool = False,
     pipe: Path | None = None,
+    tap: Callable[[bytes], object] | None = None,
 ) -> HelperResult:
     """Run ``argv`` in a helper container and wait for it; the helper is removed whatever happens.
 
@@ -75,7 +77,8 @@ def run_to_file(
     only appends to ``output``, so its sha256 is computed as it grows (from the page cache,
     beside the dump instead of after it). ``pipe``: the program writes into this named pipe
     (created here, removed afterwards) and kompose copies it into ``output`` in large writes,
-    hashing it on the way; the sha256 is then always computed. The exit code comes from the
+    hashing it on the way; the sha256 is then always computed, and ``tap`` (when given) is
+    called with every block copied (``tapped`` in the result says it saw them all). The exit code comes from the
     engine's wait. Raises DockerError when the engine refuses the helper or goes away (or
     cannot see the file: it does not share this host's files), and DumpError when ``output``
     cannot be written.
@@ -86,7 +89,7 @@ def run_to_file(
     note = ""
     if pipe:
         try:
-            copier = _PipeCopier(pipe, output)
+            copier = _PipeCopier(pipe, output, tap)
         except _NoPipe as exc:
             # a filesystem without named pipes (some network or FUSE mounts): pg_dump writes
             # the file itself, and kompose hashes it as it grows
@@ -277,7 +280,8 @@ def _create_and_run(client, api, name, image, network_of, directory, mounted: Pa
                 pass
         size = output.stat().st_size if output.exists() else 0
         finished = True
-        return HelperResult(exit_code, stderr, size, sha256)
+        tapped = bool(copier and copier.tap is not None and not copier.tap_failed and copier.size == size)
+        return HelperResult(exit_code, stderr, size, sha256, tapped=tapped)
     finally:
         if finished:
             # the helper has exited: remove it while kompose checks and renames the dump (a
