@@ -311,6 +311,7 @@ HANDLERS: dict[type, Handler] = {
 # modules that define step kinds of their own, each with STEPS = {StepKind: handler}
 STEP_MODULES: tuple[str, ...] = (
     "kompose.run.dump_needs",
+    "kompose.run.export_checks",  # db:export's checks before pg_dump, RECOVER only when needed
     "kompose.run.tools",
     "kompose.run.repository_steps",  # restic repositories: push, pull, retention
 )
