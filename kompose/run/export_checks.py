@@ -30,6 +30,19 @@ class ExportCheck:
     recover: Sql
     leftovers_line: str
 
+    # the check's container, psql and environment, as a plain Sql step's (run/tools.wrap looks for them)
+    @property
+    def container(self):
+        return self.check.container
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        return self.check.argv
+
+    @property
+    def env(self) -> tuple[tuple[str, str], ...]:
+        return self.check.env
+
 
 @describe.register
 def _describe(step: ExportCheck) -> tuple[str, str]:
