@@ -210,6 +210,40 @@ class EngineAPI:
     def exec_inspect(self, exec_id: str) -> dict:
         return self._call("GET", f"/exec/{quote(exec_id, safe='')}/json")
 
+    def create_container(self, image: str, command: Sequence[str] | None = None, name: str | None = None,
+                         entrypoint: Sequence[str] | None = None, environment: Mapping[str, str] | None = None,
+                         user: str = "", labels: Mapping[str, str] | None = None,
+                         host_config: Mapping[str, Any] | None = None) -> dict:
+        """The helper's create (docker/helper.py): ``host_config`` as the Engine API's HostConfig."""
+        payload = {"Image": image, "Cmd": list(command or []), "Entrypoint": list(entrypoint or []) or None,
+                   "Env": [f"{key}={value}" for key, value in (environment or {}).items()], "User": user,
+                   "Labels": dict(labels or {}), "HostConfig": dict(host_config or {}), "Tty": False,
+                   "OpenStdin": False, "StdinOnce": False, "AttachStdin": False, "AttachStdout": False,
+                   "AttachStderr": False}
+        return self._call("POST", "/containers/create", payload, query={"name": name} if name else None)
+
+    def start(self, container: str) -> None:
+        self._call("POST", f"/containers/{quote(container, safe='')}/start")
+
+    def remove_container(self, container: str, v: bool = False, link: bool = False, force: bool = False) -> None:
+        self._call("DELETE", f"/containers/{quote(container, safe='')}",
+                   query={"v": "1" if v else "0", "link": "1" if link else "0", "force": "1" if force else "0"})
+
+    def wait(self, container: str, timeout: float | None = None, condition: str | None = None) -> dict:
+        """Wait on a connection of its own (a dump may take hours: the shared one stays free)."""
+        path = f"/containers/{quote(container, safe='')}/wait" + (f"?condition={condition}" if condition else "")
+        sock = self._connect()
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(self._request_bytes("POST", path, None))
+            status, reason, headers, rest = _read_head(sock)
+            data = _read_body(sock, headers, rest, "POST", status)
+        finally:
+            sock.close()
+        if status >= 400:
+            _raise_for(status, reason, path, data)
+        return json.loads(data)
+
     def exec_start(self, exec_id: str, detach: bool = False, tty: bool = False, stream: bool = False,
                    socket: bool = False, demux: bool = False):  # noqa: A002 - the SDK's names
         """With ``socket``: the hijacked connection (a socket.socket) carrying the exec's streams."""

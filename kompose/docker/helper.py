@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from kompose.docker import engine_api
 from kompose.errors import DockerError, DumpError
 from kompose.host.copier import _NoPipe, _PipeCopier, _Writeback
 
@@ -225,9 +226,9 @@ def _run(client, api, name, image, network_of, directory, mounted: Path, mount_p
 
 def _create_and_run(client, api, name, image, network_of, directory, mounted: Path, mount_point, argv, env, user,
                     output, on_progress, hash_output, copier, extra_mounts) -> HelperResult:
-    from docker.errors import APIError, NotFound
-    from docker.types import LogConfig, Mount
-
+    mounts = [{"Target": f"{mount_point}/{mounted.name}", "Source": str(mounted), "Type": "bind", "ReadOnly": False},
+              *({"Target": target, "Source": str(source), "Type": "bind", "ReadOnly": True}
+                for target, source in extra_mounts)]
     try:
         created = api.create_container(
             image,
@@ -237,18 +238,19 @@ def _create_and_run(client, api, name, image, network_of, directory, mounted: Pa
             environment={**env, "HOME": "/tmp"},
             user=user,
             labels=_labels(directory),
-            host_config=api.create_host_config(
-                network_mode=f"container:{network_of}",
-                mounts=[Mount(target=f"{mount_point}/{mounted.name}", source=str(mounted), type="bind"),
-                        *(Mount(target=target, source=str(source), type="bind", read_only=True)
-                          for target, source in extra_mounts)],
+            host_config={
+                "NetworkMode": f"container:{network_of}",
+                "Mounts": mounts,
                 # stderr is read back from the log: keep it small and readable whatever the daemon's default
-                log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
-            ),
+                "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}},
+            },
         )
-    except NotFound as exc:
-        raise DockerError(f"cannot create the helper container: {exc.explanation or exc}") from None
-    except APIError as exc:
+    except Exception as exc:
+        APIError, NotFound = engine_api.errors()  # imported only now: the SDK's import costs more than a small dump
+        if isinstance(exc, NotFound):
+            raise DockerError(f"cannot create the helper container: {exc.explanation or exc}") from None
+        if not isinstance(exc, APIError):
+            raise
         explanation = str(exc.explanation or exc)
         if "bind source path does not exist" in explanation:
             raise DockerError(
@@ -262,7 +264,9 @@ def _create_and_run(client, api, name, image, network_of, directory, mounted: Pa
     try:
         try:
             api.start(helper_id)
-        except APIError as exc:
+        except Exception as exc:
+            if not isinstance(exc, engine_api.errors()[0]):
+                raise
             raise DockerError(f"cannot start the helper container: {exc.explanation or exc}") from None
         watcher = copier or _Writeback(output, hash_output)
         try:
@@ -276,8 +280,9 @@ def _create_and_run(client, api, name, image, network_of, directory, mounted: Pa
         if exit_code != 0:  # the error text is only needed for the error message
             try:
                 stderr = api.logs(helper_id, stdout=False, stderr=True, tail=STDERR_TAIL_LINES)
-            except APIError:
-                pass
+            except Exception as exc:
+                if not isinstance(exc, engine_api.errors()[0]):
+                    raise
         size = output.stat().st_size if output.exists() else 0
         finished = True
         tapped = bool(copier and copier.tap is not None and not copier.tap_failed and copier.size == size)
@@ -301,16 +306,12 @@ def _remove_and_forget(api, helper_id: str) -> None:
 
 def _wait(api, helper_id: str, watcher: "_Writeback", on_progress: Callable[[int], None] | None) -> int:
     """Wait for the helper to exit (no request timeout: a dump may take hours) while ``watcher`` follows its file."""
-    from docker.errors import APIError, NotFound
-
     result: dict = {}
 
     def wait() -> None:
         try:
             result["status"] = api.wait(helper_id, timeout=None)
-        except (APIError, NotFound) as exc:
-            result["error"] = exc
-        except Exception as exc:  # the engine connection broke
+        except Exception as exc:  # the engine's error, or the engine connection broke
             result["error"] = exc
 
     waiter = threading.Thread(target=wait, daemon=True)
@@ -333,26 +334,22 @@ def _wait(api, helper_id: str, watcher: "_Writeback", on_progress: Callable[[int
 def _remove(api, helper_id: str, appear_wait: float = 0.0) -> None:
     """Remove the helper (by id or name). ``appear_wait``: a helper not there (yet) may still be
     being created by the engine; look again for that long before taking "not found" as done."""
-    from docker.errors import APIError, NotFound
-
     deadline = time.monotonic() + appear_wait
     attempt = 0
     while attempt < 3:
         try:
             api.remove_container(helper_id, force=True)
             return
-        except NotFound:
-            if time.monotonic() >= deadline:
-                return
-            time.sleep(0.1)
-            continue
-        except APIError as exc:
+        except Exception as exc:
+            APIError, NotFound = engine_api.errors()
+            if isinstance(exc, NotFound):
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(0.1)
+                continue
             # "removal already in progress" is as good as done
-            if "in progress" in str(exc):
+            if isinstance(exc, APIError) and "in progress" in str(exc):
                 return
-            attempt += 1
-            time.sleep(0.2 * attempt)
-        except Exception:
             attempt += 1
             time.sleep(0.2 * attempt)
 
