@@ -345,6 +345,10 @@ class LiteClient:
 
             raise DockerException(f"Error while fetching server API version: {exc}") from exc
 
+    def info(self) -> dict:
+        """The engine's /info (whether it runs rootless: --transport direct asks)."""
+        return self.api._call("GET", "/info")
+
     def close(self) -> None:
         self.api.close()
         if self._sdk is not None:
