@@ -31,8 +31,11 @@ class Options:
 
 class Context:
     def __init__(self, options: Options, console: Console, process_env: Mapping[str, str] | None = None,
-                 find_container=None):
+                 find_container=None, local_client=None):
         self.options = options
+        # makes the client of a local engine (a unix:// URL -> client); the CLI gives kompose's own
+        # small one (docker/engine_api.LiteClient, no SDK import); None: the docker SDK's
+        self.local_client = local_client
         self.console = console
         # how actions find the container a stack's database tools run in: (ctx, stack, env) -> Container;
         # None: ask the engine (docker/containers.resolve). Unit tests of plans inject one (no Docker)
@@ -83,16 +86,20 @@ class Context:
 
     def _make_docker(self) -> "docker.DockerClient":
         if self._docker is None:
-            import docker
-            from docker.errors import DockerException
-
+            url = self.process_env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
             try:
-                client = docker.DockerClient(
-                    base_url=self.process_env.get("DOCKER_HOST") or "unix:///var/run/docker.sock", timeout=60
-                )
+                if url.startswith("unix://") and self.local_client is not None:
+                    client = self.local_client(url)
+                else:
+                    import docker
+
+                    client = docker.DockerClient(base_url=url, timeout=60)
                 client.ping()
-            except DockerException as exc:
-                url = self.process_env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            except Exception as exc:
+                from docker.errors import DockerException
+
+                if not isinstance(exc, DockerException):
+                    raise
                 raise DockerError(f"cannot reach the Docker engine at {url}: {engine_problem(exc)}") from None
             self._docker = client
         return self._docker

@@ -22,6 +22,7 @@ from kompose.context import Context
 from kompose.errors import UsageError
 from kompose.plan.steps import DumpInHelper, Exec, HELPER_MOUNT, Note, Remove, RemoveHelpers, RemoveStale, Rename, VerifyDump, WriteManifest
 from kompose.plan.model import StackPlan
+from kompose.run.export_checks import ExportCheck
 from kompose.stacks import Stack
 
 EXPORT_CHECK_WHAT = "check that the dump can be complete (no row-level security hides rows from DB_USER)"
@@ -94,12 +95,9 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         RemoveHelpers(stack_plan.dump_dir, "left by an interrupted export"),
         RemoveStale(stack_plan.dump_dir, dumps.stale_partial_glob(conn.database), "left by an interrupted export"),
         # and no import: the next run after a crash, whatever it is, cleans up (a live database
-        # a killed swap left closed could not even be dumped); the dump does not depend on it
-        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, optional=True, via=via, hint=hint,
-            mark=swap_mark.mark_path(stack_plan.dump_dir)),
+        # a killed swap left closed could not even be dumped); the dump does not depend on it;
         # a dump never lacks rows a policy hides: refused before anything runs
-        *([sql(engine, container, conn, engine.EXPORT_CHECK, EXPORT_CHECK_WHAT, database=conn.database)]
-          if engine.EXPORT_CHECK else []),
+        *_checks(engine, container, conn, via, hint, swap_mark.mark_path(stack_plan.dump_dir)),
         *hooks.steps("pre_db_export"),
         dump_step,
         VerifyDump(partial, fmt, codec, container),
@@ -113,6 +111,19 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     leftovers = (partial, pipe) if pipe else (partial,)
     stack_plan.on_failure.append(Remove(leftovers, "an unfinished dump is never left behind"))
     return stack_plan
+
+
+def _checks(engine, container, conn, via, hint, mark) -> list:
+    """RECOVER and the export check; folded into one step (one exec when there is nothing to
+    recover, run/export_checks.py) when the engine can tell leftovers in the check's session."""
+    recover = sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, optional=True, via=via, hint=hint, mark=mark)
+    if not engine.EXPORT_CHECK:
+        return [recover]
+    check = sql(engine, container, conn, engine.EXPORT_CHECK + engine.EXPORT_LEFTOVERS, EXPORT_CHECK_WHAT,
+                database=conn.database)
+    if not engine.EXPORT_LEFTOVERS:
+        return [recover, check]
+    return [ExportCheck(check, recover, engine.LEFTOVERS_LINE)]
 
 
 def _previous_size(directory, database: str, fmt: str) -> int | None:

@@ -212,7 +212,7 @@ def _main(console, pattern, command, args, root, dry_run, env, network, json_out
         if "--dry-run" in args:
             options.dry_run = True
             args = [a for a in args if a != "--dry-run"]
-    ctx = Context(options, console)
+    ctx = Context(options, console, local_client=_local_client)
     try:
         stacks = select(discover(options.root, console.warn), pattern, options.root)
     except NoStackError as exc:
@@ -232,6 +232,13 @@ def _inside_a_stack_hint(root: Path) -> str:
     if compose_file_of(root) is None:
         return ""
     return f" ({root.resolve().name or root} is itself a stack directory: the root is its parent, --root ..)"
+
+
+def _local_client(url: str):
+    """A local engine's client: kompose's own, without the SDK's import (docker/engine_api.py)."""
+    from kompose.docker.engine_api import LiteClient
+
+    return LiteClient(url, timeout=60)
 
 
 def _plan_and_run(ctx, stacks, command, args, kwargs, spec) -> int:

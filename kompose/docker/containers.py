@@ -7,6 +7,7 @@ import re
 from typing import Mapping
 
 from kompose.context import Context
+from kompose.docker import engine_api
 from kompose.errors import DockerError
 from kompose.plan.steps import Container
 from kompose.stacks import Stack
@@ -62,8 +63,6 @@ def project_name(stack: Stack, env: Mapping[str, str] | None = None) -> str:
 
 def _all_containers(ctx: Context) -> list:
     """Every container on the engine, inspected; one listing per run is enough (planning only reads)."""
-    from docker.errors import NotFound
-
     cache = getattr(ctx, "_container_cache", None)
     if cache is None:
         client = ctx.docker()
@@ -73,8 +72,9 @@ def _all_containers(ctx: Context) -> list:
         for summary in client.api.containers(all=True):
             try:
                 cache.append(client.containers.get(summary["Id"]))
-            except NotFound:
-                continue
+            except Exception as exc:
+                if not isinstance(exc, engine_api.errors()[1]):
+                    raise
         ctx._container_cache = cache
     return cache
 
@@ -185,15 +185,15 @@ def resolve(ctx: Context, stack: Stack, env: Mapping[str, str]) -> Container:
 
     Raises DockerError saying what was tried when none fits, or when it is not running.
     """
-    from docker.errors import NotFound
-
     tried = []
     wanted = env.get("DB_CONTAINER", "")
     if wanted:
         try:
             container = ctx.docker().containers.get(wanted)
-        except NotFound:
-            raise DockerError(f"DB_CONTAINER={wanted}: no such container") from None
+        except Exception as exc:
+            if isinstance(exc, engine_api.errors()[1]):
+                raise DockerError(f"DB_CONTAINER={wanted}: no such container") from None
+            raise
         _require_running(container, f"DB_CONTAINER={wanted}")
         return _ref(container, f"DB_CONTAINER={wanted}")
     tried.append("DB_CONTAINER (not set)")

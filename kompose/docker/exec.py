@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Mapping, Sequence
 
+from kompose.docker import engine_api
 from kompose.errors import DockerError, DumpError
 
 CHUNK = 1 << 20
@@ -108,8 +109,6 @@ def container_exec(
     stop it: stop_exec). Raises DockerError when the engine or the container goes
     away, DumpError when writing ``stdout`` fails.
     """
-    from docker.errors import APIError, NotFound
-
     api = client.api
     try:
         exec_id = api.exec_create(
@@ -117,10 +116,14 @@ def container_exec(
             environment=dict(env), tty=False,
         )["Id"]
         stream = api.exec_start(exec_id, socket=True)
-    except NotFound:
-        raise DockerError(f"container {container_id[:12]} no longer exists") from None
-    except APIError as exc:
-        raise DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}") from None
+    except Exception as exc:
+        # the SDK's errors, imported only now: `import docker` costs more than a small export
+        APIError, NotFound = engine_api.errors()
+        if isinstance(exc, NotFound):
+            raise DockerError(f"container {container_id[:12]} no longer exists") from None
+        if isinstance(exc, APIError):
+            raise DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}") from None
+        raise
     sock: socket.socket = getattr(stream, "_sock", stream)
     if on_start:
         on_start(exec_id)
@@ -288,14 +291,14 @@ def _send_input(sock: socket.socket, stdin, stop: threading.Event) -> None:
 
 
 def _exit_code(api, exec_id: str, container_id: str) -> int:
-    from docker.errors import NotFound
-
     deadline = time.monotonic() + 30
     while True:
         try:
             info = api.exec_inspect(exec_id)
-        except NotFound:
-            raise DockerError(f"container {container_id[:12]} went away during the operation") from None
+        except Exception as exc:
+            if isinstance(exc, engine_api.errors()[1]):
+                raise DockerError(f"container {container_id[:12]} went away during the operation") from None
+            raise
         if not info.get("Running") and info.get("ExitCode") is not None:
             return int(info["ExitCode"])
         if time.monotonic() > deadline:

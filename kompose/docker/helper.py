@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from kompose.docker import engine_api
 from kompose.errors import DockerError, DumpError
 from kompose.host.copier import _NoPipe, _PipeCopier, _Writeback
 
@@ -44,6 +45,7 @@ class HelperResult:
     bytes_out: int  # the size of the output file when it finished
     sha256: str | None = None  # of the whole output file, when asked for (hash_output) or piped
     note: str = ""  # something the user should read (the pipe could not be used)
+    tapped: bool = False  # every byte of the output passed through ``tap`` (run_to_file's)
 
 
 def _labels(directory: Path) -> dict[str, str]:
@@ -63,6 +65,7 @@ def run_to_file(
     on_progress: Callable[[int], None] | None = None,
     hash_output: bool = False,
     pipe: Path | None = None,
+    tap: Callable[[bytes], object] | None = None,
 ) -> HelperResult:
     """Run ``argv`` in a helper container and wait for it; the helper is removed whatever happens.
 
@@ -75,7 +78,8 @@ def run_to_file(
     only appends to ``output``, so its sha256 is computed as it grows (from the page cache,
     beside the dump instead of after it). ``pipe``: the program writes into this named pipe
     (created here, removed afterwards) and kompose copies it into ``output`` in large writes,
-    hashing it on the way; the sha256 is then always computed. The exit code comes from the
+    hashing it on the way; the sha256 is then always computed, and ``tap`` (when given) is
+    called with every block copied (``tapped`` in the result says it saw them all). The exit code comes from the
     engine's wait. Raises DockerError when the engine refuses the helper or goes away (or
     cannot see the file: it does not share this host's files), and DumpError when ``output``
     cannot be written.
@@ -86,7 +90,7 @@ def run_to_file(
     note = ""
     if pipe:
         try:
-            copier = _PipeCopier(pipe, output)
+            copier = _PipeCopier(pipe, output, tap)
         except _NoPipe as exc:
             # a filesystem without named pipes (some network or FUSE mounts): pg_dump writes
             # the file itself, and kompose hashes it as it grows
@@ -227,9 +231,9 @@ def _run(client, api, name, image, network_of, directory, mounted: Path, mount_p
 
 def _create_and_run(client, api, name, image, network_of, directory, mounted: Path, mount_point, argv, env, user,
                     output, on_progress, hash_output, copier, extra_mounts) -> HelperResult:
-    from docker.errors import APIError, NotFound
-    from docker.types import LogConfig, Mount
-
+    mounts = [{"Target": f"{mount_point}/{mounted.name}", "Source": str(mounted), "Type": "bind", "ReadOnly": False},
+              *({"Target": target, "Source": str(source), "Type": "bind", "ReadOnly": True}
+                for target, source in extra_mounts)]
     try:
         created = api.create_container(
             image,
@@ -239,18 +243,19 @@ def _create_and_run(client, api, name, image, network_of, directory, mounted: Pa
             environment={**env, "HOME": "/tmp"},
             user=user,
             labels=_labels(directory),
-            host_config=api.create_host_config(
-                network_mode=f"container:{network_of}",
-                mounts=[Mount(target=f"{mount_point}/{mounted.name}", source=str(mounted), type="bind"),
-                        *(Mount(target=target, source=str(source), type="bind", read_only=True)
-                          for target, source in extra_mounts)],
+            host_config={
+                "NetworkMode": f"container:{network_of}",
+                "Mounts": mounts,
                 # stderr is read back from the log: keep it small and readable whatever the daemon's default
-                log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
-            ),
+                "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}},
+            },
         )
-    except NotFound as exc:
-        raise DockerError(f"cannot create the helper container: {exc.explanation or exc}") from None
-    except APIError as exc:
+    except Exception as exc:
+        APIError, NotFound = engine_api.errors()  # imported only now: the SDK's import costs more than a small dump
+        if isinstance(exc, NotFound):
+            raise DockerError(f"cannot create the helper container: {exc.explanation or exc}") from None
+        if not isinstance(exc, APIError):
+            raise
         explanation = str(exc.explanation or exc)
         if "bind source path does not exist" in explanation:
             raise DockerError(
@@ -264,7 +269,9 @@ def _create_and_run(client, api, name, image, network_of, directory, mounted: Pa
     try:
         try:
             api.start(helper_id)
-        except APIError as exc:
+        except Exception as exc:
+            if not isinstance(exc, engine_api.errors()[0]):
+                raise
             raise DockerError(f"cannot start the helper container: {exc.explanation or exc}") from None
         watcher = copier or _Writeback(output, hash_output)
         try:
@@ -278,11 +285,13 @@ def _create_and_run(client, api, name, image, network_of, directory, mounted: Pa
         if exit_code != 0:  # the error text is only needed for the error message
             try:
                 stderr = api.logs(helper_id, stdout=False, stderr=True, tail=STDERR_TAIL_LINES)
-            except APIError:
-                pass
+            except Exception as exc:
+                if not isinstance(exc, engine_api.errors()[0]):
+                    raise
         size = output.stat().st_size if output.exists() else 0
         finished = True
-        return HelperResult(exit_code, stderr, size, sha256)
+        tapped = bool(copier and copier.tap is not None and not copier.tap_failed and copier.size == size)
+        return HelperResult(exit_code, stderr, size, sha256, tapped=tapped)
     finally:
         if finished:
             # the helper has exited: remove it while kompose checks and renames the dump (a
@@ -302,16 +311,12 @@ def _remove_and_forget(api, helper_id: str) -> None:
 
 def _wait(api, helper_id: str, watcher: "_Writeback", on_progress: Callable[[int], None] | None) -> int:
     """Wait for the helper to exit (no request timeout: a dump may take hours) while ``watcher`` follows its file."""
-    from docker.errors import APIError, NotFound
-
     result: dict = {}
 
     def wait() -> None:
         try:
             result["status"] = api.wait(helper_id, timeout=None)
-        except (APIError, NotFound) as exc:
-            result["error"] = exc
-        except Exception as exc:  # the engine connection broke
+        except Exception as exc:  # the engine's error, or the engine connection broke
             result["error"] = exc
 
     waiter = threading.Thread(target=wait, daemon=True)
@@ -334,26 +339,22 @@ def _wait(api, helper_id: str, watcher: "_Writeback", on_progress: Callable[[int
 def _remove(api, helper_id: str, appear_wait: float = 0.0) -> None:
     """Remove the helper (by id or name). ``appear_wait``: a helper not there (yet) may still be
     being created by the engine; look again for that long before taking "not found" as done."""
-    from docker.errors import APIError, NotFound
-
     deadline = time.monotonic() + appear_wait
     attempt = 0
     while attempt < 3:
         try:
             api.remove_container(helper_id, force=True)
             return
-        except NotFound:
-            if time.monotonic() >= deadline:
-                return
-            time.sleep(0.1)
-            continue
-        except APIError as exc:
+        except Exception as exc:
+            APIError, NotFound = engine_api.errors()
+            if isinstance(exc, NotFound):
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(0.1)
+                continue
             # "removal already in progress" is as good as done
-            if "in progress" in str(exc):
+            if isinstance(exc, APIError) and "in progress" in str(exc):
                 return
-            attempt += 1
-            time.sleep(0.2 * attempt)
-        except Exception:
             attempt += 1
             time.sleep(0.2 * attempt)
 

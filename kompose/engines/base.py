@@ -50,6 +50,10 @@ class Engine:
     # run in the live database before a dump (as DB_USER); it fails with one line when the dump
     # would not be complete (PostgreSQL: row-level security hiding rows). "" for none
     EXPORT_CHECK: ClassVar[str] = ""
+    # run after EXPORT_CHECK in the same session: prints LEFTOVERS_LINE when RECOVER has something
+    # to repair, so an export runs RECOVER only then. "" for none (RECOVER then always runs first)
+    EXPORT_LEFTOVERS: ClassVar[str] = ""
+    LEFTOVERS_LINE: ClassVar[str] = ""
     # a plain dump is a psql script that restores through dumps.plain_sql's guard
     plain_guard: ClassVar[bool] = False
 

@@ -11,6 +11,7 @@ import select
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from kompose.host.files import DUMP_MODE
 
@@ -113,13 +114,19 @@ class _PipeCopier:
     the system time), waking only every few milliseconds while the pipe fills, and starts
     write-back early so the final fsync finds little left. When the file cannot be written,
     the copier closes the pipe, pg_dump fails, and ``error`` says why.
+
+    ``tap``: called with every block written (bytes), in the copier's thread, so whatever the
+    caller learns from the bytes (a plain dump's row counts) costs no second read of the file.
+    A tap that raises is dropped (``tap_failed``); the copy goes on.
     """
 
     BLOCK = 1 << 20
 
-    def __init__(self, pipe: Path, output: Path):
+    def __init__(self, pipe: Path, output: Path, tap: Callable[[bytes], object] | None = None):
         self.pipe = pipe
         self.output = output
+        self.tap = tap
+        self.tap_failed = False
         self.hash = hashlib.sha256()
         self.size = 0
         self.reported = 0
@@ -202,6 +209,11 @@ class _PipeCopier:
             written += os.write(self.out, chunk[written:])
         self.hash.update(chunk)
         self.size += length
+        if self.tap is not None:
+            try:
+                self.tap(bytes(chunk))
+            except Exception:  # noqa: BLE001 - what the tap learns is optional; the dump is not
+                self.tap, self.tap_failed = None, True
         if self.size - flushed >= WRITEBACK_EVERY:
             return _start_writeback(self.out, flushed, self.size)
         return flushed

@@ -300,6 +300,8 @@ def step_json(step: Step) -> dict[str, Any]:
             value = dict(_masked_pairs(value))
         elif isinstance(value, tuple) and value and all(hasattr(v, "__dataclass_fields__") for v in value):
             value = [step_json(v) for v in value]
+        elif hasattr(value, "__dataclass_fields__") and not isinstance(value, Container):
+            value = step_json(value)  # a step made of steps (run/export_checks.ExportCheck)
         elif item.name == "url":
             value = mask_url(value)
         elif isinstance(value, Container):

@@ -168,11 +168,18 @@ def run_dumpinhelper(run, step: DumpInHelper) -> None:
     progress = run.progress(step.what, step)
     started = now_iso()
     started_clock = time.time()
+    # a plain dump's COPY rows, counted as the copier passes the bytes (the manifest's row counts
+    # then need no second read of the file); a gzipped stream turns the counter off by itself
+    counter = None
+    if step.pipe is not None and getattr(getattr(run, "engine", None), "plain_guard", False):
+        from kompose.dumps.plain_sql import Scanner
+
+        counter = Scanner(step.output.name, rewrite=False)
     try:
         result = helper_container.run_to_file(
             run.ctx.docker(), step.container.image_id or step.container.image, step.container.id, step.directory,
             HELPER_MOUNT, step.argv, dict(step.env), step.user, step.output, on_progress=progress,
-            pipe=step.pipe,
+            pipe=step.pipe, tap=counter.feed if counter is not None else None,
         )
     except DockerError:
         run.check_container(step.container, started_clock, step.what or step.argv[0])
@@ -195,6 +202,12 @@ def run_dumpinhelper(run, step: DumpInHelper) -> None:
     facts = {"started": started, "finished": now_iso()}
     if result.sha256:  # hashed while it grew: the manifest needs no second read
         facts.update(sha256=result.sha256, bytes=result.bytes_out)
+        if counter is not None and result.tapped and not counter.disabled:
+            try:
+                counter.end()
+                facts["rows"] = dict(counter.scan.rows)
+            except DumpError:
+                pass  # the manifest counts from the file, and says why it cannot
     run.files[step.output] = facts
 
 
@@ -299,6 +312,7 @@ HANDLERS: dict[type, Handler] = {
 # modules that define step kinds of their own, each with STEPS = {StepKind: handler}
 STEP_MODULES: tuple[str, ...] = (
     "kompose.run.dump_needs",
+    "kompose.run.export_checks",  # db:export's checks before pg_dump, RECOVER only when needed
     "kompose.run.tools",
     "kompose.run.repository_steps",  # restic repositories: push, pull, retention
     "kompose.run.mariadb_steps",  # MariaDB and MySQL: the rows of a restored database

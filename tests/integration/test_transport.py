@@ -130,6 +130,35 @@ def test_without_named_pipes_pg_dump_writes_the_file_itself(db_stack, docker_cli
     wait_for(lambda: _helpers(docker_client, directory) == [], message="the helper removed")
 
 
+def test_a_direct_plain_dump_counts_its_rows_as_the_copier_passes_them(db_stack, docker_client):
+    """The manifest's per-table row counts of a direct export come from the bytes the pipe copier
+    writes (one pass: no second read of the dump); they are what a read of the file counts."""
+    from kompose.docker import helper as helper_container
+    from kompose.dumps import plain_guard
+    from kompose.dumps.plain_sql import Scanner
+    from kompose.engines.postgres import sql as postgres
+    from kompose.plan.steps import HELPER_MOUNT
+
+    _, server, directory = db_stack
+    server.sql("CREATE TABLE more AS SELECT g AS id, repeat(md5(g::text), 4) AS body FROM generate_series(1, 30000) g")
+    conn = postgres.Connection("app", "kompose", "pw-transport-1", "5432")
+    pipe, output = directory / "app_y.sql.pipe.partial", directory / "app_y.sql.partial"
+    argv = postgres.pg_dump_argv(conn, "plain", output=f"{HELPER_MOUNT}/{pipe.name}", no_sync=True)
+    counter = Scanner(output.name, rewrite=False)
+
+    result = helper_container.run_to_file(
+        docker_client, server.container.image.id, server.container.id, directory, HELPER_MOUNT, argv,
+        dict(conn.exec_env()), f"{os.getuid()}:{os.getgid()}", output, pipe=pipe, tap=counter.feed,
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert result.tapped and not counter.disabled
+    counter.end()
+    assert counter.scan.rows == {"public.t": 1000, "public.more": 30000}
+    assert counter.scan.rows == plain_guard.scan_file(output).rows
+    wait_for(lambda: _helpers(docker_client, directory) == [], message="the helper removed")
+
+
 _IN_OWN_MOUNT_NAMESPACE = r"""
 set -u
 mount -t tmpfs kompose-test "$ROOT"

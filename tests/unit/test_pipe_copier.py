@@ -98,3 +98,35 @@ def test_the_fallback_argv_writes_the_file_itself():
     assert helper_container._writing_itself(
         argv, "/kompose", Path("a.sql.pipe.partial"), Path("a.sql.partial")
     ) == ["pg_dump", "--host=127.0.0.1", "--dbname=app", "--file=/kompose/a.sql.partial"]
+
+
+def test_a_tap_sees_every_byte_in_order_and_one_that_fails_is_dropped(tmp_path):
+    """The manifest's row counts come from the bytes the copier writes (no second read of the
+    dump): the tap gets exactly the file's bytes; a tap that raises stops being called, the copy
+    goes on and says so (tap_failed), so the caller counts from the file instead."""
+    seen = bytearray()
+    pipe, output = tmp_path / "a.sql.pipe.partial", tmp_path / "a.sql.partial"
+    copier = host_copier._PipeCopier(pipe, output, tap=seen.extend)
+    try:
+        writer = subprocess.run([sys.executable, "-c", WRITER, str(pipe), "8", str(5 << 20)], capture_output=True,
+                                timeout=60)
+        digest = copier.finish()
+    finally:
+        copier.close()
+    assert writer.returncode == 0 and not copier.tap_failed
+    assert bytes(seen) == output.read_bytes() and digest == hashlib.sha256(seen).hexdigest()
+
+    calls = []
+
+    def broken(chunk: bytes) -> None:
+        calls.append(len(chunk))
+        raise ValueError("a line too long to follow")
+
+    copier = host_copier._PipeCopier(pipe, output, tap=broken)
+    try:
+        subprocess.run([sys.executable, "-c", WRITER, str(pipe), "9", str(3 << 20)], capture_output=True, timeout=60)
+        digest = copier.finish()
+    finally:
+        copier.close()
+    assert copier.tap_failed and len(calls) == 1
+    assert output.stat().st_size == 3 << 20 and digest == hashlib.sha256(output.read_bytes()).hexdigest()

@@ -31,6 +31,8 @@ class PostgresEngine(Engine):
     ROW_COUNTS = sql.ROW_COUNTS
     SIZE_QUERY = "SELECT pg_database_size(current_database());\n"
     EXPORT_CHECK = sql.RLS_CHECK
+    EXPORT_LEFTOVERS = sql.LEFTOVERS
+    LEFTOVERS_LINE = sql.LEFTOVERS_LINE
     plain_guard = True
 
     def uses(self, env: Mapping[str, str]) -> bool:

@@ -356,6 +356,15 @@ END
 $rls$;
 """
 
+# Beside the check, in the same session: one line when an interrupted import left something for
+# RECOVER to repair (a temporary database, the copy before the previous one, a database a swap
+# left closed), so an export runs RECOVER's exec only then (run/export_checks.py).
+LEFTOVERS_LINE = "kompose:leftovers"
+LEFTOVERS = f"""
+SELECT '{LEFTOVERS_LINE}' WHERE EXISTS (SELECT 1 FROM pg_database WHERE datname IN (:'tmp', :'old')
+   OR (datname IN (:'live', :'prev') AND NOT datallowconn));
+"""
+
 
 # One exact count per ordinary or partitioned table (partitions are counted in their parent):
 # the generated statements run through \gexec, each printing "schema.table<TAB>count".
