@@ -24,8 +24,9 @@ DIRECTORY_LABEL = "io.kompose.directory"
 
 def _helpers(client, directory) -> list:
     """Helper containers labelled for ``directory`` (running or not)."""
+    # ignore_removed: a helper removed between the engine's list and the SDK's inspect of it is gone
     return client.containers.list(
-        all=True, filters={"label": [HELPER_LABEL, f"{DIRECTORY_LABEL}={directory.resolve()}"]}
+        all=True, ignore_removed=True, filters={"label": [HELPER_LABEL, f"{DIRECTORY_LABEL}={directory.resolve()}"]}
     )
 
 
