@@ -43,12 +43,34 @@ class Client:
             )
         return result.stdout
 
-    def snapshots(self, tags: Sequence[str]) -> list[restic.Snapshot]:
-        output = self.run(restic.snapshots_argv(tags), "listing the copies")
+    def start(self, argv: Sequence[str], stdin: bool = False, stdout: bool = False) -> processes.Streaming:
+        """Start restic with a pipe kompose streams through (its stdin or its stdout)."""
+        return processes.Streaming([restic.program(), *argv[1:]], f"restic {argv[1]}", env=self.env, cwd=self.cwd,
+                                   stdin=stdin, stdout=stdout)
+
+    def finish(self, process: processes.Streaming, what: str) -> str:
+        """Wait for a started restic; its stdout (when not a pipe). Raises RepositoryError when it failed."""
+        result = process.wait()
+        if result.exit_code != 0:
+            raise RepositoryError(
+                f"repository {self.repository}: {what} failed: {restic.reason(result.stderr or result.stdout)}"
+            )
+        return result.stdout
+
+    def snapshots(self, tags: Sequence[str], *more: Sequence[str]) -> list[restic.Snapshot]:
+        output = self.run(restic.snapshots_argv(tags, *more), "listing the copies")
         try:
             return restic.parse_snapshots(output)
         except ValueError as exc:
             raise RepositoryError(f"repository {self.repository}: cannot read restic's snapshot list ({exc})") from None
+
+    def everything(self, stack: str, database: str) -> list[restic.Snapshot]:
+        """The database's copies, streamed copies' manifest snapshots and partial streams: one restic call."""
+        return self.snapshots(*restic.all_kinds_tags(stack, database))
+
+    def copies(self, stack: str, database: str) -> list[restic.Snapshot]:
+        """The copies kompose counts (a streamed one paired with its manifest snapshot), oldest first."""
+        return restic.with_manifests(self.everything(stack, database))
 
 
 def newest_copy(env: Mapping[str, str], cwd: Path, urls: Sequence[str], stack: str, database: str,
@@ -60,7 +82,7 @@ def newest_copy(env: Mapping[str, str], cwd: Path, urls: Sequence[str], stack: s
     problems: list[str] = []
     for url in urls:
         try:
-            snapshots = Client(Repository(url), env, cwd).snapshots(restic.stack_tags(stack, database))
+            snapshots = Client(Repository(url), env, cwd).copies(stack, database)
         except RepositoryError as exc:
             problems.append(exc.message)
             if warn:

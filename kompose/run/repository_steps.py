@@ -127,8 +127,9 @@ def _push_copy(step: PushCopy) -> tuple[str, str]:
 def _pull_copy(step: PullCopy) -> tuple[str, str]:
     which = f"snapshot {step.snapshot}" if step.snapshot else f"the newest copy of {step.database}"
     where = ", ".join(mask_url_password(r) for r in step.repositories)
-    return "pull", (f"{which} (stack:{step.stack}) from {where} -> {step.directory}/ (restic restore into a "
-                    "temporary directory; sha256 against its manifest; manifest, then dump renamed into place)")
+    return "pull", (f"{which} (stack:{step.stack}) from {where} -> {step.directory}/ (restic dump into a "
+                    "temporary directory, hashed as it is written; sha256 against its manifest; manifest, then dump "
+                    "renamed into place)")
 
 
 @describe.register
@@ -305,12 +306,20 @@ def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> Non
     run.console.detail(f"pulling {name} (snapshot {snapshot.short_id}) from {client.repository}", "blue")
     try:
         temp.mkdir(mode=0o700)
-        files = [name] + ([snapshot.manifest_name] if snapshot.manifest_name else [])
-        client.run(restic.restore_argv(snapshot.id, str(temp), files), "restic restore", show=False)
         pulled = temp / name
+        # one restic dump, hashed as it is written: the snapshot as a tar stream when the manifest
+        # is in it (one restic call for both files), else the dump alone (a streamed copy: its
+        # manifest is in a small snapshot of its own)
+        if snapshot.manifest_snapshot or not snapshot.manifest_name:
+            sha = _receive(client, restic.dump_argv(snapshot.id, name), pulled, None)
+            if snapshot.manifest_snapshot:
+                text = client.run(restic.dump_argv(snapshot.manifest_snapshot, snapshot.manifest_name),
+                                  "restic dump (the manifest)")
+                manifest.path_of(pulled).write_text(text, encoding="utf-8")
+        else:
+            sha = _receive(client, restic.dump_argv(snapshot.id), pulled, name)
         if not pulled.is_file():
             raise RepositoryError(f"repository {client.repository}: snapshot {snapshot.short_id} holds no {name}")
-        sha = manifest.sha256_file(pulled)
         found = manifest.read(pulled)
         expected = found.sha256 if found else snapshot.sha256
         if not expected or sha != expected or (snapshot.sha256 and snapshot.sha256 != expected):
@@ -322,7 +331,6 @@ def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> Non
                 _pulled(run, final, snapshot, client, sha)
                 return
             raise DumpError(f"{final} exists with other contents; not overwritten")
-        os.chmod(pulled, 0o600)
         if found:  # a dump under its final name always has its manifest: the manifest first
             os.chmod(manifest.path_of(pulled), 0o600)
             host_files.fsync_rename(manifest.path_of(pulled), manifest.path_of(final))
@@ -330,6 +338,64 @@ def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> Non
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     _pulled(run, final, snapshot, client, sha)
+
+
+PULL_CHUNK = 1 << 20
+
+
+def _receive(client: Client, argv: tuple[str, ...], target: Path, dump_name: str | None) -> str:
+    """Run ``restic dump`` and write what it streams into ``target`` (mode 0600), hashing it in the
+    same pass and starting its write-back early (the fsync before the rename then finds little
+    left); ``dump_name`` set: the stream is a tar of the snapshot, whose member ``dump_name`` is the
+    dump and ``dump_name.json`` its manifest (written beside it). The dump's sha256."""
+    import hashlib
+    import tarfile
+
+    process = client.start(argv, stdout=True)
+    digest = hashlib.sha256()
+    try:
+        with open(target, "wb") as out:
+            os.fchmod(out.fileno(), 0o600)
+            if dump_name is None:
+                _copy_hashed(process.stdout, out, digest)
+            else:
+                with tarfile.open(fileobj=process.stdout, mode="r|", bufsize=PULL_CHUNK) as tar:
+                    for member in tar:
+                        base = member.name.rstrip("/").rsplit("/", 1)[-1]
+                        if not member.isfile():
+                            continue
+                        source = tar.extractfile(member)
+                        if base == dump_name:
+                            _copy_hashed(source, out, digest)
+                        elif base == f"{dump_name}.json" and member.size <= manifest.MAX_BYTES:
+                            manifest.path_of(target).write_bytes(source.read())
+                            os.chmod(manifest.path_of(target), 0o600)
+    except tarfile.TarError as exc:
+        process.kill()
+        raise RepositoryError(f"repository {client.repository}: restic dump: not a tar stream ({exc})") from None
+    except BaseException:
+        process.kill()
+        raise
+    client.finish(process, "restic dump")
+    return digest.hexdigest()
+
+
+def _copy_hashed(source, out, digest) -> None:
+    from kompose.host.copier import WRITEBACK_EVERY, start_writeback
+
+    fd = out.fileno()
+    written = flushed = 0
+    while True:
+        chunk = source.read(PULL_CHUNK)
+        if not chunk:
+            break
+        out.write(chunk)
+        digest.update(chunk)
+        written += len(chunk)
+        if written - flushed >= WRITEBACK_EVERY:
+            out.flush()
+            flushed = start_writeback(fd, flushed, written)
+    out.flush()
 
 
 def _pulled(run, final: Path, snapshot: restic.Snapshot, client: Client, sha: str) -> None:
