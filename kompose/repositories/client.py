@@ -25,14 +25,16 @@ class Client:
         self.sink = sink
         self.timeout = timeout
 
-    def run(self, argv: Sequence[str], what: str, cwd: Path | None = None, show: bool = False) -> str:
+    def run(self, argv: Sequence[str], what: str, cwd: Path | None = None, show: bool = False,
+            input: bytes | None = None) -> str:
         """Run one restic command; returns its stdout. stderr goes to the sink when ``show``.
 
         Raises RepositoryError (repository, what, restic's reason) when it fails.
         """
         binary = restic.program()
         result = processes.run_captured(
-            [binary, *argv[1:]], timeout=self.timeout, what=f"restic {argv[1]}", env=self.env, cwd=cwd or self.cwd,
+            [binary, *argv[1:]], input=input, timeout=self.timeout, what=f"restic {argv[1]}", env=self.env,
+            cwd=cwd or self.cwd,
         )
         if show and self.sink:
             for line in result.stderr.splitlines():

@@ -82,6 +82,20 @@ def repositories_of(env: Mapping[str, str]) -> tuple[Repository, ...]:
     return repositories
 
 
+LOCAL_DUMPS = "KOMPOSE_LOCAL_DUMPS"
+
+
+def local_dumps(env: Mapping[str, str]) -> bool:
+    """KOMPOSE_LOCAL_DUMPS (default yes): no streams db:export's dump straight into the repositories."""
+    value = env.get(LOCAL_DUMPS, "").strip().lower()
+    if value in ("", "yes", "true", "1", "on"):
+        return True
+    if value in ("no", "false", "0", "off"):
+        return False
+    raise ConfigError(f"{LOCAL_DUMPS}={value!r}: yes (a local dump, then copies) or no (streamed into the "
+                      f"repositories, no local dump)")
+
+
 def program() -> str:
     """The restic binary. Raises ConfigError saying how to install it when it is missing."""
     found = shutil.which(PROGRAM)
