@@ -21,7 +21,7 @@ from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.errors import ConfigError, UsageError
 from kompose.repositories import restic
-from kompose.run.repository_steps import CopiesDone, StreamDump
+from kompose.run.repository_steps import CopiesDone, RepositoryHooks, StreamDump
 from kompose.plan.steps import DumpInHelper, Exec, HELPER_MOUNT, Note, Remove, RemoveHelpers, RemoveStale, Rename, VerifyDump, WriteManifest
 from kompose.plan.model import StackPlan
 from kompose.stacks import Stack
@@ -138,8 +138,8 @@ def _stream_plan(stack: Stack, stack_plan: StackPlan, engine, conn, container, v
                          "deduplicates them only uncompressed); --format custom and --compress need a local dump")
     what = f"pg_dump {conn.database} (plain, exec, streamed)"
     hook_pairs = tuple(
-        (tuple(hooks.steps("pre_db_push", final.name, r.masked, dump_file=final.name)),
-         tuple(hooks.steps("post_db_push", final.name, r.masked, dump_file=final.name)))
+        RepositoryHooks(r.url, tuple(hooks.steps("pre_db_push", final.name, r.masked, dump_file=final.name)),
+                        tuple(hooks.steps("post_db_push", final.name, r.masked, dump_file=final.name)))
         for r in found)
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),

@@ -390,13 +390,15 @@ class Streaming:
     def stdout(self):
         return self.proc.stdout
 
-    def kill(self) -> None:
-        """Stop it now (SIGKILL to its group: a backup killed before it read end-of-input writes no snapshot)."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.wait()
+    def kill(self) -> Captured:
+        """Stop it now (SIGKILL to its group: a backup killed before it read end-of-input writes no snapshot);
+        what wait() returns (it may have ended on its own just before)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return self.wait()
 
     def wait(self) -> Captured:
         """Close our ends, wait for it; its exit code, what it wrote to a file stdout, its stderr."""

@@ -45,10 +45,11 @@ class Client:
             )
         return result.stdout
 
-    def start(self, argv: Sequence[str], stdin: bool = False, stdout: bool = False) -> processes.Streaming:
-        """Start restic with a pipe kompose streams through (its stdin or its stdout)."""
-        return processes.Streaming([restic.program(), *argv[1:]], f"restic {argv[1]}", env=self.env, cwd=self.cwd,
-                                   stdin=stdin, stdout=stdout)
+    def start(self, argv: Sequence[str], stdin: bool = False, stdout: bool = False,
+              cwd: Path | None = None) -> processes.Streaming:
+        """Start restic (with a pipe kompose streams through: its stdin or its stdout, when asked)."""
+        return processes.Streaming([restic.program(), *argv[1:]], f"restic {argv[1]}", env=self.env,
+                                   cwd=cwd or self.cwd, stdin=stdin, stdout=stdout)
 
     def finish(self, process: processes.Streaming, what: str) -> str:
         """Wait for a started restic; its stdout (when not a pipe). Raises RepositoryError when it failed."""
@@ -76,9 +77,11 @@ class Client:
 
 
 def newest_copy(env: Mapping[str, str], cwd: Path, urls: Sequence[str], stack: str, database: str,
-                snapshot: str | None = None, warn: LineSink | None = None) -> tuple[restic.Snapshot, str]:
+                snapshot: str | None = None, warn: LineSink | None = None,
+                listed: dict | None = None) -> tuple[restic.Snapshot, str]:
     """The newest copy of the stack's database across ``urls`` (or the snapshot whose id starts
-    with ``snapshot``), and the repository holding it. A repository that cannot be read is
+    with ``snapshot``), and the repository holding it (``listed``, when given, gets each
+    repository's copies). A repository that cannot be read is
     passed to ``warn`` while another has the copy; RepositoryError when none has it."""
     found: list[tuple[restic.Snapshot, str]] = []
     problems: list[str] = []
@@ -91,6 +94,8 @@ def newest_copy(env: Mapping[str, str], cwd: Path, urls: Sequence[str], stack: s
                 warn(exc.message)
             continue
         found += [(s, url) for s in snapshots if s.dump_name]
+        if listed is not None:
+            listed[url] = snapshots
     if snapshot:
         found = [(s, url) for s, url in found if s.id.startswith(snapshot)]
     if not found:

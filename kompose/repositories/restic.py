@@ -195,6 +195,11 @@ def dump_argv(snapshot: str, name: str | None = None) -> tuple[str, ...]:
     return (PROGRAM, "dump", snapshot, f"/{name}" if name else "/")
 
 
+def latest_dump_argv(tags: Sequence[str]) -> tuple[str, ...]:
+    """The newest snapshot (restic's own time) carrying every one of ``tags``, as one tar stream."""
+    return (PROGRAM, "dump", "--tag", ",".join(tags), "latest", "/")
+
+
 def forget_argv(snapshots: Sequence[str], prune: bool = True) -> tuple[str, ...]:
     """Forget exactly these snapshots (kompose decided which: its retention rules and safety
     rules, not restic's grouping), then prune the data only they used."""

@@ -129,7 +129,16 @@ class StreamDump:
     stack: str
     database: str
     what: str = ""
-    hooks: tuple = ()
+    hooks: tuple = ()  # RepositoryHooks, one per repository
+
+
+@dataclass(frozen=True)
+class RepositoryHooks:
+    """The pre/post_db_push hooks of one repository a stream goes into."""
+
+    repository: str
+    pre: tuple = ()
+    post: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -194,10 +203,17 @@ def _stream_dump(step: StreamDump) -> tuple[str, str]:
             "size:… verified; a check fails: restic killed before the end of its input, any snapshot it wrote "
             "forgotten"
             "\n  first: partial streams an interrupted export left in these repositories are forgotten")
-    for pre, post in step.hooks:
-        text += "".join(f"\n  pre: {describe_hook(h)}" for h in pre)
-        text += "".join(f"\n  post: {describe_hook(h)}" for h in post)
+    for hooks in step.hooks:
+        text += "\n" + _repository_hooks(hooks)[1].replace("\n", "\n  ") if hooks.pre or hooks.post else ""
     return "stream", text
+
+
+@describe.register
+def _repository_hooks(step: RepositoryHooks) -> tuple[str, str]:
+    text = f"  hooks of {mask_url_password(step.repository)}:"
+    text += "".join(f"\n  pre: {describe_hook(h)}" for h in step.pre)
+    text += "".join(f"\n  post: {describe_hook(h)}" for h in step.post)
+    return "hooks", text
 
 
 @describe.register
@@ -266,11 +282,6 @@ def _push(run, step: PushCopy, repository: Repository) -> str:
     client = _client(run, step.repository)
     if step.init:
         _init_if_missing(run, client)
-    if step.skip_existing:
-        there = client.snapshots(restic.stack_tags(step.stack, step.database) + (f"sha256:{sha}",))
-        if any(s.dump_name == dump.name for s in there):
-            run.console.detail(f"{repository} has {dump.name} already (snapshot {there[-1].short_id})", "dim")
-            return there[-1].short_id
     parsed = dumps.parse(dump)
     when = parsed.timestamp if parsed else datetime.fromtimestamp(dump.stat().st_mtime)
     tags = restic.dump_tags(step.stack, step.database, when, sha, verified, dump.stat().st_size)
@@ -278,9 +289,28 @@ def _push(run, step: PushCopy, repository: Repository) -> str:
     # a dump this run did not hash (db:push) is hashed while restic reads it: the same bytes
     # from the page cache, on the other core; a copy whose dump fails the check is forgotten again
     hasher = _Sha256(dump) if not facts.get("sha256") else None
-    run.console.detail(f"copying {dump.name} to {repository}", "blue")
+    # db:push asks whether the repository has this dump already while restic starts the backup
+    # (both open the repository at once); when it has, the backup is killed before its end,
+    # which writes no snapshot
+    backup = client.start(restic.backup_argv(files, tags), cwd=dump.parent)
     try:
-        output = client.run(restic.backup_argv(files, tags), "restic backup", cwd=dump.parent)
+        if step.skip_existing:
+            there = client.snapshots(restic.stack_tags(step.stack, step.database) + (f"sha256:{sha}",))
+            if any(s.dump_name == dump.name for s in there):
+                ended = backup.kill()
+                done = restic.snapshot_id_of_backup(ended.stdout) if ended.exit_code == 0 else None
+                if done:  # it finished first: a second snapshot of the same dump, forgotten again
+                    client.run(restic.forget_argv([done], prune=False), "forgetting the second copy")
+                client.run(restic.unlock_argv(), "removing the killed backup's lock")
+                run.console.detail(f"{repository} has {dump.name} already (snapshot {there[-1].short_id})", "dim")
+                if hasher:
+                    hasher.result()
+                return there[-1].short_id
+        run.console.detail(f"copying {dump.name} to {repository}", "blue")
+        output = client.finish(backup, "restic backup")
+    except BaseException:
+        backup.kill()
+        raise
     finally:
         actual = hasher.result() if hasher else None
     snapshot = restic.snapshot_id_of_backup(output) or "?"
@@ -344,12 +374,28 @@ def pull_copy(run, step: PullCopy) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
         run.console.detail(f"removed {leftover.name} (left by an interrupted pull)", "yellow")
     step.directory.mkdir(mode=0o700, exist_ok=True)
-    snapshot, url = newest_copy(run.plan.env, run.plan.directory, step.repositories, step.stack, step.database,
-                                step.snapshot, warn=run.console.warn)
-    _pull(run, step, snapshot, _client(run, url))
+    # the newest copy of the first repository starts streaming while the repositories are listed
+    # (both open the repository at once); it is used when it is the copy the listing picks
+    early = None
+    if not step.snapshot:
+        first = _client(run, step.repositories[0])
+        early = first.start(restic.latest_dump_argv(restic.stack_tags(step.stack, step.database)), stdout=True)
+    listed: dict = {}
+    try:
+        snapshot, url = newest_copy(run.plan.env, run.plan.directory, step.repositories, step.stack, step.database,
+                                    step.snapshot, warn=run.console.warn, listed=listed)
+    except BaseException:
+        if early:
+            early.kill()
+        raise
+    if early and not (url == step.repositories[0] and listed.get(url)
+                      and max(listed[url], key=lambda s: s.time).id == snapshot.id):
+        early.kill()
+        early = None
+    _pull(run, step, snapshot, _client(run, url), early)
 
 
-def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> None:
+def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client, early=None) -> None:
     name = snapshot.dump_name
     final = step.directory / name
     temp = step.directory / f"{PULL_DIR_PREFIX}{snapshot.short_id}{PULL_DIR_SUFFIX}"
@@ -360,14 +406,21 @@ def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> Non
         # one restic dump, hashed as it is written: the snapshot as a tar stream when the manifest
         # is in it (one restic call for both files), else the dump alone (a streamed copy: its
         # manifest is in a small snapshot of its own)
-        if snapshot.manifest_snapshot or not snapshot.manifest_name:
-            sha = _receive(client, restic.dump_argv(snapshot.id, name), pulled, None)
+        if early is not None:  # the whole snapshot as a tar: the dump, and its manifest when it is in it
+            sha = _receive(client, early, pulled, name)
+            early = None
+            if snapshot.manifest_snapshot:
+                text = client.run(restic.dump_argv(snapshot.manifest_snapshot, snapshot.manifest_name),
+                                  "restic dump (the manifest)")
+                manifest.path_of(pulled).write_text(text, encoding="utf-8")
+        elif snapshot.manifest_snapshot or not snapshot.manifest_name:
+            sha = _receive(client, client.start(restic.dump_argv(snapshot.id, name), stdout=True), pulled, None)
             if snapshot.manifest_snapshot:
                 text = client.run(restic.dump_argv(snapshot.manifest_snapshot, snapshot.manifest_name),
                                   "restic dump (the manifest)")
                 manifest.path_of(pulled).write_text(text, encoding="utf-8")
         else:
-            sha = _receive(client, restic.dump_argv(snapshot.id), pulled, name)
+            sha = _receive(client, client.start(restic.dump_argv(snapshot.id), stdout=True), pulled, name)
         if not pulled.is_file():
             raise RepositoryError(f"repository {client.repository}: snapshot {snapshot.short_id} holds no {name}")
         found = manifest.read(pulled)
@@ -386,6 +439,8 @@ def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> Non
             host_files.fsync_rename(manifest.path_of(pulled), manifest.path_of(final))
         host_files.fsync_rename(pulled, final)
     finally:
+        if early is not None:
+            early.kill()
         shutil.rmtree(temp, ignore_errors=True)
     _pulled(run, final, snapshot, client, sha)
 
@@ -393,15 +448,14 @@ def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> Non
 PULL_CHUNK = 1 << 20
 
 
-def _receive(client: Client, argv: tuple[str, ...], target: Path, dump_name: str | None) -> str:
-    """Run ``restic dump`` and write what it streams into ``target`` (mode 0600), hashing it in the
+def _receive(client: Client, process, target: Path, dump_name: str | None) -> str:
+    """Take what a started ``restic dump`` (``process``) streams: write what it streams into ``target`` (mode 0600), hashing it in the
     same pass and starting its write-back early (the fsync before the rename then finds little
     left); ``dump_name`` set: the stream is a tar of the snapshot, whose member ``dump_name`` is the
     dump and ``dump_name.json`` its manifest (written beside it). The dump's sha256."""
     import hashlib
     import tarfile
 
-    process = client.start(argv, stdout=True)
     digest = hashlib.sha256()
     try:
         with open(target, "wb") as out:
@@ -600,8 +654,9 @@ def stream_dump(run, step: StreamDump) -> None:
     stamp = parsed.timestamp.strftime(restic.TIME_FORMAT)
     base = restic.stack_tags(step.stack, step.database)[1:] + (f"time:{stamp}",)
     targets: list[_Target] = []
-    hooks = step.hooks or tuple(((), ()) for _ in step.repositories)
-    for url, (pre, post) in zip(step.repositories, hooks):
+    hooks = {h.repository: (h.pre, h.post) for h in step.hooks}
+    for url in step.repositories:
+        pre, post = hooks.get(url, ((), ()))
         client = _client(run, url)
         try:
             for hook in pre:
@@ -712,6 +767,7 @@ def _forget_partials(run, client: Client, stack: str, database: str, quiet: bool
     safe under the stack's lock, which no other export holds now."""
     partials = [s for s in client.everything(stack, database) if s.kind == "partial"]
     if partials:
+        client.run(restic.unlock_argv(), "removing stale locks")  # a killed restic's; live ones stay
         client.run(restic.forget_argv([s.id for s in partials], prune=False), "forgetting partial streams")
         if not quiet:
             run.console.detail(f"{client.repository}: forgot {len(partials)} partial stream(s) an interrupted "

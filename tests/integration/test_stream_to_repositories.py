@@ -52,9 +52,14 @@ def test_streamed_export_leaves_no_local_dump_and_pull_import_restores_it(kroot,
     before = _seed(pg, 700)
     repo = str(tmp_path / "repo")
     _init(repo)
-    stack = _stack(kroot, pg, repo, extra=STREAM)
+    log = tmp_path / "hooks.log"
+    stack = _stack(kroot, pg, repo, extra=STREAM, hooks=(f'hook_pre_db_push() {{ echo "pre $1 $2" >>{log}; }}\n'
+                                                         f'hook_post_db_push() {{ echo "post $1 $2" >>{log}; }}\n'))
     dry = kroot.run(stack, "db:export", "--dry-run")
     assert dry.code == 0 and "stream" in dry.stdout and "kompose-partial" in dry.stdout, dry
+    dry_json = kroot.run(stack, "db:export", "--dry-run", "--json")
+    assert dry_json.code == 0 and pg.password not in dry_json.stdout, dry_json
+    assert any(s["kind"] == "stream" for p in json.loads(dry_json.stdout)["stacks"] for s in p["steps"]), dry_json
     exported = kroot.run(stack, "db:export", "--json")
     assert exported.code == 0, exported
     assert _dumps(kroot) == [] and not list(kroot.dir("db").glob("*.partial"))
@@ -66,6 +71,7 @@ def test_streamed_export_leaves_no_local_dump_and_pull_import_restores_it(kroot,
     assert len(snaps) == 2, snaps
     assert {f"stack:{stack}", f"db:{pg.database}", f"sha256:{sha}", "verified"} <= set(copy["tags"])
     name = os.path.basename(copy["paths"][0])
+    assert log.read_text().splitlines() == [f"pre {name} {repo}", f"post {name} {repo}"]
     shown = _restic(repo, "dump", meta["id"], f"/{name}.json")
     data = json.loads(shown.stdout)
     assert data["sha256"] == sha and data["verification"]["ok"] and data["rows"]
@@ -124,7 +130,15 @@ def test_a_killed_export_leaves_a_partial_that_nothing_counts_and_the_next_expor
     while time.monotonic() < deadline and os.path.exists(f"/proc/{restic_pid}"):
         time.sleep(0.05)
     snaps = _snapshots(repo)
-    assert snaps and all("kompose-partial" in s["tags"] and "kompose" not in s["tags"] for s in snaps), snaps
+    # what restic kept of the cut stream (it usually stores what it got; under load it has been seen
+    # to leave nothing) is a partial only
+    assert all("kompose-partial" in s["tags"] and "kompose" not in s["tags"] for s in snaps), snaps
+    if not snaps:  # the partial a killed export leaves, made by hand, so its forgetting is always tested
+        made = subprocess.run(["restic", "backup", "--stdin", "--stdin-filename", f"{pg.database}_20261201_010101.sql",
+                               "--tag", "kompose-partial", "--tag", f"stack:{stack}", "--tag", f"db:{pg.database}",
+                               "--tag", "time:20261201_010101"], input=b"-- cut", capture_output=True,
+                              env={**os.environ, "RESTIC_REPOSITORY": repo, "RESTIC_PASSWORD": CANARY})
+        assert made.returncode == 0, made
     listed = kroot.run(stack, "db:list", "--remote", "--json")
     assert listed.code == 0 and json.loads(listed.stdout)["copies"] == [], listed
     pulled = kroot.run(stack, "db:pull")
