@@ -169,9 +169,8 @@ def _push_copy(step: PushCopy) -> tuple[str, str]:
 def _pull_copy(step: PullCopy) -> tuple[str, str]:
     which = f"snapshot {step.snapshot}" if step.snapshot else f"the newest copy of {step.database}"
     where = ", ".join(mask_url_password(r) for r in step.repositories)
-    return "pull", (f"{which} (stack:{step.stack}) from {where} -> {step.directory}/ (restic dump into a "
-                    "temporary directory, hashed as it is written; sha256 against its manifest; manifest, then dump "
-                    "renamed into place)")
+    return "pull", (f"{which} (stack:{step.stack}) from {where} -> {step.directory}/ (restic restore into a "
+                    "temporary directory; sha256 against its manifest; manifest, then dump renamed into place)")
 
 
 @describe.register
@@ -374,28 +373,12 @@ def pull_copy(run, step: PullCopy) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
         run.console.detail(f"removed {leftover.name} (left by an interrupted pull)", "yellow")
     step.directory.mkdir(mode=0o700, exist_ok=True)
-    # the newest copy of the first repository starts streaming while the repositories are listed
-    # (both open the repository at once); it is used when it is the copy the listing picks
-    early = None
-    if not step.snapshot:
-        first = _client(run, step.repositories[0])
-        early = first.start(restic.latest_dump_argv(restic.stack_tags(step.stack, step.database)), stdout=True)
-    listed: dict = {}
-    try:
-        snapshot, url = newest_copy(run.plan.env, run.plan.directory, step.repositories, step.stack, step.database,
-                                    step.snapshot, warn=run.console.warn, listed=listed)
-    except BaseException:
-        if early:
-            early.kill()
-        raise
-    if early and not (url == step.repositories[0] and listed.get(url)
-                      and max(listed[url], key=lambda s: s.time).id == snapshot.id):
-        early.kill()
-        early = None
-    _pull(run, step, snapshot, _client(run, url), early)
+    snapshot, url = newest_copy(run.plan.env, run.plan.directory, step.repositories, step.stack, step.database,
+                                step.snapshot, warn=run.console.warn)
+    _pull(run, step, snapshot, _client(run, url))
 
 
-def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client, early=None) -> None:
+def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> None:
     name = snapshot.dump_name
     final = step.directory / name
     temp = step.directory / f"{PULL_DIR_PREFIX}{snapshot.short_id}{PULL_DIR_SUFFIX}"
@@ -403,24 +386,16 @@ def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client, early=
     try:
         temp.mkdir(mode=0o700)
         pulled = temp / name
-        # one restic dump, hashed as it is written: the snapshot as a tar stream when the manifest
-        # is in it (one restic call for both files), else the dump alone (a streamed copy: its
-        # manifest is in a small snapshot of its own)
-        if early is not None:  # the whole snapshot as a tar: the dump, and its manifest when it is in it
-            sha = _receive(client, early, pulled, name)
-            early = None
-            if snapshot.manifest_snapshot:
-                text = client.run(restic.dump_argv(snapshot.manifest_snapshot, snapshot.manifest_name),
-                                  "restic dump (the manifest)")
-                manifest.path_of(pulled).write_text(text, encoding="utf-8")
-        elif snapshot.manifest_snapshot or not snapshot.manifest_name:
-            sha = _receive(client, client.start(restic.dump_argv(snapshot.id, name), stdout=True), pulled, None)
-            if snapshot.manifest_snapshot:
-                text = client.run(restic.dump_argv(snapshot.manifest_snapshot, snapshot.manifest_name),
-                                  "restic dump (the manifest)")
-                manifest.path_of(pulled).write_text(text, encoding="utf-8")
-        else:
-            sha = _receive(client, client.start(restic.dump_argv(snapshot.id), stdout=True), pulled, name)
+        # restic restore writes the file itself (measured faster than restic dump through a pipe,
+        # as a tar or as the file, and hashing it in the same pass: docs/operations.md); the
+        # manifest of a streamed copy is in a small snapshot of its own
+        inside = [name] + ([snapshot.manifest_name] if snapshot.manifest_name and not snapshot.manifest_snapshot else [])
+        client.run(restic.restore_argv(snapshot.id, str(temp), inside), "restic restore", show=False)
+        if snapshot.manifest_snapshot:
+            text = client.run(restic.dump_argv(snapshot.manifest_snapshot, snapshot.manifest_name),
+                              "restic dump (the manifest)")
+            manifest.path_of(pulled).write_text(text, encoding="utf-8")
+        sha = manifest.sha256_file(pulled) if pulled.is_file() else ""
         if not pulled.is_file():
             raise RepositoryError(f"repository {client.repository}: snapshot {snapshot.short_id} holds no {name}")
         found = manifest.read(pulled)
@@ -434,72 +409,14 @@ def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client, early=
                 _pulled(run, final, snapshot, client, sha)
                 return
             raise DumpError(f"{final} exists with other contents; not overwritten")
+        os.chmod(pulled, 0o600)
         if found:  # a dump under its final name always has its manifest: the manifest first
             os.chmod(manifest.path_of(pulled), 0o600)
             host_files.fsync_rename(manifest.path_of(pulled), manifest.path_of(final))
         host_files.fsync_rename(pulled, final)
     finally:
-        if early is not None:
-            early.kill()
         shutil.rmtree(temp, ignore_errors=True)
     _pulled(run, final, snapshot, client, sha)
-
-
-PULL_CHUNK = 1 << 20
-
-
-def _receive(client: Client, process, target: Path, dump_name: str | None) -> str:
-    """Take what a started ``restic dump`` (``process``) streams: write what it streams into ``target`` (mode 0600), hashing it in the
-    same pass and starting its write-back early (the fsync before the rename then finds little
-    left); ``dump_name`` set: the stream is a tar of the snapshot, whose member ``dump_name`` is the
-    dump and ``dump_name.json`` its manifest (written beside it). The dump's sha256."""
-    import hashlib
-    import tarfile
-
-    digest = hashlib.sha256()
-    try:
-        with open(target, "wb") as out:
-            os.fchmod(out.fileno(), 0o600)
-            if dump_name is None:
-                _copy_hashed(process.stdout, out, digest)
-            else:
-                with tarfile.open(fileobj=process.stdout, mode="r|", bufsize=PULL_CHUNK) as tar:
-                    for member in tar:
-                        base = member.name.rstrip("/").rsplit("/", 1)[-1]
-                        if not member.isfile():
-                            continue
-                        source = tar.extractfile(member)
-                        if base == dump_name:
-                            _copy_hashed(source, out, digest)
-                        elif base == f"{dump_name}.json" and member.size <= manifest.MAX_BYTES:
-                            manifest.path_of(target).write_bytes(source.read())
-                            os.chmod(manifest.path_of(target), 0o600)
-    except tarfile.TarError as exc:
-        process.kill()
-        raise RepositoryError(f"repository {client.repository}: restic dump: not a tar stream ({exc})") from None
-    except BaseException:
-        process.kill()
-        raise
-    client.finish(process, "restic dump")
-    return digest.hexdigest()
-
-
-def _copy_hashed(source, out, digest) -> None:
-    from kompose.host.copier import WRITEBACK_EVERY, start_writeback
-
-    fd = out.fileno()
-    written = flushed = 0
-    while True:
-        chunk = source.read(PULL_CHUNK)
-        if not chunk:
-            break
-        out.write(chunk)
-        digest.update(chunk)
-        written += len(chunk)
-        if written - flushed >= WRITEBACK_EVERY:
-            out.flush()
-            flushed = start_writeback(fd, flushed, written)
-    out.flush()
 
 
 def _pulled(run, final: Path, snapshot: restic.Snapshot, client: Client, sha: str) -> None:
