@@ -16,8 +16,9 @@ from dotenv.variables import parse_variables
 from kompose.errors import ConfigError
 
 # KOMPOSE_NOTIFY (apprise URLs carry tokens) and KOMPOSE_PING_URL* (the check's id is its
-# secret) too; \b keeps KOMPOSE_NOTIFY_ON and KOMPOSE_NOTIFY_TIMEOUT plain settings
-SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|PASSPHRASE|PRIVATE_KEY|API_KEY|\bKOMPOSE_NOTIFY\b|KOMPOSE_PING_URL",
+# secret) too, and MYSQL_PWD (the MariaDB/MySQL clients read the password from it); \b keeps
+# KOMPOSE_NOTIFY_ON and KOMPOSE_NOTIFY_TIMEOUT plain settings
+SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|PASSPHRASE|PRIVATE_KEY|API_KEY|\bKOMPOSE_NOTIFY\b|KOMPOSE_PING_URL|MYSQL_PWD",
                         re.IGNORECASE)
 # restic's variables and its backends' credentials (restic reads them from its environment):
 # secrets, but for the few restic settings that are plainly not

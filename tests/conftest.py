@@ -233,5 +233,5 @@ def mariadb(mariadb_server: MariaDB) -> MariaDB:
     database = f"t_{secrets.token_hex(4)}"
     mariadb_server.create_database(database)
     yield mariadb_server.using(database)
-    for name in (database, f"{database}__kompose_tmp", f"{database}__kompose_prev"):
+    for name in (database, f"{database}__kompose_tmp", f"{database}__kompose_prev", f"{database}__kompose_drill"):
         mariadb_server.drop_database(name)

@@ -94,6 +94,18 @@ def rights_check(engine: Engine, container, conn, via, hint: str, command: str) 
                via=via, hint=hint)
 
 
+def checked_and_recovered(engine: Engine, container, conn, via, hint: str, command: str, mark, then: str = "",
+                          then_what: str = "") -> Sql:
+    """The rights check, then the clean-up after an interrupted run (RECOVER), and ``then`` (the
+    next script of the admin connection, when nothing runs between them): one psql session
+    instead of one each, in this order, stopping at the first failure."""
+    what = f"check the rights {command} needs, as {via.describe()}, and for leftovers of an interrupted import"
+    if then:
+        what += f"; {then_what}"
+    return sql(engine, container, conn, engine.CHECK_RIGHTS + engine.RECOVER + then, what, via=via, hint=hint,
+               mark=mark)
+
+
 def version_check(engine: Engine, container, conn, path: Path, fmt: str, compression: str) -> CheckServerVersion:
     return CheckServerVersion(container, engine.script_argv(conn, engine.admin_database, ()), conn.exec_env(),
                               path, fmt, compression)

@@ -22,7 +22,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, from_repository: b
     stack_plan = new_stack_plan(ctx, stack, "db:drill", lock=True)
     engine, why = stack_engine(ctx, stack, stack_plan)
     if own := own_plans(engine):
-        return own.drill_plan(ctx, stack, stack_plan, engine, why)
+        return own.drill_plan(ctx, stack, stack_plan, engine, why, dump, from_repository)
     conn = engine.connection(stack_plan.env, stack.name)
     engine.check_name(conn.database, engine.drill_suffix)
     pull, after = [], []

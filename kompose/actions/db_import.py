@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from kompose.dumps import files as dumps
-from kompose.actions.common import admin_for, database_container, find_hooks, new_stack_plan, rights_check, sql, version_check
+from kompose.actions.common import admin_for, checked_and_recovered, database_container, find_hooks, new_stack_plan
+from kompose.actions.common import rights_check, sql, version_check
 from kompose.actions.common import own_plans, stack_engine
 from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.errors import DumpError
-from kompose.plan.steps import CheckChecksum, CheckDump, CheckRestored, Exec, Note, StartChecksum
+from kompose.plan.steps import CheckChecksum, CheckDump, CheckRestored, Exec, Note, Sql, StartChecksum
 from kompose.plan.model import StackPlan
 from kompose.run.dump_needs import CheckDumpNeeds
 from kompose.stacks import Stack
@@ -56,13 +57,30 @@ def check_origin(path: Path, database: str, allow_other: bool) -> None:
 
 
 def restored_check(engine, container, conn, database: str, path: Path, fmt: str,
-                   counts: bool = False) -> list[CheckRestored]:
+                   counts: bool = False, via=None) -> list[CheckRestored]:
     """Check, after the restore into ``database``, that it holds every table the dump has data for
-    (PostgreSQL: the engine whose plain dumps stream through the guard)."""
+    (PostgreSQL: the engine whose plain dumps stream through the guard). With ``via`` (kompose's
+    admin connection) the check runs there, and the ANALYZE before the swap follows it in the same
+    session (an engine without the guard: [], its plan runs its ANALYZE itself)."""
+    analyze = [("then", engine.ANALYZE), ("then_what", ANALYZE_WHAT % database)] if via is not None else []
     if not engine.plain_guard:
         return []
-    return [CheckRestored(container, database, engine.script_argv(conn, database, ()), conn.exec_env(), path, fmt,
-                          counts)]
+    run_as = via or conn
+    return [CheckRestored(container, database, engine.script_argv(run_as, database, ()), run_as.exec_env(), path,
+                          fmt, counts, **dict(analyze))]
+
+
+def drop_old(engine, container, conn, via) -> list[Sql]:
+    """After the swap: the copy the last import kept goes, in the background (its DROP DATABASE forces
+    a checkpoint that writes out the whole restored database: the import is done once the new one
+    is live). Optional: a drop that fails or does not finish leaves it to the next RECOVER."""
+    old, statements = engine.drop_old(conn)
+    if not statements:
+        return []
+    return [Sql(container, engine.admin_database, "".join(f"{statement};\n" for statement in statements), (),
+                via.exec_env(), f"drop {old}, the copy the last import kept, in the background (the new "
+                f"database is live; the next command drops it if this does not finish)",
+                engine.commands_argv(via, engine.admin_database, statements), optional=True, background=True)]
 
 
 def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
@@ -106,14 +124,26 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         CheckChecksum(path, force) if in_place else StartChecksum(path),
         CheckDump(path, fmt, compression),
         version_check(engine, container, conn, path, fmt, compression),
-        # before anything changes: kompose's admin connection works and has what it needs
-        rights_check(engine, container, conn, via, hint, "db:import"),
-        # --in-place: what the dump needs of the server is there, before any hook or drop
-        *([CheckDumpNeeds(container, engine.script_argv(conn, engine.admin_database, ()), conn.exec_env(), path,
-                          fmt, compression, no_owner)] if in_place else []),
-        admin(engine.RECOVER, RECOVER_WHAT, mark=mark),
-        *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
     ]
+    pre_hooks = hooks.steps("pre_db_import", str(path), dump_file=str(path))
+    create_what = f"create the temporary database {tmp} (encoding, locale provider and locale of {conn.database})"
+    if in_place:
+        steps += [
+            # before anything changes: kompose's admin connection works and has what it needs
+            rights_check(engine, container, conn, via, hint, "db:import"),
+            # --in-place: what the dump needs of the server is there, before any hook or drop
+            CheckDumpNeeds(container, engine.script_argv(conn, engine.admin_database, ()), conn.exec_env(), path,
+                           fmt, compression, no_owner),
+            admin(engine.RECOVER, RECOVER_WHAT, mark=mark),
+            *pre_hooks,
+        ]
+    elif pre_hooks:
+        steps += [checked_and_recovered(engine, container, conn, via, hint, "db:import", mark), *pre_hooks,
+                  admin(engine.CREATE_TEMP, create_what)]
+    else:
+        # before anything changes: the rights, then the leftovers, then the temporary database: one session
+        steps.append(checked_and_recovered(engine, container, conn, via, hint, "db:import", mark,
+                                           engine.CREATE_TEMP, create_what))
     if in_place:
         # also after a failed restore: the database is empty or partial, but keeps its own settings
         put_back = admin(engine.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
@@ -126,22 +156,22 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             Exec(container, engine.restore_argv(conn, conn.database, fmt, no_owner), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {conn.database}", host_codec=compression,
                  guard=engine.plain_guard and fmt == "plain", **restore_options),
-            *restored_check(engine, container, conn, conn.database, path, fmt),
-            admin(engine.ANALYZE, ANALYZE_WHAT % conn.database, database=conn.database),
+            # the restored tables, then ANALYZE: one session of the admin connection
+            *(restored_check(engine, container, conn, conn.database, path, fmt, via=via)
+              or [admin(engine.ANALYZE, ANALYZE_WHAT % conn.database, database=conn.database)]),
             put_back,
         ]
         stack_plan.on_failure.append(put_back)
     else:
         steps += [
-            admin(engine.CREATE_TEMP, f"create the temporary database {tmp} (encoding, locale provider and "
-                                      f"locale of {conn.database})"),
             Exec(container, engine.restore_argv(conn, tmp, fmt, no_owner), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression,
                  guard=engine.plain_guard and fmt == "plain", **restore_options),
             CheckChecksum(path, force, started=True),
             # what the dump promised is in the temporary database, before anything is swapped
-            *restored_check(engine, container, conn, tmp, path, fmt),
-            admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp),
+            # then ANALYZE, in the same session of the admin connection
+            *(restored_check(engine, container, conn, tmp, path, fmt, via=via)
+              or [admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp)]),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
             *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
@@ -149,7 +179,8 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             admin(engine.SWAP,
                   f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database} "
                   f"(its owner, connection limit, ACL, comment and settings first; the copy the last import kept "
-                  f"is dropped once the new one is live)", mark=mark, closes=True),
+                  f"stays until the new one is live)", mark=mark, closes=True),
+            *drop_old(engine, container, conn, via),
         ]
         # the reopen first, on its own: it must happen even when the drop cannot
         stack_plan.on_failure += [

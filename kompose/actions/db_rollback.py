@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from kompose.actions.common import database_container, find_hooks, new_stack_plan
 from kompose.actions.common import own_plans, stack_engine
-from kompose.actions.common import admin_for, rights_check, sql
+from kompose.actions.common import admin_for, checked_and_recovered, sql
 from kompose.host import swap_mark
-from kompose.actions.db_import import RECOVER_WHAT
 from kompose.context import Context
 from kompose.plan.steps import Note
 from kompose.plan.model import StackPlan
@@ -27,8 +26,7 @@ def plan(ctx: Context, stack: Stack) -> StackPlan:
     mark = swap_mark.mark_path(stack_plan.directory)
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
-        rights_check(engine, container, conn, via, hint, "db:rollback"),
-        sql(engine, container, conn, engine.RECOVER, RECOVER_WHAT, via=via, hint=hint, mark=mark),
+        checked_and_recovered(engine, container, conn, via, hint, "db:rollback", mark),
         *hooks.steps("pre_db_rollback"),
         sql(engine, container, conn, engine.ROLLBACK, f"swap {prev} <-> {conn.database}", via=via, hint=hint,
             mark=mark, closes=True),

@@ -20,10 +20,9 @@ from kompose.context import Context
 from kompose.dumps import codecs
 from kompose.dumps import files as dumps
 from kompose.engines.mariadb import sql as mariadb
-from kompose.errors import ConfigError, DumpError, UsageError
-from kompose.hooks.kinds.sql import SQL_DIR
+from kompose.errors import DumpError, UsageError
 from kompose.plan.steps import (
-    CheckChecksum, CheckDump, Exec, Note, Remove, RemoveStale, Rename, StartChecksum, VerifyDump,
+    CheckChecksum, CheckDump, Exec, Note, RecordDrill, Remove, RemoveStale, Rename, StartChecksum, VerifyDump,
     WriteManifest,
 )
 from kompose.plan.model import StackPlan
@@ -37,14 +36,20 @@ def _connection(stack_plan: StackPlan, stack: Stack, engine) -> mariadb.Connecti
 
 
 def _setup(ctx, stack, stack_plan, engine):
-    """(conn, container, hooks) of a MariaDB stack; refuses what this engine does not do yet."""
+    """(conn, container, hooks) of a MariaDB stack (its sql/ hooks run by the server's own client)."""
     conn = _connection(stack_plan, stack, engine)
-    if (stack_plan.directory / SQL_DIR).is_dir():
-        raise ConfigError(f"{stack_plan.directory / SQL_DIR}: SQL hooks run through psql, which a {engine.name} "
-                          "stack does not have; use bash or exec hooks")
     container = database_container(ctx, stack, stack_plan.env)
-    hooks = find_hooks(ctx, stack, stack_plan, None, container)
+    hooks = find_hooks(ctx, stack, stack_plan, conn, container)
     return conn, container, hooks
+
+
+def _mariadb_only(engine, command: str, stack: Stack) -> None:
+    """The safe import, rollback and drill run MariaDB's compound statements (BEGIN NOT ATOMIC,
+    EXECUTE IMMEDIATE), which MySQL does not have: refused before anything runs, one line."""
+    if engine.flavour == "mysql":
+        raise UsageError(f"{command} is not available for MySQL stacks yet (stack {stack.name}): kompose's "
+                         "scripts use MariaDB's compound statements (BEGIN NOT ATOMIC, EXECUTE IMMEDIATE), which "
+                         "MySQL does not have; db:export, db:verify and db:list work")
 
 
 def _exec(container, conn, argv, what, **kwargs) -> Exec:
@@ -82,6 +87,9 @@ def export_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
         compression, codec = None, ""
     if codec == "zstd":
         codecs.zstd_program()
+    from kompose.actions import db_push
+
+    found = db_push.repositories(env)  # restic missing, no password: said before anything runs
     conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
     final = dumps.dump_path(stack_plan.directory, conn.database, "plain", datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
@@ -98,6 +106,8 @@ def export_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
         VerifyDump(partial, "plain", codec, container),
         WriteManifest(final, stack.name, conn.database, "plain", codec, container, source=partial),
         Rename(partial, final),
+        # off the host: a snapshot per repository, of the verified dump and its manifest
+        *db_push.copy_steps(stack, hooks, final, conn.database, found),
     ]
     stack_plan.post += hooks.steps("post_db_export", str(final), dump_file=str(final))
     stack_plan.on_failure.append(Remove((partial,), "an unfinished dump is never left behind"))
@@ -112,9 +122,7 @@ def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
                 dump: str | None, in_place: bool, force: bool, allow_other_database: bool) -> StackPlan:
     from kompose.actions.db_import import check_origin, find_dump
 
-    if in_place:
-        raise UsageError(f"--in-place is for PostgreSQL; a {engine.name} import always restores into a temporary "
-                         "database and swaps it in")
+    _mariadb_only(engine, "db:import", stack)
     conn = _connection(stack_plan, stack, engine)
     path = find_dump(stack_plan.directory, conn.database, dump)
     fmt, compression = dumps.detect(path)
@@ -125,6 +133,8 @@ def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
     check_origin(path, conn.database, allow_other_database)
     conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
+    if in_place:
+        return _in_place(stack_plan, engine, why, conn, container, hooks, path, compression, force)
     tmp, prev = mariadb.temp_name(conn.database), mariadb.prev_name(conn.database)
     stack_plan.steps += [
         *_notes(conn, container, engine, why),
@@ -149,7 +159,33 @@ def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
     return stack_plan
 
 
+def _in_place(stack_plan: StackPlan, engine, why: str, conn, container, hooks, path, compression: str,
+              force: bool) -> StackPlan:
+    """db:import --in-place: for a user who may not create databases beside the app's, or a disk without
+    room for two copies. The live database is emptied (every table, view, trigger, routine, event;
+    the database, its character set and collation and the grants on it stay) and the dump restored
+    into it. No previous copy is kept, no pre_swap hook runs; a failed restore leaves it partial."""
+    stack_plan.steps += [
+        *_notes(conn, container, engine, why),
+        Note("--in-place: the live database is emptied before the restore; if the restore fails it stays empty "
+             "or partial (no previous copy is kept, db:rollback has nothing to return to)"),
+        # it drops the live data: the dump is checked in full first
+        CheckChecksum(path, force),
+        CheckDump(path, "plain", compression),
+        _exec(container, conn, mariadb.recover_argv(conn), RECOVER_WHAT),
+        *hooks.steps("pre_db_import", str(path), dump_file=str(path)),
+        _exec(container, conn, mariadb.empty_argv(conn),
+              f"empty {conn.database}: drop its tables, views, triggers, routines and events (the database and "
+              "the grants on it stay)"),
+        _exec(container, conn, mariadb.restore_argv(conn, conn.database), f"restore {path.name} into {conn.database}",
+              stdin_file=path, host_codec=compression),
+    ]
+    stack_plan.post += hooks.steps("post_db_import", str(path), dump_file=str(path))
+    return stack_plan
+
+
 def rollback_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str) -> StackPlan:
+    _mariadb_only(engine, "db:rollback", stack)
     conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
     prev = mariadb.prev_name(conn.database)
     stack_plan.steps += [
@@ -163,6 +199,60 @@ def rollback_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why
     return stack_plan
 
 
-def drill_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str) -> StackPlan:
-    raise UsageError(f"db:drill is not available for {engine.name} stacks yet (stack {stack.name}): "
-                     "db:verify checks the dump, db:import restores it safely")
+def drill_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str, dump: str | None = None,
+               from_repository: bool = False) -> StackPlan:
+    """db:drill: the dump restored into <db>__kompose_drill in the server's own container, its tables
+    and their rows checked against the dump's INSERT statements (and its manifest), the drill hooks
+    run against it, dropped after, a failure too. The live database is never touched."""
+    from kompose.actions.db_drill import STATE_FILE
+    from kompose.actions.db_import import find_dump
+    from kompose.run.mariadb_steps import CheckRestoredRows
+
+    _mariadb_only(engine, "db:drill", stack)
+    conn = _connection(stack_plan, stack, engine)
+    mariadb.check_name(conn.database, mariadb.DRILL_SUFFIX)
+    pull, after = [], []
+    if from_repository:  # the newest copy (or snapshot ``dump``), pulled into a scratch directory, removed after
+        from kompose.actions.db_pull import scratch_pull
+
+        path, fmt, compression, pull, scratch = scratch_pull(ctx, stack, stack_plan, conn.database, dump)
+        after = [scratch]
+    else:
+        path = find_dump(stack_plan.directory, conn.database, dump)
+        fmt, compression = dumps.detect(path)
+        head, _ = dumps.plain_ends(path, compression) if fmt == "plain" else (b"", b"")
+        if fmt != "plain" or not mariadb.is_dump(head):
+            raise DumpError(f"{path.name} is not a dump from mariadb-dump or mysqldump (stack {stack.name} is on "
+                            f"{engine.name})")
+    if fmt != "plain":
+        raise DumpError(f"{path.name} is not a plain SQL dump (stack {stack.name} is on {engine.name})")
+    conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
+    drill = mariadb.drill_name(conn.database)
+    stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
+    drop = _exec(container, conn, mariadb.drop_argv(conn, drill, f"dropped the drill database {drill}"),
+                 f"drop the drill database {drill}")
+    record = RecordDrill(stack_plan.directory / STATE_FILE, path)
+    stack_plan.steps += [
+        *_notes(conn, container, engine, why),
+        Note(f"drill: restore {path.name} into {drill}, check its tables and rows, run the drill hooks, drop it; "
+             f"{conn.database} is not touched"),
+        *pull,
+        CheckChecksum(path),
+        CheckDump(path, fmt, compression),
+        _exec(container, conn, mariadb.recover_argv(conn), RECOVER_WHAT),
+        _exec(container, conn, mariadb.create_temp_argv(conn, drill),
+              f"create the drill database {drill} (the character set and collation of {conn.database})"),
+        _exec(container, conn, mariadb.restore_argv(conn, drill), f"restore {path.name} into {drill}",
+              stdin_file=path, host_codec=compression),
+        # every table with the rows the dump holds and its manifest records
+        CheckRestoredRows(container, drill, mariadb.client_argv(conn, drill), conn.exec_env(), path, compression,
+                          mariadb.row_counts_script(drill)),
+        # the smoke test: every hook of the drill point, aimed at the drill database
+        *hooks.steps("drill", str(path), drill, env={"KOMPOSE_DB": drill, "KOMPOSE_DB_CONTAINER": container.name},
+                     database=drill, dump_file=str(path)),
+        drop,
+        record,
+        *after,
+    ]
+    stack_plan.on_failure += [drop, record, *after]
+    return stack_plan

@@ -70,6 +70,24 @@ def _write_all(handle: BinaryIO, data: bytes) -> None:
         view = view[count:]
 
 
+def start_detached(client, container_id: str, argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """Start ``argv`` in a container and return at once (no stdin, its output discarded): the
+    program runs to its end whatever kompose does meanwhile. Returns the exec id. Raises
+    DockerError when the engine or the container is gone."""
+    from docker.errors import APIError, NotFound
+
+    api = client.api
+    try:
+        exec_id = api.exec_create(container_id, list(argv), stdin=False, stdout=False, stderr=False,
+                                  environment=dict(env), tty=False)["Id"]
+        api.exec_start(exec_id, detach=True)
+    except NotFound:
+        raise DockerError(f"container {container_id[:12]} no longer exists") from None
+    except APIError as exc:
+        raise DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}") from None
+    return exec_id
+
+
 def container_exec(
     client,
     container_id: str,

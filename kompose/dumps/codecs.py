@@ -69,6 +69,9 @@ def zstd_program() -> str:
 # ---------------------------------------------------------------- writing
 
 
+_HEAD_BYTES = 64  # enough for mariadb-dump's first line (dumps.mariadb_rows: its rows)
+
+
 class Sink:
     """Where an exec's stdout goes: a file, optionally through a compressor.
 
@@ -81,9 +84,13 @@ class Sink:
 
         self.name = str(path)
         self.sha256: str | None = None
-        # a plain dump's COPY rows, counted as they pass (None: not a plain dump, or not countable)
+        # a plain dump's COPY rows (pg_dump) or INSERT rows (mariadb-dump, mysqldump: rows_kind
+        # "insert"), counted as they pass (None: not a plain dump, or not countable)
         self.rows: dict[str, int] | None = None
+        self.rows_kind = "copy"
         self._counter: Scanner | None = Scanner(path.name, rewrite=False)
+        self._inserts = None  # dumps.mariadb_rows.RowCounter, once the first bytes said mariadb-dump
+        self._head: bytes | None = b""  # the first bytes, until they say which dump this is
         self._file = open(path, "wb")
         self._hash = hashlib.sha256() if not codec else None
         self._proc: subprocess.Popen | None = None
@@ -103,12 +110,28 @@ class Sink:
             raise DumpError(f"no host-side compressor for {codec!r}")
         self._closed = False
 
-    def write(self, data: bytes) -> int:
-        if self._counter is not None:
+    def _count(self, data: bytes, final: bool = False) -> None:
+        if self._head is not None:  # which dump: its first bytes (a banner fits in _HEAD_BYTES)
+            self._head += bytes(data)
+            if len(self._head) < _HEAD_BYTES and not final:
+                return
+            data, self._head = self._head, None
+            from kompose.engines.mariadb import sql as mariadb
+
+            if mariadb.is_dump(data):
+                from kompose.dumps.mariadb_rows import RowCounter
+
+                self._counter, self._inserts, self.rows_kind = None, RowCounter(), "insert"
+        if self._inserts is not None:
+            self._inserts.feed(bytes(data))
+        elif self._counter is not None:
             try:
                 self._counter.feed(data)
             except DumpError:
                 self._counter = None  # a line too long to follow: the manifest counts from the file
+
+    def write(self, data: bytes) -> int:
+        self._count(data)
         if self._proc is not None:
             try:
                 self._proc.stdin.write(data)
@@ -151,7 +174,12 @@ class Sink:
             else:
                 self._file.flush()
                 self.sha256 = self._hash.hexdigest()
-            if self._counter is not None and not self._counter.disabled:
+            if self._head is not None:
+                self._count(b"", final=True)
+            if self._inserts is not None:
+                self._inserts.end()
+                self.rows = dict(self._inserts.rows)
+            elif self._counter is not None and not self._counter.disabled:
                 try:
                     self._counter.end()
                     self.rows = dict(self._counter.scan.rows)

@@ -51,7 +51,8 @@ class Manifest:
     # the dump file's mtime when the manifest was written: a later change of it (or of the
     # size) means the dump is no longer the one that was verified
     mtime_ns: int | None = None
-    # plain dumps: each table's rows as written in its COPY block ("schema.table", unquoted);
+    # plain dumps: each table's rows as written in its COPY block ("schema.table", unquoted), or in its
+    # INSERT statements (MariaDB, MySQL: "table");
     # None when not counted (custom archives, manifests of older kompose)
     rows: dict[str, int] | None = None
 

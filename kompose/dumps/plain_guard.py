@@ -3,6 +3,7 @@ stream psql is given (GuardedSource): neutralised, or cut off at the first refus
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 
 from kompose.dumps.plain_sql import Scanner
@@ -37,6 +38,7 @@ class GuardedSource:
         self.scanner = Scanner(name, known_settings=known_settings, no_owner=no_owner)
         self.error: Refused | None = None
         self._done = False
+        self._pending: deque = deque()
         # psql 13.22/14.19/15.14/16.10/17.6+ in restrict mode runs no meta-command but
         # \unrestrict <key>: whatever this lexer might miss, psql itself refuses
         self._prelude = f"\\restrict {restrict_key}\n".encode() if restrict_key else b""
@@ -50,22 +52,29 @@ class GuardedSource:
 
         raise io.UnsupportedOperation("the stream is read through kompose's guard")
 
-    def read(self, size: int = 1 << 20) -> bytes:
+    def read(self, size: int = 1 << 20):
+        """The next piece psql may be given: bytes, or a memoryview of the dump's own bytes (COPY
+        data passes without a copy); empty at the end, or once a line was refused."""
         if self._prelude:
             prelude, self._prelude = self._prelude, b""
             return prelude
-        while not self._done and not self.error:
+        while not self.error:
+            while self._pending:
+                piece = self._pending.popleft()
+                if len(piece):
+                    return piece
+            if self._done:
+                break
             chunk = self._source.read(size)
             try:
                 if not chunk:
                     self._done = True
                     return self.scanner.end()
-                produced = self.scanner.feed(chunk)
+                self._pending.extend(self.scanner.feed_pieces(chunk))
             except Refused as exc:
                 self.error = exc
+                self._pending.clear()
                 return b""
-            if produced:
-                return produced
         return b""
 
     def close(self) -> None:

@@ -103,17 +103,40 @@ class Scanner:
     # ------------------------------------------------------------ streaming
 
     def feed(self, data: bytes) -> bytes:
+        return b"".join(self.feed_pieces(data))
+
+    def feed_pieces(self, data: bytes) -> list:
+        """``feed``'s output as pieces (bytes, or memoryviews of ``data``: COPY data is passed on
+        without a copy), for a consumer that writes them one by one."""
         if self.disabled:
-            return data
+            return [data]
         if not isinstance(data, bytes):
             data = bytes(data)  # a memoryview from the exec stream
         if not self._line_no and not self._carry and (data[:5] == b"PGDMP" or data[:2] == b"\x1f\x8b"):
             self.disabled = True
-            return data
-        buf = self._carry + data if self._carry else data
-        self._carry = b""
-        out: list[bytes] = []
-        pos = 0
+            return [data]
+        out: list = []
+        if self._carry:
+            # the line the last chunk ended in is finished first, on its own: the rest of this
+            # chunk is read in place (no copy of the whole chunk behind a few carried bytes)
+            newline = data.find(b"\n")
+            if newline < 0 or newline + 1 == len(data):
+                buf, self._carry = self._carry + data, b""
+                self._feed(buf, 0, out)
+                return out
+            head, self._carry = self._carry + data[:newline + 1], b""
+            self._feed(head, 0, out)
+            if self._carry:  # the head still ends inside something (a "\." line cut short): join up
+                buf, self._carry = self._carry + data[newline + 1:], b""
+                self._feed(buf, 0, out)
+                return out
+            self._feed(data, newline + 1, out)
+            return out
+        self._feed(data, 0, out)
+        return out
+
+    def _feed(self, buf: bytes, pos: int, out: list) -> None:
+        """Lex ``buf`` from ``pos``; what psql may be given goes onto ``out`` (only when rewriting)."""
         size = len(buf)
         while pos < size:
             if self._copy is not None:
@@ -126,7 +149,7 @@ class Scanner:
                 if block is not None:
                     self._line_no += buf.count(b"\n", pos, block.end())
                     if self.rewrite:
-                        out.append(buf[pos:block.end()])
+                        out.append(memoryview(buf)[pos:block.end()])
                     pos = block.end()
                     continue
             newline = buf.find(b"\n", pos)
@@ -138,10 +161,9 @@ class Scanner:
                 break
             self._line_no += 1
             produced = self._sql_line(buf[pos:newline + 1])
-            if self.rewrite:
+            if self.rewrite and produced:
                 out.append(produced)
             pos = newline + 1
-        return b"".join(out) if self.rewrite else b""
 
     def end(self) -> bytes:
         """The rest (a last line without a newline). Raises Refused for an unfinished COPY block."""
@@ -192,7 +214,7 @@ class Scanner:
             self.scan.rows[table] = self.scan.rows.get(table, 0) + lines
             self._line_no += lines
             if self.rewrite:
-                out.append(buf[pos:last + 1])
+                out.append(memoryview(buf)[pos:last + 1])
             self._carry = buf[last + 1:]
             return -1
         lines = buf.count(b"\n", pos, end)
@@ -200,7 +222,7 @@ class Scanner:
         stop = buf.index(b"\n", end) + 1
         self._line_no += lines + 1
         if self.rewrite:
-            out.append(buf[pos:stop])
+            out.append(memoryview(buf)[pos:stop])
         self._copy = None
         return stop
 

@@ -95,6 +95,33 @@ class Engine:
         """The engine's client reading a script from stdin, stopping at the first error."""
         raise NotImplementedError
 
+    def drop_old(self, conn) -> tuple[str, tuple[str, ...]]:
+        """(the name of the copy the last import kept, the statements dropping it): run after a swap
+        without kompose waiting for them (commands_argv); ("", ()) when the SWAP script drops it itself."""
+        return "", ()
+
+    def commands_argv(self, conn, database: str, commands: tuple[str, ...]) -> tuple[str, ...]:
+        """The engine's client running ``commands`` in one session, with no stdin (a detached exec)."""
+        raise NotImplementedError
+
+    # SQL hooks (hooks/kinds/sql.py): how the client names a line of its input in an error, as
+    # (text before, line number) groups; the hook's own file and line replace it
+    hook_line: ClassVar[str] = r"()<stdin>:(\d+)"
+    # what a failed ATOMIC directory of SQL hooks left
+    hook_rolled_back: ClassVar[str] = "rolled back: nothing of this directory took effect"
+
+    def hook_argv(self, conn, database: str, variables: tuple[tuple[str, str], ...], atomic: bool) -> tuple[str, ...]:
+        """The client running a SQL hook's files (read on stdin) in ``database``, stopping at the first
+        error; ``atomic``: all of them in one transaction."""
+        raise NotImplementedError
+
+    def hook_input(self, argv: tuple[str, ...], text: str, static: tuple[tuple[str, str], ...],
+                   told: tuple[tuple[str, str], ...], atomic: bool) -> tuple[tuple[str, ...], bytes, int]:
+        """(argv, stdin, lines before ``text``) of one run of a SQL hook: ``argv`` from hook_argv (which
+        had ``static``), ``told``: the values known when it runs (run id, status, hook context). Values
+        never become SQL text unquoted."""
+        raise NotImplementedError
+
     def variables(self, conn) -> tuple[tuple[str, str], ...]:
         """The script variables of the safe import (live, tmp, prev names...)."""
         raise NotImplementedError

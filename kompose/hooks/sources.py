@@ -152,10 +152,9 @@ class HookFinder:
             ("database", target),
             ("dump_file", dump_file),
         )
-        argv = list(engine_for(self.env).script_argv(self.conn, target, variables))
-        if sql_dir.atomic:
-            argv.insert(len(argv) - 1, "--single-transaction")
+        engine = engine_for(self.env)
+        argv = engine.hook_argv(self.conn, target, variables, sql_dir.atomic)
         return SqlHook(
             sql_dir.point, self.container, target, sql_dir.files, sql_dir.atomic, variables, self.conn.exec_env(),
-            tuple(argv), timeout,
+            tuple(argv), timeout, engine.name,
         )

@@ -147,6 +147,10 @@ class Sql:
     # written before the script runs when ``closes``, removed once a script with ``mark`` succeeded
     mark: Path | None = None
     closes: bool = False
+    # started in the container and not waited for (a detached exec: ``argv`` holds the whole
+    # script as --command arguments, ``script`` is what the plan shows); for work after the last
+    # step that matters, which the next command's RECOVER finishes when it did not
+    background: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,9 @@ class CheckRestored:
     dump: Path
     format: str
     counts: bool = False
+    # a script of the same session run after the check (the ANALYZE before the swap), and what it does
+    then: str = ""
+    then_what: str = ""
 
 
 @dataclass(frozen=True)

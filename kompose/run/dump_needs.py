@@ -27,7 +27,13 @@ UNION ALL SELECT 'extension', name FROM pg_available_extensions
 UNION ALL SELECT 'setting', name FROM pg_settings
 UNION ALL SELECT 'version', current_setting('server_version_num');
 """
-SETTINGS = "SELECT name FROM pg_settings;\n"
+# what a restore asks of the server before it starts, in one session (the version check, the guard's
+# parameter names, whether this psql knows \restrict): one exec, asked once per run (server_facts)
+RESTORE_FACTS = """\
+\\echo client :VERSION_NAME
+SELECT 'server', current_setting('server_version_num');
+SELECT 'setting', name FROM pg_settings;
+"""
 LIST_PREFIX = 8 << 20
 
 
@@ -127,18 +133,49 @@ def _run(run, step: CheckDumpNeeds) -> None:
     run.console.detail("the server has every role and extension the dump needs", "dim")
 
 
+@dataclass(frozen=True)
+class RestoreFacts:
+    """What one psql session told about the server and itself (server_facts)."""
+
+    exit_code: int
+    stderr: bytes
+    client: str = ""  # psql's own version, "15.14"
+    server: int | None = None  # server_version_num
+    settings: frozenset[str] = frozenset()
+
+
+def server_facts(run, container: Container, argv: tuple[str, ...], env) -> RestoreFacts:
+    """The server's version and parameter names and the container's psql version, from one psql
+    session with ``argv`` (a psql reading a script on the maintenance database); asked once per run
+    and container: the version check, the guard's settings and its restrict mode share it."""
+    cache = run.__dict__.setdefault("_restore_facts", {})
+    key = (container.id, tuple(argv), tuple(env))
+    if key not in cache:
+        result = docker_exec.container_exec(run.ctx.docker(), container.id, argv, dict(env),
+                                            stdin=io.BytesIO(RESTORE_FACTS.encode()))
+        client, server, settings = "", None, set()
+        for line in result.stdout.decode("utf-8", "replace").splitlines():
+            kind, _, value = line.partition("\t")
+            if kind.startswith("client ") and not value:
+                client = kind[len("client "):].strip()
+            elif kind == "server" and value.strip().isdigit():
+                server = int(value.strip())
+            elif kind == "setting" and value.strip():
+                settings.add(value.strip().lower())
+        cache[key] = RestoreFacts(result.exit_code, result.stderr, client, server, frozenset(settings))
+    return cache[key]
+
+
 def server_settings(run, step: Exec) -> frozenset[str] | None:
     """The names of the server's parameters, asked with the Exec step's ``settings_argv`` (None when
     it has none): the restore guard leaves out a dump's SET of any other (dumps/compat.left_out)."""
     if not step.settings_argv:
         return None
-    result = docker_exec.container_exec(run.ctx.docker(), step.container.id, step.settings_argv, dict(step.env),
-                                        stdin=io.BytesIO(SETTINGS.encode()))
-    if result.exit_code != 0:
-        raise KomposeError(run.engine.failure_message("psql (the server's parameters)", result.exit_code,
-                                                      result.stderr, own_script=True))
-    return frozenset(line.strip().lower() for line in result.stdout.decode("utf-8", "replace").splitlines()
-                     if line.strip())
+    facts = server_facts(run, step.container, step.settings_argv, step.env)
+    if facts.exit_code != 0:
+        raise KomposeError(run.engine.failure_message("psql (the server's parameters)", facts.exit_code,
+                                                      facts.stderr, own_script=True))
+    return facts.settings
 
 
 def report(run, scan) -> None:

@@ -19,7 +19,7 @@ from kompose.dumps import files as dumps
 from kompose.docker import exec as docker_exec
 from kompose.host.files import write_atomically
 from kompose.dumps import manifest
-from kompose.dumps import plain_guard, verify
+from kompose.dumps import mariadb_rows, plain_guard, verify
 from kompose.errors import DumpError, KomposeError
 from kompose.plan.steps import (
     CheckChecksum, CheckServerVersion, Container, CountRows, RecordDrill, RemoveOrphans, Retention, StartChecksum,
@@ -198,11 +198,12 @@ class DumpSteps:
         if not numbers:
             self.console.detail(f"{step.dump.name} states no PostgreSQL version: not compared", "dim")
             return
+        from kompose.run.dump_needs import server_facts  # one session: the restore's settings and psql too
+
         try:
-            result = docker_exec.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
-                                            stdin=io.BytesIO(b"SHOW server_version_num;\n"))
-            server = int(result.stdout.decode().strip()) if result.exit_code == 0 else None
-        except (KomposeError, ValueError):
+            facts = server_facts(self, step.container, step.argv, step.env)
+            server = facts.server if facts.exit_code == 0 else None
+        except KomposeError:
             server = None
         if server is None:
             self.console.detail("could not ask the server for its version: not compared", "dim")
@@ -230,6 +231,10 @@ class DumpSteps:
             rows = facts.get("rows") if facts.get("bytes") == size and facts.get("rows") is not None else None
             if rows is None:
                 rows = plain_guard.scan_file(source, step.compression).rows
+        elif step.format == "plain" and facts.get("bytes") == size and facts.get("rows_kind") == "insert":
+            rows = facts.get("rows")  # a MariaDB dump's INSERT rows, counted as the stream passed
+        elif step.format == "plain" and mariadb_rows.is_dump_file(source, step.compression):
+            rows = mariadb_rows.scan_file(source, step.compression)  # dumps/mariadb_rows.py
         structure = facts.get("verification")
         if structure is None:  # a plan without a VerifyDump step: check now, a manifest never guesses
             structure = self._structure(source, step.format, step.compression, step.container, False)

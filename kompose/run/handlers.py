@@ -110,7 +110,8 @@ def run_exec(run, step: Exec) -> None:
                 handle.abort()
     if stdout:
         run.files[step.stdout_file] = {"started": started, "finished": now_iso(), "sha256": stdout.sha256,
-                                        "bytes": step.stdout_file.stat().st_size, "rows": stdout.rows}
+                                        "bytes": step.stdout_file.stat().st_size, "rows": stdout.rows,
+                                        "rows_kind": stdout.rows_kind}
     if stdin and step.guard:
         run._guarded(step, stdin)
     if result.exit_code != 0:
@@ -221,6 +222,9 @@ def run_script(run, step: Sql) -> None:
 
     run.console.detail(step.what, "blue")
     started = time.time()
+    if step.background:
+        docker_exec.start_detached(run.ctx.docker(), step.container.id, step.argv, dict(step.env))
+        return
     if step.mark and step.closes:
         swap_mark.write_mark(step.mark, step.what)
     try:
@@ -300,6 +304,7 @@ STEP_MODULES: tuple[str, ...] = (
     "kompose.run.dump_needs",
     "kompose.run.tools",
     "kompose.run.repository_steps",  # restic repositories: push, pull, retention
+    "kompose.run.mariadb_steps",  # MariaDB and MySQL: the rows of a restored database
 )
 for _module in STEP_MODULES:
     HANDLERS.update(importlib.import_module(_module).STEPS)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from kompose.docker import exec as docker_exec
 from kompose.dumps import files as dumps
-from kompose.dumps import manifest, plain_guard
+from kompose.dumps import manifest, mariadb_rows, plain_guard
 from kompose.errors import DumpError, KomposeError
-from kompose.plan.steps import CheckRestored, Container, Exec
+from kompose.plan.steps import CheckRestored, Exec
 from kompose.run.dump_steps import LIST_PREFIX
 
 
@@ -19,7 +19,7 @@ class RestoreChecks:
     """The restore-check handlers and helpers of StackRun (a mixin, as DumpSteps is)."""
 
     def _row_counts_match(self, path: Path, compression: str) -> str:
-        """A plain dump's COPY rows, counted now, against its manifest's; '' when it records none."""
+        """A plain dump's rows (COPY blocks, MariaDB's INSERTs), counted now, against its manifest's; '' when it records none."""
         try:
             found = manifest.read(path)
         except DumpError:
@@ -27,7 +27,10 @@ class RestoreChecks:
         if found is None or found.rows is None:
             return ""
         try:
-            rows = plain_guard.scan_file(path, compression).rows
+            if mariadb_rows.is_dump_file(path, compression):
+                rows = mariadb_rows.scan_file(path, compression)
+            else:
+                rows = plain_guard.scan_file(path, compression).rows
         except DumpError as exc:
             return f"row counts differ: {exc.message}"
         problem = compare_rows(found.rows, rows, "its manifest records", "it holds")
@@ -38,7 +41,7 @@ class RestoreChecks:
     def _guard_stdin(self, step: Exec, stdin):
         """Wrap a plain dump's stream in the guard; psql runs in restrict mode when it knows it."""
         key = None
-        if self._psql_restricts(step.container):
+        if self._psql_restricts(step):
             import secrets
 
             key = secrets.token_hex(24)
@@ -47,7 +50,14 @@ class RestoreChecks:
         return plain_guard.GuardedSource(stdin, step.stdin_file.name, key, known_settings=server_settings(self, step),
                                        no_owner=step.no_owner)
 
-    def _psql_restricts(self, container: Container) -> bool:
+    def _psql_restricts(self, step: Exec) -> bool:
+        container = step.container
+        if step.settings_argv:  # psql's version came with the server's facts, in the same session
+            from kompose.run.dump_needs import server_facts
+
+            facts = server_facts(self, container, step.settings_argv, step.env)
+            if facts.exit_code == 0 and facts.client:
+                return plain_guard.psql_has_restrict(facts.client)
         cache = self.__dict__.setdefault("_restrict_cache", {})
         if container.id not in cache:
             try:
@@ -103,14 +113,21 @@ class RestoreChecks:
                 expected.update(recorded)
         if not expected:
             self.console.detail(f"{step.dump.name} holds no table data: nothing to check in {step.database}", "dim")
-            return
-        script = restored_check_script(list(expected), step.counts)
+            if not step.then:
+                return
+        if step.then_what:
+            self.console.detail(step.then_what, "blue")
+        # the check, then (ANALYZE) in the same session: one exec
+        script = (restored_check_script(list(expected), step.counts) if expected else "") + step.then
         result = docker_exec.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
                                         stdin=io.BytesIO(script.encode()))
         if result.exit_code != 0:
             from kompose.engines.postgres.sql import failure_message
 
-            raise KomposeError(failure_message("psql (the restored tables)", result.exit_code, result.stderr))
+            tool = "psql (the restored tables" + (", ANALYZE)" if step.then else ")")
+            raise KomposeError(failure_message(tool, result.exit_code, result.stderr))
+        if not expected:
+            return
         missing, counted = [], {}
         for line in result.stdout.decode("utf-8", "replace").splitlines():
             kind, _, rest = line.partition("\t")

@@ -555,6 +555,10 @@ def test_an_import_keeps_the_last_imports_copy_until_its_swap(server: Server):
     assert "to make room for the restore" not in second.output
     assert fingerprint(app.db) == original
     assert fingerprint(app.db.using(prev)) == damaged_again
+    # the copy before it goes in the background once the new database is live
+    deadline = time.monotonic() + 30
+    while app.database + "__kompose_old" in server.pg.databases() and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert app.database + "__kompose_old" not in server.pg.databases()
 
 

@@ -106,6 +106,11 @@ def _allows_connections(server, database: str = "app") -> str:
 
 
 def _databases(server) -> list[str]:
+    # the copy the last import kept is dropped in the background once the new database is live
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and server.scalar(
+            "SELECT count(*) FROM pg_database WHERE datname = 'app__kompose_old'", database="postgres") != "0":
+        time.sleep(0.2)
     return server.scalar("SELECT string_agg(datname, ' ' ORDER BY datname) FROM pg_database "
                          "WHERE datname LIKE 'app%'", database="postgres").split()
 

@@ -301,3 +301,128 @@ def test_zstd_export_round_trip_and_postgres_only_settings_of_the_root_fall_back
     damage(db)
     ok(run(kroot, db, name, "db:import", dumps[0].name))
     assert fingerprint(db) == before
+
+
+def counts(db: MariaDB, database: str | None = None) -> dict[str, int]:
+    return {table: db.count(table, database) for table in db.tables(database)}
+
+
+def test_the_manifest_counts_each_tables_rows_and_verify_and_drill_check_them(kroot, press):
+    name, db = press
+    db.sql("INSERT INTO wp_audit (post_id, note) VALUES (1, 'a;b),(c'), (2, 'it''s\\n(x')")
+    ok(run(kroot, db, name, "db:export"))
+    dump = newest_dump(kroot, name)
+    manifest_path = dump.with_name(dump.name + ".json")
+    manifest = json.loads(manifest_path.read_text())
+    live = counts(db)
+    assert manifest["rows"] == live and live["wp_audit"] == 2 and live["wp_users"] == 3
+    verify = ok(run(kroot, db, name, "db:verify"))
+    assert f"rows of {len(live)} table(s) match its manifest" in verify.output
+
+    before = fingerprint(db)
+    drill = ok(run(kroot, db, name, "db:drill"))
+    drill_db = f"{db.database}__kompose_drill"
+    assert f"{drill_db} holds the rows of all {len(live)} table(s)" in drill.output, str(drill)
+    assert drill_db not in db.databases() and fingerprint(db) == before
+    state = json.loads((kroot.dir("press") / ".kompose-drill.json").read_text())
+    assert state["ok"] is True and state["row_counts"] == live
+
+    # a manifest that records other counts than the dump holds: verify and drill say so
+    manifest["rows"]["wp_posts"] = 4
+    manifest_path.write_text(json.dumps(manifest))
+    bad = run(kroot, db, name, "db:verify")
+    assert bad.code != 0 and "row counts differ: wp_posts: its manifest records 4, it holds 3" in bad.output
+    failed = run(kroot, db, name, "db:drill")
+    assert failed.code != 0 and "wp_posts: its manifest records 4, the dump holds 3" in failed.output, str(failed)
+    assert drill_db not in db.databases() and "Traceback" not in failed.output
+    assert json.loads((kroot.dir("press") / ".kompose-drill.json").read_text())["ok"] is False
+
+
+def test_a_drill_runs_its_sql_hooks_and_fails_when_the_restore_lacks_rows(kroot, press):
+    """The restored copy is counted against the dump's INSERT rows: a restore that lost rows (here a
+    dump, without its manifest, whose last statement deletes one) fails the drill, which drops its copy."""
+    name, db = press
+    ok(run(kroot, db, name, "db:export"))
+    sql_dir = kroot.dir("press") / "sql" / "drill"
+    sql_dir.mkdir(parents=True)
+    (sql_dir / "010_smoke.sql").write_text("SELECT CONCAT('drilling ', @database, ' of ', @stack);\n"
+                                           "SELECT count(*) FROM wp_posts;\n")
+    drill = ok(run(kroot, db, name, "db:drill"))
+    assert f"drilling {db.database}__kompose_drill of {name}" in drill.output, str(drill)
+    dump = newest_dump(kroot, name)
+    dump.with_name(dump.name + ".json").unlink()
+    text = dump.read_text()
+    at = text.rindex("-- Dump completed")
+    dump.write_text(text[:at] + "DELETE FROM wp_comments WHERE comment_ID = 3;\n" + text[at:])
+    failed = run(kroot, db, name, "db:drill")
+    drill_db = f"{db.database}__kompose_drill"
+    assert failed.code != 0 and f"wp_comments: the dump holds 3, {drill_db} has 2" in failed.output, str(failed)
+    assert drill_db not in db.databases()
+    assert "drilling" not in failed.output  # the check comes before the drill's hooks
+
+
+def test_in_place_import_empties_the_live_database_and_restores_into_it(kroot, press):
+    name, db = press
+    ok(run(kroot, db, name, "db:export"))
+    before = fingerprint(db)
+    damage(db)
+    plan = ok(run(kroot, db, name, "db:import", "--in-place", "--dry-run"))
+    assert "--in-place: the live database is emptied" in plan.output
+    result = ok(run(kroot, db, name, "db:import", "--in-place"))
+    assert f"emptied {db.database}" in result.output, str(result)
+    assert fingerprint(db) == before and "wp_new_plugin" not in db.tables()
+    assert f"{db.database}__kompose_tmp" not in db.databases()
+    assert f"{db.database}__kompose_prev" not in db.databases()  # no previous copy: nothing to roll back to
+
+
+def test_a_truncated_dump_is_refused_before_an_in_place_import_drops_anything(kroot, press):
+    name, db = press
+    ok(run(kroot, db, name, "db:export"))
+    dump = newest_dump(kroot, name)
+    cut = dump.with_name(f"{db.database}_20000101_000000.sql")
+    cut.write_bytes(dump.read_bytes()[:-200])
+    before = fingerprint(db)
+    result = run(kroot, db, name, "db:import", "--in-place", cut.name)
+    assert result.code != 0 and "Dump completed" in result.output, str(result)
+    assert fingerprint(db) == before
+
+
+def test_sql_pre_swap_hooks_run_on_the_restored_copy_before_the_swap(kroot, press):
+    name, db = press
+    ok(run(kroot, db, name, "db:export"))
+    damage(db)
+    sql_dir = kroot.dir("press") / "sql" / "pre_swap"
+    sql_dir.mkdir(parents=True)
+    (sql_dir / "010_scrub.sql").write_text(
+        "SELECT CONCAT('scrubbing ', @database, ' for ', @stack, ' (', @hook, ')');\n"
+        "UPDATE wp_users SET user_email = CONCAT('user', ID, '@example.invalid');\n")
+    result = ok(run(kroot, db, name, "db:import"))
+    assert f"scrubbing {db.database}__kompose_tmp for {name} (pre_swap)" in result.output, str(result)
+    assert db.rows("SELECT DISTINCT user_email LIKE '%@example.invalid' FROM wp_users") == [("1",)]
+    assert "wp_new_plugin" not in db.tables()
+
+    # a failing one stops the import: the live database stays as it was, the error names file and line
+    (sql_dir / "020_check.sql").write_text("SELECT 1;\nSELEC oops;\n")
+    damage_before = fingerprint(db)
+    failed = run(kroot, db, name, "db:import")
+    assert failed.code != 0 and "020_check.sql:2" in failed.output, str(failed)
+    assert "Traceback" not in failed.output
+    assert fingerprint(db) == damage_before
+    assert f"{db.database}__kompose_tmp" not in db.databases()
+
+
+def test_an_atomic_sql_hook_directory_rolls_its_data_changes_back(kroot, press):
+    name, db = press
+    sql_dir = kroot.dir("press") / "sql" / "post_db_export"
+    sql_dir.mkdir(parents=True)
+    (sql_dir / "ATOMIC").write_text("")
+    (sql_dir / "010_note.sql").write_text("INSERT INTO wp_options (option_name, option_value) "
+                                          "VALUES ('last_export', @dump_file);\n")
+    (sql_dir / "020_fail.sql").write_text("SELECT no_such_column FROM wp_options;\n")
+    failed = run(kroot, db, name, "db:export")
+    assert failed.code != 0 and "020_fail.sql:1" in failed.output, str(failed)
+    assert "rolled back: its data changes" in failed.output
+    assert db.scalar("SELECT count(*) FROM wp_options WHERE option_name = 'last_export'") == "0"
+    (sql_dir / "020_fail.sql").unlink()
+    ok(run(kroot, db, name, "db:export"))
+    assert db.scalar("SELECT option_value FROM wp_options WHERE option_name = 'last_export'").endswith(".sql")

@@ -117,3 +117,131 @@ def test_a_failure_is_the_error_line_and_what_kompose_says_it_means():
         "sh failed (exit 1): ERROR 1205 (HY000) at line 50: Lock wait timeout exceeded | "
         "the swap failed; press is unchanged")
     assert ENGINE.failure_message("mariadb", 1, b"") == "mariadb failed (exit 1): no error output"
+
+
+# --- MySQL: the tool names and the detection (no MySQL server can be tested here: Debian bookworm
+# ships none, and images come from no registry)
+
+
+class _FakeContainer:
+    def __init__(self, image: str, env: list[str]):
+        self.attrs = {"Config": {"Image": image, "Env": env}}
+
+
+@pytest.mark.parametrize("image, env, engine", [
+    ("mysql:8.0", ["MYSQL_ROOT_PASSWORD=x", "MYSQL_MAJOR=8.0"], "mysql"),
+    ("mysql:8.4-oracle", [], "mysql"),
+    ("registry.example/app-db:3", ["MYSQL_DATABASE=app"], "mysql"),
+    ("mariadb:11.4", ["MARIADB_ROOT_PASSWORD=x"], "mariadb"),
+    ("kompose/mariadb:10.11", [], "mariadb"),
+    ("registry.example/db:1", ["MARIADB_MAJOR=11.4"], "mariadb"),
+    ("postgres:16", ["POSTGRES_PASSWORD=x"], "postgres"),
+    ("redis:7", ["REDIS_VERSION=7"], ""),
+])
+def test_the_server_is_told_by_the_image_and_its_variables(image, env, engine):
+    from kompose.docker.containers import server_engine
+
+    assert server_engine(_FakeContainer(image, env)) == engine
+
+
+def _plan_ctx(tmp_path, env_text: str, engine: str = "mysql", image: str = "mysql:8.0"):
+    import io
+
+    from kompose.console import Console
+    from kompose.context import Context, Options
+    from kompose.plan.steps import Container
+    from kompose.stacks import discover
+
+    root = tmp_path / "root"
+    (root / "shop").mkdir(parents=True)
+    (root / "shop" / "compose.yaml").write_text("services: {}\n")
+    (root / "shop" / ".env").write_text(env_text)
+    found = Container("c0ffee", "shop-db-1", image, "injected for the test", engine=engine)
+    ctx = Context(Options(root=root, dry_run=True), Console(out=io.StringIO(), err=io.StringIO()),
+                  process_env={"PATH": "/usr/bin:/bin"}, find_container=lambda ctx, stack, env: found)
+    (stack,) = discover(root)
+    return ctx, stack
+
+
+def _text(ctx, stack_plan) -> str:
+    from kompose.plan.model import Plan
+    from kompose.plan.render import render_text
+
+    ctx.console.add_secrets([CANARY])
+    return render_text(Plan(stack_plan.command, [stack_plan]))
+
+
+@pytest.mark.parametrize("env_text", [
+    f"DB_NAME=shop\nMYSQL_ROOT_PASSWORD={CANARY}\n",  # detected from the container (a mysql:8 image)
+    f"DB_NAME=shop\nDB_ENGINE=mysql\nDB_PASSWORD={CANARY}\n",  # said in the .env
+])
+def test_a_mysql_stack_exports_with_mysqldump_and_the_mysql_client(tmp_path, env_text):
+    from kompose.actions import db_export
+
+    ctx, stack = _plan_ctx(tmp_path, env_text)
+    stack_plan = db_export.plan(ctx, stack)
+    text = _text(ctx, stack_plan)
+    assert "engine mysql" in text and "mysqldump" in text and "mariadb-dump" not in text
+    dump = next(step for step in stack_plan.steps if getattr(step, "stdout_file", None))
+    assert dump.argv[0] == "mysqldump" and "--single-transaction" in dump.argv
+    recover = next(step for step in stack_plan.steps if getattr(step, "argv", ("",))[0] == "sh")
+    assert "q() { mysql " in recover.argv[2] and "mariadb " not in recover.argv[2]
+    assert CANARY not in text and all(CANARY not in " ".join(getattr(s, "argv", ())) for s in stack_plan.steps)
+
+
+@pytest.mark.parametrize("command", ["db:import", "db:rollback", "db:drill"])
+def test_what_needs_mariadbs_compound_statements_is_refused_for_mysql_with_one_line(tmp_path, command):
+    from kompose.actions import db_drill, db_import, db_rollback
+    from kompose.errors import UsageError
+
+    ctx, stack = _plan_ctx(tmp_path, "DB_NAME=shop\nDB_ENGINE=mysql\n")
+    (stack.dir / "shop_20261201_120000.sql").write_text("-- MySQL dump 10.13  Distrib 8.0.36\n-- Dump completed\n")
+    action = {"db:import": db_import, "db:rollback": db_rollback, "db:drill": db_drill}[command]
+    with pytest.raises(UsageError) as raised:
+        action.plan(ctx, stack)
+    assert "MySQL" in raised.value.message and "\n" not in raised.value.message
+
+
+def test_a_mariadb_stack_plans_its_drill_and_in_place_import(tmp_path):
+    from kompose.actions import db_drill, db_import
+
+    ctx, stack = _plan_ctx(tmp_path, f"DB_NAME=shop\nMARIADB_ROOT_PASSWORD={CANARY}\n", "mariadb",
+                           "mariadb:11.4")
+    (stack.dir / "shop_20261201_120000.sql").write_text("-- MariaDB dump 10.19  Distrib 10.11.14-MariaDB\n"
+                                                        "-- Dump completed on 2026-12-01\n")
+    drill_plan = db_drill.plan(ctx, stack)
+    drill, whats = _text(ctx, drill_plan), [getattr(step, "what", "") for step in drill_plan.steps]
+    assert "shop__kompose_drill" in drill and "each with the rows its INSERT statements hold" in drill
+    assert "create the drill database shop__kompose_drill (the character set and collation of shop)" in whats
+    assert whats[-2:] == ["drop the drill database shop__kompose_drill", ""]  # then the record
+    assert [getattr(step, "what", "") for step in drill_plan.on_failure][0] == whats[-2]
+    import_plan = db_import.plan(ctx, stack, in_place=True)
+    in_place, whats = _text(ctx, import_plan), [getattr(step, "what", "") for step in import_plan.steps]
+    assert whats[-2].startswith("empty shop: drop its tables") and whats[-1].endswith("into shop")
+    assert "--in-place: the live database is emptied before the restore" in in_place
+    assert not any("RENAME" in " ".join(getattr(step, "argv", ())) for step in import_plan.steps)
+    assert CANARY not in drill and CANARY not in in_place
+
+
+def test_sql_hook_values_are_hex_literals_in_the_session_prelude():
+    from kompose.engines.mariadb import ENGINE
+
+    argv, stdin, offset = ENGINE.hook_input(("mariadb", "--database=x"), "SELECT @stack;\n",
+                                            (("stack", "sh'op"),), (("status", "ok\\'; DROP"),), atomic=True)
+    assert argv == ("mariadb", "--database=x") and offset == 2
+    lines = stdin.decode().splitlines()
+    assert lines[0] == ("SET @stack = CONVERT(X'" + "sh'op".encode().hex() + "' USING utf8mb4), @status = CONVERT(X'"
+                        + "ok\\'; DROP".encode().hex() + "' USING utf8mb4);")
+    assert lines[1:] == ["START TRANSACTION;", "SELECT @stack;", "COMMIT;"]
+
+
+def test_a_mariadb_error_line_is_told_as_the_hook_files_line(tmp_path):
+    from kompose.engines.mariadb import ENGINE
+    from kompose.hooks.kinds.sql import script
+
+    (tmp_path / "010.sql").write_text("SELECT 1;\nSELECT 2;\n")
+    (tmp_path / "020.sql").write_text("SELECT 3;\nSELEC oops;\n")
+    joined = script([tmp_path / "010.sql", tmp_path / "020.sql"])
+    message = "ERROR 1064 (42000) at line 6: You have an error in your SQL syntax"
+    assert joined.locate(message, ENGINE.hook_line, 2) == \
+        "ERROR 1064 (42000) at 020.sql:2: You have an error in your SQL syntax"

@@ -103,8 +103,10 @@ def test_swap_renames_in_one_block_after_closing_the_live_database():
     assert block.count("RENAME TO") == 3  # prev -> old, live -> prev, tmp -> live
     # the session wait re-reads pg_stat_activity (inside a transaction it is a snapshot)
     assert block.index("pg_terminate_backend") < block.index("pg_stat_clear_snapshot()") < block.index("RENAME TO")
-    # the copy the last import kept is dropped only once the new database is live
-    assert swap.rindex('DROP DATABASE IF EXISTS :"old"') > swap.index("$swap$;")
+    # the copy the last import kept is not dropped by the swap: only a leftover :old, before the
+    # close; the import drops it in the background once the new database is live (drop_old_statements)
+    assert swap.count('DROP DATABASE IF EXISTS :"old"') == 1
+    assert swap.index('DROP DATABASE IF EXISTS :"old"') < swap.index('ALTER DATABASE :"live" ALLOW_CONNECTIONS false')
     assert 'DROP DATABASE IF EXISTS :"prev"' not in swap and "WITH (FORCE)" not in swap
     assert "ALTER DATABASE :\"live\" ALLOW_CONNECTIONS true" in swap  # reopened when the swap fails
 
@@ -142,3 +144,15 @@ def test_failure_message_keeps_the_tools_last_words():
     assert postgres.failure_message("pg_dump", 1, many) == "pg_dump failed (exit 1): line 7 | line 8 | line 9"
     assert postgres.failure_message("pg_dump", 1, b"") == "pg_dump failed (exit 1): no error output"
     assert "\ufffd" in postgres.failure_message("pg_dump", 1, b"bad \xff byte")
+
+
+def test_the_background_drop_of_the_old_copy_quotes_its_name_as_psql_would():
+    old = postgres.old_name(HOSTILE)
+    statements = postgres.drop_old_statements(old)
+    quoted = '"' + old.replace('"', '""') + '"'
+    assert statements[-1] == f"DROP DATABASE IF EXISTS {quoted}"
+    assert "'" + old.replace("'", "''") + "'" in statements[1]
+    assert "WITH (FORCE)" not in "".join(statements)
+    argv = postgres.psql_commands_argv(postgres.Connection("app", "u", "pw", "5432"), "postgres", statements)
+    assert "--file=-" not in argv and argv[-3:] == tuple(f"--command={s}" for s in statements)
+    assert "pw" not in " ".join(argv)

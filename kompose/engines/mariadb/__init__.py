@@ -50,6 +50,19 @@ class MariaDBEngine(Engine):
     def script_argv(self, conn, database, variables):
         return sql.client_argv(conn, database)
 
+    hook_line = r"(at )line (\d+)"
+    hook_rolled_back = "rolled back: its data changes; a CREATE, ALTER or DROP before the error was committed"
+
+    def hook_argv(self, conn, database, variables, atomic):
+        return sql.client_argv(conn, database)
+
+    def hook_input(self, argv, text, static, told, atomic):
+        """User variables (``@name``), set in the hook's own session before its files: the SQL reads
+        them as @stack, @database, @dump_file…; atomic: the files between START TRANSACTION and
+        COMMIT (DDL commits implicitly in MariaDB, so only data changes are all-or-nothing)."""
+        return argv, sql.hook_prelude((*static, *told), atomic) + text.encode() + (b"COMMIT;\n" if atomic else b""), \
+            1 + int(atomic)
+
     def variables(self, conn):
         return ()
 

@@ -269,9 +269,35 @@ def abandon_argv(conn: Connection) -> tuple[str, ...]:
     return _cleanup(conn, f"dropped the temporary database {temp_name(conn.database)}")
 
 
-# One exact count per base table, "table<TAB>count" per line.
+def empty_argv(conn: Connection) -> tuple[str, ...]:
+    """db:import --in-place: drop every trigger, routine, event, view and table of the live database
+    in one session (foreign key checks off); the database itself stays, with its character set,
+    collation and the grants on it, so a user with rights on its tables alone can do this."""
+    db = conn.database
+    tables = literal(db)
+    body = _sql(_drop_all(db), f"""BEGIN NOT ATOMIC
+  DECLARE done INT DEFAULT 0;
+  DECLARE v_kind, v_name VARCHAR(64);
+  DECLARE items CURSOR FOR SELECT IF(table_type = 'SEQUENCE', 'SEQUENCE', 'TABLE'), table_name
+    FROM information_schema.tables WHERE table_schema = {tables} AND table_type IN ('BASE TABLE', 'SEQUENCE');
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
+  SET SESSION foreign_key_checks = 0;
+  OPEN items;
+  drop_loop: LOOP
+    FETCH items INTO v_kind, v_name;
+    IF done THEN LEAVE drop_loop; END IF;
+    EXECUTE IMMEDIATE CONCAT('DROP ', v_kind, ' IF EXISTS ', {literal(ident(db))}, '.`', REPLACE(v_name, '`', '``'),
+                             '`');
+  END LOOP;
+  CLOSE items;
+END""")
+    return _sh(conn, body + f"say {shlex.quote(f'emptied {db}: its tables, views, triggers, routines and events dropped')}\n")
+
+
+# One exact count per base table, "table<TAB>count" per line (the client's input, not a shell script).
 def row_counts_script(database: str) -> str:
-    return f"""BEGIN NOT ATOMIC
+    return f"""DELIMITER ;;
+BEGIN NOT ATOMIC
   DECLARE done INT DEFAULT 0;
   DECLARE v_name VARCHAR(64);
   DECLARE items CURSOR FOR SELECT table_name FROM information_schema.tables
@@ -281,9 +307,9 @@ def row_counts_script(database: str) -> str:
   count_loop: LOOP
     FETCH items INTO v_name;
     IF done THEN LEAVE count_loop; END IF;
-    EXECUTE IMMEDIATE CONCAT('SELECT ', QUOTE(name), ', count(*) FROM ', {literal(ident(database))}, '.`',
+    EXECUTE IMMEDIATE CONCAT('SELECT ', QUOTE(v_name), ', count(*) FROM ', {literal(ident(database))}, '.`',
                              REPLACE(v_name, '`', '``'), '`');
   END LOOP;
   CLOSE items;
-END;
+END;;
 """

@@ -135,6 +135,16 @@ def ending_problem(tail: bytes) -> str | None:
     return "it does not end with the dump tool's '-- Dump completed' line"
 
 
+def hook_prelude(variables, atomic: bool = False) -> bytes:
+    """The first line(s) of a SQL hook's input: ``SET @name = <value>, …;`` with every value as a
+    hex literal (no quoting to get wrong, whatever the session's sql_mode), utf8mb4; then
+    ``START TRANSACTION;`` on a line of its own when ``atomic``."""
+    values = {name: value for name, value in variables}  # the last one of a name wins
+    sets = ", ".join(f"@{name} = CONVERT(X'{value.encode().hex()}' USING utf8mb4)" for name, value in values.items())
+    line = f"SET {sets};\n" if sets else "DO 0;\n"
+    return (line + ("START TRANSACTION;\n" if atomic else "")).encode()
+
+
 # ------------------------------------------------------------------ argv
 
 

@@ -81,6 +81,25 @@ class PostgresEngine(Engine):
     def script_argv(self, conn, database, variables):
         return sql.psql_script_argv(conn, database, variables)
 
+    def drop_old(self, conn):
+        old = sql.old_name(conn.database)
+        return old, sql.drop_old_statements(old)
+
+    def commands_argv(self, conn, database, commands):
+        return sql.psql_commands_argv(conn, database, commands)
+
+    def hook_argv(self, conn, database, variables, atomic):
+        argv = list(self.script_argv(conn, database, variables))
+        if atomic:
+            argv.insert(len(argv) - 1, "--single-transaction")
+        return tuple(argv)
+
+    def hook_input(self, argv, text, static, told, atomic):
+        """psql variables (``--set``, before ``--file=-``): the SQL reads them as :'name'."""
+        argv = list(argv)
+        argv[-1:-1] = [f"--set={key}={value}" for key, value in told]
+        return tuple(argv), text.encode(), 0
+
     def variables(self, conn):
         return sql.variables(conn)
 

@@ -148,8 +148,12 @@ def _rename(source: str, target: str) -> str:
 
 
 # The import's swap: the restored copy goes live, the live one becomes the previous copy, and
-# the previous copy of the last import (renamed :old in the same transaction) is dropped only
-# once the new database is live: a failed swap never costs the rollback copy.
+# the previous copy of the last import is renamed :old in the same transaction. :old is dropped
+# only once the new database is live (a failed swap never costs the rollback copy), and not by
+# this script: DROP DATABASE forces a checkpoint, which writes out the whole freshly restored
+# database, so the import leaves it to a psql of its own in the container (DROP_OLD_STATEMENTS,
+# a detached exec) and is done once the new database is live. A drop that does not finish
+# (the container stopped, a session on :old) leaves :old to the next command's RECOVER.
 SWAP = (
     "\n"
     + _exists("live")
@@ -165,23 +169,34 @@ SWAP = (
         + _rename("tmp", "live")
     )
     + r"""ALTER DATABASE :"prev" ALLOW_CONNECTIONS true;
-"""
-    + _exists("old")
-    # the new database is live: failing to drop the old copy now must not fail the import
-    + r"""\if :old_exists
-\set ON_ERROR_STOP 0
-"""
-    + _drop("old")
-    + r"""\if :ERROR
-SELECT format('warning: could not drop %s (the copy before the previous one) yet; the next db command on this stack drops it', :'old');
-\endif
-\set ON_ERROR_STOP 1
-\endif
 \else
 ALTER DATABASE :"tmp" RENAME TO :"live";
 \endif
 """
 )
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def drop_old_statements(old: str) -> tuple[str, ...]:
+    """After the swap, the copy before the previous one (:old) goes: one psql ``--command`` each
+    (a detached exec has no stdin for a script, and ``--command`` knows no psql variables, so the
+    name is quoted here, as psql quotes :"old" and :'old'). The client sessions on it are ended
+    first; DROP DATABASE then ends autovacuum workers itself (see _drop)."""
+    return (
+        "SET client_min_messages = warning",
+        "DO $end$ DECLARE session record; BEGIN FOR session IN SELECT pid FROM pg_stat_activity WHERE datname = "
+        + _literal(old) + " AND pid <> pg_backend_pid() AND backend_type = 'client backend' LOOP "
+        "BEGIN PERFORM pg_terminate_backend(session.pid); EXCEPTION WHEN insufficient_privilege THEN NULL; END; "
+        "END LOOP; END $end$",
+        "DROP DATABASE IF EXISTS " + _ident(old),
+    )
 
 ROLLBACK = (
     "\n"
@@ -288,7 +303,7 @@ ALTER DATABASE :"prev" ALLOW_CONNECTIONS true;
         + r"""\if :old_exists
 """
         + _drop("old")
-        + r"""SELECT format('dropped %s (the copy before the previous one; an interrupted swap left it)', :'old');
+        + r"""SELECT format('dropped %s (the copy before the previous one; the last import''s drop of it did not finish)', :'old');
 \endif
 """
     )
@@ -300,10 +315,20 @@ RECOVER = _cleanup("dropped the leftover temporary database %s (left by an inter
 ABANDON = _cleanup("dropped the temporary database %s")
 
 # Planner statistics for every table, partitioned parents and materialized views included
-# (autovacuum never analyses those): run in the restored copy before it goes live.
+# (autovacuum never analyses those): run in the restored copy before it goes live. One ANALYZE
+# of the restored relations, in one transaction: a database-wide ANALYZE commits once per
+# relation (a WAL flush each) and goes through every system catalog too, which took 4-7 times
+# as long on the bench's databases; the catalogs are left to autovacuum, as in any database.
+# Foreign tables are left out, as a database-wide ANALYZE leaves them (they would ask their server).
 ANALYZE = r"""
 SET client_min_messages = warning;
-ANALYZE;
+BEGIN;
+SELECT 'ANALYZE ' || string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY n.nspname, c.relname)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'm') AND c.relpersistence <> 't'
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
+HAVING count(*) > 0 \gexec
+COMMIT;
 """
 
 

@@ -203,6 +203,13 @@ def psql_script_argv(conn: Connection, database: str, variables: tuple[tuple[str
     return tuple(argv)
 
 
+def psql_commands_argv(conn: Connection, database: str, commands: tuple[str, ...]) -> tuple[str, ...]:
+    """psql running ``commands`` one ``--command`` each, in one session (no stdin: a detached exec)."""
+    argv = ["psql", *conn.args(), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", dbname_arg(database)]
+    argv += [f"--command={command}" for command in commands]
+    return tuple(argv)
+
+
 # what libpq and the server say when the connection, or the server, goes away mid-operation
 _CONNECTION_LOST = (
     "server closed the connection unexpectedly",

@@ -1,9 +1,11 @@
-"""sql hooks: ``<stack>/sql/<hook-point>/*.sql``, found on disk, prepared for psql and run in the
-database container.
+"""sql hooks: ``<stack>/sql/<hook-point>/*.sql``, found on disk, run by the stack's engine's client
+(psql; mariadb / mysql) in the database container.
 
-Files run in name order, each in its own psql session with ON_ERROR_STOP. A
-directory holding a file named ``ATOMIC`` runs all its files in one psql session
-with ``--single-transaction``: all of them take effect or none does.
+Files run in name order, each in its own client session, stopping at the first error. A
+directory holding a file named ``ATOMIC`` runs all its files in one session in one transaction:
+all of them take effect or none does (PostgreSQL: ``--single-transaction``; MariaDB and MySQL:
+START TRANSACTION … COMMIT, which DDL commits implicitly). What the engine does differently
+(argv, how values reach the SQL, how it names a line) is asked of it (engines/base.Engine.hook_*).
 """
 
 from __future__ import annotations
@@ -75,18 +77,22 @@ class Script:
     text: str
     starts: tuple[tuple[int, str], ...]  # (first line number, file name)
 
-    def locate(self, message: str) -> str:
-        """psql's ``<stdin>:LINE`` references in ``message`` rewritten as ``file.sql:line``."""
+    def locate(self, message: str, pattern: str = r"()<stdin>:(\d+)", offset: int = 0) -> str:
+        """The client's references to a line of its input in ``message`` (``pattern``: psql's
+        ``<stdin>:LINE``, the mariadb client's ``at line LINE``) rewritten as ``file.sql:line``;
+        ``offset``: lines the engine put before the files."""
 
         def where(match: re.Match) -> str:
-            line = int(match.group(1))
+            line = int(match.group(2)) - offset
+            if line < 1:
+                return match.group(0)
             name, first = self.starts[0][1], 1
             for start, candidate in self.starts:
                 if start <= line:
                     name, first = candidate, start
-            return f"{name}:{line - first + 1}"
+            return f"{match.group(1)}{name}:{line - first + 1}"
 
-        return re.sub(r"<stdin>:(\d+)", where, message)
+        return re.sub(pattern, where, message)
 
 
 def script(files: tuple[Path, ...] | list[Path]) -> Script:
@@ -138,11 +144,13 @@ class SqlHook(HookStep):
     env: tuple[tuple[str, str], ...]
     argv: tuple[str, ...]
     timeout: float
+    engine: str = "postgres"  # engines.ENGINES: whose client runs the files
 
     def what(self) -> str:
         where = self.container.name if self.container else "the database container"
         names = ", ".join(p.name for p in self.files)
-        text = f"sql {names} -> psql -d {self.database} in {where}"
+        client = "psql -d" if self.engine == "postgres" else f"{self.argv[0] if self.argv else self.engine} --database"
+        text = f"sql {names} -> {client} {self.database} in {where}"
         return text + (" (atomic: one transaction)" if self.atomic else " (each file on its own)")
 
     def label(self) -> str:
@@ -154,14 +162,13 @@ STEP = SqlHook
 
 def run(runner, step: SqlHook, state: Mapping[str, str]) -> None:
     from kompose.docker import containers
-    from kompose.engines.postgres import sql as postgres
+    from kompose.engines import engine_named
 
+    engine = engine_named(step.engine)
     scope = runner.scope
     container = step.container or containers.resolve(runner.ctx, runner.stack(), scope.env)
     variables = [(k, v) for k, v in scope.context().items() if _PSQL_NAME.match(k) and not is_secret(k)]
     variables += [("run_id", scope.run_id), ("status", state.get("KOMPOSE_STATUS", "running"))]
-    argv = list(step.argv)
-    argv[-1:-1] = [f"--set={key}={value}" for key, value in variables]  # before --file=-
     batches = [step.files] if step.atomic else [(path,) for path in step.files]
     count = f"{len(step.files)} file{'s' if len(step.files) != 1 else ''}"
     how = "in one transaction" if step.atomic else "each on its own"
@@ -176,11 +183,12 @@ def run(runner, step: SqlHook, state: Mapping[str, str]) -> None:
         deadline_left = step.timeout - (time.monotonic() - started)
         if deadline_left <= 0:
             raise HookError(f"{what} timed out after {step.timeout:g} s")
-        result = runner.container_exec(container.id, container.name, tuple(argv), dict(step.env),
-                                       joined.text.encode(), deadline_left, what, step.timeout)
+        argv, stdin, offset = engine.hook_input(step.argv, joined.text, step.variables, tuple(variables), step.atomic)
+        result = runner.container_exec(container.id, container.name, argv, dict(step.env),
+                                       stdin, deadline_left, what, step.timeout)
         runner.print_output(result.stdout)
         if result.exit_code != 0:
-            message = postgres.failure_message(what, result.exit_code, result.stderr)
+            message = engine.failure_message(what, result.exit_code, result.stderr)
             if step.atomic:
-                message += " (rolled back: nothing of this directory took effect)"
-            raise HookError(joined.locate(message))
+                message += f" ({engine.hook_rolled_back})"
+            raise HookError(joined.locate(message, engine.hook_line, offset))
