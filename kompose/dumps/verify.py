@@ -65,6 +65,11 @@ def check_plain(path: Path, compression: str = "", on_progress=None) -> Structur
         head, tail = plain_ends(path, compression, on_progress)
     except DumpError as exc:
         return Structure(False, PLAIN_METHOD, exc.message)
+    return check_plain_ends(head, tail)
+
+
+def check_plain_ends(head: bytes, tail: bytes) -> Structure:
+    """check_plain of a dump's first and last bytes (a stream kept them: KOMPOSE_LOCAL_DUMPS=no)."""
     if mariadb.is_dump(head):
         return _check_mariadb(head, tail)
     server, tool = parse_plain_header(head)

@@ -25,7 +25,7 @@ F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 
-def _start_writeback(fd: int, start: int, end: int) -> int:
+def start_writeback(fd: int, start: int, end: int) -> int:
     """Start writing bytes [start, end) of a file back to disk, without waiting; returns the new start.
 
     DONTNEED starts write-back of the dirty pages and drops the clean ones. Only an
@@ -83,7 +83,7 @@ class _Writeback:
         # write back only what is hashed: DONTNEED also drops the pages once they are clean
         limit = self.hashed if self.hash is not None and not self.hash_failed else size
         if limit - self.flushed >= WRITEBACK_EVERY and self._open() is not None:
-            self.flushed = _start_writeback(self.fd, self.flushed, limit)
+            self.flushed = start_writeback(self.fd, self.flushed, limit)
         return max(grown, 0)
 
     def finish(self) -> str | None:
@@ -215,7 +215,7 @@ class _PipeCopier:
             except Exception:  # noqa: BLE001 - what the tap learns is optional; the dump is not
                 self.tap, self.tap_failed = None, True
         if self.size - flushed >= WRITEBACK_EVERY:
-            return _start_writeback(self.out, flushed, self.size)
+            return start_writeback(self.out, flushed, self.size)
         return flushed
 
     def poll(self) -> int:

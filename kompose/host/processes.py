@@ -358,3 +358,62 @@ def spawn_filter(argv: Sequence[str], stdin, stdout, stderr, what: str) -> subpr
         return subprocess.Popen(list(argv), stdin=stdin, stdout=stdout, stderr=stderr)
     except OSError as exc:
         raise KomposeError(f"cannot run {what}: {exc.strerror or exc}") from None
+
+
+class Streaming:
+    """A host program whose stdin or stdout is a pipe kompose streams through (restic backup --stdin,
+    restic dump), in a session of its own (a killed kompose does not take it down by signal: what it
+    leaves is the caller's design), stderr kept in a temporary file for the one-line reason."""
+
+    def __init__(self, argv: Sequence[str], what: str, env: Mapping[str, str] | None = None, cwd: Path | None = None,
+                 stdin: bool = False, stdout: bool = False):
+        import tempfile
+
+        self.what = what
+        self._errors = tempfile.TemporaryFile()
+        self._output = None if stdout else tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(
+                list(argv), stdin=PIPE if stdin else DEVNULL, stdout=PIPE if stdout else self._output,
+                stderr=self._errors, start_new_session=True, env=dict(env) if env is not None else None, cwd=cwd,
+            )
+        except OSError as exc:
+            self._errors.close()
+            raise KomposeError(f"cannot run {what}: {exc.strerror or exc}") from None
+        _live_groups.add(self.proc)
+
+    @property
+    def stdin(self):
+        return self.proc.stdin
+
+    @property
+    def stdout(self):
+        return self.proc.stdout
+
+    def kill(self) -> Captured:
+        """Stop it now (SIGKILL to its group: a backup killed before it read end-of-input writes no snapshot);
+        what wait() returns (it may have ended on its own just before)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return self.wait()
+
+    def wait(self) -> Captured:
+        """Close our ends, wait for it; its exit code, what it wrote to a file stdout, its stderr."""
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+        code = self.proc.wait()
+        _live_groups.discard(self.proc)
+        out = ""
+        if self._output is not None:
+            self._output.seek(0)
+            out = self._output.read().decode("utf-8", "replace")
+        self._errors.seek(0)
+        err = self._errors.read()[-65536:].decode("utf-8", "replace")
+        return Captured(code, out, err)

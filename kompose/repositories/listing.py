@@ -22,7 +22,7 @@ def remote_rows(ctx: Context, stack: Stack) -> tuple[list[dict], list[str]]:
     rows, errors = [], []
     for repository in found:
         try:
-            snapshots = Client(repository, env, stack.dir).snapshots(restic.stack_tags(stack.name, conn.database))
+            snapshots = Client(repository, env, stack.dir).copies(stack.name, conn.database)
         except RepositoryError as exc:
             errors.append(exc.message)
             continue

@@ -28,6 +28,11 @@ PROGRAM = "restic"
 SETTING = "KOMPOSE_REPOSITORIES"
 PASSWORD_KEYS = ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND")
 TAG = "kompose"
+# a streamed dump (KOMPOSE_LOCAL_DUMPS=no) is written under PARTIAL_TAG, never TAG, until its checks
+# passed and its manifest is in the repository (MANIFEST_TAG, a snapshot of its own): every filter
+# kompose counts copies with starts with TAG, so a killed or failed stream is never counted
+PARTIAL_TAG = "kompose-partial"
+MANIFEST_TAG = "kompose-manifest"
 VERIFIED_TAG = "verified"
 TIME_FORMAT = "%Y%m%d_%H%M%S"  # the dump's own timestamp (dumps/files.py TIMESTAMP_FORMAT)
 INSTALL_HINT = "restic is not installed; install it (Debian/Ubuntu: apt-get install restic) or set KOMPOSE_REPOSITORIES=off"
@@ -75,6 +80,20 @@ def repositories_of(env: Mapping[str, str]) -> tuple[Repository, ...]:
         raise ConfigError(f"{SETTING} is set but none of {', '.join(PASSWORD_KEYS)} is: restic needs the "
                           "repository password in the environment")
     return repositories
+
+
+LOCAL_DUMPS = "KOMPOSE_LOCAL_DUMPS"
+
+
+def local_dumps(env: Mapping[str, str]) -> bool:
+    """KOMPOSE_LOCAL_DUMPS (default yes): no streams db:export's dump straight into the repositories."""
+    value = env.get(LOCAL_DUMPS, "").strip().lower()
+    if value in ("", "yes", "true", "1", "on"):
+        return True
+    if value in ("no", "false", "0", "off"):
+        return False
+    raise ConfigError(f"{LOCAL_DUMPS}={value!r}: yes (a local dump, then copies) or no (streamed into the "
+                      f"repositories, no local dump)")
 
 
 def program() -> str:
@@ -142,9 +161,27 @@ def backup_argv(files: Sequence[str], tags: Sequence[str]) -> tuple[str, ...]:
     return (PROGRAM, "backup", "--json", "--quiet", *_tag_flags(tags), "--", *files)
 
 
-def snapshots_argv(tags: Sequence[str]) -> tuple[str, ...]:
-    """The snapshots carrying every one of ``tags``, as JSON; no lock (safe beside a backup)."""
-    return (PROGRAM, "snapshots", "--json", "--no-lock", "--tag", ",".join(tags))
+def snapshots_argv(tags: Sequence[str], *more: Sequence[str]) -> tuple[str, ...]:
+    """The snapshots carrying every one of ``tags`` (or of any list in ``more``: restic ORs its
+    --tag options), as JSON; no lock (safe beside a backup)."""
+    return (PROGRAM, "snapshots", "--json", "--no-lock", *(w for t in (tags, *more) for w in ("--tag", ",".join(t))))
+
+
+def all_kinds_tags(stack: str, database: str) -> tuple[tuple[str, ...], ...]:
+    """The tag lists of a stack's database's copies, manifest snapshots and partial streams, for one listing."""
+    base = stack_tags(stack, database)[1:]
+    return tuple((tag, *base) for tag in (TAG, MANIFEST_TAG, PARTIAL_TAG))
+
+
+def stdin_backup_argv(name: str, tags: Sequence[str]) -> tuple[str, ...]:
+    """Back up stdin as the file ``name`` at the snapshot's root: a streamed dump, or its manifest."""
+    return (PROGRAM, "backup", "--json", "--quiet", "--stdin", "--stdin-filename", name, *_tag_flags(tags))
+
+
+def retag_argv(snapshot: str, add: Sequence[str], remove: Sequence[str]) -> tuple[str, ...]:
+    """Add and remove tags of one snapshot (restic writes it anew, under a new id)."""
+    return (PROGRAM, "tag", *(w for t in add for w in ("--add", t)), *(w for t in remove for w in ("--remove", t)),
+            "--", snapshot)
 
 
 def restore_argv(snapshot: str, target: str, files: Sequence[str]) -> tuple[str, ...]:
@@ -153,9 +190,14 @@ def restore_argv(snapshot: str, target: str, files: Sequence[str]) -> tuple[str,
     return (PROGRAM, "restore", snapshot, "--target", target, *includes)
 
 
-def dump_argv(snapshot: str, name: str) -> tuple[str, ...]:
-    """One file of ``snapshot`` on stdout."""
-    return (PROGRAM, "dump", snapshot, f"/{name}")
+def dump_argv(snapshot: str, name: str | None = None) -> tuple[str, ...]:
+    """One file of ``snapshot`` on stdout; without ``name``, the whole snapshot as one tar stream."""
+    return (PROGRAM, "dump", snapshot, f"/{name}" if name else "/")
+
+
+def latest_dump_argv(tags: Sequence[str]) -> tuple[str, ...]:
+    """The newest snapshot (restic's own time) carrying every one of ``tags``, as one tar stream."""
+    return (PROGRAM, "dump", "--tag", ",".join(tags), "latest", "/")
 
 
 def forget_argv(snapshots: Sequence[str], prune: bool = True) -> tuple[str, ...]:
@@ -193,6 +235,13 @@ class Snapshot:
     verified: bool
     paths: tuple[str, ...]
     size: int | None = None  # the dump's size in bytes (its size: tag)
+    kind: str = "copy"  # "copy" (tagged kompose), "manifest" (kompose-manifest), "partial" (kompose-partial)
+    manifest_snapshot: str | None = None  # a streamed copy's manifest lives in a snapshot of its own
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What pairs a streamed copy with its manifest snapshot."""
+        return (self.stack, self.database, self.dump_time.strftime(TIME_FORMAT) if self.dump_time else "", self.sha256)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -207,7 +256,7 @@ class Snapshot:
     @property
     def manifest_name(self) -> str | None:
         dump = self.dump_name
-        return f"{dump}.json" if dump and f"{dump}.json" in self.files else None
+        return f"{dump}.json" if dump and (f"{dump}.json" in self.files or self.manifest_snapshot) else None
 
     @property
     def sort_key(self) -> tuple:
@@ -244,8 +293,19 @@ def parse_snapshots(text: str) -> list[Snapshot]:
             stack=_tag(tags, "stack"), database=_tag(tags, "db"), dump_time=when, sha256=_tag(tags, "sha256"),
             verified=VERIFIED_TAG in tags, paths=tuple(item.get("paths") or ()),
             size=int(_tag(tags, "size")) if _tag(tags, "size").isdigit() else None,
+            kind="copy" if TAG in tags else "manifest" if MANIFEST_TAG in tags else "partial",
         ))
     return sorted(result, key=lambda s: s.sort_key)
+
+
+def with_manifests(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
+    """The copies among ``snapshots`` (one listing of all_kinds_tags), each streamed one that has
+    no manifest of its own paired with its manifest snapshot; manifests and partials are left out."""
+    from dataclasses import replace
+
+    manifests = {s.key: s.id for s in snapshots if s.kind == "manifest"}
+    return [replace(s, manifest_snapshot=manifests.get(s.key)) if len(s.files) == 1 and s.key in manifests else s
+            for s in snapshots if s.kind == "copy"]
 
 
 def snapshot_id_of_backup(text: str) -> str | None:

@@ -13,9 +13,11 @@ stack. The local dump is never touched by any of this.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,10 +25,14 @@ from pathlib import Path
 from kompose.dumps import files as dumps
 from kompose.dumps import manifest
 from kompose.dumps import retention
+from kompose.dumps import verify
+from kompose import __version__
 from kompose.errors import DumpError, KomposeError
 from kompose.host import files as host_files
 from kompose.env import mask_url_password
 from kompose.plan.render import describe, describe_hook
+from kompose.plan.steps import Container
+from kompose.run.dump_steps import now_iso
 from kompose.repositories import restic
 from kompose.repositories import state as copy_state
 from kompose.repositories.client import Client, newest_copy
@@ -100,6 +106,42 @@ class RemoveScratch:
 
 
 @dataclass(frozen=True)
+class StreamDump:
+    """KOMPOSE_LOCAL_DUMPS=no: the dump tool's output streamed straight into every repository, one
+    ``restic backup --stdin`` per repository fed from the one stream (one dump, the same bytes
+    everywhere), with the checks a local dump gets done in flight: its sha256, the COPY rows per
+    table, pg_dump's header and end-of-dump marker, the tool's exit status.
+
+    Each copy is written tagged ``kompose-partial`` (never counted: every listing filters on
+    ``kompose``). When a check fails the restic processes are killed before they read the end of
+    their input (so they write no snapshot; one that did anyway is forgotten). When all pass: the
+    manifest goes into a small snapshot of its own (tagged ``kompose-manifest``: its sha256 is only
+    known after the stream), then the copy's tags become kompose's usual ones (restic tag).
+    ``hooks``: (pre, post) db_push hooks per repository.
+    """
+
+    container: Container
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    repositories: tuple[str, ...]
+    directory: Path
+    name: str  # the dump's name in the repositories
+    stack: str
+    database: str
+    what: str = ""
+    hooks: tuple = ()  # RepositoryHooks, one per repository
+
+
+@dataclass(frozen=True)
+class RepositoryHooks:
+    """The pre/post_db_push hooks of one repository a stream goes into."""
+
+    repository: str
+    pre: tuple = ()
+    post: tuple = ()
+
+
+@dataclass(frozen=True)
 class CopiesDone:
     """Fail the stack when a copy step above failed (each failure is one line of its error)."""
 
@@ -147,6 +189,30 @@ def _check_repository(step: CheckRepository) -> tuple[str, str]:
 @describe.register
 def _remove_scratch(step: RemoveScratch) -> tuple[str, str]:
     return "remove", f"{step.directory}/ and the copy pulled into it"
+
+
+@describe.register
+def _stream_dump(step: StreamDump) -> tuple[str, str]:
+    where = ", ".join(mask_url_password(r) for r in step.repositories)
+    text = (f"{step.what or step.argv[0]} in {step.container.name}, streamed as {step.name} into {where} (no local "
+            f"dump: restic backup --stdin, one process per repository fed from the one stream; tagged "
+            f"kompose-partial stack:{step.stack} db:{step.database} time:<the dump's>, not counted until it passes)"
+            "\n  in flight: sha256, COPY rows per table, pg_dump's header and end-of-dump marker, its exit status"
+            "\n  all pass: the manifest as its own snapshot (kompose-manifest), then the copy tagged kompose sha256:… "
+            "size:… verified; a check fails: restic killed before the end of its input, any snapshot it wrote "
+            "forgotten"
+            "\n  first: partial streams an interrupted export left in these repositories are forgotten")
+    for hooks in step.hooks:
+        text += "\n" + _repository_hooks(hooks)[1].replace("\n", "\n  ") if hooks.pre or hooks.post else ""
+    return "stream", text
+
+
+@describe.register
+def _repository_hooks(step: RepositoryHooks) -> tuple[str, str]:
+    text = f"  hooks of {mask_url_password(step.repository)}:"
+    text += "".join(f"\n  pre: {describe_hook(h)}" for h in step.pre)
+    text += "".join(f"\n  post: {describe_hook(h)}" for h in step.post)
+    return "hooks", text
 
 
 @describe.register
@@ -215,11 +281,6 @@ def _push(run, step: PushCopy, repository: Repository) -> str:
     client = _client(run, step.repository)
     if step.init:
         _init_if_missing(run, client)
-    if step.skip_existing:
-        there = client.snapshots(restic.stack_tags(step.stack, step.database) + (f"sha256:{sha}",))
-        if any(s.dump_name == dump.name for s in there):
-            run.console.detail(f"{repository} has {dump.name} already (snapshot {there[-1].short_id})", "dim")
-            return there[-1].short_id
     parsed = dumps.parse(dump)
     when = parsed.timestamp if parsed else datetime.fromtimestamp(dump.stat().st_mtime)
     tags = restic.dump_tags(step.stack, step.database, when, sha, verified, dump.stat().st_size)
@@ -227,9 +288,28 @@ def _push(run, step: PushCopy, repository: Repository) -> str:
     # a dump this run did not hash (db:push) is hashed while restic reads it: the same bytes
     # from the page cache, on the other core; a copy whose dump fails the check is forgotten again
     hasher = _Sha256(dump) if not facts.get("sha256") else None
-    run.console.detail(f"copying {dump.name} to {repository}", "blue")
+    # db:push asks whether the repository has this dump already while restic starts the backup
+    # (both open the repository at once); when it has, the backup is killed before its end,
+    # which writes no snapshot
+    backup = client.start(restic.backup_argv(files, tags), cwd=dump.parent)
     try:
-        output = client.run(restic.backup_argv(files, tags), "restic backup", cwd=dump.parent)
+        if step.skip_existing:
+            there = client.snapshots(restic.stack_tags(step.stack, step.database) + (f"sha256:{sha}",))
+            if any(s.dump_name == dump.name for s in there):
+                ended = backup.kill()
+                done = restic.snapshot_id_of_backup(ended.stdout) if ended.exit_code == 0 else None
+                if done:  # it finished first: a second snapshot of the same dump, forgotten again
+                    client.run(restic.forget_argv([done], prune=False), "forgetting the second copy")
+                client.run(restic.unlock_argv(), "removing the killed backup's lock")
+                run.console.detail(f"{repository} has {dump.name} already (snapshot {there[-1].short_id})", "dim")
+                if hasher:
+                    hasher.result()
+                return there[-1].short_id
+        run.console.detail(f"copying {dump.name} to {repository}", "blue")
+        output = client.finish(backup, "restic backup")
+    except BaseException:
+        backup.kill()
+        raise
     finally:
         actual = hasher.result() if hasher else None
     snapshot = restic.snapshot_id_of_backup(output) or "?"
@@ -305,12 +385,19 @@ def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> Non
     run.console.detail(f"pulling {name} (snapshot {snapshot.short_id}) from {client.repository}", "blue")
     try:
         temp.mkdir(mode=0o700)
-        files = [name] + ([snapshot.manifest_name] if snapshot.manifest_name else [])
-        client.run(restic.restore_argv(snapshot.id, str(temp), files), "restic restore", show=False)
         pulled = temp / name
+        # restic restore writes the file itself (measured faster than restic dump through a pipe,
+        # as a tar or as the file, and hashing it in the same pass: docs/operations.md); the
+        # manifest of a streamed copy is in a small snapshot of its own
+        inside = [name] + ([snapshot.manifest_name] if snapshot.manifest_name and not snapshot.manifest_snapshot else [])
+        client.run(restic.restore_argv(snapshot.id, str(temp), inside), "restic restore", show=False)
+        if snapshot.manifest_snapshot:
+            text = client.run(restic.dump_argv(snapshot.manifest_snapshot, snapshot.manifest_name),
+                              "restic dump (the manifest)")
+            manifest.path_of(pulled).write_text(text, encoding="utf-8")
+        sha = manifest.sha256_file(pulled) if pulled.is_file() else ""
         if not pulled.is_file():
             raise RepositoryError(f"repository {client.repository}: snapshot {snapshot.short_id} holds no {name}")
-        sha = manifest.sha256_file(pulled)
         found = manifest.read(pulled)
         expected = found.sha256 if found else snapshot.sha256
         if not expected or sha != expected or (snapshot.sha256 and snapshot.sha256 != expected):
@@ -347,7 +434,8 @@ def forget_copies(run, step: ForgetCopies) -> None:
     client = _client(run, step.repository)
     try:
         client.run(restic.unlock_argv(), "removing stale locks")
-        snapshots = client.snapshots(restic.stack_tags(step.stack, step.database))
+        everything = client.everything(step.stack, step.database)
+        snapshots = restic.with_manifests(everything)
         items = [retention.Item(s.id, s.dump_time or _restic_time(s.time), good=s.verified) for s in snapshots]
         decisions = retention.decide(items, step.retention_policy())
         by_id = {s.id: s for s in snapshots}
@@ -362,6 +450,14 @@ def forget_copies(run, step: ForgetCopies) -> None:
                          "keep": decision.keep, "rule": decision.rule, "health": health})
         run.outcome.details.setdefault("copies", []).extend(rows)
         remove = [d.item.name for d in decisions if not d.keep]
+        kept = {by_id[d.item.name].manifest_snapshot for d in decisions if d.keep}
+        # a forgotten streamed copy's manifest snapshot goes with it; partial streams (a killed or
+        # failed export's) and manifests whose copy never got its tags are never kept
+        extra = [s.id for s in everything if s.kind in ("manifest", "partial") and s.id not in kept]
+        if extra:
+            run.console.detail(f"forget  {repository} {len(extra)} manifest snapshot(s) and partial stream(s) "
+                               "of no kept copy", "yellow")
+        remove += extra
         if remove:
             client.run(restic.forget_argv(remove), "restic forget --prune", show=False)
             run.console.detail(f"{repository}: forgot {len(remove)} snapshot(s) and pruned", "dim")
@@ -395,5 +491,205 @@ def _restic_time(text: str) -> datetime:
         return datetime.min
 
 
-STEPS = {PushCopy: push_copy, PullCopy: pull_copy, ForgetCopies: forget_copies, CheckRepository: check_repository,
+# -- streaming (KOMPOSE_LOCAL_DUMPS=no)
+
+
+class _Target:
+    """One repository a stream goes into: its client and its restic backup --stdin."""
+
+    def __init__(self, client: Client, process, pre: tuple, post: tuple):
+        self.client = client
+        self.process = process
+        self.pre = pre
+        self.post = post
+        self.broken: OSError | None = None
+
+
+class _Tee:
+    """The exec's stdout: every chunk to each live restic, hashed, its COPY rows counted, its first
+    and last bytes kept for the header and end-marker checks. A repository whose restic stops
+    reading is dropped (the others go on); with none left, the write fails and the dump stops."""
+
+    def __init__(self, name: str, targets: list[_Target]):
+        import hashlib
+
+        from kompose.dumps.plain_sql import Scanner
+
+        self.name = name
+        self.targets = targets
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.head = b""
+        self.tail = b""
+        self.counter: Scanner | None = Scanner(name, rewrite=False)
+
+    def live(self) -> list[_Target]:
+        return [t for t in self.targets if t.broken is None]
+
+    def write(self, data: bytes) -> int:
+        for target in self.live():
+            try:
+                target.process.stdin.write(data)
+            except OSError as exc:
+                target.broken = exc
+        if not self.live():
+            raise OSError(errno.EPIPE, "every repository's restic stopped reading")
+        self.hash.update(data)
+        self.size += len(data)
+        if len(self.head) < verify.HEAD_BYTES:
+            self.head += data[: verify.HEAD_BYTES - len(self.head)]
+        self.tail = (self.tail + data[-verify.TAIL_BYTES:])[-verify.TAIL_BYTES:]
+        if self.counter is not None:
+            try:
+                self.counter.feed(data)
+            except DumpError:
+                self.counter = None
+        return len(data)
+
+    def flush(self) -> None:
+        for target in self.live():
+            try:
+                target.process.stdin.flush()
+            except OSError as exc:
+                target.broken = exc
+
+    def rows(self) -> dict[str, int] | None:
+        if self.counter is None or self.counter.disabled:
+            return None
+        try:
+            self.counter.end()
+        except DumpError:
+            return None
+        return dict(self.counter.scan.rows)
+
+
+def stream_dump(run, step: StreamDump) -> None:
+    from kompose.docker import exec as docker_exec
+    from kompose.errors import DatabaseError
+
+    parsed = dumps.parse(Path(step.name))
+    stamp = parsed.timestamp.strftime(restic.TIME_FORMAT)
+    base = restic.stack_tags(step.stack, step.database)[1:] + (f"time:{stamp}",)
+    targets: list[_Target] = []
+    hooks = {h.repository: (h.pre, h.post) for h in step.hooks}
+    for url in step.repositories:
+        pre, post = hooks.get(url, ((), ()))
+        client = _client(run, url)
+        try:
+            for hook in pre:
+                run.hooks.run(hook, {"KOMPOSE_STATUS": "running"})
+            _forget_partials(run, client, step.stack, step.database)
+            targets.append(_Target(client, client.start(restic.stdin_backup_argv(step.name, (restic.PARTIAL_TAG,
+                                                                                             *base)), stdin=True),
+                                   pre, post))
+        except KomposeError as exc:
+            _failed_copy(run, exc.message if isinstance(exc, RepositoryError) else f"repository {client.repository}: "
+                         f"{exc.message}")
+    if not targets:
+        raise RepositoryError("; ".join(_copy_failures(run)) or "no repository to stream into")
+    run.console.detail(step.what + f" -> {', '.join(str(t.client.repository) for t in targets)}", "blue")
+    tee = _Tee(step.name, targets)
+    started, clock = now_iso(), time.time()
+    progress = run.progress(step.what)
+    try:
+        result = docker_exec.container_exec(run.ctx.docker(), step.container.id, step.argv, dict(step.env),
+                                            stdout=tee, on_progress=progress)
+    except BaseException as exc:
+        _kill_all(run, targets, step)
+        if isinstance(exc, KomposeError) and not isinstance(exc, RepositoryError):
+            run.check_container(step.container, clock, step.what or step.argv[0])
+        raise
+    finally:
+        progress.close()
+    problem = None
+    if result.exit_code != 0:
+        run.check_container(step.container, clock, step.what or step.argv[0], result)
+        problem = run.engine.failure_message(step.argv[0], result.exit_code, result.stderr)
+    structure = verify.check_plain_ends(tee.head, tee.tail) if tee.size else None
+    if problem is None and (structure is None or not structure.ok):
+        problem = f"{step.name} failed verification in flight: " + (structure.detail if structure else "empty")
+    if problem:
+        _kill_all(run, targets, step)
+        raise (DatabaseError if result.exit_code else DumpError)(problem + "; no copy was kept in any repository")
+    rows = tee.rows()
+    sha = tee.hash.hexdigest()
+    finished = now_iso()
+    text = f"✓ {step.name}: {structure.detail}; sha256 {sha[:16]}…" + (
+        f"; {sum(rows.values())} row(s) in {len(rows)} table(s)" if rows is not None else "")
+    run.console.detail(text, "green")
+    data = manifest.Manifest(
+        file=step.name, format="plain", compression=None, size=tee.size, sha256=sha, database=step.database,
+        stack=step.stack, server_version=structure.server_version, pg_dump_version=structure.pg_dump_version,
+        container=step.container.name, image=step.container.image, started_at=started, finished_at=finished,
+        kompose_version=__version__,
+        verification=manifest.Verification(True, structure.method, structure.detail + " (checked in flight)",
+                                           finished),
+        rows=rows,
+    )
+    run.outcome.details.update(sha256=sha, bytes=tee.size, streamed=True)
+    run.outcome.bytes = tee.size
+    for target in targets:  # end of input: each restic writes its snapshot now
+        try:
+            snapshot = _finish_stream(run, target, step, data, base, parsed.timestamp)
+        except KomposeError as exc:
+            _failed_copy(run, exc.message if isinstance(exc, RepositoryError)
+                         else f"repository {target.client.repository}: {exc.message}")
+            continue
+        run.outcome.details.setdefault("copies", []).append(
+            {"repository": target.client.repository.masked, "snapshot": snapshot, "dump": step.name})
+
+
+def _finish_stream(run, target: _Target, step: StreamDump, data: manifest.Manifest, base: tuple,
+                   when: datetime) -> str:
+    client = target.client
+    if target.broken is not None:
+        client.finish(target.process, "restic backup --stdin")  # its own reason, when it has one
+        raise RepositoryError(f"repository {client.repository}: restic stopped reading the dump "
+                              f"({target.broken.strerror or target.broken}); no copy")
+    output = client.finish(target.process, "restic backup --stdin")
+    partial = restic.snapshot_id_of_backup(output)
+    if not partial:
+        raise RepositoryError(f"repository {client.repository}: restic backup --stdin named no snapshot")
+    client.run(restic.stdin_backup_argv(f"{step.name}.json", (restic.MANIFEST_TAG, *base, f"sha256:{data.sha256}")),
+               "restic backup (the manifest)", input=data.to_json().encode())
+    client.run(restic.retag_argv(partial, (restic.TAG, f"sha256:{data.sha256}", f"size:{data.size}",
+                                           restic.VERIFIED_TAG), (restic.PARTIAL_TAG,)), "restic tag")
+    snapshot = partial[:8]
+    [counted] = [s for s in client.copies(step.stack, step.database) if s.sha256 == data.sha256
+                 and s.dump_name == step.name][-1:] or [None]
+    if counted is not None:
+        snapshot = counted.short_id
+    run.console.detail(f"{client.repository}: snapshot {snapshot} (streamed; its manifest beside it)", "dim")
+    copy_state.record(step.directory, client.repository.masked, step.name, when, snapshot,
+                      datetime.now().astimezone().isoformat(timespec="seconds"))
+    for hook in target.post:
+        run.hooks.run(hook, {"KOMPOSE_STATUS": "ok"})
+    return snapshot
+
+
+def _kill_all(run, targets: list[_Target], step: StreamDump) -> None:
+    """Stop every restic before it reads the end of its input; forget a snapshot one wrote anyway."""
+    for target in targets:
+        target.process.kill()
+    for target in targets:
+        try:
+            target.client.run(restic.unlock_argv(), "removing the killed restic's lock")
+            _forget_partials(run, target.client, step.stack, step.database, quiet=True)
+        except KomposeError:
+            pass
+
+
+def _forget_partials(run, client: Client, stack: str, database: str, quiet: bool = False) -> None:
+    """Forget the partial streams of ``stack``'s ``database`` (a killed export's, a failed one's):
+    safe under the stack's lock, which no other export holds now."""
+    partials = [s for s in client.everything(stack, database) if s.kind == "partial"]
+    if partials:
+        client.run(restic.unlock_argv(), "removing stale locks")  # a killed restic's; live ones stay
+        client.run(restic.forget_argv([s.id for s in partials], prune=False), "forgetting partial streams")
+        if not quiet:
+            run.console.detail(f"{client.repository}: forgot {len(partials)} partial stream(s) an interrupted "
+                               "export left", "yellow")
+
+
+STEPS = {StreamDump: stream_dump, PushCopy: push_copy, PullCopy: pull_copy, ForgetCopies: forget_copies, CheckRepository: check_repository,
          RemoveScratch: remove_scratch, CopiesDone: copies_done}

@@ -156,3 +156,46 @@ def test_repository_steps_render_masked_in_text_and_json(tmp_path):
     assert steps[0]["repository"] == "rest:https://kompose:***@backup.example/r"
     assert steps[3]["repositories"] == ["rest:https://kompose:***@backup.example/r", "/srv/restic"]
     assert ForgetCopies(url, "s", "app", str(policy), policy.counts()).retention_policy() == policy
+
+
+def test_one_listing_covers_copies_manifest_snapshots_and_partial_streams():
+    argv = restic.snapshots_argv(*restic.all_kinds_tags("s", "d"))
+    assert argv == ("restic", "snapshots", "--json", "--no-lock", "--tag", "kompose,stack:s,db:d",
+                    "--tag", "kompose-manifest,stack:s,db:d", "--tag", "kompose-partial,stack:s,db:d")
+
+
+def test_stream_argv_reads_stdin_and_retag_swaps_the_partial_tag():
+    assert restic.stdin_backup_argv("d_20261201_101010.sql", ("kompose-partial", "stack:s")) == (
+        "restic", "backup", "--json", "--quiet", "--stdin", "--stdin-filename", "d_20261201_101010.sql",
+        "--tag", "kompose-partial", "--tag", "stack:s")
+    assert restic.retag_argv("abc", ("kompose", "verified"), ("kompose-partial",)) == (
+        "restic", "tag", "--add", "kompose", "--add", "verified", "--remove", "kompose-partial", "--", "abc")
+    assert restic.dump_argv("abc") == ("restic", "dump", "abc", "/")
+    assert restic.latest_dump_argv(("kompose", "stack:s")) == ("restic", "dump", "--tag", "kompose,stack:s",
+                                                               "latest", "/")
+
+
+def _snap(id_, tags, paths):
+    return {"id": id_ * 8, "short_id": id_, "time": f"2026-12-01T10:00:0{len(id_)}Z", "tags": tags, "paths": paths}
+
+
+def test_streamed_copies_are_paired_with_their_manifest_snapshot_and_partials_never_count():
+    base = ["stack:s", "db:d", "time:20261201_101010"]
+    text = json.dumps([
+        _snap("a", ["kompose", *base, "sha256:x", "verified"], ["/d_20261201_101010.sql"]),
+        _snap("bb", ["kompose-manifest", *base, "sha256:x"], ["/d_20261201_101010.sql.json"]),
+        _snap("ccc", ["kompose-partial", *base], ["/d_20261201_101010.sql"]),
+        _snap("dddd", ["kompose-manifest", "stack:s", "db:d", "time:20261201_111111", "sha256:y"], ["/o.sql.json"]),
+    ])
+    [copy] = restic.with_manifests(restic.parse_snapshots(text))
+    assert copy.short_id == "a" and copy.manifest_snapshot == "bb" * 8
+    assert copy.manifest_name == "d_20261201_101010.sql.json" and copy.dump_name == "d_20261201_101010.sql"
+    kinds = [s.kind for s in restic.parse_snapshots(text)]
+    assert sorted(kinds) == ["copy", "manifest", "manifest", "partial"]
+
+
+def test_local_dumps_setting():
+    assert restic.local_dumps({}) and restic.local_dumps({"KOMPOSE_LOCAL_DUMPS": "yes"})
+    assert not restic.local_dumps({"KOMPOSE_LOCAL_DUMPS": "no"})
+    with pytest.raises(ConfigError, match="KOMPOSE_LOCAL_DUMPS"):
+        restic.local_dumps({"KOMPOSE_LOCAL_DUMPS": "maybe"})
