@@ -118,18 +118,27 @@ def conn_tool(engine: str) -> str:
     return "mysqldump" if engine == "mysql" else "mariadb-dump"
 
 
-def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str,
-                dump: str | None, in_place: bool, force: bool, allow_other_database: bool) -> StackPlan:
-    from kompose.actions.db_import import check_origin, find_dump
+def _local_dump(stack_plan: StackPlan, stack: Stack, engine, database: str, dump: str | None):
+    """(path, format, compression) of the stack's dump ``dump`` (default: the newest), refused with
+    one line unless it is a plain dump from mariadb-dump or mysqldump."""
+    from kompose.actions.db_import import find_dump
 
-    _mariadb_only(engine, "db:import", stack)
-    conn = _connection(stack_plan, stack, engine)
-    path = find_dump(stack_plan.dump_dir, conn.database, dump)
+    path = find_dump(stack_plan.dump_dir, database, dump)
     fmt, compression = dumps.detect(path)
     head, _ = dumps.plain_ends(path, compression) if fmt == "plain" else (b"", b"")
     if fmt != "plain" or not mariadb.is_dump(head):
         raise DumpError(f"{path.name} is not a dump from mariadb-dump or mysqldump (stack {stack.name} is on "
                         f"{engine.name})")
+    return path, fmt, compression
+
+
+def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str,
+                dump: str | None, in_place: bool, force: bool, allow_other_database: bool) -> StackPlan:
+    from kompose.actions.db_import import check_origin
+
+    _mariadb_only(engine, "db:import", stack)
+    conn = _connection(stack_plan, stack, engine)
+    path, fmt, compression = _local_dump(stack_plan, stack, engine, conn.database, dump)
     check_origin(path, conn.database, allow_other_database)
     conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
@@ -205,7 +214,6 @@ def drill_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: s
     and their rows checked against the dump's INSERT statements (and its manifest), the drill hooks
     run against it, dropped after, a failure too. The live database is never touched."""
     from kompose.actions.db_drill import STATE_FILE
-    from kompose.actions.db_import import find_dump
     from kompose.run.mariadb_steps import CheckRestoredRows
 
     _mariadb_only(engine, "db:drill", stack)
@@ -218,12 +226,7 @@ def drill_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: s
         path, fmt, compression, pull, scratch = scratch_pull(ctx, stack, stack_plan, conn.database, dump)
         after = [scratch]
     else:
-        path = find_dump(stack_plan.dump_dir, conn.database, dump)
-        fmt, compression = dumps.detect(path)
-        head, _ = dumps.plain_ends(path, compression) if fmt == "plain" else (b"", b"")
-        if fmt != "plain" or not mariadb.is_dump(head):
-            raise DumpError(f"{path.name} is not a dump from mariadb-dump or mysqldump (stack {stack.name} is on "
-                            f"{engine.name})")
+        path, fmt, compression = _local_dump(stack_plan, stack, engine, conn.database, dump)
     if fmt != "plain":
         raise DumpError(f"{path.name} is not a plain SQL dump (stack {stack.name} is on {engine.name})")
     conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
