@@ -13,7 +13,7 @@ from kompose.context import Context
 from kompose.errors import DumpError
 from kompose.plan.steps import CheckChecksum, CheckDump, CheckRestored, Exec, Note, Sql, StartChecksum
 from kompose.plan.model import StackPlan
-from kompose.run.dump_needs import CheckDumpNeeds
+from kompose.run.dump_needs import CheckDumpNeeds, StartServerFacts
 from kompose.stacks import Stack
 
 
@@ -124,10 +124,12 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         # runs and must match before the swap; --in-place drops the live database, so it checks first
         CheckChecksum(path, force) if in_place else StartChecksum(path),
         CheckDump(path, fmt, compression),
-        version_check(engine, container, conn, path, fmt, compression),
     ]
     pre_hooks = hooks.steps("pre_db_import", str(path), dump_file=str(path))
     create_what = f"create the temporary database {tmp} (encoding, locale provider and locale of {conn.database})"
+    check_version = version_check(engine, container, conn, path, fmt, compression)
+    if in_place or pre_hooks:
+        steps.append(check_version)
     if in_place:
         steps += [
             # before anything changes: kompose's admin connection works and has what it needs
@@ -143,8 +145,11 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
                   admin(engine.CREATE_TEMP, create_what)]
     else:
         # before anything changes: the rights, then the leftovers, then the temporary database: one session
-        steps.append(checked_and_recovered(engine, container, conn, via, hint, "db:import", mark,
-                                           engine.CREATE_TEMP, create_what))
+        # of the admin connection; the server's facts (DB_USER's session) are asked meanwhile
+        steps += [StartServerFacts(container, check_version.argv, check_version.env),
+                  checked_and_recovered(engine, container, conn, via, hint, "db:import", mark,
+                                        engine.CREATE_TEMP, create_what),
+                  check_version]
     if in_place:
         # also after a failed restore: the database is empty or partial, but keeps its own settings
         put_back = admin(engine.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)

@@ -75,17 +75,20 @@ def start_detached(client, container_id: str, argv: Sequence[str], env: Mapping[
     """Start ``argv`` in a container and return at once (no stdin, its output discarded): the
     program runs to its end whatever kompose does meanwhile. Returns the exec id. Raises
     DockerError when the engine or the container is gone."""
-    from docker.errors import APIError, NotFound
-
     api = client.api
     try:
         exec_id = api.exec_create(container_id, list(argv), stdin=False, stdout=False, stderr=False,
                                   environment=dict(env), tty=False)["Id"]
         api.exec_start(exec_id, detach=True)
-    except NotFound:
-        raise DockerError(f"container {container_id[:12]} no longer exists") from None
-    except APIError as exc:
-        raise DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}") from None
+    except Exception as exc:
+        # the SDK's errors, imported only now (as container_exec): `import docker` costs ≈ 0.3 s,
+        # more than the rest of a small import's swap
+        APIError, NotFound = engine_api.errors()
+        if isinstance(exc, NotFound):
+            raise DockerError(f"container {container_id[:12]} no longer exists") from None
+        if isinstance(exc, APIError):
+            raise DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}") from None
+        raise
     return exec_id
 
 
