@@ -71,17 +71,23 @@ def restored_check(engine, container, conn, database: str, path: Path, fmt: str,
                           fmt, counts, **dict(analyze))]
 
 
-def drop_old(engine, container, conn, via) -> list[Sql]:
+def drop_old(engine, container, conn, via) -> tuple[str, str, list[Sql]]:
     """After the swap: the copy the last import kept goes, in the background (its DROP DATABASE forces
     a checkpoint that writes out the whole restored database: the import is done once the new one
-    is live). Optional: a drop that fails or does not finish leaves it to the next RECOVER."""
+    is live). Optional: a drop that fails or does not finish leaves it to the next RECOVER.
+
+    (the lines that end the swap's script and start the drop from its session, what the swap's
+    description adds, []) — or, for a client that cannot start it, ("", "", [a detached exec])."""
     old, statements = engine.drop_old(conn)
     if not statements:
-        return []
-    return [Sql(container, engine.admin_database, "".join(f"{statement};\n" for statement in statements), (),
-                via.exec_env(), f"drop {old}, the copy the last import kept, in the background (the new "
-                f"database is live; the next command drops it if this does not finish)",
-                engine.commands_argv(via, engine.admin_database, statements), optional=True, background=True)]
+        return "", "", []
+    argv = engine.commands_argv(via, engine.admin_database, statements)
+    what = (f"drop {old}, the copy the last import kept, in the background (the new database is live; the next "
+            f"command drops it if this does not finish)")
+    if launch := engine.detach_from_script(argv):
+        return launch, f"; then, from the same session: {what}", []
+    return "", "", [Sql(container, engine.admin_database, "".join(f"{statement};\n" for statement in statements), (),
+                        via.exec_env(), what, argv, optional=True, background=True)]
 
 
 def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
@@ -169,6 +175,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         ]
         stack_plan.on_failure.append(put_back)
     else:
+        launch_drop, drop_what, drop_step = drop_old(engine, container, conn, via)
         steps += [
             Exec(container, engine.restore_argv(conn, tmp, fmt, no_owner), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression,
@@ -182,11 +189,11 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
             *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
                          database=tmp, dump_file=str(path)),
-            admin(engine.SWAP,
+            admin(engine.SWAP + launch_drop,
                   f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database} "
                   f"(its owner, connection limit, ACL, comment and settings first; the copy the last import kept "
-                  f"stays until the new one is live)", mark=mark, closes=True),
-            *drop_old(engine, container, conn, via),
+                  f"stays until the new one is live){drop_what}", mark=mark, closes=True),
+            *drop_step,
         ]
         # the reopen first, on its own: it must happen even when the drop cannot
         stack_plan.on_failure += [
