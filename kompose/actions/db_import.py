@@ -58,7 +58,7 @@ def check_origin(path: Path, database: str, allow_other: bool) -> None:
 
 
 def restored_check(engine, container, conn, database: str, path: Path, fmt: str,
-                   counts: bool = False, via=None) -> list[CheckRestored]:
+                   counts: bool = False, via=None, opened_early: bool = False) -> list[CheckRestored]:
     """Check, after the restore into ``database``, that it holds every table the dump has data for
     (PostgreSQL: the engine whose plain dumps stream through the guard). With ``via`` (kompose's
     admin connection) the check runs there, and the ANALYZE before the swap follows it in the same
@@ -68,7 +68,7 @@ def restored_check(engine, container, conn, database: str, path: Path, fmt: str,
         return []
     run_as = via or conn
     return [CheckRestored(container, database, engine.script_argv(run_as, database, ()), run_as.exec_env(), path,
-                          fmt, counts, **dict(analyze))]
+                          fmt, counts, **dict(analyze), opened_early=opened_early)]
 
 
 def drop_old(engine, container, conn, via) -> tuple[str, str, list[Sql]]:
@@ -183,7 +183,7 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             CheckChecksum(path, force, started=True),
             # what the dump promised is in the temporary database, before anything is swapped
             # then ANALYZE, in the same session of the admin connection
-            *(restored_check(engine, container, conn, tmp, path, fmt, via=via)
+            *(restored_check(engine, container, conn, tmp, path, fmt, via=via, opened_early=True)
               or [admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp)]),
             # a bash hook that checks or scrubs the restored copy needs to know where it is:
             # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …

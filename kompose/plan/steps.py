@@ -189,6 +189,9 @@ class CheckRestored:
     # a script of the same session run after the check (the ANALYZE before the swap), and what it does
     then: str = ""
     then_what: str = ""
+    # its psql session is started (and connects) when the restore before it starts, and waits for
+    # the script until this step runs: the exec's start and the connection are off the critical path
+    opened_early: bool = False
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ def run_exec(run, step: Exec) -> None:
     started = now_iso()
     started_clock = time.time()
     sent = _Counted(stdin) if counted else stdin  # read, not sent with sendfile(2), so the reads are counted
+    if step.stdin_file:
+        run._open_check_session(step)  # the restored-table check's session connects meanwhile
     try:
         result = docker_exec.container_exec(
             run.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=sent, stdout=stdout,
