@@ -176,6 +176,10 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         stack_plan.on_failure.append(put_back)
     else:
         launch_drop, drop_what, drop_step = drop_old(engine, container, conn, via)
+        # a bash hook that checks or scrubs the restored copy needs to know where it is:
+        # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
+        pre_swap = hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
+                               database=tmp, dump_file=str(path))
         steps += [
             Exec(container, engine.restore_argv(conn, tmp, fmt, no_owner), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression,
@@ -185,14 +189,14 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             # then ANALYZE, in the same session of the admin connection
             *(restored_check(engine, container, conn, tmp, path, fmt, via=via, opened_early=True)
               or [admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp)]),
-            # a bash hook that checks or scrubs the restored copy needs to know where it is:
-            # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
-            *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
-                         database=tmp, dump_file=str(path)),
+            *pre_swap,
+            # with no hook between, its session opens while the check and the ANALYZE run
             admin(engine.SWAP + launch_drop,
                   f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database} "
                   f"(its owner, connection limit, ACL, comment and settings first; the copy the last import kept "
-                  f"stays until the new one is live){drop_what}", mark=mark, closes=True),
+                  f"stays until the new one is live){drop_what}"
+                  + ("" if pre_swap else "; its psql session opened while the check runs, the script sent now"),
+                  mark=mark, closes=True, opened_early=not pre_swap),
             *drop_step,
         ]
         # the reopen first, on its own: it must happen even when the drop cannot

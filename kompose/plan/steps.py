@@ -151,6 +151,9 @@ class Sql:
     # script as --command arguments, ``script`` is what the plan shows); for work after the last
     # step that matters, which the next command's RECOVER finishes when it did not
     background: bool = False
+    # its psql is started (and connects) while the step before it runs, and gets the script when
+    # this step runs (the swap after the restored-table check, no hook between)
+    opened_early: bool = False
 
 
 @dataclass(frozen=True)

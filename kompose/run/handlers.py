@@ -230,8 +230,6 @@ def run_sql(run, step: Sql) -> None:
 
 
 def run_script(run, step: Sql) -> None:
-    import io
-
     run.console.detail(step.what, "blue")
     started = time.time()
     if step.background:
@@ -240,10 +238,7 @@ def run_script(run, step: Sql) -> None:
     if step.mark and step.closes:
         swap_mark.write_mark(step.mark, step.what)
     try:
-        result = docker_exec.container_exec(
-            run.ctx.docker(), step.container.id, step.argv, dict(step.env),
-            stdin=io.BytesIO(step.script.encode()),
-        )
+        result = run._session_run(step, step.script)  # its session may have been opened early
     except DockerError:
         run.check_container(step.container, started, step.what)
         raise
