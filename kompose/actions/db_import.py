@@ -180,6 +180,8 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
         pre_swap = hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
                                database=tmp, dump_file=str(path))
+        checks = restored_check(engine, container, conn, tmp, path, fmt, via=via, opened_early=True)
+        early_swap = bool(checks) and not pre_swap  # its session opens while the check runs (restore_checks)
         steps += [
             Exec(container, engine.restore_argv(conn, tmp, fmt, no_owner), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression,
@@ -187,16 +189,14 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             CheckChecksum(path, force, started=True),
             # what the dump promised is in the temporary database, before anything is swapped
             # then ANALYZE, in the same session of the admin connection
-            *(restored_check(engine, container, conn, tmp, path, fmt, via=via, opened_early=True)
-              or [admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp)]),
+            *(checks or [admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp)]),
             *pre_swap,
-            # with no hook between, its session opens while the check and the ANALYZE run
             admin(engine.SWAP + launch_drop,
                   f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database} "
                   f"(its owner, connection limit, ACL, comment and settings first; the copy the last import kept "
                   f"stays until the new one is live){drop_what}"
-                  + ("" if pre_swap else "; its psql session opened while the check runs, the script sent now"),
-                  mark=mark, closes=True, opened_early=not pre_swap),
+                  + ("; its psql session opened while the check runs, the script sent now" if early_swap else ""),
+                  mark=mark, closes=True, opened_early=early_swap),
             *drop_step,
         ]
         # the reopen first, on its own: it must happen even when the drop cannot
