@@ -96,7 +96,8 @@ def run_exec(run, step: Exec, check: Sql | None = None) -> bool:
     first in the same exec, and the program only when it passed (CHECKED_EXEC). Returns False, with
     nothing kept of the stream, when the check did not pass or the container has no sh: the caller
     runs the check on its own then (its report, its clean-up) and the step after it."""
-    run.console.detail(step.what or describe(step)[1], "blue")
+    if check is None:
+        run.console.detail(step.what or describe(step)[1], "blue")
     progress = run.progress(step.what, step if (step.stdin_file or step.stdout_file) else None)
     # an import's progress is the bytes of its file read (compressed ones for a compressed dump)
     counted = step.stdin_file is not None and bool(progress)
@@ -129,6 +130,8 @@ def run_exec(run, step: Exec, check: Sql | None = None) -> bool:
         if check is not None and result.bytes_out == 0 and (
                 result.exit_code == CHECK_DID_NOT_PASS or result.exit_code in (126, 127)):
             return False  # the program never started (126, 127: no sh, or no such program)
+        if check is not None:  # said once it ran: when the check did not pass, its clean-up comes first
+            run.console.detail(step.what or describe(step)[1], "blue")
         for handle in (stdout, stdin):
             if handle:
                 handle.close()  # raises DumpError when (de)compression failed
