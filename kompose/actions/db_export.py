@@ -97,7 +97,7 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     dump_steps = [*checks, *pre, dump_step]
     if (not pre and isinstance(dump_step, Exec) and len(checks) == 1 and isinstance(checks[0], ExportCheck)
             and dict(checks[0].check.env) == dict(dump_step.env)):
-        # the check and pg_dump in one exec: nothing runs between them (run/export_checks.py)
+        # the check beside pg_dump in one exec: nothing runs between them (run/export_checks.py)
         dump_steps = [replace(checks[0], dump=dump_step)]
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),

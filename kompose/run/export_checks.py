@@ -9,9 +9,9 @@ connections: RECOVER first), or when the check cannot connect (it runs, then the
 more). An export of a healthy stack costs one exec and one psql session before pg_dump.
 
 With ``dump`` (the exec transport, no pre_db_export hook between them), the check and pg_dump run
-in one exec (run/handlers.CHECKED_EXEC): pg_dump starts only once the check passed and printed
-nothing, else the exec ends before it and the check runs again on its own, as above, then pg_dump
-in an exec of its own. The swap mark's RECOVER comes first either way.
+side by side in one exec (run/handlers.CHECKED_EXEC): pg_dump's output counts only when the check
+passed and printed nothing; else it is thrown away, the check runs again on its own, as above (its
+error, RECOVER), then pg_dump in an exec of its own. The swap mark's RECOVER comes first either way.
 """
 
 from __future__ import annotations
@@ -62,9 +62,10 @@ def _describe(step: ExportCheck) -> tuple[str, str]:
         return "sql", f"{check}\n  then, {when}:\n  {recover}"
     _, dump = describe(step.dump)
     first, _, rest = check.partition("\n")
-    return "sql", (f"{first}, then {step.dump.what or 'the dump'} in the same exec{_lines(rest)}\n"
-                   f"  once the check passed and found nothing to recover (else in an exec of its own, after "
-                   f"the check again and RECOVER when needed):\n  {dump}\n  RECOVER, {when}:\n  {recover}")
+    return "sql", (f"{first}, beside {step.dump.what or 'the dump'} in the same exec{_lines(rest)}\n"
+                   f"  the dump, kept when the check passed and found nothing to recover (else thrown away, and "
+                   f"made again in an exec of its own after the check alone and RECOVER when needed):\n  {dump}\n"
+                   f"  RECOVER, {when}:\n  {recover}")
 
 
 def _lines(text: str) -> str:

@@ -71,18 +71,21 @@ def run_network(run, step: Network) -> None:
             raise KomposeError(f"cannot create network {step.name}: {exc.explanation or exc}") from None
 
 
-# a check before a program, both in one exec (run_exec's ``check``): the check's psql (its argv
-# the first $1 arguments, its script on stdin), and the program only when it passed and printed
-# nothing; otherwise exit CHECK_DID_NOT_PASS before the program started (the caller then runs the
-# check on its own, for its exact report, and the program after it)
+# a check and a program in one exec (run_exec's ``check``): the check's psql (its argv the first
+# $1 arguments, its script on stdin) runs beside the program, whose output streams meanwhile; when
+# the check failed or printed anything the exec exits CHECK_DID_NOT_PASS once both ended, and the
+# caller throws that output away and runs the check on its own (its exact report, RECOVER when
+# needed), then the program again. A background job's stdin is /dev/null: the check reads fd 3.
 CHECK_DID_NOT_PASS = 79
 CHECKED_EXEC = (
     'n=$1; shift; c=; i=1\n'
     'while [ "$i" -le "$n" ]; do c="$c \\"\\${$i}\\""; i=$((i + 1)); done\n'
-    'out=$(eval "$c") || exit 79\n'
-    'case "$out" in *[![:space:]]*) exit 79;; esac\n'
-    'shift "$n"\n'
-    'exec "$@" </dev/null\n'
+    'exec 3<&0\n'
+    '(out=$(eval "$c" <&3) || exit 79; case "$out" in *[![:space:]]*) exit 79;; esac) &\n'
+    'check=$!; exec 3<&-; shift "$n"\n'
+    '"$@" </dev/null; status=$?\n'
+    'wait "$check" || exit 79\n'
+    'exit "$status"\n'
 )
 
 
@@ -93,9 +96,9 @@ def checked_argv(check_argv: tuple[str, ...], argv: tuple[str, ...]) -> tuple[st
 
 def run_exec(run, step: Exec, check: Sql | None = None) -> bool:
     """Run ``step``; with ``check`` (a psql check of the same container and environment), the check
-    first in the same exec, and the program only when it passed (CHECKED_EXEC). Returns False, with
-    nothing kept of the stream, when the check did not pass or the container has no sh: the caller
-    runs the check on its own then (its report, its clean-up) and the step after it."""
+    beside it in the same exec (CHECKED_EXEC). Returns False when the check did not pass or the
+    container has no sh: what was streamed is no dump (the caller's run of the step after the check
+    on its own rewrites the file, its failure removes it)."""
     if check is None:
         run.console.detail(step.what or describe(step)[1], "blue")
     progress = run.progress(step.what, step if (step.stdin_file or step.stdout_file) else None)
@@ -127,9 +130,9 @@ def run_exec(run, step: Exec, check: Sql | None = None) -> bool:
             run.ctx.docker(), step.container.id, argv, env, stdin=sent, stdout=stdout,
             on_progress=None if stdin is not None else progress,
         )
-        if check is not None and result.bytes_out == 0 and (
-                result.exit_code == CHECK_DID_NOT_PASS or result.exit_code in (126, 127)):
-            return False  # the program never started (126, 127: no sh, or no such program)
+        if check is not None and (result.exit_code == CHECK_DID_NOT_PASS or (
+                result.exit_code in (126, 127) and result.bytes_out == 0)):
+            return False  # the check did not pass (126, 127: no sh, or no such program)
         if check is not None:  # said once it ran: when the check did not pass, its clean-up comes first
             run.console.detail(step.what or describe(step)[1], "blue")
         for handle in (stdout, stdin):

@@ -89,7 +89,7 @@ def test_an_export_checks_and_dumps_in_one_exec(ctx):
     assert isinstance(check.dump, Exec) and check.dump.argv[0] == "pg_dump"
     assert not any(isinstance(step, Exec) for step in stack_plan.steps)
     text, _ = _texts(ctx, stack_plan)
-    assert "then pg_dump app (plain, exec) in the same exec" in text
+    assert "beside pg_dump app (plain, exec) in the same exec" in text
 
 
 def test_a_pre_export_hook_keeps_the_check_and_the_dump_apart(ctx):
