@@ -198,6 +198,26 @@ def test_a_failure_before_the_swap_leaves_live_and_the_previous_copy_untouched(k
     assert f"{db.database}__kompose_tmp" not in db.databases()
 
 
+def test_a_failure_in_the_swaps_first_step_changes_nothing(kroot, press):
+    """The swap's script fails while it captures the objects (a view of the live database that
+    references a dropped table cannot be dumped): before any drop or rename, so the live database,
+    its previous copy and every trigger stay as they were, and the temporary database goes."""
+    name, db = press
+    ok(run(kroot, db, name, "db:export"))
+    ok(run(kroot, db, name, "db:import"))  # a previous copy exists now
+    prev = f"{db.database}__kompose_prev"
+    damage(db)
+    db.script("CREATE TABLE kompose_gone (id int);\nCREATE VIEW wp_broken AS SELECT id FROM kompose_gone;\n"
+              "DROP TABLE kompose_gone;\n")
+    before, prev_before = fingerprint(db), db.checksums(prev)
+    result = run(kroot, db, name, "db:import")
+    assert result.code != 0 and "wp_broken" in result.output, str(result)
+    assert "Traceback" not in result.output
+    assert fingerprint(db) == before
+    assert db.checksums(prev) == prev_before
+    assert f"{db.database}__kompose_tmp" not in db.databases()
+
+
 def test_a_failing_rename_puts_the_triggers_back(kroot, press):
     """The swap itself fails: a client's open transaction holds a live table past
     KOMPOSE_SWAP_LOCK_TIMEOUT. The triggers (dropped for the rename) are back, nothing moved."""
