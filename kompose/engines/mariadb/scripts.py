@@ -10,7 +10,11 @@ are captured first (by the server's own dump tool, which keeps definers, sql_mod
 character sets) and re-created after the rename: the new ones in the live database, the
 old ones in ``<db>__kompose_prev``, which db:rollback swaps back the same way.
 
-The swap runs as one ``sh`` script inside the container (see :func:`swap_argv`). Names
+The swap runs as one ``sh`` script inside the container (see :func:`swap_argv`). MySQL has
+no anonymous compound statement (``BEGIN NOT ATOMIC``, ``EXECUTE IMMEDIATE``): every statement
+that depends on what a database holds (the drops, the RENAME TABLE, a drill's counts) is
+generated first by a query of ``information_schema`` (:func:`_gen`), then run in one session
+(:func:`_run`), so MariaDB and MySQL share the scripts. Names
 reach SQL only through :func:`ident` / :func:`literal` and the shell only through
 ``shlex.quote``; :func:`check_name` refuses the names neither can carry.
 """
