@@ -134,9 +134,9 @@ class Scanner:
         without a copy), for a consumer that writes them one by one."""
         if self.disabled:
             return [data]
-        if not isinstance(data, bytes) and (self.rewrite or not isinstance(data, bytearray)):
-            # a memoryview (the exec stream), or a bytearray its owner reuses: COPY data is passed on
-            # as views of ``data``. Only counting, a bytearray is read in place (the pipe copier's block)
+        if not isinstance(data, (bytes, bytearray)):
+            # a memoryview: copied once. A bytearray (the pipe copier's block, the guard's buffers)
+            # is read in place; COPY data is passed on as views of it, valid until its owner reuses it
             data = bytes(data)
         if not self._line_no and not self._carry and (data[:5] == b"PGDMP" or data[:2] == b"\x1f\x8b"):
             self.disabled = True

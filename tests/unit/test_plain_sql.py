@@ -250,3 +250,22 @@ def test_a_copy_block_that_never_ends_counts_its_last_line():
         for chunk in (1, 3, 1 << 20):
             out, scanner = _run(dump, chunk)
             assert scanner.scan.rows == _oracle_rows(dump), (tail, chunk)
+
+
+def test_guarded_source_reads_into_two_buffers_and_each_piece_is_whole_until_the_next(tmp_path):
+    """The guard reads a big dump into two reused buffers: each piece, taken before the next read()
+    (as the exec's input pump sends it), is exactly what psql would get from the whole dump."""
+    dump = b"".join(_copy_dump(seed, most=60000) for seed in (4, 5, 6, 7))
+    assert len(dump) > 3 << 20
+    path = tmp_path / "d.sql"
+    path.write_bytes(dump)
+    guarded = GuardedSource(codecs.Source(path), path.name)
+    sent = bytearray()
+    while True:
+        piece = guarded.read(1 << 20)
+        if not len(piece):
+            break
+        sent += piece
+    guarded.close()
+    assert bytes(sent) == dump
+    assert guarded.scanner.scan.rows == _oracle_rows(dump)
