@@ -62,8 +62,14 @@ def _read_frames(
 
 
 def _write_all(handle: BinaryIO, data: bytes) -> None:
-    """Write all of ``data``: a raw file may take less than asked (a disk filling up)."""
-    view = memoryview(data)
+    """Write all of ``data``: a raw file may take less than asked (a disk filling up).
+    The chunk itself goes first (a Sink counts rows in it: a memoryview would cost it a copy)."""
+    count = handle.write(data)
+    if count == len(data):
+        return
+    if not count:
+        raise OSError(f"a write of {len(data)} bytes wrote nothing")
+    view = memoryview(data)[count:]
     while view:
         count = handle.write(view)
         if not count:  # never for a regular file, but a loop must not spin
