@@ -46,10 +46,11 @@ class Client:
         return result.stdout
 
     def start(self, argv: Sequence[str], stdin: bool = False, stdout: bool = False,
-              cwd: Path | None = None) -> processes.Streaming:
-        """Start restic (with a pipe kompose streams through: its stdin or its stdout, when asked)."""
+              cwd: Path | None = None, into: int | None = None) -> processes.Streaming:
+        """Start restic (with a pipe kompose streams through: its stdin or its stdout, when asked;
+        ``into``: a file descriptor its stdout writes to)."""
         return processes.Streaming([restic.program(), *argv[1:]], f"restic {argv[1]}", env=self.env,
-                                   cwd=cwd or self.cwd, stdin=stdin, stdout=stdout)
+                                   cwd=cwd or self.cwd, stdin=stdin, stdout=stdout, into=into)
 
     def finish(self, process: processes.Streaming, what: str) -> str:
         """Wait for a started restic; its stdout (when not a pipe). Raises RepositoryError when it failed."""

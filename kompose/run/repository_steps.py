@@ -14,6 +14,7 @@ stack. The local dump is never touched by any of this.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import threading
@@ -64,8 +65,8 @@ class PushCopy:
 @dataclass(frozen=True)
 class PullCopy:
     """Bring a copy back from the repositories: the newest of the stack's database (or ``snapshot``),
-    restored into a temporary directory, its sha256 checked against its manifest and its tag, then
-    renamed into ``directory`` (manifest first)."""
+    streamed by restic dump into ``<dump>.partial`` in ``directory`` and hashed as it is written, its
+    sha256 checked against its manifest and its tag, then renamed (manifest first)."""
 
     repositories: tuple[str, ...]
     directory: Path
@@ -169,8 +170,9 @@ def _push_copy(step: PushCopy) -> tuple[str, str]:
 def _pull_copy(step: PullCopy) -> tuple[str, str]:
     which = f"snapshot {step.snapshot}" if step.snapshot else f"the newest copy of {step.database}"
     where = ", ".join(mask_url_password(r) for r in step.repositories)
-    return "pull", (f"{which} (stack:{step.stack}) from {where} -> {step.directory}/ (restic restore into a "
-                    "temporary directory; sha256 against its manifest; manifest, then dump renamed into place)")
+    return "pull", (f"{which} (stack:{step.stack}) from {where} -> {step.directory}/ (restic dump into "
+                    "<dump>.partial, hashed as it is written, fsync; sha256 against its manifest and tag; manifest, "
+                    "then dump renamed into place)")
 
 
 @describe.register
@@ -369,54 +371,123 @@ def copies_done(run, step: CopiesDone) -> None:
 
 
 def pull_copy(run, step: PullCopy) -> None:
-    for leftover in step.directory.glob(f"{PULL_DIR_PREFIX}*{PULL_DIR_SUFFIX}"):
+    host_files.make_private_dir(step.directory)
+    for leftover in step.directory.glob(f"{PULL_DIR_PREFIX}*{PULL_DIR_SUFFIX}"):  # an older kompose's pull
         shutil.rmtree(leftover, ignore_errors=True)
         run.console.detail(f"removed {leftover.name} (left by an interrupted pull)", "yellow")
-    step.directory.mkdir(mode=0o700, exist_ok=True)
     snapshot, url = newest_copy(run.plan.env, run.plan.directory, step.repositories, step.stack, step.database,
                                 step.snapshot, warn=run.console.warn)
     _pull(run, step, snapshot, _client(run, url))
 
 
+class _Fetch:
+    """A small restic call (the manifest's dump) on a thread, beside the dump's own restic."""
+
+    def __init__(self, client: Client, argv: tuple[str, ...], what: str):
+        self.text: str | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(client, argv, what), daemon=True)
+        self._thread.start()
+
+    def _run(self, client: Client, argv: tuple[str, ...], what: str) -> None:
+        try:
+            self.text = client.run(argv, what)
+        except BaseException as exc:  # noqa: BLE001 - raised again in result()
+            self.error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.text or ""
+
+
 def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> None:
+    """``restic dump SNAPSHOT /DUMP`` writes straight into ``<dump>.partial`` in the dump directory (the
+    same writes as ``restic dump > file`` by hand); kompose follows the file as it grows, hashing the
+    bytes just written (from the page cache, on the other core) and starting their write-back, while
+    the manifest comes out of the repository beside it. Then fsync, the sha256 against the manifest's
+    and the snapshot's tag, the manifest and then the dump renamed into place. A failure, a mismatch,
+    Ctrl-C: the partial files are removed; a killed kompose leaves only ``.partial`` names, which
+    nothing counts and the next pull or export removes."""
+    from kompose.host.copier import _Writeback
+
     name = snapshot.dump_name
     final = step.directory / name
-    temp = step.directory / f"{PULL_DIR_PREFIX}{snapshot.short_id}{PULL_DIR_SUFFIX}"
+    partial = final.with_name(name + dumps.PARTIAL_SUFFIX)
+    manifest_final = manifest.path_of(final)
+    manifest_partial = manifest_final.with_name(manifest_final.name + dumps.PARTIAL_SUFFIX)
+    for leftover in (partial, manifest_partial):
+        if leftover.exists() or leftover.is_symlink():
+            leftover.unlink()
+            run.console.detail(f"removed {leftover.name} (left by an interrupted pull)", "yellow")
+    if final.exists():
+        sha = manifest.sha256_file(final)
+        if snapshot.sha256 and sha == snapshot.sha256:
+            run.console.detail(f"{name} is here already, with the same sha256", "dim")
+            _pulled(run, final, snapshot, client, sha)
+            return
+        raise DumpError(f"{final} exists with other contents; not overwritten")
     run.console.detail(f"pulling {name} (snapshot {snapshot.short_id}) from {client.repository}", "blue")
+    fetch = None
+    if snapshot.manifest_name:  # a streamed copy's manifest is in a small snapshot of its own
+        fetch = _Fetch(client, restic.dump_argv(snapshot.manifest_snapshot or snapshot.id, snapshot.manifest_name),
+                       "restic dump (the manifest)")
     try:
-        temp.mkdir(mode=0o700)
-        pulled = temp / name
-        # restic restore writes the file itself (measured faster than restic dump through a pipe,
-        # as a tar or as the file, and hashing it in the same pass: docs/operations.md); the
-        # manifest of a streamed copy is in a small snapshot of its own
-        inside = [name] + ([snapshot.manifest_name] if snapshot.manifest_name and not snapshot.manifest_snapshot else [])
-        client.run(restic.restore_argv(snapshot.id, str(temp), inside), "restic restore", show=False)
-        if snapshot.manifest_snapshot:
-            text = client.run(restic.dump_argv(snapshot.manifest_snapshot, snapshot.manifest_name),
-                              "restic dump (the manifest)")
-            manifest.path_of(pulled).write_text(text, encoding="utf-8")
-        sha = manifest.sha256_file(pulled) if pulled.is_file() else ""
-        if not pulled.is_file():
-            raise RepositoryError(f"repository {client.repository}: snapshot {snapshot.short_id} holds no {name}")
-        found = manifest.read(pulled)
-        expected = found.sha256 if found else snapshot.sha256
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, host_files.DUMP_MODE)
+        try:
+            sha = _dump_into(run, client, snapshot, name, partial, fd, _Writeback(partial, hashing=True))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        text = fetch.result() if fetch else None
+        expected = snapshot.sha256
+        if text is not None:
+            try:
+                expected = json.loads(text)["sha256"]
+            except (ValueError, KeyError, TypeError):
+                raise DumpError(f"{snapshot.manifest_name} from {client.repository} (snapshot {snapshot.short_id}) "
+                                "is not a kompose manifest; not pulled") from None
         if not expected or sha != expected or (snapshot.sha256 and snapshot.sha256 != expected):
             raise DumpError(f"{name} from {client.repository} (snapshot {snapshot.short_id}): sha256 {sha[:16]}… "
                             f"differs from its manifest ({(expected or 'none')[:16]}…); not pulled")
-        if final.exists():
-            if manifest.sha256_file(final) == sha:
-                run.console.detail(f"{name} is here already, with the same sha256", "dim")
-                _pulled(run, final, snapshot, client, sha)
-                return
-            raise DumpError(f"{final} exists with other contents; not overwritten")
-        os.chmod(pulled, host_files.DUMP_MODE)
-        if found:  # a dump under its final name always has its manifest: the manifest first
-            os.chmod(manifest.path_of(pulled), host_files.DUMP_MODE)
-            host_files.fsync_rename(manifest.path_of(pulled), manifest.path_of(final))
-        host_files.fsync_rename(pulled, final)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+        if text is not None:  # a dump under its final name always has its manifest: the manifest first
+            host_files.write_atomically(manifest_final, text, mode=host_files.DUMP_MODE, partial=manifest_partial)
+        host_files.fsync_rename(partial, final)
+    except BaseException:
+        if fetch:
+            fetch._thread.join(30)
+        partial.unlink(missing_ok=True)
+        manifest_partial.unlink(missing_ok=True)
+        raise
     _pulled(run, final, snapshot, client, sha)
+
+
+def _dump_into(run, client: Client, snapshot: restic.Snapshot, name: str, partial: Path, fd: int, follower) -> str:
+    """restic dump of ``name`` into ``fd`` (the partial file), followed as it grows: its sha256."""
+    import subprocess
+
+    process = client.start(restic.dump_argv(snapshot.id, name), into=fd)
+    bar = run.console.transfer(f"pull {name}", snapshot.size)
+    try:
+        while True:
+            try:
+                process.proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                bar(follower.poll())
+        client.finish(process, "restic dump")
+        bar(follower.poll())
+        sha = follower.finish()
+    except BaseException:
+        process.kill()
+        raise
+    finally:
+        follower.close()
+        bar.close()
+    if partial.stat().st_size == 0 and snapshot.size:
+        raise RepositoryError(f"repository {client.repository}: snapshot {snapshot.short_id} holds no {name}")
+    return sha or manifest.sha256_file(partial)  # the follower could not read it: read it once more
 
 
 def _pulled(run, final: Path, snapshot: restic.Snapshot, client: Client, sha: str) -> None:

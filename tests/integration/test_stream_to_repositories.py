@@ -15,7 +15,9 @@ import time
 import pytest
 
 from tests.helpers import kompose_env
-from tests.integration.test_repositories import CANARY, _dumps, _init, _no_canary, _restic, _seed, _snapshots, _stack
+from tests.integration.test_repositories import (  # noqa: F401  (repository: a fixture)
+    CANARY, ArgvWatch, _dumps, _init, _no_canary, _restic, _seed, _snapshots, _stack, repository,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -164,3 +166,32 @@ def test_stream_needs_repositories_and_a_plain_dump(kroot, pg, tmp_path):
     result = kroot.run(stack, "db:export")
     assert result.code != 0 and "plain, uncompressed" in result.stderr and "Traceback" not in result.stderr, result
     assert CANARY not in result.stderr
+
+
+@pytest.mark.parametrize("repository", ["sftp", "rest"], indirect=True)
+def test_streamed_export_through_sftp_and_rest_repositories_round_trips(kroot, pg, repository, rest_server):  # noqa: F811
+    url, env = repository
+    before = _seed(pg, 400)
+    stack = _stack(kroot, pg, url, extra=STREAM)
+    with ArgvWatch(CANARY, rest_server.password) as watch:
+        exported = kroot.run(stack, "db:export", "--json", env=env)
+        assert exported.code == 0, exported
+        assert _dumps(kroot) == [] and not list(kroot.dir("db").glob("*.partial"))
+        sha = json.loads(exported.stdout)["outcomes"][0]["details"]["sha256"]
+        snaps = _snapshots(url, env)
+        assert sorted(tuple(sorted(set(s["tags"]) & {"kompose", "kompose-manifest", "kompose-partial"}))
+                      for s in snaps) == [("kompose",), ("kompose-manifest",)], snaps
+        listed = kroot.run(stack, "db:list", "--remote", "--json", env=env)
+        [row] = json.loads(listed.stdout)["copies"]
+        assert (row["sha256"], row["verified"], row["manifest"]) == (sha, True, True), row
+        pg.sql("DELETE FROM items WHERE id % 3 = 0")
+        pulled = kroot.run(stack, "db:pull", env=env)
+        assert pulled.code == 0, pulled
+    [dump] = _dumps(kroot)
+    assert json.loads(dump.with_name(dump.name + ".json").read_text())["sha256"] == sha
+    imported = kroot.run(stack, "db:import", env=env)
+    assert imported.code == 0, imported
+    assert pg.checksums() == before
+    for result in (exported, listed, pulled, imported):
+        _no_canary(result, rest_server.password)
+    assert watch.saw_restic and watch.hits == [], watch.hits[:3]
