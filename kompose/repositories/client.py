@@ -40,9 +40,7 @@ class Client:
             for line in result.stderr.splitlines():
                 self.sink(line)
         if result.exit_code != 0:
-            raise RepositoryError(
-                f"repository {self.repository}: {what} failed: {restic.reason(result.stderr or result.stdout)}"
-            )
+            raise _error(self.repository, what, result)
         return result.stdout
 
     def start(self, argv: Sequence[str], stdin: bool = False, stdout: bool = False,
@@ -56,9 +54,7 @@ class Client:
         """Wait for a started restic; its stdout (when not a pipe). Raises RepositoryError when it failed."""
         result = process.wait()
         if result.exit_code != 0:
-            raise RepositoryError(
-                f"repository {self.repository}: {what} failed: {restic.reason(result.stderr or result.stdout)}"
-            )
+            raise _error(self.repository, what, result)
         return result.stdout
 
     def snapshots(self, tags: Sequence[str], *more: Sequence[str]) -> list[restic.Snapshot]:
@@ -75,6 +71,12 @@ class Client:
     def copies(self, stack: str, database: str) -> list[restic.Snapshot]:
         """The copies kompose counts (a streamed one paired with its manifest snapshot), oldest first."""
         return restic.with_manifests(self.everything(stack, database))
+
+
+def _error(repository: Repository, what: str, result) -> RepositoryError:
+    output = result.stderr or result.stdout
+    kind = restic.LockedError if restic.locked(output) else RepositoryError
+    return kind(f"repository {repository}: {what} failed: {restic.reason(output)}")
 
 
 def newest_copy(env: Mapping[str, str], cwd: Path, urls: Sequence[str], stack: str, database: str,

@@ -248,7 +248,11 @@ def push_copy(run, step: PushCopy) -> None:
     try:
         for hook in step.pre:
             run.hooks.run(hook, {"KOMPOSE_STATUS": "running"})
-        snapshot = _push(run, step, repository)
+        try:
+            snapshot = _push(run, step, repository)
+        except restic.LockedError as exc:
+            _remove_stale_locks(run, _client(run, step.repository), exc)
+            snapshot = _push(run, step, repository)
         for hook in step.post:
             run.hooks.run(hook, {"KOMPOSE_STATUS": "ok"})
     except RepositoryError as exc:
@@ -266,6 +270,14 @@ def push_copy(run, step: PushCopy) -> None:
     if parsed:  # for status and cron --check, which never ask the repositories
         copy_state.record(step.dump.parent, repository.masked, step.dump.name, parsed.timestamp, snapshot,
                           datetime.now().astimezone().isoformat(timespec="seconds"))
+
+
+def _remove_stale_locks(run, client: Client, exc: restic.LockedError) -> None:
+    """A killed restic's lock (its process gone: stale) blocked this one: restic unlock removes
+    stale locks only, so a live restic's lock stays and the one more try says so."""
+    client.run(restic.unlock_argv(), "removing stale locks")
+    run.console.detail(f"{client.repository} was locked ({exc.message.split(' failed: ', 1)[-1]}); removed stale "
+                       "locks, trying once more", "yellow")
 
 
 def _push(run, step: PushCopy, repository: Repository) -> str:
@@ -377,7 +389,12 @@ def pull_copy(run, step: PullCopy) -> None:
         run.console.detail(f"removed {leftover.name} (left by an interrupted pull)", "yellow")
     snapshot, url = newest_copy(run.plan.env, run.plan.directory, step.repositories, step.stack, step.database,
                                 step.snapshot, warn=run.console.warn)
-    _pull(run, step, snapshot, _client(run, url))
+    client = _client(run, url)
+    try:
+        _pull(run, step, snapshot, client)
+    except restic.LockedError as exc:
+        _remove_stale_locks(run, client, exc)
+        _pull(run, step, snapshot, client)
 
 
 class _Fetch:
@@ -540,8 +557,13 @@ def check_repository(run, step: CheckRepository) -> None:
     repository = Repository(step.repository)
     run.console.detail(f"checking {repository}" + (f" (reading {step.subset} of its data)" if step.subset else ""),
                        "blue")
+    client = _client(run, step.repository)
     try:
-        _client(run, step.repository).run(restic.check_argv(step.subset or None), "restic check")
+        try:
+            client.run(restic.check_argv(step.subset or None), "restic check")
+        except restic.LockedError as exc:  # restic check locks exclusively: a killed push's lock stops it
+            _remove_stale_locks(run, client, exc)
+            client.run(restic.check_argv(step.subset or None), "restic check")
     except RepositoryError as exc:
         _failed_copy(run, exc.message)
         return

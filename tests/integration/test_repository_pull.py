@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.helpers import kompose_env
 from tests.integration.test_progress import ANSI, _bars, _has_bar
 from tests.integration.test_cli import _run_in_pty
-from tests.integration.test_repositories import CANARY, _init, _snapshots
+from tests.integration.test_repositories import CANARY, _init, _restic, _snapshots
 
 NAME = "shop_20260101_030000.sql"
 
@@ -162,3 +162,67 @@ def test_pull_shows_a_bar_with_its_total_on_a_terminal(kroot, tmp_path):
     Path(f"{dump}.json").unlink()
     piped = kroot.run(stack, "db:pull")
     assert piped.code == 0 and "━" not in piped.output and "\x1b[" not in piped.output, piped
+
+
+def _restic_running(word: bytes) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    words = handle.read().split(b"\0")
+            except OSError:
+                continue
+            if words and words[0].endswith(b"restic") and word in words:
+                found.append(int(entry))
+    return found
+
+
+def _leave_a_stale_lock(kroot, stack: str, repo: str, *command: str, restic_command: bytes) -> bool:
+    """A real kill: kompose and its restic die at once, as a power cut would, once restic has locked
+    the repository; the lock stays behind. Whether it is an exclusive one."""
+    argv = [sys.executable, "-m", "kompose", "--root", str(kroot.path), stack, *command]
+    process = subprocess.Popen(argv, env=kompose_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    locks = Path(repo) / "locks"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (_restic_running(restic_command) and any(locks.iterdir())):
+        time.sleep(0.002)
+    assert _restic_running(restic_command) and any(locks.iterdir()), "restic never locked the repository"
+    os.killpg(process.pid, signal.SIGKILL)
+    killed = _restic_running(restic_command)
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in killed):
+        time.sleep(0.01)  # gone, not a zombie: restic calls the lock of a live process live
+    listed = _restic(repo, "list", "locks", "--no-lock")
+    assert listed.stdout.split(), (listed, sorted(p.name for p in locks.iterdir()))
+    lock = listed.stdout.split()[0]
+    return json.loads(_restic(repo, "cat", "lock", lock, "--no-lock").stdout)["exclusive"]
+
+
+def test_stale_locks_killed_restics_left_are_removed_and_push_pull_and_check_go_on(kroot, tmp_path):
+    repo, stack, dump, sha = _pushed(kroot, tmp_path, 60)
+    # a killed push: its restic backup's lock (not exclusive) stops restic check, which locks exclusively
+    big = dump.with_name("shop_20260101_050000.sql")
+    _write_dump(big, 200)
+    assert not _leave_a_stale_lock(kroot, stack, repo, "db:push", big.name, restic_command=b"backup")
+    assert not any(s for s in _snapshots(repo) if Path(s["paths"][0]).name == big.name)
+    checked = kroot.run(stack, "db:verify", "--remote", "--read-data", "0")
+    assert checked.code == 0 and "removed stale locks" in checked.stdout, checked
+
+    # a killed restic check: its exclusive lock stops restic dump and restic backup
+    assert _leave_a_stale_lock(kroot, stack, repo, "db:verify", "--remote", "--read-data", "100%",
+                               restic_command=b"check")
+    pulled = kroot.run(stack, "db:pull")
+    assert pulled.code == 0 and dump.exists(), pulled
+    assert "removed stale locks" in pulled.stdout and "already locked" in pulled.stdout, pulled
+    assert _leave_a_stale_lock(kroot, stack, repo, "db:verify", "--remote", "--read-data", "100%",
+                               restic_command=b"check")
+    pushed = kroot.run(stack, "db:push", big.name)
+    assert pushed.code == 0, pushed
+    assert "removed stale locks" in pushed.stdout and "already locked" in pushed.stdout, pushed
+    assert len(_snapshots(repo)) == 2
+    assert _restic(repo, "check").returncode == 0
