@@ -40,6 +40,7 @@ from kompose.repositories.client import Client, newest_copy
 from kompose.repositories.restic import Repository, RepositoryError
 
 PULL_DIR_PREFIX = ".kompose-pull-"
+MARIADB_BANNER_BYTES = 64  # enough for mariadb-dump's first line (as dumps/codecs.py reads it)
 PULL_DIR_SUFFIX = ".partial"
 
 
@@ -199,7 +200,8 @@ def _stream_dump(step: StreamDump) -> tuple[str, str]:
     text = (f"{step.what or step.argv[0]} in {step.container.name}, streamed as {step.name} into {where} (no local "
             f"dump: restic backup --stdin, one process per repository fed from the one stream; tagged "
             f"kompose-partial stack:{step.stack} db:{step.database} time:<the dump's>, not counted until it passes)"
-            "\n  in flight: sha256, COPY rows per table, pg_dump's header and end-of-dump marker, its exit status"
+            "\n  in flight: sha256, rows per table (COPY or INSERT), the dump's header and end-of-dump marker, the "
+            "tool's exit status"
             "\n  all pass: the manifest as its own snapshot (kompose-manifest), then the copy tagged kompose sha256:… "
             "size:… verified; a check fails: restic killed before the end of its input, any snapshot it wrote "
             "forgotten"
@@ -615,6 +617,8 @@ class _Tee:
         self.head = b""
         self.tail = b""
         self.counter: Scanner | None = Scanner(name, rewrite=False)
+        self.inserts = None  # dumps.mariadb_rows.RowCounter, once the first bytes said mariadb-dump / mysqldump
+        self.pending: bytes | None = b""  # the first bytes, until they say which dump this is
 
     def live(self) -> list[_Target]:
         return [t for t in self.targets if t.broken is None]
@@ -632,12 +636,29 @@ class _Tee:
         if len(self.head) < verify.HEAD_BYTES:
             self.head += data[: verify.HEAD_BYTES - len(self.head)]
         self.tail = (self.tail + data[-verify.TAIL_BYTES:])[-verify.TAIL_BYTES:]
-        if self.counter is not None:
+        self._count(data)
+        return len(data)
+
+    def _count(self, data: bytes, final: bool = False) -> None:
+        """COPY rows (pg_dump) or INSERT rows (mariadb-dump, mysqldump: its banner, in the first bytes)."""
+        if self.pending is not None:
+            self.pending += data
+            if len(self.pending) < MARIADB_BANNER_BYTES and not final:
+                return
+            data, self.pending = self.pending, None
+            from kompose.engines.mariadb import sql as mariadb
+
+            if mariadb.is_dump(data):
+                from kompose.dumps.mariadb_rows import RowCounter
+
+                self.counter, self.inserts = None, RowCounter()
+        if self.inserts is not None:
+            self.inserts.feed(bytes(data))
+        elif self.counter is not None:
             try:
                 self.counter.feed(data)
             except DumpError:
                 self.counter = None
-        return len(data)
 
     def flush(self) -> None:
         for target in self.live():
@@ -647,6 +668,11 @@ class _Tee:
                 target.broken = exc
 
     def rows(self) -> dict[str, int] | None:
+        if self.pending is not None:
+            self._count(b"", final=True)
+        if self.inserts is not None:
+            self.inserts.end()
+            return dict(self.inserts.rows)
         if self.counter is None or self.counter.disabled:
             return None
         try:
