@@ -111,8 +111,9 @@ class RemoveScratch:
 class StreamDump:
     """KOMPOSE_LOCAL_DUMPS=no: the dump tool's output streamed straight into every repository, one
     ``restic backup --stdin`` per repository fed from the one stream (one dump, the same bytes
-    everywhere), with the checks a local dump gets done in flight: its sha256, the COPY rows per
-    table, pg_dump's header and end-of-dump marker, the tool's exit status.
+    everywhere), with the checks a local dump gets done in flight: its sha256, the rows per table
+    (pg_dump's COPY rows, mariadb-dump's INSERT rows), the tool's header and end-of-dump marker,
+    the tool's exit status.
 
     Each copy is written tagged ``kompose-partial`` (never counted: every listing filters on
     ``kompose``). When a check fails the restic processes are killed before they read the end of
