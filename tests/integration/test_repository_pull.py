@@ -185,10 +185,14 @@ def _leave_a_stale_lock(kroot, stack: str, repo: str, *command: str, restic_comm
     process = subprocess.Popen(argv, env=kompose_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     locks = Path(repo) / "locks"
+
+    def locked() -> bool:  # a lock file in place (restic writes it as <id>-tmp-<n>, then renames it)
+        return any("-tmp-" not in p.name for p in locks.iterdir())
+
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (_restic_running(restic_command) and any(locks.iterdir())):
+    while time.monotonic() < deadline and not (_restic_running(restic_command) and locked()):
         time.sleep(0.002)
-    assert _restic_running(restic_command) and any(locks.iterdir()), "restic never locked the repository"
+    assert _restic_running(restic_command) and locked(), "restic never locked the repository"
     os.killpg(process.pid, signal.SIGKILL)
     killed = _restic_running(restic_command)
     for pid in killed:
