@@ -19,6 +19,7 @@ from tests.helpers import (
     remove_by_prefix,
     run_kompose,
     start_mariadb,
+    start_mysql,
     start_postgres,
 )
 
@@ -225,6 +226,22 @@ def mariadb_server(docker_engine, session_prefix: str):
                            root_password=f"kt-root-{secrets.token_hex(6)};'\"pw")
     yield server
     remove_by_prefix(docker_engine, f"{session_prefix}m")
+
+
+@pytest.fixture(scope="session")
+def mysql_server(docker_engine, session_prefix: str):
+    """One MySQL container (kompose/mysql:9.7, Debian sid's mysql-server) shared by the session."""
+    from tests.helpers import MYSQL_IMAGE
+
+    try:
+        docker_engine.images.get(MYSQL_IMAGE)
+    except Exception:  # under scripts/test (which builds it) a skip of a Docker test is a failure
+        pytest.skip(f"no {MYSQL_IMAGE} image: scripts/images/build makes it (debootstrap of Debian sid's "
+                    "mysql-server; see its log in /var/tmp/kompose-setup/debootstrap-mysql.log)")
+    server = start_mysql(docker_engine, name=f"{session_prefix}mysql", label=f"{session_prefix}y",
+                         root_password=f"kt-root-{secrets.token_hex(6)};'\"pw")
+    yield server
+    remove_by_prefix(docker_engine, f"{session_prefix}y")
 
 
 @pytest.fixture

@@ -390,6 +390,7 @@ def start_postgres(
 # --- MariaDB in a container -------------------------------------------------------------
 
 MARIADB_IMAGE = os.environ.get("KOMPOSE_MARIADB_IMAGE", "kompose/mariadb:10.11")
+MYSQL_IMAGE = os.environ.get("KOMPOSE_MYSQL_IMAGE", "kompose/mysql:9.7")
 
 
 def quote_mariadb_ident(name: str) -> str:
@@ -412,7 +413,31 @@ class MariaDB:
     password: str = ""
     root_password: str = ""
 
+    engine = "mariadb"
+    client = "mariadb"
+    admin = "mariadb-admin"
+
+    def client_env(self) -> dict[str, str]:
+        """The environment of the test's own clients (root over the socket: unix_socket, none)."""
+        return {}
+
+    def client_argv(self, database: str | None = None) -> list[str]:
+        """The client as root, for the test's own statements."""
+        argv = [self.client, "-uroot"]
+        return argv + [f"--database={database}"] if database else argv
+
+    def docker_exec(self, *client_args: str, database: str | None = None) -> tuple[list[str], dict[str, str]]:
+        """(argv, env) of ``docker exec -i`` running the client: a password travels as ``-e NAME``
+        (its value in docker's own environment, never in an argv)."""
+        env = self.client_env()
+        argv = ["docker", "exec", "-i", *[f"-e{name}" for name in env], self.container.id,
+                *self.client_argv(database), *client_args]
+        return argv, {**os.environ, **env}
+
     def exec(self, argv: list[str], **kwargs) -> tuple[int, str]:
+        env = self.client_env()
+        if env:
+            kwargs["environment"] = {**env, **kwargs.get("environment", {})}
         code, output = self.container.exec_run(argv, **kwargs)
         return code, output.decode("utf-8", "replace")
 
@@ -423,34 +448,31 @@ class MariaDB:
             self.container.reload()
             if self.container.status in ("exited", "dead"):
                 logs = self.container.logs(tail=30).decode("utf-8", "replace")
-                raise AssertionError(f"mariadb container {self.container.name} exited:\n{logs}")
-            code, _ = self.exec(["mariadb-admin", "--protocol=tcp", "-h", "127.0.0.1", "ping", "--silent"])
-            return code == 0 and self.exec(["mariadb", "-uroot", "-e", "SELECT 1"])[0] == 0
+                raise AssertionError(f"{self.engine} container {self.container.name} exited:\n{logs}")
+            code, _ = self.exec([self.admin, "--protocol=tcp", "-h", "127.0.0.1", "-uroot", "ping", "--silent"])
+            return code == 0 and self.exec([*self.client_argv(), "-e", "SELECT 1"])[0] == 0
 
-        wait_for(ready, timeout=timeout, interval=0.2, message=f"mariadb in {self.container.name}")
+        wait_for(ready, timeout=timeout, interval=0.2, message=f"{self.engine} in {self.container.name}")
         return self
 
     def sql(self, statement: str, database: str | None = None) -> str:
         """Run SQL as root (``mariadb -N -B``); its output, stripped. SqlError on failure."""
-        argv = ["mariadb", "-uroot", "--batch", "--skip-column-names", "--default-character-set=utf8mb4"]
-        if database or self.database:
-            argv.append(f"--database={database or self.database}")
+        argv = [*self.client_argv(database or self.database or None), "--batch", "--skip-column-names",
+                "--default-character-set=utf8mb4"]
         code, output = self.exec(argv + ["-e", statement])
         if code != 0:
-            raise SqlError(f"mariadb exited {code} on {statement[:200]!r}:\n{output}")
+            raise SqlError(f"{self.client} exited {code} on {statement[:200]!r}:\n{output}")
         return output.strip()
 
     def script(self, text: str, database: str | None = None) -> str:
         """Run a multi-statement script (DELIMITER works) as root, fed on stdin."""
         import subprocess
 
-        argv = ["docker", "exec", "-i", self.container.id, "mariadb", "-uroot", "--batch",
-                "--skip-column-names", "--default-character-set=utf8mb4"]
-        if database or self.database:
-            argv.append(f"--database={database or self.database}")
-        done = subprocess.run(argv, input=text.encode(), capture_output=True)
+        argv, env = self.docker_exec("--batch", "--skip-column-names", "--default-character-set=utf8mb4",
+                                     database=database or self.database or None)
+        done = subprocess.run(argv, input=text.encode(), capture_output=True, env=env)
         if done.returncode != 0:
-            raise SqlError(f"mariadb exited {done.returncode} on a script:\n{done.stderr.decode()}")
+            raise SqlError(f"{self.client} exited {done.returncode} on a script:\n{done.stderr.decode()}")
         return done.stdout.decode().strip()
 
     def rows(self, query: str, database: str | None = None) -> list[tuple[str, ...]]:
@@ -491,8 +513,24 @@ class MariaDB:
         self.sql(f"DROP DATABASE IF EXISTS {quote_mariadb_ident(name)}", database="mysql")
 
     def using(self, database: str) -> "MariaDB":
-        return MariaDB(self.container, user=self.user, database=database, password=self.password,
-                       root_password=self.root_password)
+        return type(self)(self.container, user=self.user, database=database, password=self.password,
+                          root_password=self.root_password)
+
+
+class MySQL(MariaDB):
+    """A MySQL server in a container (kompose/mysql): MySQL's tools, and root's password (MySQL has
+    no unix_socket root) in the client's environment (MYSQL_PWD), never in an argv. Statistics
+    of information_schema.tables (AUTO_INCREMENT) are read fresh, not from MySQL's cache."""
+
+    engine = "mysql"
+    client = "mysql"
+    admin = "mysqladmin"
+
+    def client_env(self) -> dict[str, str]:
+        return {"MYSQL_PWD": self.root_password}
+
+    def client_argv(self, database: str | None = None) -> list[str]:
+        return [*super().client_argv(database), "--init-command=SET SESSION information_schema_stats_expiry = 0"]
 
 
 def start_mariadb(
@@ -519,3 +557,29 @@ def start_mariadb(
     )
     return MariaDB(container, user=user, database=database, password=password,
                    root_password=root_password).wait_ready(timeout)
+
+
+def start_mysql(
+    client,
+    name: str,
+    label: str,
+    user: str = "kompose",
+    password: str = "kompose-test-password",
+    database: str = "app",
+    root_password: str = "kompose-test-root-password",
+    network: str | None = None,
+    timeout: float = 120,
+) -> MySQL:
+    """Start a MySQL container (kompose/mysql, removed by :func:`remove_by_prefix` via ``label``) and wait for it."""
+    container = client.containers.run(
+        MYSQL_IMAGE,
+        name=name,
+        detach=True,
+        environment={"MYSQL_ROOT_PASSWORD": root_password, "MYSQL_DATABASE": database,
+                     "MYSQL_USER": user, "MYSQL_PASSWORD": password},
+        labels={TEST_LABEL: label},
+        network=network,
+        tmpfs={"/var/lib/mysql": "rw"},
+    )
+    return MySQL(container, user=user, database=database, password=password,
+                 root_password=root_password).wait_ready(timeout)

@@ -76,6 +76,9 @@ def find_hooks(
     stack_plan.on_error += finder.steps("on_error")
     return finder
 
+# what RECOVER's step says (actions/db_import.py names it too)
+RECOVER_WHAT = "check for leftovers of an interrupted import"
+
 
 def sql(engine: Engine, container, conn, script: str, what: str, database: str | None = None, optional: bool = False,
         via=None, **extra) -> Sql:

@@ -7,6 +7,7 @@ direct transport) in a helper container that writes the file itself; see transpo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from kompose.dumps import codecs
@@ -15,8 +16,7 @@ from kompose.docker import transport
 from kompose.actions import db_push
 from kompose.actions.common import database_container, find_hooks, new_stack_plan
 from kompose.actions.common import own_plans, stack_engine
-from kompose.actions.common import admin_for, sql
-from kompose.actions.db_import import RECOVER_WHAT
+from kompose.actions.common import RECOVER_WHAT, admin_for, sql
 from kompose.host import swap_mark
 from kompose.context import Context
 from kompose.errors import UsageError
@@ -91,6 +91,13 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         dump_step = Exec(container, engine.dump_argv(conn, fmt, gzip_level), conn.exec_env(), stdout_file=partial,
                          what=what, host_codec="zstd" if codec == "zstd" else "",
                          host_level=compression.level if codec == "zstd" else 0)
+    checks = _checks(engine, container, conn, via, hint, swap_mark.mark_path(stack_plan.dump_dir))
+    pre = hooks.steps("pre_db_export")
+    dump_steps = [*checks, *pre, dump_step]
+    if (not pre and isinstance(dump_step, Exec) and len(checks) == 1 and isinstance(checks[0], ExportCheck)
+            and dict(checks[0].check.env) == dict(dump_step.env)):
+        # the check beside pg_dump in one exec: nothing runs between them (run/export_checks.py)
+        dump_steps = [replace(checks[0], dump=dump_step)]
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
         Note(f"transport {choice.name}: {choice.reason}"),
@@ -100,9 +107,7 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
         # and no import: the next run after a crash, whatever it is, cleans up (a live database
         # a killed swap left closed could not even be dumped); the dump does not depend on it;
         # a dump never lacks rows a policy hides: refused before anything runs
-        *_checks(engine, container, conn, via, hint, swap_mark.mark_path(stack_plan.dump_dir)),
-        *hooks.steps("pre_db_export"),
-        dump_step,
+        *dump_steps,
         VerifyDump(partial, fmt, codec, container),
         # the manifest first: a dump under its final name always has one
         WriteManifest(final, stack.name, conn.database, fmt, codec, container, source=partial),

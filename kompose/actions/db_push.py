@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 from kompose.actions.common import find_hooks, new_stack_plan
-from kompose.actions.db_import import find_dump
 from kompose.context import Context
 from kompose.dumps import files as dumps
 from kompose.dumps import manifest
@@ -20,7 +19,6 @@ from kompose.errors import ConfigError, DumpError, UsageError
 from kompose.hooks.sources import HookFinder
 from kompose.plan.model import StackPlan
 from kompose.plan.steps import Note, Step
-from kompose.run.repository_steps import CheckRepository, CopiesDone, PushCopy, RepositoryHooks, StreamDump
 from kompose.repositories import restic
 from kompose.stacks import Stack
 
@@ -39,6 +37,9 @@ def copy_steps(stack: Stack, hooks: HookFinder, dump: Path, database: str,
     """One PushCopy per repository (with its pre/post_db_push hooks), then CopiesDone; [] without repositories."""
     if not found:
         return []
+    # the repositories' step kinds, imported only for a stack that has repositories
+    from kompose.run.repository_steps import CopiesDone, PushCopy
+
     steps: list[Step] = []
     for repository in found:
         # hooks get the masked repository string: a hook's arguments are visible in ps
@@ -61,6 +62,8 @@ def stream_steps(stack: Stack, stack_plan: StackPlan, database: str, container, 
     if fmt != "plain" or compression:
         raise UsageError(f"{restic.LOCAL_DUMPS}=no streams plain, uncompressed dumps (restic compresses them, and "
                          "deduplicates them only uncompressed); --format custom and --compress need a local dump")
+    from kompose.run.repository_steps import CopiesDone, RepositoryHooks, StreamDump
+
     hook_pairs = tuple(
         RepositoryHooks(r.url, tuple(hooks.steps("pre_db_push", final.name, r.masked, dump_file=final.name)),
                         tuple(hooks.steps("post_db_push", final.name, r.masked, dump_file=final.name)))
@@ -84,6 +87,8 @@ def newest_verified(directory: Path, database: str) -> Path:
 
 
 def plan(ctx: Context, stack: Stack, dump: str | None = None, init: bool = False) -> StackPlan:
+    from kompose.actions.db_import import find_dump
+
     stack_plan = new_stack_plan(ctx, stack, "db:push", lock=True)
     env = stack_plan.env
     conn = engine_for(env).connection(env, stack.name)
@@ -107,6 +112,8 @@ _SUBSET = re.compile(r"(\d+(\.\d+)?%|\d+/\d+|\d+[KMGT]?)")
 def verify_remote_steps(stack: Stack, env, subset: str | None) -> list[Step]:
     """db:verify --remote: restic check of each repository, reading ``subset`` of the data back
     (default: the stack's KOMPOSE_REPOSITORY_CHECK_SUBSET, else 5%; "0": the structure only)."""
+    from kompose.run.repository_steps import CheckRepository, CopiesDone
+
     found = repositories(env)
     if not found:
         raise ConfigError(f"{stack.name}: no repositories to verify ({restic.SETTING} is not set, or off)")

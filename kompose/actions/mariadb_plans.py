@@ -43,15 +43,6 @@ def _setup(ctx, stack, stack_plan, engine):
     return conn, container, hooks
 
 
-def _mariadb_only(engine, command: str, stack: Stack) -> None:
-    """The safe import, rollback and drill run MariaDB's compound statements (BEGIN NOT ATOMIC,
-    EXECUTE IMMEDIATE), which MySQL does not have: refused before anything runs, one line."""
-    if engine.flavour == "mysql":
-        raise UsageError(f"{command} is not available for MySQL stacks yet (stack {stack.name}): kompose's "
-                         "scripts use MariaDB's compound statements (BEGIN NOT ATOMIC, EXECUTE IMMEDIATE), which "
-                         "MySQL does not have; db:export, db:verify and db:list work")
-
-
 def _exec(container, conn, argv, what, **kwargs) -> Exec:
     return Exec(container, argv, conn.exec_env(), what=what, **kwargs)
 
@@ -154,7 +145,6 @@ def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
                 dump: str | None, in_place: bool, force: bool, allow_other_database: bool) -> StackPlan:
     from kompose.actions.db_import import check_origin
 
-    _mariadb_only(engine, "db:import", stack)
     conn = _connection(stack_plan, stack, engine)
     path, fmt, compression = _local_dump(stack_plan, stack, engine, conn.database, dump)
     check_origin(path, conn.database, allow_other_database)
@@ -212,7 +202,6 @@ def _in_place(stack_plan: StackPlan, engine, why: str, conn, container, hooks, p
 
 
 def rollback_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: str) -> StackPlan:
-    _mariadb_only(engine, "db:rollback", stack)
     conn, container, hooks = _setup(ctx, stack, stack_plan, engine)
     prev = mariadb.prev_name(conn.database)
     stack_plan.steps += [
@@ -234,7 +223,6 @@ def drill_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: s
     from kompose.actions.db_drill import STATE_FILE
     from kompose.run.mariadb_steps import CheckRestoredRows
 
-    _mariadb_only(engine, "db:drill", stack)
     conn = _connection(stack_plan, stack, engine)
     mariadb.check_name(conn.database, mariadb.DRILL_SUFFIX)
     pull, after = [], []
@@ -266,8 +254,7 @@ def drill_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: s
         _exec(container, conn, mariadb.restore_argv(conn, drill), f"restore {path.name} into {drill}",
               stdin_file=path, host_codec=compression),
         # every table with the rows the dump holds and its manifest records
-        CheckRestoredRows(container, drill, mariadb.client_argv(conn, drill), conn.exec_env(), path, compression,
-                          mariadb.row_counts_script(drill)),
+        CheckRestoredRows(container, drill, mariadb.row_counts_argv(conn, drill), conn.exec_env(), path, compression),
         # the smoke test: every hook of the drill point, aimed at the drill database
         *hooks.steps("drill", str(path), drill, env={"KOMPOSE_DB": drill, "KOMPOSE_DB_CONTAINER": container.name},
                      database=drill, dump_file=str(path)),

@@ -3,7 +3,6 @@ the pattern and the command, and commands that are typos of kompose's own (never
 
 from __future__ import annotations
 
-import difflib
 
 from kompose.cli.commands import COMMANDS, PATTERN_COMMANDS, ROOT_COMMANDS
 from kompose.errors import UsageError
@@ -18,6 +17,8 @@ CUTOFF = 0.75  # difflib ratio: "db:exprot", "hoks", "statu", "cronn", "inti" ar
 
 def suggestion(word: str, names) -> str:
     """' (did you mean X?)' for the closest of ``names``, or ''."""
+    import difflib  # only for a word that is not a command
+
     close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.6 if ":" in word else CUTOFF)
     return f"; did you mean {close[0]}?" if close else ""
 

@@ -71,8 +71,36 @@ def run_network(run, step: Network) -> None:
             raise KomposeError(f"cannot create network {step.name}: {exc.explanation or exc}") from None
 
 
-def run_exec(run, step: Exec) -> None:
-    run.console.detail(step.what or describe(step)[1], "blue")
+# a check and a program in one exec (run_exec's ``check``): the check's psql (its argv the first
+# $1 arguments, its script on stdin) runs beside the program, whose output streams meanwhile; when
+# the check failed or printed anything the exec exits CHECK_DID_NOT_PASS once both ended, and the
+# caller throws that output away and runs the check on its own (its exact report, RECOVER when
+# needed), then the program again. A background job's stdin is /dev/null: the check reads fd 3.
+CHECK_DID_NOT_PASS = 79
+CHECKED_EXEC = (
+    'n=$1; shift; c=; i=1\n'
+    'while [ "$i" -le "$n" ]; do c="$c \\"\\${$i}\\""; i=$((i + 1)); done\n'
+    'exec 3<&0\n'
+    '(out=$(eval "$c" <&3) || exit 79; case "$out" in *[![:space:]]*) exit 79;; esac) &\n'
+    'check=$!; exec 3<&-; shift "$n"\n'
+    '"$@" </dev/null; status=$?\n'
+    'wait "$check" || exit 79\n'
+    'exit "$status"\n'
+)
+
+
+def checked_argv(check_argv: tuple[str, ...], argv: tuple[str, ...]) -> tuple[str, ...]:
+    """One exec: the check (``check_argv``, reading its script on stdin), then ``argv`` (CHECKED_EXEC)."""
+    return ("sh", "-c", CHECKED_EXEC, "kompose", str(len(check_argv)), *check_argv, *argv)
+
+
+def run_exec(run, step: Exec, check: Sql | None = None) -> bool:
+    """Run ``step``; with ``check`` (a psql check of the same container and environment), the check
+    beside it in the same exec (CHECKED_EXEC). Returns False when the check did not pass or the
+    container has no sh: what was streamed is no dump (the caller's run of the step after the check
+    on its own rewrites the file, its failure removes it)."""
+    if check is None:
+        run.console.detail(step.what or describe(step)[1], "blue")
     progress = run.progress(step.what, step if (step.stdin_file or step.stdout_file) else None)
     # an import's progress is the bytes of its file read (compressed ones for a compressed dump)
     counted = step.stdin_file is not None and bool(progress)
@@ -93,11 +121,20 @@ def run_exec(run, step: Exec) -> None:
     started = now_iso()
     started_clock = time.time()
     sent = _Counted(stdin) if counted else stdin  # read, not sent with sendfile(2), so the reads are counted
+    argv, env = step.argv, dict(step.env)
+    if check is not None:
+        argv, env = checked_argv(check.argv, step.argv), {**dict(check.env), **env}
+        sent = io.BytesIO(check.script.encode())
     try:
         result = docker_exec.container_exec(
-            run.ctx.docker(), step.container.id, step.argv, dict(step.env), stdin=sent, stdout=stdout,
+            run.ctx.docker(), step.container.id, argv, env, stdin=sent, stdout=stdout,
             on_progress=None if stdin is not None else progress,
         )
+        if check is not None and (result.exit_code == CHECK_DID_NOT_PASS or (
+                result.exit_code in (126, 127) and result.bytes_out == 0)):
+            return False  # the check did not pass (126, 127: no sh, or no such program)
+        if check is not None:  # said once it ran: when the check did not pass, its clean-up comes first
+            run.console.detail(step.what or describe(step)[1], "blue")
         for handle in (stdout, stdin):
             if handle:
                 handle.close()  # raises DumpError when (de)compression failed
@@ -123,6 +160,7 @@ def run_exec(run, step: Exec) -> None:
         for line in result.stdout.decode("utf-8", "replace").splitlines():
             if line.strip():
                 run.console.stream_line("", line)
+    return True
 
 
 def _failure(run, step, result) -> str:
@@ -317,5 +355,29 @@ STEP_MODULES: tuple[str, ...] = (
     "kompose.run.repository_steps",  # restic repositories: push, pull, retention
     "kompose.run.mariadb_steps",  # MariaDB and MySQL: the rows of a restored database
 )
-for _module in STEP_MODULES:
-    HANDLERS.update(importlib.import_module(_module).STEPS)
+
+
+class _Handlers(dict):
+    """HANDLERS: a room's module is imported when one of its step kinds is first looked up (a plan
+    holding such a step has imported its module already), or when the registry is listed whole."""
+
+    def __missing__(self, kind: type) -> Handler:
+        if getattr(kind, "__module__", "") not in STEP_MODULES:
+            raise KeyError(kind)
+        self.update(importlib.import_module(kind.__module__).STEPS)
+        return dict.__getitem__(self, kind)
+
+    def __contains__(self, kind) -> bool:
+        try:
+            self[kind]
+        except KeyError:
+            return False
+        return True
+
+    def load_all(self) -> "_Handlers":
+        for module in STEP_MODULES:
+            self.update(importlib.import_module(module).STEPS)
+        return self
+
+
+HANDLERS = _Handlers(HANDLERS)

@@ -21,7 +21,7 @@ class CheckRestoredRows:
     """After a restore into ``database``: every table the dump holds data for is there with as many
     rows as the dump's INSERT statements hold (and its manifest records); the counts go into the
     stack's result (``row_counts``, which RecordDrill keeps). ``argv``: the client reading
-    ``script`` (one ``table<TAB>count`` row per base table) on stdin."""
+    ``script`` on stdin, or a script of its own (one ``table<TAB>count`` row per base table)."""
 
     container: Container
     database: str
@@ -29,7 +29,7 @@ class CheckRestoredRows:
     env: tuple[tuple[str, str], ...]
     dump: Path
     compression: str
-    script: str
+    script: str = ""  # the client's stdin, when argv reads it
 
 
 @describe.register

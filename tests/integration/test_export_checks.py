@@ -55,3 +55,42 @@ def test_a_live_database_left_closed_without_a_mark_is_reopened_and_dumped(kroot
     assert result.code == 0, result.output
     assert "re-opened app for connections" in result.output, result.output
     assert server.sql("SELECT datallowconn FROM pg_database WHERE datname = 'app'", database="postgres") == "t"
+
+
+def _execs(container: str, since: float, until: float) -> list[str]:
+    import subprocess
+
+    out = subprocess.run(["docker", "events", "--since", f"{since:.6f}", "--until", f"{until:.6f}", "--filter",
+                          f"container={container}", "--filter", "event=exec_start", "--format", "{{.Action}}"],
+                         capture_output=True, text=True, check=True).stdout
+    # an action spans lines when its argv does (a script): split on the event's own name
+    return [event for event in out.split("exec_start:")[1:]]
+
+
+def test_a_healthy_export_checks_and_dumps_in_one_exec(kroot, stack):
+    import time
+
+    name, server = stack
+    since = time.time()
+    result = kroot.run(name, "db:export", "--transport", "exec")
+    until = time.time() + 0.5
+    assert result.code == 0, result.output
+    assert result.output.index("check that the dump can be complete") < result.output.index("pg_dump app")
+    execs = _execs(server.container.name, since, until)
+    assert len(execs) == 1, execs
+    assert "psql" in execs[0] and "pg_dump" in execs[0]
+
+
+def test_a_check_that_fails_in_the_shared_exec_reports_as_alone(kroot, stack):
+    """Row-level security hides rows: pg_dump never starts, the check's own error is the message."""
+    name, server = stack
+    server.sql("CREATE ROLE reader LOGIN PASSWORD 'pw-checks-2'", database="postgres")
+    server.sql("GRANT SELECT ON t TO reader")
+    server.sql("ALTER TABLE t ENABLE ROW LEVEL SECURITY")
+    env = kroot.path / name / ".env"
+    env.write_text(env.read_text().replace("DB_USER=kompose\nDB_PASSWORD=pw-checks-1", "DB_USER=reader\nDB_PASSWORD=pw-checks-2"))
+    result = kroot.run(name, "db:export", "--transport", "exec")
+    assert result.code != 0, result.output
+    assert "row-level security applies to DB_USER reader" in result.output, result.output
+    assert "pg_dump app" not in result.output
+    assert not list((kroot.path / name).glob("app_*.sql*"))

@@ -1,8 +1,9 @@
-"""MariaDB stacks end to end on a real MariaDB 10.11 server: db:export, db:import, db:rollback,
-db:verify, db:list, dry runs.
+"""MariaDB and MySQL stacks end to end on real servers: db:export, db:import, db:rollback,
+db:verify, db:drill, db:list, dry runs. Every test runs twice: on MariaDB 10.11 (kompose/mariadb,
+Debian bookworm's mariadb-server) and on MySQL 9.7 (kompose/mysql, Debian sid's mysql-server).
 
-One server (the session's ``mariadb_server``) serves the module; each test gets its own
-database (``mariadb``) loaded with tests/data/mariadb_press.sql, a compact WordPress-like
+One server per engine (the session's ``mariadb_server`` / ``mysql_server``) serves the module; each
+test gets its own database (``db``) loaded with tests/data/mariadb_press.sql, a compact WordPress-like
 schema (utf8mb4 data, a generated column, foreign keys, views, a trigger, a function and a
 procedure, an event, AUTO_INCREMENT counters, a latin1 table, BLOBs), and a stack reaching
 it by DB_CONTAINER. Every run checks that the root password (the canary) was never printed.
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import KomposeRoot
-from tests.helpers import MariaDB, Result
+from tests.helpers import MariaDB, Result, quote_mariadb_ident
 
 SCHEMA = (Path(__file__).resolve().parent.parent / "data" / "mariadb_press.sql").read_text()
 
@@ -35,14 +36,30 @@ def ok(result: Result) -> Result:
     return result
 
 
+@pytest.fixture(params=["mariadb", "mysql"])
+def db(request) -> MariaDB:
+    """A fresh database on the session's MariaDB or MySQL server (the user has all privileges on it),
+    dropped afterwards."""
+    import secrets
+
+    server: MariaDB = request.getfixturevalue(f"{request.param}_server")
+    database = f"t_{secrets.token_hex(4)}"
+    server.create_database(database)
+    yield server.using(database)
+    for name in (database, f"{database}__kompose_tmp", f"{database}__kompose_prev", f"{database}__kompose_drill"):
+        server.drop_database(name)
+
+
 @pytest.fixture
-def press(kroot: KomposeRoot, mariadb: MariaDB):
-    """(stack name, db): the press schema in a fresh database, and a stack for it."""
-    mariadb.script(SCHEMA)
-    env = (f"DB_NAME={mariadb.database}\nDB_CONTAINER={mariadb.container.name}\n"
-           f'MARIADB_ROOT_PASSWORD="{mariadb.root_password.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"\n')
+def press(kroot: KomposeRoot, db: MariaDB):
+    """(stack name, db): the press schema in a fresh database, and a stack for it (the image's
+    root password variable of its engine; the engine detected from the container)."""
+    db.script(SCHEMA)
+    variable = "MYSQL_ROOT_PASSWORD" if db.engine == "mysql" else "MARIADB_ROOT_PASSWORD"
+    env = (f"DB_NAME={db.database}\nDB_CONTAINER={db.container.name}\n"
+           f'{variable}="{db.root_password.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"\n')
     name = kroot.stack("press", env=env)
-    return name, mariadb
+    return name, db
 
 
 def fingerprint(db: MariaDB, database: str | None = None) -> dict:
@@ -98,7 +115,7 @@ def test_round_trip_keeps_every_object_and_rollback_swaps_back(kroot, press):
     manifest = json.loads(dump.with_name(dump.name + ".json").read_text())
     import hashlib
     assert manifest["sha256"] == hashlib.sha256(text).hexdigest()
-    assert manifest["verification"]["ok"] is True and "mariadb" in export.output.lower()
+    assert manifest["verification"]["ok"] is True and db.engine in export.output.lower()
     assert not list(kroot.dir("press").glob("*.partial"))
 
     damage(db)
@@ -135,7 +152,7 @@ def test_the_engine_is_detected_from_the_container_and_named_in_the_plan(kroot, 
     name, db = press
     ok(run(kroot, db, name, "db:export"))
     plan = ok(run(kroot, db, "--verbose", name, "db:import", "--dry-run"))  # the swap's script in full
-    assert "engine mariadb" in plan.output and "RENAME TABLE" in plan.output
+    assert f"engine {db.engine}" in plan.output and "RENAME TABLE" in plan.output
     listing = ok(run(kroot, db, "--list"))
     assert name in listing.output
 
@@ -143,7 +160,7 @@ def test_the_engine_is_detected_from_the_container_and_named_in_the_plan(kroot, 
 def test_dry_run_json_and_verify_and_list(kroot, press):
     name, db = press
     plan = ok(run(kroot, db, name, "db:export", "--dry-run", "--json"))
-    assert "mariadb-dump" in plan.stdout
+    assert ("mysqldump" if db.engine == "mysql" else "mariadb-dump") in plan.stdout
     ok(run(kroot, db, name, "db:export"))
     verify = ok(run(kroot, db, name, "db:verify"))
     assert "Dump completed" in verify.output or "end-of-dump marker" in verify.output
@@ -181,6 +198,26 @@ def test_a_failure_before_the_swap_leaves_live_and_the_previous_copy_untouched(k
     assert f"{db.database}__kompose_tmp" not in db.databases()
 
 
+def test_a_failure_in_the_swaps_first_step_changes_nothing(kroot, press):
+    """The swap's script fails while it captures the objects (a view of the live database that
+    references a dropped table cannot be dumped): before any drop or rename, so the live database,
+    its previous copy and every trigger stay as they were, and the temporary database goes."""
+    name, db = press
+    ok(run(kroot, db, name, "db:export"))
+    ok(run(kroot, db, name, "db:import"))  # a previous copy exists now
+    prev = f"{db.database}__kompose_prev"
+    damage(db)
+    db.script("CREATE TABLE kompose_gone (id int);\nCREATE VIEW wp_broken AS SELECT id FROM kompose_gone;\n"
+              "DROP TABLE kompose_gone;\n")
+    before, prev_before = fingerprint(db), db.checksums(prev)
+    result = run(kroot, db, name, "db:import")
+    assert result.code != 0 and "wp_broken" in result.output, str(result)
+    assert "Traceback" not in result.output
+    assert fingerprint(db) == before
+    assert db.checksums(prev) == prev_before
+    assert f"{db.database}__kompose_tmp" not in db.databases()
+
+
 def test_a_failing_rename_puts_the_triggers_back(kroot, press):
     """The swap itself fails: a client's open transaction holds a live table past
     KOMPOSE_SWAP_LOCK_TIMEOUT. The triggers (dropped for the rename) are back, nothing moved."""
@@ -190,9 +227,9 @@ def test_a_failing_rename_puts_the_triggers_back(kroot, press):
     ok(run(kroot, db, name, "db:export"))
     before = fingerprint(db)
     # a client holding a metadata lock on a live table: an open transaction that read it
-    holder = subprocess.Popen(
-        ["docker", "exec", "-i", db.container.id, "mariadb", "-uroot", f"--database={db.database}"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv, env = db.docker_exec(database=db.database)
+    holder = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
     holder.stdin.write("START TRANSACTION; SELECT count(*) FROM wp_users; SELECT SLEEP(60);\n")
     holder.stdin.flush()
     time.sleep(1)
@@ -216,15 +253,14 @@ def test_import_while_a_client_is_connected(kroot, press):
 
     def querying() -> None:
         while not stop.is_set():
-            code, out = db.exec(["mariadb", "-uroot", f"--database={db.database}", "-e",
-                                 "SELECT count(*) FROM wp_posts"])
+            code, out = db.exec([*db.client_argv(db.database), "-e", "SELECT count(*) FROM wp_posts"])
             if code != 0 and "doesn't exist" not in out:
                 errors.append(out)
             time.sleep(0.05)
 
-    idle = subprocess.Popen(["docker", "exec", "-i", db.container.id, "mariadb", "-uroot", "-N",
-                             f"--database={db.database}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    argv, env = db.docker_exec("-N", database=db.database)
+    idle = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     thread = threading.Thread(target=querying)
     thread.start()
     try:
@@ -260,7 +296,7 @@ def test_the_password_is_in_no_argv(kroot, press):
     finally:
         stop.set()
         thread.join()
-    assert any("mariadb" in line and "--user=root" in line for line in seen), seen[:20]
+    assert any(db.client in line and "--user=root" in line for line in seen), seen[:20]
     assert not [line for line in seen if db.root_password in line]
     plan = ok(run(kroot, db, name, "db:import", "--dry-run", "--json"))
     assert db.root_password not in plan.stdout
@@ -271,13 +307,13 @@ def test_the_next_run_cleans_up_after_a_killed_import_and_says_so(kroot, press):
     tmp = f"{db.database}__kompose_tmp"
     before = fingerprint(db)
     # a restore killed half-way: the temporary database with some tables
-    db.sql(f"CREATE DATABASE `{tmp}`", database="mysql")
+    db.sql(f"CREATE DATABASE {quote_mariadb_ident(tmp)}", database="mysql")
     db.sql("CREATE TABLE half (id int)", database=tmp)
     export = ok(run(kroot, db, name, "db:export"))
     assert f"dropped the leftover temporary database {tmp}" in export.output
     assert tmp not in db.databases() and fingerprint(db) == before
     # a swap killed after its rename: the temporary database without tables
-    db.sql(f"CREATE DATABASE `{tmp}`", database="mysql")
+    db.sql(f"CREATE DATABASE {quote_mariadb_ident(tmp)}", database="mysql")
     rollback = run(kroot, db, name, "db:rollback")
     assert "left by a swap that stopped after moving the tables" in rollback.output, str(rollback)
     # no previous copy yet: the rollback refuses, one line, and changes nothing
@@ -290,7 +326,7 @@ def test_zstd_export_round_trip_and_postgres_only_settings_of_the_root_fall_back
     with (kroot.path / ".env").open("a") as env:
         env.write("KOMPOSE_EXPORT_FORMAT=custom\nKOMPOSE_EXPORT_COMPRESS=gzip\n")
     plan = ok(run(kroot, db, name, "db:export", "--dry-run"))
-    assert "is for PostgreSQL: a mariadb dump is plain SQL" in plan.output
+    assert f"is for PostgreSQL: a {db.engine} dump is plain SQL" in plan.output
     assert "not compressed" in plan.output
     refused = run(kroot, db, name, "db:export", "--format", "custom")
     assert refused.code == 2 and "plain SQL" in refused.output and "Traceback" not in refused.output

@@ -76,3 +76,31 @@ def test_a_rollback_plan_needs_no_engine(ctx):
     text, data = _texts(ctx, db_rollback.plan(ctx, _stack(ctx)))
     assert "app__kompose_prev" in text
     assert SECRET not in text and SECRET not in data
+
+
+def test_an_export_checks_and_dumps_in_one_exec(ctx):
+    """Exec transport, no hook between them: the check and pg_dump are one step (one exec,
+    run/export_checks.py), and the dry run says so."""
+    from kompose.plan.steps import Exec
+    from kompose.run.export_checks import ExportCheck
+
+    stack_plan = db_export.plan(ctx, _stack(ctx), transport_name="exec")
+    (check,) = [step for step in stack_plan.steps if isinstance(step, ExportCheck)]
+    assert isinstance(check.dump, Exec) and check.dump.argv[0] == "pg_dump"
+    assert not any(isinstance(step, Exec) for step in stack_plan.steps)
+    text, _ = _texts(ctx, stack_plan)
+    assert "beside pg_dump app (plain, exec) in the same exec" in text
+
+
+def test_a_pre_export_hook_keeps_the_check_and_the_dump_apart(ctx):
+    from kompose.plan.steps import Exec
+    from kompose.run.export_checks import ExportCheck
+
+    stack = _stack(ctx)
+    (stack.dir / "hooks.sh").write_text("hook_pre_db_export() { echo maintenance on; }\n")
+    steps = db_export.plan(ctx, stack, transport_name="exec").steps
+    (check,) = [step for step in steps if isinstance(step, ExportCheck)]
+    assert check.dump is None
+    kinds = [type(step).__name__ for step in steps]
+    assert kinds.index("ExportCheck") < kinds.index("Hook") < kinds.index("Exec")
+    assert [step for step in steps if isinstance(step, Exec)][0].argv[0] == "pg_dump"

@@ -85,8 +85,11 @@ def test_the_dump_banner_is_recognised():
 
 def test_the_swap_renames_every_table_in_one_statement():
     script = mariadb.swap_argv(conn())[2]
-    assert script.count("CONCAT('RENAME TABLE ', @moves)") == 1
-    assert "EXECUTE IMMEDIATE @moves" in script
+    # generated client-side from information_schema (MySQL has no anonymous compound statement),
+    # then run in the session that dropped the triggers
+    assert script.count("'RENAME TABLE '") == 1 and "GROUP_CONCAT(m ORDER BY o, n" in script
+    assert '"$lock" "$triggers" "$blocking" "$rename" | sq' in script
+    assert "NOT ATOMIC" not in script and "EXECUTE IMMEDIATE" not in script
     # the live tables go to prev before the restored ones come in (one ordered list)
     assert "SELECT 1 AS o" in script and "SELECT 2 AS o" in script and "SELECT 3 AS o" not in script
     assert "`press__kompose_prev`" in script and "`press__kompose_tmp`" in script
@@ -94,12 +97,13 @@ def test_the_swap_renames_every_table_in_one_statement():
 
 def test_the_rollback_rotates_through_the_temporary_database_in_the_same_statement():
     script = mariadb.rollback_argv(conn())[2]
-    assert script.count("CONCAT('RENAME TABLE ', @moves)") == 1 and "SELECT 3 AS o" in script
+    assert script.count("'RENAME TABLE '") == 1 and "SELECT 3 AS o" in script
     assert "no previous database press__kompose_prev" in script
 
 
 @pytest.mark.parametrize("build", [mariadb.swap_argv, mariadb.rollback_argv, mariadb.recover_argv,
-                                   mariadb.create_temp_argv])
+                                   mariadb.create_temp_argv, mariadb.empty_argv,
+                                   lambda c: mariadb.row_counts_argv(c, c.database)])
 @pytest.mark.parametrize("name", ["press", "we'ird `name` $(touch x) ;;"])
 def test_the_scripts_are_valid_shell_whatever_the_name(build, name):
     argv = build(conn(DB_NAME=name))
@@ -119,8 +123,8 @@ def test_a_failure_is_the_error_line_and_what_kompose_says_it_means():
     assert ENGINE.failure_message("mariadb", 1, b"") == "mariadb failed (exit 1): no error output"
 
 
-# --- MySQL: the tool names and the detection (no MySQL server can be tested here: Debian bookworm
-# ships none, and images come from no registry)
+# --- MySQL: the tool names and the detection (the real server: tests/integration/test_mariadb.py,
+# parametrised over kompose/mariadb and kompose/mysql)
 
 
 class _FakeContainer:
@@ -190,16 +194,20 @@ def test_a_mysql_stack_exports_with_mysqldump_and_the_mysql_client(tmp_path, env
 
 
 @pytest.mark.parametrize("command", ["db:import", "db:rollback", "db:drill"])
-def test_what_needs_mariadbs_compound_statements_is_refused_for_mysql_with_one_line(tmp_path, command):
+def test_a_mysql_stack_plans_import_rollback_and_drill_with_mysqls_tools(tmp_path, command):
     from kompose.actions import db_drill, db_import, db_rollback
-    from kompose.errors import UsageError
 
-    ctx, stack = _plan_ctx(tmp_path, "DB_NAME=shop\nDB_ENGINE=mysql\n")
-    (stack.dir / "shop_20261201_120000.sql").write_text("-- MySQL dump 10.13  Distrib 8.0.36\n-- Dump completed\n")
+    ctx, stack = _plan_ctx(tmp_path, f"DB_NAME=shop\nDB_ENGINE=mysql\nMYSQL_ROOT_PASSWORD={CANARY}\n")
+    (stack.dir / "shop_20261201_120000.sql").write_text("-- MySQL dump 10.13  Distrib 9.7.4\n-- Dump completed\n")
     action = {"db:import": db_import, "db:rollback": db_rollback, "db:drill": db_drill}[command]
-    with pytest.raises(UsageError) as raised:
-        action.plan(ctx, stack)
-    assert "MySQL" in raised.value.message and "\n" not in raised.value.message
+    stack_plan = action.plan(ctx, stack)
+    text = _text(ctx, stack_plan)
+    assert "engine mysql" in text and CANARY not in text
+    scripts = [step.argv[2] for step in stack_plan.steps if getattr(step, "argv", ("",))[0] == "sh"]
+    assert scripts and all("q() { mysql " in script and "mariadb" not in script for script in scripts)
+    assert not any("NOT ATOMIC" in script or "EXECUTE IMMEDIATE" in script for script in scripts)
+    if command != "db:drill":
+        assert sum(script.count("'RENAME TABLE '") for script in scripts) == 1
 
 
 def test_a_mariadb_stack_plans_its_drill_and_in_place_import(tmp_path):

@@ -10,7 +10,11 @@ are captured first (by the server's own dump tool, which keeps definers, sql_mod
 character sets) and re-created after the rename: the new ones in the live database, the
 old ones in ``<db>__kompose_prev``, which db:rollback swaps back the same way.
 
-The swap runs as one ``sh`` script inside the container (see :func:`swap_argv`). Names
+The swap runs as one ``sh`` script inside the container (see :func:`swap_argv`). MySQL has
+no anonymous compound statement (``BEGIN NOT ATOMIC``, ``EXECUTE IMMEDIATE``): every statement
+that depends on what a database holds (the drops, the RENAME TABLE, a drill's counts) is
+generated first by a query of ``information_schema`` (:func:`_gen`), then run in one session
+(:func:`_run`), so MariaDB and MySQL share the scripts. Names
 reach SQL only through :func:`ident` / :func:`literal` and the shell only through
 ``shlex.quote``; :func:`check_name` refuses the names neither can carry.
 """
@@ -29,6 +33,8 @@ from kompose.engines.mariadb.tools import Connection, LOCK_WAIT_SECONDS, MAX_PAC
 
 def _prelude(conn: Connection) -> str:
     args = " ".join(shlex.quote(a) for a in conn.args())
+    # MySQL with GTIDs on would add SET @@GLOBAL.GTID_PURGED to the captured objects (see dump_argv)
+    dump_args = args + (" --set-gtid-purged=OFF" if conn.flavour == "mysql" else "")
     client = f"{conn.client_tool} {args} --batch --skip-column-names --default-character-set=utf8mb4 " \
              f"--max-allowed-packet={MAX_PACKET}"
     return f"""set -eu
@@ -36,9 +42,9 @@ umask 077
 q() {{ {client} "$@"; }}
 # kompose's own statements: a known sql_mode (backslash escapes on, no ANSI quotes)
 sq() {{ q --init-command="SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'" "$@"; }}
-objects() {{ {conn.dump_tool} {args} --no-data --no-create-info --skip-comments --skip-add-locks \\
+objects() {{ {conn.dump_tool} {dump_args} --no-data --no-create-info --skip-comments --skip-add-locks \\
     --default-character-set=utf8mb4 "$@"; }}
-views() {{ {conn.dump_tool} {args} --no-data --skip-triggers --skip-comments --skip-add-locks \\
+views() {{ {conn.dump_tool} {dump_args} --no-data --skip-triggers --skip-comments --skip-add-locks \\
     --default-character-set=utf8mb4 "$@"; }}
 say() {{ printf '%s\\n' "$*"; }}
 fail() {{ printf '%s\\n' "$*" >&2; exit 1; }}
@@ -55,32 +61,33 @@ def _tables(database: str) -> str:
             "AND table_type IN ('BASE TABLE', 'SEQUENCE') ORDER BY table_name")
 
 
-def _drop_all(database: str, triggers: bool = True, programs: bool = True, views: bool = True) -> str:
-    """A compound statement dropping the triggers / routines and events / views of ``database``."""
-    parts = []
+def _drops(database: str, triggers: bool = True, programs: bool = True, views: bool = True) -> str:
+    """Queries (one SELECT per kind: information_schema's columns differ in collation, so no UNION)
+    whose rows are the statements dropping the triggers / routines and events / views of
+    ``database``: MySQL has no anonymous compound statement, so kompose's scripts generate their
+    statements client-side (:func:`_gen`) and run them in one session."""
     db = literal(database)
-    qdb = f"CONCAT('`', REPLACE({db}, '`', '``'), '`.`', REPLACE(v_name, '`', '``'), '`')"
+    qdb = literal(ident(database) + ".")
+
+    def drop(kind: str, name: str, table: str, where: str) -> str:
+        return (f"SELECT CONCAT('DROP ', {kind}, ' IF EXISTS ', {qdb}, '`', REPLACE({name}, '`', '``'), '`;') "
+                f"FROM information_schema.{table} WHERE {where} = {db}")
+
+    parts = []
     if triggers:
-        parts.append(f"SELECT 'TRIGGER' AS k, trigger_name AS n FROM information_schema.triggers WHERE trigger_schema = {db}")
+        parts.append(drop("'TRIGGER'", "trigger_name", "triggers", "trigger_schema"))
     if programs:
-        parts.append(f"SELECT routine_type AS k, routine_name AS n FROM information_schema.routines WHERE routine_schema = {db}")
-        parts.append(f"SELECT 'EVENT' AS k, event_name AS n FROM information_schema.events WHERE event_schema = {db}")
+        parts.append(drop("routine_type", "routine_name", "routines", "routine_schema"))
+        parts.append(drop("'EVENT'", "event_name", "events", "event_schema"))
     if views:
-        parts.append(f"SELECT 'VIEW' AS k, table_name AS n FROM information_schema.views WHERE table_schema = {db}")
-    union = " UNION ALL ".join(parts)
-    return f"""BEGIN NOT ATOMIC
-  DECLARE done INT DEFAULT 0;
-  DECLARE v_kind, v_name VARCHAR(64);
-  DECLARE items CURSOR FOR SELECT k, n FROM ({union}) AS objects;
-  DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
-  OPEN items;
-  drop_loop: LOOP
-    FETCH items INTO v_kind, v_name;
-    IF done THEN LEAVE drop_loop; END IF;
-    EXECUTE IMMEDIATE CONCAT('DROP ', v_kind, ' IF EXISTS ', {qdb});
-  END LOOP;
-  CLOSE items;
-END"""
+        parts.append(drop("'VIEW'", "table_name", "views", "table_schema"))
+    return "; ".join(parts)
+
+
+def _gen(query: str, into: str) -> str:
+    """A shell line setting ``$into`` to the statements ``query`` generates (raw rows: no escaping),
+    failing the script when the query fails."""
+    return f"{into}=$(sq --raw -e {shlex.quote(query)})\n"
 
 
 def _capture(database: str, tag: str) -> str:
@@ -115,15 +122,22 @@ def _charset_of(database: str) -> str:
 
 
 def _create_like(database: str, model: str) -> str:
-    """SQL creating ``database`` with the character set and collation of ``model`` (when it exists)."""
-    return (f"SET @kompose_create = CONCAT('CREATE DATABASE ', {literal(ident(database))}, ({_charset_of(model)})); "
-            "EXECUTE IMMEDIATE @kompose_create")
+    """A query whose one row creates ``database`` with the character set and collation of ``model``
+    (when it exists)."""
+    return f"SELECT CONCAT('CREATE DATABASE ', {literal(ident(database))}, ({_charset_of(model)}), ';')"
+
+
+def _create_like_sh(database: str, model: str, drop_first: bool = True) -> str:
+    """Shell lines (re)creating ``database`` like ``model``."""
+    drop = f"DROP DATABASE IF EXISTS {ident(database)};" if drop_first else ""
+    return (_gen(_create_like(database, model), "create")
+            + f"printf '%s\\n%s\\n' {shlex.quote(drop)} \"$create\" | sq\n")
 
 
 def _moves(target: str, source: str, keep: str, hold: str | None) -> str:
-    """SQL setting @moves to the list of one RENAME TABLE statement: every table of ``target``
-    to ``hold`` (or ``keep``), every table of ``source`` to ``target``, and with ``hold`` the
-    first ones on from ``hold`` to ``keep`` (a rotation: ``source`` is ``keep``)."""
+    """A query whose one row is ONE RENAME TABLE statement (or empty: no tables): every table of
+    ``target`` to ``hold`` (or ``keep``), every table of ``source`` to ``target``, and with ``hold``
+    the first ones on from ``hold`` to ``keep`` (a rotation: ``source`` is ``keep``)."""
 
     def move(order: int, schema: str, frm: str, to: str) -> str:
         return (f"SELECT {order} AS o, table_name AS n, CONCAT({literal(ident(frm))}, '.`', "
@@ -134,15 +148,26 @@ def _moves(target: str, source: str, keep: str, hold: str | None) -> str:
     parts = [move(1, target, target, hold or keep), move(2, source, source, target)]
     if hold:
         parts.append(move(3, target, hold, keep))
-    return ("SET SESSION group_concat_max_len = 4294967295;;\n"
-            f"SELECT GROUP_CONCAT(m ORDER BY o, n SEPARATOR ', ') INTO @moves FROM ({' UNION ALL '.join(parts)}) AS moves;;\n")
+    return ("SET SESSION group_concat_max_len = 4294967295; "
+            "SELECT COALESCE(CONCAT('RENAME TABLE ', GROUP_CONCAT(m ORDER BY o, n SEPARATOR ', '), ';'), '') "
+            f"FROM ({' UNION ALL '.join(parts)}) AS moves")
 
 
-def _sql(*statements: str, check: str = "") -> str:
-    """Shell lines running ``statements`` in one session of the client, each ended by ``;;``
-    (compound statements hold ``;``); ``check``: the shell words that follow (``|| ...``)."""
-    body = "".join(statement.strip().rstrip(";") + ";;\n" for statement in statements)
-    return f"sq <<'KOMPOSE_SQL' {check}\nDELIMITER ;;\n{body}KOMPOSE_SQL\n"
+def _blocking_views(source: str, target: str) -> str:
+    """A query whose rows drop the views of ``target`` named like a table of ``source`` (they would
+    block the rename)."""
+    return (f"SELECT CONCAT('DROP VIEW ', {literal(ident(target) + '.')}, '`', REPLACE(v.table_name, '`', '``'), '`;') "
+            "FROM information_schema.views v JOIN information_schema.tables t ON t.table_name = v.table_name "
+            f"AND t.table_schema = {literal(source)} AND t.table_type IN ('BASE TABLE', 'SEQUENCE') "
+            f"WHERE v.table_schema = {literal(target)}")
+
+
+def _run(*variables: str, check: str = "") -> str:
+    """A shell line running the statements in ``$variables`` (generated by :func:`_gen`) in one
+    session of the client; ``check``: the shell words that follow (``|| ...``)."""
+    fmt = "\\n".join("%s" for _ in variables)
+    args = " ".join(f'"${v}"' for v in variables)
+    return f"printf '{fmt}\\n' {args} | sq{' ' + check if check else ''}\n"
 
 
 def _sh(conn: Connection, body: str) -> tuple[str, ...]:
@@ -153,8 +178,13 @@ def swap_script(conn: Connection, source: str, target: str, keep: str, hold: str
                 lock_wait: int = LOCK_WAIT_SECONDS) -> str:
     """The shell script swapping ``source``'s tables and objects into ``target``, ``target``'s
     into ``keep``. Import: source tmp, keep prev (made afresh), source dropped after. Rollback:
-    source and keep are prev, ``hold`` (tmp) is passed through within the same RENAME."""
-    lit = literal
+    source and keep are prev, ``hold`` (tmp) is passed through within the same RENAME.
+
+    Every statement that depends on what the databases hold (the drops, the RENAME TABLE) is
+    generated from information_schema by a query first and then run: no compound statement,
+    so the same script serves MariaDB and MySQL."""
+    room = hold or keep
+    lock = f"SET SESSION lock_wait_timeout = {int(lock_wait)};"
     return f"""d=$(mktemp -d /tmp/kompose-swap.XXXXXX)
 trap 'rm -rf "$d"' EXIT
 [ "$(sq -e {shlex.quote(_exists(source))})" = 1 ] || fail {shlex.quote(f"no database {source} to swap in")}
@@ -163,36 +193,14 @@ target_exists=$(sq -e {shlex.quote(_exists(target))})
 {_capture(source, "new")}if [ "$target_exists" = 1 ]; then
 {_capture(target, "old")}else
     : >"$d/old.triggers.sql"; : >"$d/old.programs.sql"; : >"$d/old.views.sql"
-{_sql(_create_like(target, source))}fi
+{_create_like_sh(target, source, drop_first=False)}fi
 # 2. room: {"the table rotation passes through " + hold if hold else keep + " is made afresh"}
-{_sql(f"DROP DATABASE IF EXISTS {ident(hold or keep)}", _create_like(hold or keep, target))}# 3. one session: triggers cannot move across schemas with their table, so they go (they were
-# captured), then ONE RENAME TABLE statement moves every table at once, atomically
-if ! sq <<'KOMPOSE_SQL'
-DELIMITER ;;
--- a session holding a table (an open transaction) makes the rename wait: not forever
-SET SESSION lock_wait_timeout = {int(lock_wait)};;
-{_drop_all(source, programs=False, views=False)};;
-{_drop_all(target, programs=False, views=False)};;
--- a view of the live database named like a table that comes in would block the rename
-BEGIN NOT ATOMIC
-  DECLARE done INT DEFAULT 0;
-  DECLARE v_name VARCHAR(64);
-  DECLARE items CURSOR FOR SELECT v.table_name FROM information_schema.views v
-    JOIN information_schema.tables t ON t.table_name = v.table_name AND t.table_schema = {lit(source)}
-      AND t.table_type IN ('BASE TABLE', 'SEQUENCE')
-    WHERE v.table_schema = {lit(target)};
-  DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
-  OPEN items;
-  drop_loop: LOOP
-    FETCH items INTO v_name;
-    IF done THEN LEAVE drop_loop; END IF;
-    EXECUTE IMMEDIATE CONCAT('DROP VIEW ', {lit(ident(target))}, '.`', REPLACE(v_name, '`', '``'), '`');
-  END LOOP;
-  CLOSE items;
-END;;
-{_moves(target, source, keep, hold)}SET @moves = COALESCE(CONCAT('RENAME TABLE ', @moves), 'DO 0');;
-EXECUTE IMMEDIATE @moves;;
-KOMPOSE_SQL
+{_create_like_sh(room, target)}# 3. one session: triggers cannot move across schemas with their table, so they go (they were
+# captured), then ONE RENAME TABLE statement moves every table at once, atomically; a session
+# holding a table (an open transaction) makes the rename wait: not forever
+lock={shlex.quote(lock)}
+{_gen(_drops(source, programs=False, views=False) + "; " + _drops(target, programs=False, views=False), "triggers")}# a view of the live database named like a table that comes in would block the rename
+{_gen(_blocking_views(source, target), "blocking")}{_gen(_moves(target, source, keep, hold), "rename")}if ! {_run("lock", "triggers", "blocking", "rename").strip()}
 then
     # nothing was renamed: the triggers go back where they were
     q {shlex.quote("--database=" + target)} --force <"$d/old.triggers.sql" >/dev/null 2>&1 || true
@@ -204,9 +212,11 @@ fi
 # 4. the objects: the new ones into {target}, the old ones into {keep}
 objects_failed() {{ fail {shlex.quote(f"the tables were swapped, but re-creating the triggers, routines, events "
                                       f"and views failed; db:rollback returns {target} to what it was")}; }}
-{_sql(_drop_all(target, triggers=False), _drop_all(keep, triggers=False), check="|| objects_failed")}( set -e
+objects=$(sq --raw -e {shlex.quote(_drops(target, triggers=False) + "; " + _drops(keep, triggers=False))}) || objects_failed
+{_run("objects", check="|| objects_failed")}( set -e
 {_load(target, "new")}{_load(keep, "old")}) || objects_failed
-{_sql(f"DROP DATABASE {ident(hold or source)}")}"""
+sq -e {shlex.quote(f"DROP DATABASE {ident(hold or source)}")}
+"""
 
 
 # Import: the restored temporary database becomes live, the live one the previous copy.
@@ -228,7 +238,7 @@ def create_temp_argv(conn: Connection, database: str | None = None) -> tuple[str
     """A fresh, empty ``database`` (default: the temporary one) with the live database's
     character set and collation."""
     tmp = database or temp_name(conn.database)
-    return _sh(conn, _sql(f"DROP DATABASE IF EXISTS {ident(tmp)}", _create_like(tmp, conn.database)))
+    return _sh(conn, _create_like_sh(tmp, conn.database))
 
 
 def drop_argv(conn: Connection, database: str, said: str = "") -> tuple[str, ...]:
@@ -240,14 +250,14 @@ fi
     return _sh(conn, body)
 
 
-def _cleanup(conn: Connection, dropped: str) -> tuple[str, ...]:
-    """Drop a leftover temporary database, saying what it was: with tables, an import stopped
-    before its swap (the live database is as it was); without, a swap stopped after its
+def _cleanup(conn: Connection, dropped: str, guess: bool = True) -> tuple[str, ...]:
+    """Drop a leftover temporary database, saying what it was (``guess``): with tables, an import
+    stopped before its swap (the live database is as it was); without, a swap stopped after its
     rename (the live database has the restored tables; its objects may be missing)."""
     db, tmp = conn.database, temp_name(conn.database)
     tables = f"SELECT count(*) FROM information_schema.tables WHERE table_schema = {literal(tmp)}"
     body = f"""if [ "$(sq -e {shlex.quote(_exists(tmp))})" = 1 ]; then
-    n=$(sq -e {shlex.quote(tables)})
+    n={"$(sq -e " + shlex.quote(tables) + ")" if guess else "1"}
     sq -e {shlex.quote(f"DROP DATABASE {ident(tmp)}")}
     if [ "$n" -gt 0 ]; then
         say {shlex.quote(dropped)}
@@ -266,7 +276,9 @@ def recover_argv(conn: Connection) -> tuple[str, ...]:
 
 
 def abandon_argv(conn: Connection) -> tuple[str, ...]:
-    return _cleanup(conn, f"dropped the temporary database {temp_name(conn.database)}")
+    """After a failed import, in the same run: what failed has said what it changed (a restore that
+    failed before its first table leaves an empty temporary database, which is no half swap)."""
+    return _cleanup(conn, f"dropped the temporary database {temp_name(conn.database)}", guess=False)
 
 
 def empty_argv(conn: Connection) -> tuple[str, ...]:
@@ -274,42 +286,18 @@ def empty_argv(conn: Connection) -> tuple[str, ...]:
     in one session (foreign key checks off); the database itself stays, with its character set,
     collation and the grants on it, so a user with rights on its tables alone can do this."""
     db = conn.database
-    tables = literal(db)
-    body = _sql(_drop_all(db), f"""BEGIN NOT ATOMIC
-  DECLARE done INT DEFAULT 0;
-  DECLARE v_kind, v_name VARCHAR(64);
-  DECLARE items CURSOR FOR SELECT IF(table_type = 'SEQUENCE', 'SEQUENCE', 'TABLE'), table_name
-    FROM information_schema.tables WHERE table_schema = {tables} AND table_type IN ('BASE TABLE', 'SEQUENCE');
-  DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
-  SET SESSION foreign_key_checks = 0;
-  OPEN items;
-  drop_loop: LOOP
-    FETCH items INTO v_kind, v_name;
-    IF done THEN LEAVE drop_loop; END IF;
-    EXECUTE IMMEDIATE CONCAT('DROP ', v_kind, ' IF EXISTS ', {literal(ident(db))}, '.`', REPLACE(v_name, '`', '``'),
-                             '`');
-  END LOOP;
-  CLOSE items;
-END""")
+    tables = (f"SELECT CONCAT('DROP ', IF(table_type = 'SEQUENCE', 'SEQUENCE', 'TABLE'), ' IF EXISTS ', "
+              f"{literal(ident(db) + '.')}, '`', REPLACE(table_name, '`', '``'), '`;') FROM information_schema.tables "
+              f"WHERE table_schema = {literal(db)} AND table_type IN ('BASE TABLE', 'SEQUENCE')")
+    body = (_gen(_drops(db), "objects") + _gen(tables, "tables")
+            + "fk='SET SESSION foreign_key_checks = 0;'\n" + _run("objects", "fk", "tables"))
     return _sh(conn, body + f"say {shlex.quote(f'emptied {db}: its tables, views, triggers, routines and events dropped')}\n")
 
 
-# One exact count per base table, "table<TAB>count" per line (the client's input, not a shell script).
-def row_counts_script(database: str) -> str:
-    return f"""DELIMITER ;;
-BEGIN NOT ATOMIC
-  DECLARE done INT DEFAULT 0;
-  DECLARE v_name VARCHAR(64);
-  DECLARE items CURSOR FOR SELECT table_name FROM information_schema.tables
-    WHERE table_schema = {literal(database)} AND table_type = 'BASE TABLE' ORDER BY table_name;
-  DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
-  OPEN items;
-  count_loop: LOOP
-    FETCH items INTO v_name;
-    IF done THEN LEAVE count_loop; END IF;
-    EXECUTE IMMEDIATE CONCAT('SELECT ', QUOTE(v_name), ', count(*) FROM ', {literal(ident(database))}, '.`',
-                             REPLACE(v_name, '`', '``'), '`');
-  END LOOP;
-  CLOSE items;
-END;;
-"""
+def row_counts_argv(conn: Connection, database: str) -> tuple[str, ...]:
+    """One exact count per base table of ``database``, ``table<TAB>count`` per line: the counting
+    statements generated from information_schema, then run in one session."""
+    query = (f"SELECT CONCAT('SELECT ', QUOTE(table_name), ', count(*) FROM ', {literal(ident(database) + '.')}, "
+             "'`', REPLACE(table_name, '`', '``'), '`;') FROM information_schema.tables "
+             f"WHERE table_schema = {literal(database)} AND table_type = 'BASE TABLE' ORDER BY table_name")
+    return _sh(conn, _gen(query, "counts") + _run("counts"))

@@ -151,9 +151,12 @@ def hook_prelude(variables, atomic: bool = False) -> bytes:
 def dump_argv(conn: Connection, database: str | None = None) -> tuple[str, ...]:
     """A consistent dump of one database to stdout: one snapshot (--single-transaction, no table
     locks), routines, triggers and events, BLOBs as hex, utf8mb4; no CREATE DATABASE / USE, so
-    it restores into any database (the temporary one)."""
+    it restores into any database (the temporary one). MySQL with GTIDs on (Debian's 9.7 is)
+    would write ``SET @@GLOBAL.GTID_PURGED``, which a restore into the same server refuses:
+    ``--set-gtid-purged=OFF`` (a copy of one database, not a replica's seed)."""
+    gtid = ("--set-gtid-purged=OFF",) if conn.flavour == "mysql" else ()
     return (conn.dump_tool, *conn.args(), "--single-transaction", "--skip-lock-tables", "--routines",
-            "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4",
+            "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4", *gtid,
             f"--max-allowed-packet={MAX_PACKET}", "--", database or conn.database)
 
 
