@@ -87,15 +87,22 @@ def start_detached(client, container_id: str, argv: Sequence[str], env: Mapping[
                                   environment=dict(env), tty=False)["Id"]
         api.exec_start(exec_id, detach=True)
     except Exception as exc:
-        # the SDK's errors, imported only now (as container_exec): `import docker` costs ≈ 0.3 s,
-        # more than the rest of a small import's swap
-        APIError, NotFound = engine_api.errors()
-        if isinstance(exc, NotFound):
-            raise DockerError(f"container {container_id[:12]} no longer exists") from None
-        if isinstance(exc, APIError):
-            raise DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}") from None
-        raise
+        error = _exec_error(exc, container_id)
+        if error is exc:
+            raise
+        raise error from None
     return exec_id
+
+
+def _exec_error(exc: Exception, container_id: str) -> Exception:
+    """The DockerError an exec's create or start failed with, else ``exc`` itself. The SDK's
+    error classes are imported only now: `import docker` costs more than a small export."""
+    APIError, NotFound = engine_api.errors()
+    if isinstance(exc, NotFound):
+        return DockerError(f"container {container_id[:12]} no longer exists")
+    if isinstance(exc, APIError):
+        return DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}")
+    return exc
 
 
 def container_exec(
@@ -126,13 +133,10 @@ def container_exec(
         )["Id"]
         stream = api.exec_start(exec_id, socket=True)
     except Exception as exc:
-        # the SDK's errors, imported only now: `import docker` costs more than a small export
-        APIError, NotFound = engine_api.errors()
-        if isinstance(exc, NotFound):
-            raise DockerError(f"container {container_id[:12]} no longer exists") from None
-        if isinstance(exc, APIError):
-            raise DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}") from None
-        raise
+        error = _exec_error(exc, container_id)
+        if error is exc:
+            raise
+        raise error from None
     sock: socket.socket = getattr(stream, "_sock", stream)
     if on_start:
         on_start(exec_id)
