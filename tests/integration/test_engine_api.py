@@ -50,6 +50,19 @@ def test_an_exec_streams_both_ways_through_the_hijacked_socket(pg_server):
     assert result.stderr == b"oops\n"
 
 
+def test_an_exec_in_a_container_that_is_gone_is_one_docker_error(docker_engine):
+    from kompose.errors import DockerError
+
+    client = LiteClient(SOCKET)
+    try:
+        for start in (lambda: docker_exec.container_exec(client, "0" * 64, ("true",), {}),
+                      lambda: docker_exec.start_detached(client, "0" * 64, ("true",), {})):
+            with pytest.raises(DockerError, match="container 000000000000 no longer exists"):
+                start()
+    finally:
+        client.close()
+
+
 def test_a_db_export_never_imports_the_docker_sdk(kroot, postgres_factory):
     server = postgres_factory(user="kompose", password="pw-lite-1", database="app")
     server.sql("CREATE TABLE t AS SELECT generate_series(1, 1000) AS id")
