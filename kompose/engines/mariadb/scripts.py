@@ -288,7 +288,9 @@ def _cleanup(conn: Connection, dropped: str, guess: bool = True) -> tuple[str, .
     ``<db>__kompose_old``: only the swap's RENAME moves tables into it, the same statement that
     makes the live tables the previous copy, so whatever it holds is the copy before that one."""
     db, tmp, old = conn.database, temp_name(conn.database), old_name(conn.database)
-    tables = f"SELECT count(*) FROM information_schema.tables WHERE table_schema = {literal(tmp)}"
+    # base tables only: the restored views stay behind in tmp when the rename took its tables
+    tables = (f"SELECT count(*) FROM information_schema.tables WHERE table_schema = {literal(tmp)} "
+              "AND table_type IN ('BASE TABLE', 'SEQUENCE')")
     body = f"""if [ "$(sq -e {shlex.quote(_exists(tmp))})" = 1 ]; then
     n={"$(sq -e " + shlex.quote(tables) + ")" if guess else "1"}
     sq -e {shlex.quote(f"DROP DATABASE {ident(tmp)}")}
