@@ -24,10 +24,12 @@ SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|PASSPHRASE|PRIVATE_KEY|API_KEY|\
 # secrets, but for the few restic settings that are plainly not
 _BACKEND_KEY = re.compile(r"(?:RESTIC|AWS|B2|AZURE|GOOGLE)_|ST_KEY$")
 _NOT_SECRET = frozenset({"RESTIC_COMPRESSION", "RESTIC_PACK_SIZE", "RESTIC_CACHE_DIR", "RESTIC_PROGRESS_FPS",
-                         "RESTIC_READ_CONCURRENCY", "RESTIC_HOST"})
-# the repository strings kompose hands to restic; a password in one (rest:https://user:pw@host/)
-# is masked in free text, the rest of the string is not a secret
-REPOSITORY_KEYS = ("KOMPOSE_REPOSITORIES",)
+                         "RESTIC_READ_CONCURRENCY", "RESTIC_HOST", "RESTIC_REPOSITORY", "RESTIC_REPOSITORY_FILE"})
+# the repository strings kompose hands to restic (and restic's own, which a .env written for restic
+# by hand may set to the same path); a password in one (rest:https://user:pw@host/) is masked in
+# free text, the rest of the string is not a secret: masked whole, a repository path that equals
+# RESTIC_REPOSITORY turned every line naming the repository into ***
+REPOSITORY_KEYS = ("KOMPOSE_REPOSITORIES", "RESTIC_REPOSITORY")
 _URL_PASSWORD = re.compile(r"://[^/@:\s]*:([^@/\s]+)@")
 MASK = "***"
 # secret values shorter than this are not masked inside free text (a one-letter
@@ -224,7 +226,7 @@ KNOWN_SETTINGS = frozenset({
     "KOMPOSE_SCHEDULE_GRACE", "KOMPOSE_SCHEDULE_DB_EXPORT", "KOMPOSE_SCHEDULE_DB_CLEANUP", "KOMPOSE_SCHEDULE_DB_DRILL",
     "KOMPOSE_SCHEDULE_DB_VERIFY", "KOMPOSE_LOCK_WAIT", "KOMPOSE_SWAP_LOCK_TIMEOUT", "KOMPOSE_METRICS_FILE",
     "KOMPOSE_NOTIFY", "KOMPOSE_NOTIFY_ON", "KOMPOSE_NOTIFY_TIMEOUT", "KOMPOSE_PING_URL", "KOMPOSE_REPOSITORIES",
-    "KOMPOSE_REPOSITORY_CHECK_SUBSET",
+    "KOMPOSE_REPOSITORY_CHECK_SUBSET", "KOMPOSE_TOOLS_IMAGE",
 })
 CHECKED_FAMILIES = ("KOMPOSE_HOOK_", "KOMPOSE_SCHEDULE_", "KOMPOSE_PING_URL_", "KOMPOSE_NOTIFY_", "KOMPOSE_REPOSITORY_",
                     "KOMPOSE_RESTIC_", "KOMPOSE_MARIADB_", "KOMPOSE_METRICS_")

@@ -19,7 +19,7 @@ from kompose.actions.common import own_plans, stack_engine
 from kompose.actions.common import RECOVER_WHAT, admin_for, sql
 from kompose.host import swap_mark
 from kompose.context import Context
-from kompose.errors import ConfigError, UsageError
+from kompose.errors import UsageError
 from kompose.repositories import restic
 from kompose.plan.steps import DumpInHelper, Exec, HELPER_MOUNT, Note, Remove, RemoveHelpers, RemoveStale, Rename, VerifyDump, WriteManifest
 from kompose.plan.model import StackPlan
@@ -39,7 +39,6 @@ def plan(ctx: Context, stack: Stack, fmt: str | None = None, compress: str | Non
     stack_plan = new_stack_plan(ctx, stack, "db:export", lock=True)
     engine, why = stack_engine(ctx, stack, stack_plan)
     if own := own_plans(engine):
-        _no_stream(stack_plan.env, engine)
         return own.export_plan(ctx, stack, stack_plan, engine, why, fmt, compress, transport_name)
     env = stack_plan.env
     fmt = fmt or env.get("KOMPOSE_EXPORT_FORMAT", "").strip() or "plain"
@@ -135,39 +134,20 @@ def _checks(engine, container, conn, via, hint, mark) -> list:
     return [ExportCheck(check, recover, engine.LEFTOVERS_LINE)]
 
 
-def _no_stream(env, engine) -> None:
-    if not restic.local_dumps(env):
-        raise ConfigError(f"{restic.LOCAL_DUMPS}=no: streaming into the repositories is done for PostgreSQL "
-                          f"only, not {engine.name}")
-
-
 def _stream_plan(stack: Stack, stack_plan: StackPlan, engine, conn, container, via, hint, final, hooks,
                  found, fmt: str, compression) -> StackPlan:
     """KOMPOSE_LOCAL_DUMPS=no: pg_dump's output streamed into each repository (StreamDump), checked
     in flight; no file in the dump directory (a host without room for one)."""
-    if not found:
-        raise ConfigError(f"{restic.LOCAL_DUMPS}=no needs repositories ({restic.SETTING}): the dump has nowhere "
-                          "else to go")
-    if fmt != "plain" or compression:
-        raise UsageError(f"{restic.LOCAL_DUMPS}=no streams plain, uncompressed dumps (restic compresses them, and "
-                         "deduplicates them only uncompressed); --format custom and --compress need a local dump")
-    from kompose.run.repository_steps import CopiesDone, RepositoryHooks, StreamDump
-
     what = f"pg_dump {conn.database} (plain, exec, streamed)"
-    hook_pairs = tuple(
-        RepositoryHooks(r.url, tuple(hooks.steps("pre_db_push", final.name, r.masked, dump_file=final.name)),
-                        tuple(hooks.steps("post_db_push", final.name, r.masked, dump_file=final.name)))
-        for r in found)
+    streamed = db_push.stream_steps(stack, stack_plan, conn.database, container, engine.dump_argv(conn, "plain", 0),
+                                    conn.exec_env(), final, hooks, found, what, fmt, compression)
     stack_plan.steps += [
         Note(f"database {conn.database} in container {container.name}: {container.reason}"),
         Note(f"{restic.LOCAL_DUMPS}=no: no local dump; the stream goes into {len(found)} repositor"
              f"{'y' if len(found) == 1 else 'ies'}, checked as it passes"),
         *_checks(engine, container, conn, via, hint, swap_mark.mark_path(stack_plan.dump_dir)),
         *hooks.steps("pre_db_export"),
-        StreamDump(container, engine.dump_argv(conn, "plain", 0), conn.exec_env(),
-                   tuple(r.url for r in found), stack_plan.dump_dir, final.name, stack.name, conn.database,
-                   what, hook_pairs),
-        CopiesDone(f"copy into the {len(found)} repositor{'y' if len(found) == 1 else 'ies'}"),
+        *streamed,
     ]
     stack_plan.post += hooks.steps("post_db_export", final.name, dump_file=final.name)
     return stack_plan

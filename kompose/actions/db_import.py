@@ -13,7 +13,7 @@ from kompose.context import Context
 from kompose.errors import DumpError
 from kompose.plan.steps import CheckChecksum, CheckDump, CheckRestored, Exec, Note, Sql, StartChecksum
 from kompose.plan.model import StackPlan
-from kompose.run.dump_needs import CheckDumpNeeds
+from kompose.run.dump_needs import CheckDumpNeeds, StartServerFacts
 from kompose.stacks import Stack
 
 
@@ -58,7 +58,7 @@ def check_origin(path: Path, database: str, allow_other: bool) -> None:
 
 
 def restored_check(engine, container, conn, database: str, path: Path, fmt: str,
-                   counts: bool = False, via=None) -> list[CheckRestored]:
+                   counts: bool = False, via=None, opened_early: bool = False) -> list[CheckRestored]:
     """Check, after the restore into ``database``, that it holds every table the dump has data for
     (PostgreSQL: the engine whose plain dumps stream through the guard). With ``via`` (kompose's
     admin connection) the check runs there, and the ANALYZE before the swap follows it in the same
@@ -68,20 +68,26 @@ def restored_check(engine, container, conn, database: str, path: Path, fmt: str,
         return []
     run_as = via or conn
     return [CheckRestored(container, database, engine.script_argv(run_as, database, ()), run_as.exec_env(), path,
-                          fmt, counts, **dict(analyze))]
+                          fmt, counts, **dict(analyze), opened_early=opened_early)]
 
 
-def drop_old(engine, container, conn, via) -> list[Sql]:
+def drop_old(engine, container, conn, via) -> tuple[str, str, list[Sql]]:
     """After the swap: the copy the last import kept goes, in the background (its DROP DATABASE forces
     a checkpoint that writes out the whole restored database: the import is done once the new one
-    is live). Optional: a drop that fails or does not finish leaves it to the next RECOVER."""
+    is live). Optional: a drop that fails or does not finish leaves it to the next RECOVER.
+
+    (the lines that end the swap's script and start the drop from its session, what the swap's
+    description adds, []) — or, for a client that cannot start it, ("", "", [a detached exec])."""
     old, statements = engine.drop_old(conn)
     if not statements:
-        return []
-    return [Sql(container, engine.admin_database, "".join(f"{statement};\n" for statement in statements), (),
-                via.exec_env(), f"drop {old}, the copy the last import kept, in the background (the new "
-                f"database is live; the next command drops it if this does not finish)",
-                engine.commands_argv(via, engine.admin_database, statements), optional=True, background=True)]
+        return "", "", []
+    argv = engine.commands_argv(via, engine.admin_database, statements)
+    what = (f"drop {old}, the copy the last import kept, in the background (the new database is live; the next "
+            f"command drops it if this does not finish)")
+    if launch := engine.detach_from_script(argv):
+        return launch, f"; then, from the same session: {what}", []
+    return "", "", [Sql(container, engine.admin_database, "".join(f"{statement};\n" for statement in statements), (),
+                        via.exec_env(), what, argv, optional=True, background=True)]
 
 
 def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = False,
@@ -124,10 +130,12 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         # runs and must match before the swap; --in-place drops the live database, so it checks first
         CheckChecksum(path, force) if in_place else StartChecksum(path),
         CheckDump(path, fmt, compression),
-        version_check(engine, container, conn, path, fmt, compression),
     ]
     pre_hooks = hooks.steps("pre_db_import", str(path), dump_file=str(path))
     create_what = f"create the temporary database {tmp} (encoding, locale provider and locale of {conn.database})"
+    check_version = version_check(engine, container, conn, path, fmt, compression)
+    if in_place or pre_hooks:
+        steps.append(check_version)
     if in_place:
         steps += [
             # before anything changes: kompose's admin connection works and has what it needs
@@ -143,8 +151,11 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
                   admin(engine.CREATE_TEMP, create_what)]
     else:
         # before anything changes: the rights, then the leftovers, then the temporary database: one session
-        steps.append(checked_and_recovered(engine, container, conn, via, hint, "db:import", mark,
-                                           engine.CREATE_TEMP, create_what))
+        # of the admin connection; the server's facts (DB_USER's session) are asked meanwhile
+        steps += [StartServerFacts(container, check_version.argv, check_version.env),
+                  checked_and_recovered(engine, container, conn, via, hint, "db:import", mark,
+                                        engine.CREATE_TEMP, create_what),
+                  check_version]
     if in_place:
         # also after a failed restore: the database is empty or partial, but keeps its own settings
         put_back = admin(engine.IN_PLACE_PROPERTIES, PUT_BACK_WHAT % conn.database)
@@ -164,6 +175,13 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
         ]
         stack_plan.on_failure.append(put_back)
     else:
+        launch_drop, drop_what, drop_step = drop_old(engine, container, conn, via)
+        # a bash hook that checks or scrubs the restored copy needs to know where it is:
+        # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
+        pre_swap = hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
+                               database=tmp, dump_file=str(path))
+        checks = restored_check(engine, container, conn, tmp, path, fmt, via=via, opened_early=True)
+        early_swap = bool(checks) and not pre_swap  # its session opens while the check runs (restore_checks)
         steps += [
             Exec(container, engine.restore_argv(conn, tmp, fmt, no_owner), conn.exec_env(), stdin_file=path,
                  what=f"restore {path.name} into {tmp}", host_codec=compression,
@@ -171,17 +189,15 @@ def plan(ctx: Context, stack: Stack, dump: str | None = None, in_place: bool = F
             CheckChecksum(path, force, started=True),
             # what the dump promised is in the temporary database, before anything is swapped
             # then ANALYZE, in the same session of the admin connection
-            *(restored_check(engine, container, conn, tmp, path, fmt, via=via)
-              or [admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp)]),
-            # a bash hook that checks or scrubs the restored copy needs to know where it is:
-            # docker exec "$KOMPOSE_DB_CONTAINER" psql -d "$KOMPOSE_DB" …
-            *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
-                         database=tmp, dump_file=str(path)),
-            admin(engine.SWAP,
+            *(checks or [admin(engine.ANALYZE, ANALYZE_WHAT % tmp, database=tmp)]),
+            *pre_swap,
+            admin(engine.SWAP + launch_drop,
                   f"swap: {conn.database} -> {engine.prev_name(conn.database)}, {tmp} -> {conn.database} "
                   f"(its owner, connection limit, ACL, comment and settings first; the copy the last import kept "
-                  f"stays until the new one is live)", mark=mark, closes=True),
-            *drop_old(engine, container, conn, via),
+                  f"stays until the new one is live){drop_what}"
+                  + ("; its psql session opened while the check runs, the script sent now" if early_swap else ""),
+                  mark=mark, closes=True, opened_early=early_swap),
+            *drop_step,
         ]
         # the reopen first, on its own: it must happen even when the drop cannot
         stack_plan.on_failure += [

@@ -50,6 +50,31 @@ def copy_steps(stack: Stack, hooks: HookFinder, dump: Path, database: str,
     return steps
 
 
+def stream_steps(stack: Stack, stack_plan: StackPlan, database: str, container, argv, exec_env, final: Path,
+                 hooks: HookFinder, found: tuple[restic.Repository, ...], what: str, fmt: str = "plain",
+                 compression=None) -> list[Step]:
+    """KOMPOSE_LOCAL_DUMPS=no: the dump tool's output (pg_dump, mariadb-dump, mysqldump) streamed into
+    each repository (StreamDump), checked in flight, then CopiesDone; no file in the dump directory.
+    Refused before anything runs without repositories, and for a dump that is not plain and uncompressed."""
+    if not found:
+        raise ConfigError(f"{restic.LOCAL_DUMPS}=no needs repositories ({restic.SETTING}): the dump has nowhere "
+                          "else to go")
+    if fmt != "plain" or compression:
+        raise UsageError(f"{restic.LOCAL_DUMPS}=no streams plain, uncompressed dumps (restic compresses them, and "
+                         "deduplicates them only uncompressed); --format custom and --compress need a local dump")
+    from kompose.run.repository_steps import CopiesDone, RepositoryHooks, StreamDump
+
+    hook_pairs = tuple(
+        RepositoryHooks(r.url, tuple(hooks.steps("pre_db_push", final.name, r.masked, dump_file=final.name)),
+                        tuple(hooks.steps("post_db_push", final.name, r.masked, dump_file=final.name)))
+        for r in found)
+    return [
+        StreamDump(container, tuple(argv), exec_env, tuple(r.url for r in found), stack_plan.dump_dir, final.name,
+                   stack.name, database, what, hook_pairs),
+        CopiesDone(f"copy into the {len(found)} repositor{'y' if len(found) == 1 else 'ies'}"),
+    ]
+
+
 def newest_verified(directory: Path, database: str) -> Path:
     """The newest dump whose manifest says it was verified. Raises DumpError when there is none."""
     existing = dumps.list_dumps(directory, database)

@@ -86,6 +86,24 @@ def export_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
     final = dumps.dump_path(stack_plan.dump_dir, conn.database, "plain", datetime.now(), codec)
     partial = final.with_name(final.name + dumps.PARTIAL_SUFFIX)
     env["KOMPOSE_DUMP_FILE"] = str(final)
+    from kompose.repositories import restic
+
+    if not restic.local_dumps(env):  # KOMPOSE_LOCAL_DUMPS=no: the dump streamed into the repositories
+        streamed = db_push.stream_steps(stack, stack_plan, conn.database, container, mariadb.dump_argv(conn),
+                                        conn.exec_env(), final, hooks, found,
+                                        f"{conn.dump_tool} {conn.database} (plain, exec, streamed)", "plain",
+                                        compression)
+        stack_plan.steps += [
+            *_notes(conn, container, engine, why),
+            *notes,
+            Note(f"{restic.LOCAL_DUMPS}=no: no local dump; the stream goes into {len(found)} repositor"
+                 f"{'y' if len(found) == 1 else 'ies'}, checked as it passes"),
+            _exec(container, conn, mariadb.recover_argv(conn), RECOVER_WHAT),
+            *hooks.steps("pre_db_export"),
+            *streamed,
+        ]
+        stack_plan.post += hooks.steps("post_db_export", final.name, dump_file=final.name)
+        return stack_plan
     what = f"{conn.dump_tool} {conn.database} (plain{', ' + str(compression) if compression else ''}, exec)"
     stack_plan.steps += [
         *_notes(conn, container, engine, why),

@@ -247,6 +247,10 @@ class EngineAPI:
     def exec_start(self, exec_id: str, detach: bool = False, tty: bool = False, stream: bool = False,
                    socket: bool = False, demux: bool = False):  # noqa: A002 - the SDK's names
         """With ``socket``: the hijacked connection (a socket.socket) carrying the exec's streams."""
+        if detach and not socket and not stream:
+            # the exec runs on in the engine; the answer is an empty 200 (the import's detached drop)
+            self._call("POST", f"/exec/{quote(exec_id, safe='')}/start", {"Detach": True, "Tty": tty})
+            return b""
         if not socket or detach:
             return getattr(self._fallback().api, "exec_start")(exec_id, detach=detach, tty=tty, stream=stream,
                                                                socket=socket, demux=demux)

@@ -62,8 +62,14 @@ def _read_frames(
 
 
 def _write_all(handle: BinaryIO, data: bytes) -> None:
-    """Write all of ``data``: a raw file may take less than asked (a disk filling up)."""
-    view = memoryview(data)
+    """Write all of ``data``: a raw file may take less than asked (a disk filling up).
+    The chunk itself goes first (a Sink counts rows in it: a memoryview would cost it a copy)."""
+    count = handle.write(data)
+    if count == len(data):
+        return
+    if not count:
+        raise OSError(f"a write of {len(data)} bytes wrote nothing")
+    view = memoryview(data)[count:]
     while view:
         count = handle.write(view)
         if not count:  # never for a regular file, but a loop must not spin
@@ -75,17 +81,20 @@ def start_detached(client, container_id: str, argv: Sequence[str], env: Mapping[
     """Start ``argv`` in a container and return at once (no stdin, its output discarded): the
     program runs to its end whatever kompose does meanwhile. Returns the exec id. Raises
     DockerError when the engine or the container is gone."""
-    from docker.errors import APIError, NotFound
-
     api = client.api
     try:
         exec_id = api.exec_create(container_id, list(argv), stdin=False, stdout=False, stderr=False,
                                   environment=dict(env), tty=False)["Id"]
         api.exec_start(exec_id, detach=True)
-    except NotFound:
-        raise DockerError(f"container {container_id[:12]} no longer exists") from None
-    except APIError as exc:
-        raise DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}") from None
+    except Exception as exc:
+        # the SDK's errors, imported only now (as container_exec): `import docker` costs ≈ 0.3 s,
+        # more than the rest of a small import's swap
+        APIError, NotFound = engine_api.errors()
+        if isinstance(exc, NotFound):
+            raise DockerError(f"container {container_id[:12]} no longer exists") from None
+        if isinstance(exc, APIError):
+            raise DockerError(f"cannot exec in container {container_id[:12]}: {exc.explanation or exc}") from None
+        raise
     return exec_id
 
 

@@ -289,6 +289,23 @@ class Source:
                 self._consumed = done
         return chunk
 
+    def readinto(self, buffer) -> int:
+        """read() into ``buffer`` (a bytearray reused by the caller: no fresh MiB, and no page
+        faults, per read); the count, 0 at the end (or after bad compressed data, like read())."""
+        if self._error:
+            return 0
+        try:
+            count = self._stream.readinto(buffer) or 0
+        except (OSError, EOFError, zlib.error) as exc:
+            self._error = f"{Path(self.name).name} cannot be decompressed: {exc}"
+            return 0
+        if self._on_progress is not None:
+            done = self.consumed()
+            if done > self._consumed:
+                self._on_progress(done - self._consumed)
+                self._consumed = done
+        return count
+
     def close(self) -> None:
         """Raises DumpError when the data could not be decompressed completely."""
         for stream in (self._stream, self._raw):

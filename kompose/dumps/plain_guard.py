@@ -40,6 +40,8 @@ class GuardedSource:
         self.error: Refused | None = None
         self._done = False
         self._pending: deque = deque()
+        self._buffers = [bytearray(), bytearray()]
+        self._turn = 0
         # psql 13.22/14.19/15.14/16.10/17.6+ in restrict mode runs no meta-command but
         # \unrestrict <key>: whatever this lexer might miss, psql itself refuses
         self._prelude = f"\\restrict {restrict_key}\n".encode() if restrict_key else b""
@@ -55,7 +57,11 @@ class GuardedSource:
 
     def read(self, size: int = 1 << 20):
         """The next piece psql may be given: bytes, or a memoryview of the dump's own bytes (COPY
-        data passes without a copy); empty at the end, or once a line was refused."""
+        data passes without a copy); empty at the end, or once a line was refused.
+
+        The dump is read into two buffers in turn (a fresh MiB per read cost the kernel a page
+        fault per 4 KiB): a piece stays valid until read() is called twice more. Send each piece
+        before asking for the next one, as the exec's input pump does; never collect them."""
         if self._prelude:
             prelude, self._prelude = self._prelude, b""
             return prelude
@@ -66,11 +72,17 @@ class GuardedSource:
                     return piece
             if self._done:
                 break
-            chunk = self._source.read(size)
+            if len(self._buffers[self._turn]) != size:
+                self._buffers[self._turn] = bytearray(size)
+            buffer = self._buffers[self._turn]
+            self._turn ^= 1
+            count = self._source.readinto(buffer)
             try:
-                if not chunk:
+                if not count:
                     self._done = True
                     return self.scanner.end()
+                # a short read (the last one) is copied out: the scanner reads a whole buffer in place
+                chunk = buffer if count == size else bytes(memoryview(buffer)[:count])
                 self._pending.extend(self.scanner.feed_pieces(chunk))
             except Refused as exc:
                 self.error = exc

@@ -72,6 +72,29 @@ _COPY_TARGET = re.compile(
     rb"""(?:\s*\.\s*(?:"(?:[^"]|"")*"|[A-Za-z\x80-\xff_][A-Za-z\x80-\xff_0-9$]*))?)""",
     re.I,
 )
+_REPLACE_FROM = 64 << 10  # stretches of COPY data at least this long may be counted by replace
+_LONG_ROW = 40  # bytes a row: from this length on, replace counts faster than count
+_PROBES = 16  # backslashes looked at one by one before _find_dot_line hands over to bytes.find
+
+
+def _find_dot_line(buf, start: int) -> int:
+    """``buf.find(b"\\n\\\\.", start)``: where a line starting with ``\\.`` begins, less its newline.
+
+    COPY data is mostly free of backslashes (pg_dump escapes one as ``\\\\`` and writes NULL as
+    ``\\N``), and ``find`` of a single byte is memchr, many times faster than a search for three
+    bytes: the backslashes are looked at one by one, and after _PROBES of them that start no
+    ``\\.`` line (a table full of NULLs or escapes) the rest of the block goes to ``find``.
+    """
+    probe = buf.find(b"\\", start + 1)
+    for _ in range(_PROBES):
+        if probe < 0:
+            return -1
+        if buf[probe - 1] == 10 and buf[probe + 1:probe + 2] == b".":
+            return probe - 1
+        probe = buf.find(b"\\", probe + 1)
+    return -1 if probe < 0 else buf.find(b"\n\\.", probe - 1)
+
+
 class Scanner:
     """Feed a plain dump's bytes in any chunks; ``feed`` returns what psql may be given.
 
@@ -98,6 +121,7 @@ class Scanner:
         self._drop_statement = False  # the statement is neutralised: its text is not passed on
         self._copy: str | None = None  # the table whose COPY data follows
         self._copy_pending: str | None = None  # a COPY … FROM stdin whose ';' was seen on this line
+        self._long_rows = False  # the COPY data read last had long rows (_newlines)
         self.disabled = False  # not a plain dump (a custom archive, gzip bytes): counting stops
 
     # ------------------------------------------------------------ streaming
@@ -110,8 +134,10 @@ class Scanner:
         without a copy), for a consumer that writes them one by one."""
         if self.disabled:
             return [data]
-        if not isinstance(data, bytes):
-            data = bytes(data)  # a memoryview from the exec stream
+        if not isinstance(data, (bytes, bytearray)):
+            # a memoryview: copied once. A bytearray (the pipe copier's block, the guard's buffers)
+            # is read in place; COPY data is passed on as views of it, valid until its owner reuses it
+            data = bytes(data)
         if not self._line_no and not self._carry and (data[:5] == b"PGDMP" or data[:2] == b"\x1f\x8b"):
             self.disabled = True
             return [data]
@@ -154,13 +180,14 @@ class Scanner:
                     continue
             newline = buf.find(b"\n", pos)
             if newline < 0:
-                self._carry = buf[pos:]
+                self._carry = bytes(buf[pos:])
                 if len(self._carry) > LINE_LIMIT:
                     raise Refused(f"{self.name} has a line over {LINE_LIMIT >> 20} MiB outside COPY data: "
                                   "not a pg_dump file kompose restores")
                 break
             self._line_no += 1
-            produced = self._sql_line(buf[pos:newline + 1])
+            line = buf[pos:newline + 1]
+            produced = self._sql_line(line if type(line) is bytes else bytes(line))
             if self.rewrite and produced:
                 out.append(produced)
             pos = newline + 1
@@ -191,7 +218,7 @@ class Scanner:
         if buf.startswith((b"\\.\n", b"\\.\r\n"), pos):
             end = pos
         else:
-            found = buf.find(b"\n\\.", pos)
+            found = _find_dot_line(buf, pos)
             while found >= 0:
                 after = buf[found + 3: found + 5]
                 if after[:1] == b"\n" or after == b"\r\n":
@@ -199,25 +226,25 @@ class Scanner:
                     break
                 if len(after) < 2 and found + 3 + len(after) >= len(buf):
                     break  # the line may go on in the next chunk
-                found = buf.find(b"\n\\.", found + 1)
+                found = _find_dot_line(buf, found + 1)
         if end < 0:
             last = buf.rfind(b"\n", pos)
             if last < 0 or (found >= 0 and last < found + 1):
                 cut = found + 1 if found >= 0 else pos
-                lines = buf.count(b"\n", pos, cut)
+                lines = self._newlines(buf, pos, cut)
                 self.scan.rows[table] = self.scan.rows.get(table, 0) + lines
                 if self.rewrite:
                     out.append(buf[pos:cut])
-                self._carry = buf[cut:]
+                self._carry = bytes(buf[cut:])
                 return -1
-            lines = buf.count(b"\n", pos, last + 1)
+            lines = self._newlines(buf, pos, last + 1)
             self.scan.rows[table] = self.scan.rows.get(table, 0) + lines
             self._line_no += lines
             if self.rewrite:
                 out.append(memoryview(buf)[pos:last + 1])
-            self._carry = buf[last + 1:]
+            self._carry = bytes(buf[last + 1:])
             return -1
-        lines = buf.count(b"\n", pos, end)
+        lines = self._newlines(buf, pos, end)
         self.scan.rows[table] = self.scan.rows.get(table, 0) + lines
         stop = buf.index(b"\n", end) + 1
         self._line_no += lines + 1
@@ -225,6 +252,28 @@ class Scanner:
             out.append(memoryview(buf)[pos:stop])
         self._copy = None
         return stop
+
+    def _newlines(self, buf, start: int, end: int) -> int:
+        """``buf.count(b"\\n", start, end)``, the rows of a stretch of COPY data.
+
+        ``count`` of one byte looks at every byte in turn (≈ 2 GB/s here); ``replace`` of the
+        newlines by nothing finds them with memchr, ≈ 2.5 × faster when rows are long (pgbench's
+        are 97 bytes) but slower when they are short (≈ 10 ns a row): the stretch before says which.
+        ``replace`` goes over the whole buffer (a slice would copy it), what lies outside
+        [start, end) is counted and taken off.
+        """
+        size = end - start
+        if size < _REPLACE_FROM or not self._long_rows or size < len(buf) - size:
+            count = buf.count(b"\n", start, end)
+        else:
+            count = len(buf) - len(buf.replace(b"\n", b""))
+            if start:
+                count -= buf.count(b"\n", 0, start)
+            if end < len(buf):
+                count -= buf.count(b"\n", end)
+        if size >= _REPLACE_FROM:
+            self._long_rows = size >= _LONG_ROW * count
+        return count
 
     # ------------------------------------------------------------ SQL lines
 

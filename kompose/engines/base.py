@@ -104,6 +104,12 @@ class Engine:
         without kompose waiting for them (commands_argv); ("", ()) when the SWAP script drops it itself."""
         return "", ()
 
+    def detach_from_script(self, argv: tuple[str, ...]) -> str:
+        """Lines that end a script of ``script_argv``: start ``argv`` in the container, detached (its
+        output discarded, not waited for), without failing the script; "" when the client cannot
+        (the plan then starts it as a detached exec of its own)."""
+        return ""
+
     def commands_argv(self, conn, database: str, commands: tuple[str, ...]) -> tuple[str, ...]:
         """The engine's client running ``commands`` in one session, with no stdin (a detached exec)."""
         raise NotImplementedError

@@ -115,8 +115,9 @@ class _PipeCopier:
     write-back early so the final fsync finds little left. When the file cannot be written,
     the copier closes the pipe, pg_dump fails, and ``error`` says why.
 
-    ``tap``: called with every block written (bytes), in the copier's thread, so whatever the
-    caller learns from the bytes (a plain dump's row counts) costs no second read of the file.
+    ``tap``: called with every block written (a bytearray the copier reuses for the next block,
+    or bytes for the last one), in the copier's thread, so whatever the caller learns from the
+    bytes (a plain dump's row counts) costs no second read of the file and no copy of it.
     A tap that raises is dropped (``tap_failed``); the copy goes on.
     """
 
@@ -211,7 +212,9 @@ class _PipeCopier:
         self.size += length
         if self.tap is not None:
             try:
-                self.tap(bytes(chunk))
+                # the block itself (no copy of a MiB per block): the tap must not keep it, the next
+                # read overwrites it; the last, partial block as bytes
+                self.tap(view.obj if length == len(view.obj) else bytes(chunk))
             except Exception:  # noqa: BLE001 - what the tap learns is optional; the dump is not
                 self.tap, self.tap_failed = None, True
         if self.size - flushed >= WRITEBACK_EVERY:

@@ -387,18 +387,20 @@ def spawn_filter(argv: Sequence[str], stdin, stdout, stderr, what: str) -> subpr
 class Streaming:
     """A host program whose stdin or stdout is a pipe kompose streams through (restic backup --stdin,
     restic dump), in a session of its own (a killed kompose does not take it down by signal: what it
-    leaves is the caller's design), stderr kept in a temporary file for the one-line reason."""
+    leaves is the caller's design), stderr kept in a temporary file for the one-line reason.
+    ``into``: a file descriptor its stdout is written to directly (restic dump into a partial file)."""
 
     def __init__(self, argv: Sequence[str], what: str, env: Mapping[str, str] | None = None, cwd: Path | None = None,
-                 stdin: bool = False, stdout: bool = False):
+                 stdin: bool = False, stdout: bool = False, into: int | None = None):
         import tempfile
 
         self.what = what
         self._errors = tempfile.TemporaryFile()
-        self._output = None if stdout else tempfile.TemporaryFile()
+        self._output = None if stdout or into is not None else tempfile.TemporaryFile()
+        target = PIPE if stdout else into if into is not None else self._output
         try:
             self.proc = subprocess.Popen(
-                list(argv), stdin=PIPE if stdin else DEVNULL, stdout=PIPE if stdout else self._output,
+                list(argv), stdin=PIPE if stdin else DEVNULL, stdout=target,
                 stderr=self._errors, start_new_session=True, env=dict(env) if env is not None else None, cwd=cwd,
             )
         except OSError as exc:

@@ -153,7 +153,8 @@ def _check_restored(step: CheckRestored) -> tuple[str, str]:
     what = "every table of its COPY blocks" if step.format == "plain" else "every TABLE DATA entry of its archive"
     rows = ", each with the rows the dump holds (and its manifest records)" if step.counts else ""
     then = f"; then, in the same session: {step.then_what}" if step.then_what else ""
-    return "check", f"{step.container.name}: {step.database} holds {what} ({step.dump.name}){rows}{then}"
+    early = " (its psql session opened while the restore runs, the script sent now)" if step.opened_early else ""
+    return "check", f"{step.container.name}: {step.database} holds {what} ({step.dump.name}){rows}{then}{early}"
 
 
 @describe.register

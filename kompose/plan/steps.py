@@ -151,6 +151,9 @@ class Sql:
     # script as --command arguments, ``script`` is what the plan shows); for work after the last
     # step that matters, which the next command's RECOVER finishes when it did not
     background: bool = False
+    # its psql is started (and connects) while the step before it runs, and gets the script when
+    # this step runs (the swap after the restored-table check, no hook between)
+    opened_early: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,9 @@ class CheckRestored:
     # a script of the same session run after the check (the ANALYZE before the swap), and what it does
     then: str = ""
     then_what: str = ""
+    # its psql session is started (and connects) when the restore before it starts, and waits for
+    # the script until this step runs: the exec's start and the connection are off the critical path
+    opened_early: bool = False
 
 
 @dataclass(frozen=True)

@@ -40,24 +40,21 @@ class Client:
             for line in result.stderr.splitlines():
                 self.sink(line)
         if result.exit_code != 0:
-            raise RepositoryError(
-                f"repository {self.repository}: {what} failed: {restic.reason(result.stderr or result.stdout)}"
-            )
+            raise _error(self.repository, what, result)
         return result.stdout
 
     def start(self, argv: Sequence[str], stdin: bool = False, stdout: bool = False,
-              cwd: Path | None = None) -> processes.Streaming:
-        """Start restic (with a pipe kompose streams through: its stdin or its stdout, when asked)."""
+              cwd: Path | None = None, into: int | None = None) -> processes.Streaming:
+        """Start restic (with a pipe kompose streams through: its stdin or its stdout, when asked;
+        ``into``: a file descriptor its stdout writes to)."""
         return processes.Streaming([restic.program(), *argv[1:]], f"restic {argv[1]}", env=self.env,
-                                   cwd=cwd or self.cwd, stdin=stdin, stdout=stdout)
+                                   cwd=cwd or self.cwd, stdin=stdin, stdout=stdout, into=into)
 
     def finish(self, process: processes.Streaming, what: str) -> str:
         """Wait for a started restic; its stdout (when not a pipe). Raises RepositoryError when it failed."""
         result = process.wait()
         if result.exit_code != 0:
-            raise RepositoryError(
-                f"repository {self.repository}: {what} failed: {restic.reason(result.stderr or result.stdout)}"
-            )
+            raise _error(self.repository, what, result)
         return result.stdout
 
     def snapshots(self, tags: Sequence[str], *more: Sequence[str]) -> list[restic.Snapshot]:
@@ -74,6 +71,12 @@ class Client:
     def copies(self, stack: str, database: str) -> list[restic.Snapshot]:
         """The copies kompose counts (a streamed one paired with its manifest snapshot), oldest first."""
         return restic.with_manifests(self.everything(stack, database))
+
+
+def _error(repository: Repository, what: str, result) -> RepositoryError:
+    output = result.stderr or result.stdout
+    kind = restic.LockedError if restic.locked(output) else RepositoryError
+    return kind(f"repository {repository}: {what} failed: {restic.reason(output)}")
 
 
 def newest_copy(env: Mapping[str, str], cwd: Path, urls: Sequence[str], stack: str, database: str,

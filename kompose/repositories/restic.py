@@ -41,6 +41,19 @@ class RepositoryError(KomposeError):
     """A restic call failed: the message names the repository (masked) and restic's reason."""
 
 
+class LockedError(RepositoryError):
+    """restic could not lock the repository: another restic holds a lock, or a killed one left it
+    (stale: ``restic unlock`` removes those, and only those)."""
+
+
+LOCKED = "is already locked"
+
+
+def locked(output: str) -> bool:
+    """Whether restic failed because the repository is locked (by a live restic or a stale lock)."""
+    return LOCKED in output
+
+
 @dataclass(frozen=True)
 class Repository:
     """One restic repository string, as configured. ``str()`` is the masked form."""
@@ -325,4 +338,7 @@ def reason(output: str) -> str:
     for line in reversed(lines):
         if line.startswith("Fatal:"):
             return line[len("Fatal:"):].strip()
+    for line in lines:  # its last line is only "the `unlock` command can be used to remove stale locks"
+        if LOCKED in line:
+            return line.removeprefix("unable to create lock in backend: ")
     return lines[-1] if lines else "no output"

@@ -10,6 +10,7 @@ what the restore guard (dumps/plain_sql) needs for the Exec step's ``settings_ar
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,26 +145,75 @@ class RestoreFacts:
     settings: frozenset[str] = frozenset()
 
 
+def _ask_facts(run, container: Container, argv: tuple[str, ...], env) -> RestoreFacts:
+    result = docker_exec.container_exec(run.ctx.docker(), container.id, argv, dict(env),
+                                        stdin=io.BytesIO(RESTORE_FACTS.encode()))
+    client, server, settings = "", None, set()
+    for line in result.stdout.decode("utf-8", "replace").splitlines():
+        kind, _, value = line.partition("\t")
+        if kind.startswith("client ") and not value:
+            client = kind[len("client "):].strip()
+        elif kind == "server" and value.strip().isdigit():
+            server = int(value.strip())
+        elif kind == "setting" and value.strip():
+            settings.add(value.strip().lower())
+    return RestoreFacts(result.exit_code, result.stderr, client, server, frozenset(settings))
+
+
 def server_facts(run, container: Container, argv: tuple[str, ...], env) -> RestoreFacts:
     """The server's version and parameter names and the container's psql version, from one psql
     session with ``argv`` (a psql reading a script on the maintenance database); asked once per run
-    and container: the version check, the guard's settings and its restrict mode share it."""
+    and container: the version check, the guard's settings and its restrict mode share it. When a
+    StartServerFacts asked already, its answer is awaited (and its error raised here)."""
     cache = run.__dict__.setdefault("_restore_facts", {})
     key = (container.id, tuple(argv), tuple(env))
-    if key not in cache:
-        result = docker_exec.container_exec(run.ctx.docker(), container.id, argv, dict(env),
-                                            stdin=io.BytesIO(RESTORE_FACTS.encode()))
-        client, server, settings = "", None, set()
-        for line in result.stdout.decode("utf-8", "replace").splitlines():
-            kind, _, value = line.partition("\t")
-            if kind.startswith("client ") and not value:
-                client = kind[len("client "):].strip()
-            elif kind == "server" and value.strip().isdigit():
-                server = int(value.strip())
-            elif kind == "setting" and value.strip():
-                settings.add(value.strip().lower())
-        cache[key] = RestoreFacts(result.exit_code, result.stderr, client, server, frozenset(settings))
+    found = cache.get(key)
+    if isinstance(found, tuple):  # asked in the background (StartServerFacts)
+        thread, answer = found
+        thread.join()
+        del cache[key]
+        if "error" in answer:
+            raise answer["error"]
+        cache[key] = answer["facts"]
+    elif found is None:
+        cache[key] = _ask_facts(run, container, argv, env)
     return cache[key]
+
+
+@dataclass(frozen=True)
+class StartServerFacts:
+    """Ask the server's version and parameter names and psql's version (server_facts) in a thread,
+    while the next steps run (db:import: the rights check, the clean-up and the temporary database's
+    creation, a session of the admin connection); the version check and the restore's guard then
+    take the answer. Read-only: nothing waits on it but them."""
+
+    container: Container
+    argv: tuple[str, ...]  # a psql reading a script on the maintenance database, as DB_USER
+    env: tuple[tuple[str, str], ...]
+
+
+@describe.register
+def _describe_start(step: StartServerFacts) -> tuple[str, str]:
+    return "version", (f"{step.container.name}: ask the server's version and parameters (and psql's version) in "
+                       "the background, while the steps below run")
+
+
+def _start(run, step: StartServerFacts) -> None:
+    cache = run.__dict__.setdefault("_restore_facts", {})
+    key = (step.container.id, tuple(step.argv), tuple(step.env))
+    if key in cache:
+        return
+    answer: dict = {}
+
+    def work() -> None:
+        try:
+            answer["facts"] = _ask_facts(run, step.container, step.argv, step.env)
+        except BaseException as exc:  # a DockerError: raised where the answer is taken
+            answer["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True, name="kompose-server-facts")
+    thread.start()
+    cache[key] = (thread, answer)
 
 
 def server_settings(run, step: Exec) -> frozenset[str] | None:
@@ -190,4 +240,4 @@ def report(run, scan) -> None:
                            "belong to DB_USER", "dim")
 
 
-STEPS = {CheckDumpNeeds: _run}
+STEPS = {CheckDumpNeeds: _run, StartServerFacts: _start}

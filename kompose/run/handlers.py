@@ -121,6 +121,8 @@ def run_exec(run, step: Exec, check: Sql | None = None) -> bool:
     started = now_iso()
     started_clock = time.time()
     sent = _Counted(stdin) if counted else stdin  # read, not sent with sendfile(2), so the reads are counted
+    if step.stdin_file:
+        run._open_check_session(step)  # the restored-table check's session connects meanwhile
     argv, env = step.argv, dict(step.env)
     if check is not None:
         argv, env = checked_argv(check.argv, step.argv), {**dict(check.env), **env}
@@ -266,8 +268,6 @@ def run_sql(run, step: Sql) -> None:
 
 
 def run_script(run, step: Sql) -> None:
-    import io
-
     run.console.detail(step.what, "blue")
     started = time.time()
     if step.background:
@@ -276,10 +276,7 @@ def run_script(run, step: Sql) -> None:
     if step.mark and step.closes:
         swap_mark.write_mark(step.mark, step.what)
     try:
-        result = docker_exec.container_exec(
-            run.ctx.docker(), step.container.id, step.argv, dict(step.env),
-            stdin=io.BytesIO(step.script.encode()),
-        )
+        result = run._session_run(step, step.script)  # its session may have been opened early
     except DockerError:
         run.check_container(step.container, started, step.what)
         raise

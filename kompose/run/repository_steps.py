@@ -14,6 +14,7 @@ stack. The local dump is never touched by any of this.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import threading
@@ -39,6 +40,7 @@ from kompose.repositories.client import Client, newest_copy
 from kompose.repositories.restic import Repository, RepositoryError
 
 PULL_DIR_PREFIX = ".kompose-pull-"
+MARIADB_BANNER_BYTES = 64  # enough for mariadb-dump's first line (as dumps/codecs.py reads it)
 PULL_DIR_SUFFIX = ".partial"
 
 
@@ -64,8 +66,8 @@ class PushCopy:
 @dataclass(frozen=True)
 class PullCopy:
     """Bring a copy back from the repositories: the newest of the stack's database (or ``snapshot``),
-    restored into a temporary directory, its sha256 checked against its manifest and its tag, then
-    renamed into ``directory`` (manifest first)."""
+    streamed by restic dump into ``<dump>.partial`` in ``directory`` and hashed as it is written, its
+    sha256 checked against its manifest and its tag, then renamed (manifest first)."""
 
     repositories: tuple[str, ...]
     directory: Path
@@ -109,8 +111,9 @@ class RemoveScratch:
 class StreamDump:
     """KOMPOSE_LOCAL_DUMPS=no: the dump tool's output streamed straight into every repository, one
     ``restic backup --stdin`` per repository fed from the one stream (one dump, the same bytes
-    everywhere), with the checks a local dump gets done in flight: its sha256, the COPY rows per
-    table, pg_dump's header and end-of-dump marker, the tool's exit status.
+    everywhere), with the checks a local dump gets done in flight: its sha256, the rows per table
+    (pg_dump's COPY rows, mariadb-dump's INSERT rows), the tool's header and end-of-dump marker,
+    the tool's exit status.
 
     Each copy is written tagged ``kompose-partial`` (never counted: every listing filters on
     ``kompose``). When a check fails the restic processes are killed before they read the end of
@@ -169,8 +172,9 @@ def _push_copy(step: PushCopy) -> tuple[str, str]:
 def _pull_copy(step: PullCopy) -> tuple[str, str]:
     which = f"snapshot {step.snapshot}" if step.snapshot else f"the newest copy of {step.database}"
     where = ", ".join(mask_url_password(r) for r in step.repositories)
-    return "pull", (f"{which} (stack:{step.stack}) from {where} -> {step.directory}/ (restic restore into a "
-                    "temporary directory; sha256 against its manifest; manifest, then dump renamed into place)")
+    return "pull", (f"{which} (stack:{step.stack}) from {where} -> {step.directory}/ (restic dump into "
+                    "<dump>.partial, hashed as it is written, fsync; sha256 against its manifest and tag; manifest, "
+                    "then dump renamed into place)")
 
 
 @describe.register
@@ -197,7 +201,8 @@ def _stream_dump(step: StreamDump) -> tuple[str, str]:
     text = (f"{step.what or step.argv[0]} in {step.container.name}, streamed as {step.name} into {where} (no local "
             f"dump: restic backup --stdin, one process per repository fed from the one stream; tagged "
             f"kompose-partial stack:{step.stack} db:{step.database} time:<the dump's>, not counted until it passes)"
-            "\n  in flight: sha256, COPY rows per table, pg_dump's header and end-of-dump marker, its exit status"
+            "\n  in flight: sha256, rows per table (COPY or INSERT), the dump's header and end-of-dump marker, the "
+            "tool's exit status"
             "\n  all pass: the manifest as its own snapshot (kompose-manifest), then the copy tagged kompose sha256:… "
             "size:… verified; a check fails: restic killed before the end of its input, any snapshot it wrote "
             "forgotten"
@@ -246,7 +251,11 @@ def push_copy(run, step: PushCopy) -> None:
     try:
         for hook in step.pre:
             run.hooks.run(hook, {"KOMPOSE_STATUS": "running"})
-        snapshot = _push(run, step, repository)
+        try:
+            snapshot = _push(run, step, repository)
+        except restic.LockedError as exc:
+            _remove_stale_locks(run, _client(run, step.repository), exc)
+            snapshot = _push(run, step, repository)
         for hook in step.post:
             run.hooks.run(hook, {"KOMPOSE_STATUS": "ok"})
     except RepositoryError as exc:
@@ -264,6 +273,14 @@ def push_copy(run, step: PushCopy) -> None:
     if parsed:  # for status and cron --check, which never ask the repositories
         copy_state.record(step.dump.parent, repository.masked, step.dump.name, parsed.timestamp, snapshot,
                           datetime.now().astimezone().isoformat(timespec="seconds"))
+
+
+def _remove_stale_locks(run, client: Client, exc: restic.LockedError) -> None:
+    """A killed restic's lock (its process gone: stale) blocked this one: restic unlock removes
+    stale locks only, so a live restic's lock stays and the one more try says so."""
+    client.run(restic.unlock_argv(), "removing stale locks")
+    run.console.detail(f"{client.repository} was locked ({exc.message.split(' failed: ', 1)[-1]}); removed stale "
+                       "locks, trying once more", "yellow")
 
 
 def _push(run, step: PushCopy, repository: Repository) -> str:
@@ -369,54 +386,128 @@ def copies_done(run, step: CopiesDone) -> None:
 
 
 def pull_copy(run, step: PullCopy) -> None:
-    for leftover in step.directory.glob(f"{PULL_DIR_PREFIX}*{PULL_DIR_SUFFIX}"):
+    host_files.make_private_dir(step.directory)
+    for leftover in step.directory.glob(f"{PULL_DIR_PREFIX}*{PULL_DIR_SUFFIX}"):  # an older kompose's pull
         shutil.rmtree(leftover, ignore_errors=True)
         run.console.detail(f"removed {leftover.name} (left by an interrupted pull)", "yellow")
-    step.directory.mkdir(mode=0o700, exist_ok=True)
     snapshot, url = newest_copy(run.plan.env, run.plan.directory, step.repositories, step.stack, step.database,
                                 step.snapshot, warn=run.console.warn)
-    _pull(run, step, snapshot, _client(run, url))
+    client = _client(run, url)
+    try:
+        _pull(run, step, snapshot, client)
+    except restic.LockedError as exc:
+        _remove_stale_locks(run, client, exc)
+        _pull(run, step, snapshot, client)
+
+
+class _Fetch:
+    """A small restic call (the manifest's dump) on a thread, beside the dump's own restic."""
+
+    def __init__(self, client: Client, argv: tuple[str, ...], what: str):
+        self.text: str | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(client, argv, what), daemon=True)
+        self._thread.start()
+
+    def _run(self, client: Client, argv: tuple[str, ...], what: str) -> None:
+        try:
+            self.text = client.run(argv, what)
+        except BaseException as exc:  # noqa: BLE001 - raised again in result()
+            self.error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.text or ""
 
 
 def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> None:
+    """``restic dump SNAPSHOT /DUMP`` writes straight into ``<dump>.partial`` in the dump directory (the
+    same writes as ``restic dump > file`` by hand); kompose follows the file as it grows, hashing the
+    bytes just written (from the page cache, on the other core) and starting their write-back, while
+    the manifest comes out of the repository beside it. Then fsync, the sha256 against the manifest's
+    and the snapshot's tag, the manifest and then the dump renamed into place. A failure, a mismatch,
+    Ctrl-C: the partial files are removed; a killed kompose leaves only ``.partial`` names, which
+    nothing counts and the next pull or export removes."""
+    from kompose.host.copier import _Writeback
+
     name = snapshot.dump_name
     final = step.directory / name
-    temp = step.directory / f"{PULL_DIR_PREFIX}{snapshot.short_id}{PULL_DIR_SUFFIX}"
+    partial = final.with_name(name + dumps.PARTIAL_SUFFIX)
+    manifest_final = manifest.path_of(final)
+    manifest_partial = manifest_final.with_name(manifest_final.name + dumps.PARTIAL_SUFFIX)
+    for leftover in (partial, manifest_partial):
+        if leftover.exists() or leftover.is_symlink():
+            leftover.unlink()
+            run.console.detail(f"removed {leftover.name} (left by an interrupted pull)", "yellow")
+    if final.exists():
+        sha = manifest.sha256_file(final)
+        if snapshot.sha256 and sha == snapshot.sha256:
+            run.console.detail(f"{name} is here already, with the same sha256", "dim")
+            _pulled(run, final, snapshot, client, sha)
+            return
+        raise DumpError(f"{final} exists with other contents; not overwritten")
     run.console.detail(f"pulling {name} (snapshot {snapshot.short_id}) from {client.repository}", "blue")
+    fetch = None
+    if snapshot.manifest_name:  # a streamed copy's manifest is in a small snapshot of its own
+        fetch = _Fetch(client, restic.dump_argv(snapshot.manifest_snapshot or snapshot.id, snapshot.manifest_name),
+                       "restic dump (the manifest)")
     try:
-        temp.mkdir(mode=0o700)
-        pulled = temp / name
-        # restic restore writes the file itself (measured faster than restic dump through a pipe,
-        # as a tar or as the file, and hashing it in the same pass: docs/operations.md); the
-        # manifest of a streamed copy is in a small snapshot of its own
-        inside = [name] + ([snapshot.manifest_name] if snapshot.manifest_name and not snapshot.manifest_snapshot else [])
-        client.run(restic.restore_argv(snapshot.id, str(temp), inside), "restic restore", show=False)
-        if snapshot.manifest_snapshot:
-            text = client.run(restic.dump_argv(snapshot.manifest_snapshot, snapshot.manifest_name),
-                              "restic dump (the manifest)")
-            manifest.path_of(pulled).write_text(text, encoding="utf-8")
-        sha = manifest.sha256_file(pulled) if pulled.is_file() else ""
-        if not pulled.is_file():
-            raise RepositoryError(f"repository {client.repository}: snapshot {snapshot.short_id} holds no {name}")
-        found = manifest.read(pulled)
-        expected = found.sha256 if found else snapshot.sha256
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, host_files.DUMP_MODE)
+        try:
+            sha = _dump_into(run, client, snapshot, name, partial, fd, _Writeback(partial, hashing=True))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        text = fetch.result() if fetch else None
+        expected = snapshot.sha256
+        if text is not None:
+            try:
+                expected = json.loads(text)["sha256"]
+            except (ValueError, KeyError, TypeError):
+                raise DumpError(f"{snapshot.manifest_name} from {client.repository} (snapshot {snapshot.short_id}) "
+                                "is not a kompose manifest; not pulled") from None
         if not expected or sha != expected or (snapshot.sha256 and snapshot.sha256 != expected):
             raise DumpError(f"{name} from {client.repository} (snapshot {snapshot.short_id}): sha256 {sha[:16]}… "
                             f"differs from its manifest ({(expected or 'none')[:16]}…); not pulled")
-        if final.exists():
-            if manifest.sha256_file(final) == sha:
-                run.console.detail(f"{name} is here already, with the same sha256", "dim")
-                _pulled(run, final, snapshot, client, sha)
-                return
-            raise DumpError(f"{final} exists with other contents; not overwritten")
-        os.chmod(pulled, host_files.DUMP_MODE)
-        if found:  # a dump under its final name always has its manifest: the manifest first
-            os.chmod(manifest.path_of(pulled), host_files.DUMP_MODE)
-            host_files.fsync_rename(manifest.path_of(pulled), manifest.path_of(final))
-        host_files.fsync_rename(pulled, final)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+        if text is not None:  # a dump under its final name always has its manifest: the manifest first
+            host_files.write_atomically(manifest_final, text, mode=host_files.DUMP_MODE, partial=manifest_partial)
+        host_files.fsync_rename(partial, final)
+    except BaseException:
+        if fetch:
+            fetch._thread.join(30)
+        partial.unlink(missing_ok=True)
+        manifest_partial.unlink(missing_ok=True)
+        raise
     _pulled(run, final, snapshot, client, sha)
+
+
+def _dump_into(run, client: Client, snapshot: restic.Snapshot, name: str, partial: Path, fd: int, follower) -> str:
+    """restic dump of ``name`` into ``fd`` (the partial file), followed as it grows: its sha256."""
+    import subprocess
+
+    process = client.start(restic.dump_argv(snapshot.id, name), into=fd)
+    bar = run.console.transfer(f"pull {name}", snapshot.size)
+    try:
+        while True:
+            try:
+                process.proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                bar(follower.poll())
+        client.finish(process, "restic dump")
+        bar(follower.poll())
+        sha = follower.finish()
+    except BaseException:
+        process.kill()
+        raise
+    finally:
+        follower.close()
+        bar.close()
+    if partial.stat().st_size == 0 and snapshot.size:
+        raise RepositoryError(f"repository {client.repository}: snapshot {snapshot.short_id} holds no {name}")
+    return sha or manifest.sha256_file(partial)  # the follower could not read it: read it once more
 
 
 def _pulled(run, final: Path, snapshot: restic.Snapshot, client: Client, sha: str) -> None:
@@ -469,8 +560,13 @@ def check_repository(run, step: CheckRepository) -> None:
     repository = Repository(step.repository)
     run.console.detail(f"checking {repository}" + (f" (reading {step.subset} of its data)" if step.subset else ""),
                        "blue")
+    client = _client(run, step.repository)
     try:
-        _client(run, step.repository).run(restic.check_argv(step.subset or None), "restic check")
+        try:
+            client.run(restic.check_argv(step.subset or None), "restic check")
+        except restic.LockedError as exc:  # restic check locks exclusively: a killed push's lock stops it
+            _remove_stale_locks(run, client, exc)
+            client.run(restic.check_argv(step.subset or None), "restic check")
     except RepositoryError as exc:
         _failed_copy(run, exc.message)
         return
@@ -522,6 +618,8 @@ class _Tee:
         self.head = b""
         self.tail = b""
         self.counter: Scanner | None = Scanner(name, rewrite=False)
+        self.inserts = None  # dumps.mariadb_rows.RowCounter, once the first bytes said mariadb-dump / mysqldump
+        self.pending: bytes | None = b""  # the first bytes, until they say which dump this is
 
     def live(self) -> list[_Target]:
         return [t for t in self.targets if t.broken is None]
@@ -539,12 +637,29 @@ class _Tee:
         if len(self.head) < verify.HEAD_BYTES:
             self.head += data[: verify.HEAD_BYTES - len(self.head)]
         self.tail = (self.tail + data[-verify.TAIL_BYTES:])[-verify.TAIL_BYTES:]
-        if self.counter is not None:
+        self._count(data)
+        return len(data)
+
+    def _count(self, data: bytes, final: bool = False) -> None:
+        """COPY rows (pg_dump) or INSERT rows (mariadb-dump, mysqldump: its banner, in the first bytes)."""
+        if self.pending is not None:
+            self.pending += data
+            if len(self.pending) < MARIADB_BANNER_BYTES and not final:
+                return
+            data, self.pending = self.pending, None
+            from kompose.engines.mariadb import sql as mariadb
+
+            if mariadb.is_dump(data):
+                from kompose.dumps.mariadb_rows import RowCounter
+
+                self.counter, self.inserts = None, RowCounter()
+        if self.inserts is not None:
+            self.inserts.feed(bytes(data))
+        elif self.counter is not None:
             try:
                 self.counter.feed(data)
             except DumpError:
                 self.counter = None
-        return len(data)
 
     def flush(self) -> None:
         for target in self.live():
@@ -554,6 +669,11 @@ class _Tee:
                 target.broken = exc
 
     def rows(self) -> dict[str, int] | None:
+        if self.pending is not None:
+            self._count(b"", final=True)
+        if self.inserts is not None:
+            self.inserts.end()
+            return dict(self.inserts.rows)
         if self.counter is None or self.counter.disabled:
             return None
         try:

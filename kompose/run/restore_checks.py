@@ -5,18 +5,99 @@ into psql, the rows it streamed against the manifest's, and what the restored da
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 from kompose.docker import exec as docker_exec
 from kompose.dumps import files as dumps
 from kompose.dumps import manifest, mariadb_rows, plain_guard
 from kompose.errors import DumpError, KomposeError
-from kompose.plan.steps import CheckRestored, Exec
+from kompose.plan.steps import CheckChecksum, CheckRestored, Exec, Sql
 from kompose.run.dump_steps import LIST_PREFIX
+
+
+class _ScriptLater:
+    """stdin of a psql session started before its script is known: read() waits until give()."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._data = b""
+        self._read = False
+
+    def give(self, data: bytes) -> None:
+        self._data = data
+        self._ready.set()
+
+    def read(self, size: int = -1) -> bytes:
+        self._ready.wait()
+        if self._read:
+            return b""
+        self._read = True
+        return self._data
 
 
 class RestoreChecks:
     """The restore-check handlers and helpers of StackRun (a mixin, as DumpSteps is)."""
+
+    def _open_check_session(self, restore: Exec) -> None:
+        """When the restore ``restore`` is followed (past its CheckChecksum) by a CheckRestored
+        ``opened_early``: start that step's psql now (_open_session)."""
+        steps = self.plan.steps
+        try:
+            at = next(i for i, candidate in enumerate(steps) if candidate is restore)
+        except StopIteration:
+            return
+        following = [candidate for candidate in steps[at + 1:at + 3] if not isinstance(candidate, CheckChecksum)]
+        if following and isinstance(following[0], CheckRestored) and following[0].opened_early:
+            self._open_session(following[0])
+
+    def _open_next_session(self, current) -> None:
+        """When the step right after ``current`` is a script step (Sql) ``opened_early`` (the swap, with
+        no hook between): start its psql now, while ``current`` runs (_open_session)."""
+        steps = self.plan.steps
+        at = next((i for i, candidate in enumerate(steps) if candidate is current), None)
+        if at is None or at + 1 >= len(steps):
+            return
+        following = steps[at + 1]
+        if isinstance(following, Sql) and getattr(following, "opened_early", False) and not following.background:
+            self._open_session(following)
+
+    def _open_session(self, step) -> None:
+        """Start ``step``'s psql (its container, argv, env) in a thread: it connects and waits for its
+        script on stdin until the step runs (_session_run sends it). An idle session holds no lock and
+        no transaction; a failed run ends it (_close_check_sessions), and ABANDON ends every session
+        on the temporary database anyway."""
+        later = _ScriptLater()
+        answer: dict = {}
+
+        def work() -> None:
+            try:
+                answer["result"] = docker_exec.container_exec(self.ctx.docker(), step.container.id, step.argv,
+                                                              dict(step.env), stdin=later)
+            except BaseException as exc:  # a DockerError: raised where the result is taken
+                answer["error"] = exc
+
+        thread = threading.Thread(target=work, daemon=True, name="kompose-early-session")
+        thread.start()
+        self.__dict__.setdefault("_check_sessions", {})[id(step)] = (thread, later, answer)
+
+    def _close_check_sessions(self) -> None:
+        """A failed run: the sessions opened early get an empty script and end."""
+        for _thread, later, _answer in self.__dict__.pop("_check_sessions", {}).values():
+            later.give(b"")
+
+    def _session_run(self, step, script: str):
+        """Run ``script`` in ``step``'s session: the one opened early, or a new exec."""
+        opened = self.__dict__.get("_check_sessions", {}).pop(id(step), None)
+        if opened is None:
+            return docker_exec.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
+                                              stdin=io.BytesIO(script.encode()))
+        thread, later, answer = opened
+        later.give(script.encode())
+        thread.join()
+        if "error" in answer:
+            raise answer["error"]
+        return answer["result"]
 
     def _row_counts_match(self, path: Path, compression: str) -> str:
         """A plain dump's rows (COPY blocks, MariaDB's INSERTs), counted now, against its manifest's; '' when it records none."""
@@ -116,13 +197,14 @@ class RestoreChecks:
         if not expected:
             self.console.detail(f"{step.dump.name} holds no table data: nothing to check in {step.database}", "dim")
             if not step.then:
+                self._close_check_sessions()
                 return
         if step.then_what:
             self.console.detail(step.then_what, "blue")
         # the check, then (ANALYZE) in the same session: one exec
         script = (restored_check_script(list(expected), step.counts) if expected else "") + step.then
-        result = docker_exec.container_exec(self.ctx.docker(), step.container.id, step.argv, dict(step.env),
-                                        stdin=io.BytesIO(script.encode()))
+        self._open_next_session(step)  # the swap's session, when it follows
+        result = self._session_run(step, script)
         if result.exit_code != 0:
             from kompose.engines.postgres.sql import failure_message
 

@@ -119,6 +119,7 @@ class StackRun(DumpSteps, RestoreChecks):
         return self.outcome
 
     def _clean_up(self) -> None:
+        self._close_check_sessions()  # a session opened early for the restored-table check ends
         for cleanup in self.plan.on_failure:
             try:
                 self.run_step(cleanup)

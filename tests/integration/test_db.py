@@ -1017,3 +1017,44 @@ def test_containers_coming_and_going_on_a_shared_engine_do_not_break_a_run(serve
             thread.join()
     for result in results:
         assert result.code == 0, str(result)
+
+
+# --- sessions opened early (docs/performance.md, the safe import's steps) ------------------------
+
+
+def test_the_check_session_waits_idle_during_the_restore_and_a_refused_dump_ends_it(server: Server):
+    """The restored-table check's psql (the admin connection, on the temporary database) is started
+    while the restore runs and waits idle for its script; when the dump is refused after the restore
+    (its sha256 differs from the manifest's), that session ends, the temporary database goes and
+    the live database is as it was, accepting connections."""
+    app = server.app("early")
+    original = load_sample(app.db)
+    dump = export(server, app)
+    # a slow restore, so that the sessions can be seen; changing the dump breaks its sha256
+    text = dump.read_text()
+    at = text.index("\nSET ") + 1
+    dump.write_text(text[:at] + "SELECT pg_sleep(4);\n" + text[at:])
+    tmp = app.database + "__kompose_tmp"
+    seen = []
+
+    def idle_admin_sessions() -> int:
+        return int(server.pg.sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND state = 'idle' "
+            f"AND client_addr IS NULL AND datname = '{tmp}'"))
+
+    process = _start_kompose(server.root, app.name, "db:import")
+    try:
+        wait_for(lambda: seen.append(idle_admin_sessions()) or seen[-1] > 0, timeout=60, interval=0.1,
+                 message="an idle admin session on the temporary database during the restore")
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1, output
+    assert "sha256" in output, output
+    wait_for(lambda: tmp not in server.pg.databases(), timeout=30, interval=0.1,
+             message="the temporary database to be dropped")
+    assert int(server.pg.sql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{tmp}'")) == 0
+    assert server.pg.sql(f"SELECT datallowconn FROM pg_database WHERE datname = '{app.database}'") == "t"
+    assert fingerprint(app.db) == original

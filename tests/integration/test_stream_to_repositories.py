@@ -15,7 +15,9 @@ import time
 import pytest
 
 from tests.helpers import kompose_env
-from tests.integration.test_repositories import CANARY, _dumps, _init, _no_canary, _restic, _seed, _snapshots, _stack
+from tests.integration.test_repositories import (  # noqa: F401  (repository: a fixture)
+    CANARY, ArgvWatch, _dumps, _init, _no_canary, _restic, _seed, _snapshots, _stack, repository,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -164,3 +166,71 @@ def test_stream_needs_repositories_and_a_plain_dump(kroot, pg, tmp_path):
     result = kroot.run(stack, "db:export")
     assert result.code != 0 and "plain, uncompressed" in result.stderr and "Traceback" not in result.stderr, result
     assert CANARY not in result.stderr
+
+
+@pytest.mark.parametrize("repository", ["sftp", "rest"], indirect=True)
+def test_streamed_export_through_sftp_and_rest_repositories_round_trips(kroot, pg, repository, rest_server):  # noqa: F811
+    url, env = repository
+    before = _seed(pg, 400)
+    stack = _stack(kroot, pg, url, extra=STREAM)
+    with ArgvWatch(CANARY, rest_server.password) as watch:
+        exported = kroot.run(stack, "db:export", "--json", env=env)
+        assert exported.code == 0, exported
+        assert _dumps(kroot) == [] and not list(kroot.dir("db").glob("*.partial"))
+        sha = json.loads(exported.stdout)["outcomes"][0]["details"]["sha256"]
+        snaps = _snapshots(url, env)
+        assert sorted(tuple(sorted(set(s["tags"]) & {"kompose", "kompose-manifest", "kompose-partial"}))
+                      for s in snaps) == [("kompose",), ("kompose-manifest",)], snaps
+        listed = kroot.run(stack, "db:list", "--remote", "--json", env=env)
+        [row] = json.loads(listed.stdout)["copies"]
+        assert (row["sha256"], row["verified"], row["manifest"]) == (sha, True, True), row
+        pg.sql("DELETE FROM items WHERE id % 3 = 0")
+        pulled = kroot.run(stack, "db:pull", env=env)
+        assert pulled.code == 0, pulled
+    [dump] = _dumps(kroot)
+    assert json.loads(dump.with_name(dump.name + ".json").read_text())["sha256"] == sha
+    imported = kroot.run(stack, "db:import", env=env)
+    assert imported.code == 0, imported
+    assert pg.checksums() == before
+    for result in (exported, listed, pulled, imported):
+        _no_canary(result, rest_server.password)
+    assert watch.saw_restic and watch.hits == [], watch.hits[:3]
+
+
+def test_a_mariadb_stack_streams_into_a_repository_and_pull_import_restores_it(kroot, mariadb, tmp_path):
+    from tests.integration.test_mariadb import SCHEMA, counts, damage, fingerprint
+
+    mariadb.script(SCHEMA)
+    repo = str(tmp_path / "repo")
+    _init(repo)
+    quoted = mariadb.root_password.replace("\\", "\\\\").replace('"', '\\"')
+    stack = kroot.stack("press", env=(f"DB_NAME={mariadb.database}\nDB_CONTAINER={mariadb.container.name}\n"
+                                      f'MARIADB_ROOT_PASSWORD="{quoted}"\nKOMPOSE_REPOSITORIES={repo}\n'
+                                      f"RESTIC_PASSWORD={CANARY}\n{STREAM}"))
+    before, rows = fingerprint(mariadb), counts(mariadb)
+    dry = kroot.run(stack, "db:export", "--dry-run")
+    assert dry.code == 0 and "stream" in dry.stdout and "kompose-partial" in dry.stdout, dry
+    exported = kroot.run(stack, "db:export", "--json")
+    assert exported.code == 0, exported
+    directory = kroot.dir("press")
+    assert not [p for p in directory.iterdir() if p.name.startswith(mariadb.database)], list(directory.iterdir())
+    sha = json.loads(exported.stdout)["outcomes"][0]["details"]["sha256"]
+    snaps = _snapshots(repo)
+    [copy] = [s for s in snaps if "kompose" in s["tags"]]
+    [meta] = [s for s in snaps if "kompose-manifest" in s["tags"]]
+    assert {f"sha256:{sha}", "verified"} <= set(copy["tags"]), copy
+    name = os.path.basename(copy["paths"][0])
+    data = json.loads(_restic(repo, "dump", meta["id"], f"/{name}.json").stdout)
+    assert data["sha256"] == sha and data["verification"]["ok"] and "MariaDB" in data["verification"]["detail"]
+    assert {t.split(".")[-1].strip("`"): n for t, n in data["rows"].items() if n} == \
+        {t: n for t, n in rows.items() if n}, (data["rows"], rows)
+
+    damage(mariadb)
+    pulled = kroot.run(stack, "db:pull")
+    assert pulled.code == 0, pulled
+    assert (directory / name).exists()
+    imported = kroot.run(stack, "db:import")
+    assert imported.code == 0, imported
+    assert fingerprint(mariadb) == before
+    for result in (dry, exported, pulled, imported):
+        _no_canary(result, mariadb.root_password)

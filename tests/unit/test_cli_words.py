@@ -79,7 +79,22 @@ def test_document_has_the_common_keys_and_converts_nested_times():
 @pytest.mark.parametrize(
     ("key", "meant"),
     [("KOMPOSE_KEEP_DALY", "KOMPOSE_KEEP_DAILY"), ("KOMPOSE_EXPORT_FORMT", "KOMPOSE_EXPORT_FORMAT"),
-     ("KOMPOSE_KEEP_DAILY", None), ("KOMPOSE_HOOK_PRE_UP_HTTP", None), ("DB_NAME", None), ("KOMPOSE_WHATEVER", None)],
+     ("KOMPOSE_KEEP_DAILY", None), ("KOMPOSE_HOOK_PRE_UP_HTTP", None), ("DB_NAME", None), ("KOMPOSE_WHATEVER", None),
+     ("KOMPOSE_TOOL_IMAGE", "KOMPOSE_TOOLS_IMAGE"), ("KOMPOSE_TOOLS_IMAGE", None)],
 )
 def test_misspelt_settings(key, meant):
     assert misspelt_setting(key) == meant
+
+
+def test_every_setting_the_settings_table_names_is_known():
+    """docs/operations.md's table of settings against env.KNOWN_SETTINGS (KOMPOSE_TOOLS_IMAGE was missing:
+    a misspelt one got no "did you mean")."""
+    import re
+    from pathlib import Path
+
+    from kompose.env import CHECKED_FAMILIES, KNOWN_SETTINGS
+
+    table = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    named = set(re.findall(r"^\| `(KOMPOSE_[A-Z_]+)`", table, re.MULTILINE))
+    assert "KOMPOSE_TOOLS_IMAGE" in named
+    assert {k for k in named if k not in KNOWN_SETTINGS and not k.startswith(CHECKED_FAMILIES)} == set()

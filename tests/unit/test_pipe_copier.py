@@ -130,3 +130,33 @@ def test_a_tap_sees_every_byte_in_order_and_one_that_fails_is_dropped(tmp_path):
         copier.close()
     assert copier.tap_failed and len(calls) == 1
     assert output.stat().st_size == 3 << 20 and digest == hashlib.sha256(output.read_bytes()).hexdigest()
+
+
+def test_a_counting_tap_reads_the_reused_block_in_place_and_counts_every_row(tmp_path):
+    """The row counter gets the copier's own 1 MiB block (no copy), which the next read overwrites:
+    a COPY block whose ``\\.`` line is cut by the edge of a block is still counted right."""
+    from kompose.dumps.plain_sql import Scanner
+
+    head = b"SET x = 1;\nCOPY public.t (a) FROM stdin;\n"
+    row = b"1\t" + b" " * 61 + b"\n"
+    rows = ((1 << 20) - len(head) - 2) // len(row)
+    body = head + row * rows
+    body += b"x" * ((1 << 20) - 2 - len(body)) + b"\n"  # one long row: "\\.\n" starts 1 byte before the edge
+    # the last block is partial and ends in COPY data (a dump cut short): a tap that read the
+    # whole reused block would count the previous block's rows behind it again
+    dump = body + b"\\.\nCOPY public.u (a) FROM stdin;\n" + row * 40000
+    source = tmp_path / "dump.sql"
+    source.write_bytes(dump)
+    scanner = Scanner("d.sql", rewrite=False)
+    pipe, output = tmp_path / "a.sql.pipe.partial", tmp_path / "a.sql.partial"
+    copier = host_copier._PipeCopier(pipe, output, tap=scanner.feed)
+    try:
+        writer = subprocess.run([sys.executable, "-c", "import shutil,sys; shutil.copyfileobj(open(sys.argv[1], 'rb'), "
+                                 "open(sys.argv[2], 'wb', buffering=0), 4096)", str(source), str(pipe)],
+                                capture_output=True, timeout=60)
+        copier.finish()
+    finally:
+        copier.close()
+    scanner.end()
+    assert writer.returncode == 0 and not copier.tap_failed and output.read_bytes() == dump
+    assert scanner.scan.rows == {"public.t": rows + 1, "public.u": 40000}

@@ -156,3 +156,18 @@ def test_the_background_drop_of_the_old_copy_quotes_its_name_as_psql_would():
     argv = postgres.psql_commands_argv(postgres.Connection("app", "u", "pw", "5432"), "postgres", statements)
     assert "--file=-" not in argv and argv[-3:] == tuple(f"--command={s}" for s in statements)
     assert "pw" not in " ".join(argv)
+
+
+def test_the_swap_session_starts_the_drop_detached_with_every_word_quoted_for_sh():
+    import shlex
+
+    statements = postgres.drop_old_statements(postgres.old_name(HOSTILE))
+    argv = postgres.psql_commands_argv(postgres.Connection("app", "u", "pw", "5432", host=""), "postgres", statements)
+    lines = postgres.detach_from_script(argv).splitlines()
+    # the shell's answer can never fail the swap's script: ON_ERROR_STOP goes off first
+    assert lines[0] == "\\set ON_ERROR_STOP 0"
+    assert lines[1].startswith("\\! ") and len(lines) == 2
+    words = shlex.split(lines[1][3:])
+    # sh sees exactly the argv, then the redirections and the & that detach it
+    assert tuple(words[:len(argv)]) == argv
+    assert words[len(argv):] == ["</dev/null", ">/dev/null", "2>&1", "&"]

@@ -95,7 +95,19 @@ def test_url_passwords_and_backend_keys_are_secrets():
     values = secret_values(env)
     assert "hunter22" in values and "AKIAXYZ" in values and "pw-123" in values and "b2id" in values
     assert "auto" not in values and "/local" not in values
-    assert is_secret("AWS_ACCESS_KEY_ID") and is_secret("RESTIC_REPOSITORY") and not is_secret("KOMPOSE_REPOSITORIES")
+    assert is_secret("AWS_ACCESS_KEY_ID") and not is_secret("KOMPOSE_REPOSITORIES")
+    assert mask_text("to rest:https://u:hunter22@h/r", values) == "to rest:https://u:***@h/r"
+
+
+def test_a_repository_path_that_equals_restic_repository_is_not_masked_its_url_password_is():
+    """RESTIC_REPOSITORY (a .env written for restic by hand) is a repository string like
+    KOMPOSE_REPOSITORIES: only a password in it is a secret (it once masked the repository path in
+    every line that named it)."""
+    values = secret_values({"KOMPOSE_REPOSITORIES": "/srv/restic", "RESTIC_REPOSITORY": "/srv/restic",
+                            "RESTIC_REPOSITORY_FILE": "/etc/restic-repo", "RESTIC_PASSWORD": "pw-123"})
+    assert "/srv/restic" not in values and "/etc/restic-repo" not in values and "pw-123" in values
+    assert mask_text("copying a.sql to /srv/restic", values) == "copying a.sql to /srv/restic"
+    values = secret_values({"RESTIC_REPOSITORY": "rest:https://u:hunter22@h/r"})
     assert mask_text("to rest:https://u:hunter22@h/r", values) == "to rest:https://u:***@h/r"
 
 
@@ -199,3 +211,11 @@ def test_local_dumps_setting():
     assert not restic.local_dumps({"KOMPOSE_LOCAL_DUMPS": "no"})
     with pytest.raises(ConfigError, match="KOMPOSE_LOCAL_DUMPS"):
         restic.local_dumps({"KOMPOSE_LOCAL_DUMPS": "maybe"})
+
+
+def test_a_locked_repository_is_told_apart_and_its_reason_names_the_lock():
+    output = ("unable to create lock in backend: repository is already locked exclusively by PID 20823 on vm by root "
+              "(UID 0, GID 0)\nlock was created at 2026-12-01 23:25:46 (2.17s ago)\nstorage ID ad16aac0\n"
+              "the `unlock` command can be used to remove stale locks\n")
+    assert restic.locked(output) and not restic.locked("Fatal: wrong password or no key found\n")
+    assert restic.reason(output) == "repository is already locked exclusively by PID 20823 on vm by root (UID 0, GID 0)"

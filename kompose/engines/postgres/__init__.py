@@ -87,6 +87,9 @@ class PostgresEngine(Engine):
         old = sql.old_name(conn.database)
         return old, sql.drop_old_statements(old)
 
+    def detach_from_script(self, argv):
+        return sql.detach_from_script(argv)
+
     def commands_argv(self, conn, database, commands):
         return sql.psql_commands_argv(conn, database, commands)
 

@@ -8,6 +8,8 @@ and DO blocks read them back with current_setting() and quote with format('%I').
 
 from __future__ import annotations
 
+import shlex
+
 from kompose.engines.postgres.properties import _COPY_PROPERTIES, CHECK_RIGHTS, _copy_properties  # noqa: F401
 
 
@@ -197,6 +199,17 @@ def drop_old_statements(old: str) -> tuple[str, ...]:
         "END LOOP; END $end$",
         "DROP DATABASE IF EXISTS " + _ident(old),
     )
+
+def detach_from_script(argv: tuple[str, ...]) -> str:
+    """The last lines of a psql script (the swap's): start ``argv`` through psql's shell escape,
+    detached (stdin, stdout and stderr on /dev/null, so the exec ends with psql, and the program runs
+    on in the container: the swap's session starts the drop of :old, one exec less than a detached
+    exec of its own). ``\\!`` takes the rest of its line verbatim (no psql variables): each word is
+    quoted for sh. Whatever the shell says, the script does not fail on it: ON_ERROR_STOP is off
+    for it, the swap before it has committed, and a drop that never ran is RECOVER's."""
+    return ("\\set ON_ERROR_STOP 0\n"
+            "\\! " + " ".join(shlex.quote(word) for word in argv) + " </dev/null >/dev/null 2>&1 &\n")
+
 
 ROLLBACK = (
     "\n"
