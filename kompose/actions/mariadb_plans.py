@@ -5,7 +5,8 @@ db_rollback.py): the server's own tools run inside its container, the password t
 exec environment (MYSQL_PWD), a dump is complete only with its end marker and is renamed from
 its .partial after its manifest is written; an import restores into <db>__kompose_tmp, runs
 the pre_swap hooks on it, then swaps table by table in ONE RENAME TABLE statement (see
-engines/mariadb/sql.py); the previous tables stay in <db>__kompose_prev for db:rollback.
+engines/mariadb/sql.py); the previous tables stay in <db>__kompose_prev for db:rollback (the
+copy before them leaves it in that same RENAME, for <db>__kompose_old, dropped after).
 
 Which engine a stack is on: actions/common.stack_engine (DB_ENGINE, else its container); the
 actions come here through Engine.plans.
@@ -152,7 +153,8 @@ def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
     stack_plan.env["KOMPOSE_DUMP_FILE"] = str(path)
     if in_place:
         return _in_place(stack_plan, engine, why, conn, container, hooks, path, compression, force)
-    tmp, prev = mariadb.temp_name(conn.database), mariadb.prev_name(conn.database)
+    tmp, prev, old = (mariadb.temp_name(conn.database), mariadb.prev_name(conn.database),
+                      mariadb.old_name(conn.database))
     stack_plan.steps += [
         *_notes(conn, container, engine, why),
         StartChecksum(path),
@@ -167,8 +169,8 @@ def import_plan(ctx: Context, stack: Stack, stack_plan: StackPlan, engine, why: 
         *hooks.steps("pre_swap", str(path), tmp, env={"KOMPOSE_DB": tmp, "KOMPOSE_DB_CONTAINER": container.name},
                      database=tmp, dump_file=str(path)),
         _exec(container, conn, mariadb.swap_argv(conn, mariadb.lock_wait(stack_plan.env)),
-              f"swap: every table of {conn.database} -> {prev}, of {tmp} -> {conn.database}, in one RENAME TABLE; "
-              "then triggers, routines, events and views"),
+              f"swap: every table of {prev} -> {old}, of {conn.database} -> {prev}, of {tmp} -> {conn.database}, "
+              f"in one RENAME TABLE; then triggers, routines, events and views; drop {old}"),
     ]
     stack_plan.on_failure.append(
         _exec(container, conn, mariadb.abandon_argv(conn), f"drop {tmp}; the live database stays as it was"))

@@ -12,7 +12,10 @@ it by DB_CONTAINER. Every run checks that the root password (the canary) was nev
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import KomposeRoot
-from tests.helpers import MariaDB, Result, quote_mariadb_ident
+from tests.helpers import MariaDB, Result, kompose_env, quote_mariadb_ident, wait_for
 
 SCHEMA = (Path(__file__).resolve().parent.parent / "data" / "mariadb_press.sql").read_text()
 
@@ -46,7 +49,8 @@ def db(request) -> MariaDB:
     database = f"t_{secrets.token_hex(4)}"
     server.create_database(database)
     yield server.using(database)
-    for name in (database, f"{database}__kompose_tmp", f"{database}__kompose_prev", f"{database}__kompose_drill"):
+    for name in (database, f"{database}__kompose_tmp", f"{database}__kompose_prev", f"{database}__kompose_old",
+                 f"{database}__kompose_drill"):
         server.drop_database(name)
 
 
@@ -241,6 +245,139 @@ def test_a_failing_rename_puts_the_triggers_back(kroot, press):
     finally:
         holder.kill()
     assert fingerprint(db) == before  # the triggers are back, nothing moved
+
+
+def hold_a_live_table(db: MariaDB) -> subprocess.Popen:
+    """A client holding a metadata lock on a live table: an open transaction that read it."""
+    argv, env = db.docker_exec(database=db.database)
+    holder = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    holder.stdin.write("START TRANSACTION; SELECT count(*) FROM wp_users; SELECT SLEEP(60);\n")
+    holder.stdin.flush()
+    time.sleep(1)
+    return holder
+
+
+def end_sessions(db: MariaDB, like: str) -> None:
+    """KILL the server's sessions on the test's database running a statement ``LIKE like``."""
+    for session in db.rows(f"SELECT id FROM information_schema.processlist WHERE db = '{db.database}' "
+                           f"AND info LIKE '{like}'", database="mysql"):
+        db.sql(f"KILL {session[0]}", database="mysql")
+
+
+def test_a_failing_rename_keeps_the_previous_rollback_copy(kroot, press):
+    """Issue 21: the copy the previous import kept survives a swap whose RENAME fails (a lock
+    held past KOMPOSE_SWAP_LOCK_TIMEOUT): it leaves <db>__kompose_prev only in that RENAME, so
+    db:rollback afterwards still returns to the state before the previous import."""
+    name, db = press
+    prev, old = f"{db.database}__kompose_prev", f"{db.database}__kompose_old"
+    with (kroot.dir("press") / ".env").open("a") as env:
+        env.write("KOMPOSE_SWAP_LOCK_TIMEOUT=3\n")
+    ok(run(kroot, db, name, "db:export"))
+    damage(db)
+    damaged = fingerprint(db)
+    ok(run(kroot, db, name, "db:import"))  # the damaged state is the rollback copy now
+    live, kept = fingerprint(db), fingerprint(db, prev)
+    holder = hold_a_live_table(db)
+    try:
+        result = run(kroot, db, name, "db:import")
+        assert result.code != 0 and "the swap failed" in result.output, str(result)
+    finally:
+        holder.kill()
+        end_sessions(db, "SELECT SLEEP%")  # it outlives the killed client: the rollback must rename
+    assert fingerprint(db) == live
+    assert fingerprint(db, prev) == kept, "the failed swap cost the rollback copy"
+    assert not {old, f"{db.database}__kompose_tmp"} & set(db.databases())
+    ok(run(kroot, db, name, "db:rollback"))
+    back = fingerprint(db)
+    assert back["checksums"] == damaged["checksums"] and back["triggers"] == damaged["triggers"]
+    assert back["views"] == damaged["views"] and back["routines"] == damaged["routines"]
+
+
+def test_the_next_run_finishes_a_swap_killed_around_its_rename(kroot, press):
+    """A kill before the swap's RENAME leaves an empty <db>__kompose_old (and the restored
+    <db>__kompose_tmp); a kill after it, the copy before the previous one in <db>__kompose_old
+    (and an empty <db>__kompose_tmp). The next run drops both and says so; the live database
+    and its rollback copy (<db>__kompose_prev) stay, and db:rollback finds that one copy."""
+    name, db = press
+    prev, old, tmp = (f"{db.database}__kompose_{suffix}" for suffix in ("prev", "old", "tmp"))
+    ok(run(kroot, db, name, "db:export"))
+    damage(db)
+    damaged = fingerprint(db)
+    ok(run(kroot, db, name, "db:import"))
+    live, kept = fingerprint(db), fingerprint(db, prev)
+    # killed before the rename: old made afresh, tmp holding the restore
+    db.sql(f"CREATE DATABASE {quote_mariadb_ident(old)}", database="mysql")
+    db.sql(f"CREATE DATABASE {quote_mariadb_ident(tmp)}", database="mysql")
+    db.sql("CREATE TABLE wp_users (id int)", database=tmp)
+    export = ok(run(kroot, db, name, "db:export"))
+    assert f"dropped {old}" in export.output and f"dropped the leftover temporary database {tmp}" in export.output
+    assert not {old, tmp} & set(db.databases())
+    assert fingerprint(db) == live and fingerprint(db, prev) == kept
+    # killed after the rename: old holding the copy before the previous one, tmp empty
+    db.sql(f"CREATE DATABASE {quote_mariadb_ident(old)}", database="mysql")
+    db.sql("CREATE TABLE wp_users (id int)", database=old)
+    db.sql(f"CREATE DATABASE {quote_mariadb_ident(tmp)}", database="mysql")
+    rollback = ok(run(kroot, db, name, "db:rollback"))
+    assert f"dropped {old}" in rollback.output, str(rollback)
+    assert "left by a swap that stopped after moving the tables" in rollback.output
+    assert not {old, tmp} & set(db.databases())
+    back = fingerprint(db)
+    assert back["checksums"] == damaged["checksums"] and back["triggers"] == damaged["triggers"]
+    assert fingerprint(db, prev)["checksums"] == live["checksums"]
+
+
+def test_a_swap_killed_while_its_rename_waits_is_repaired_by_the_next_run(kroot, press):
+    """A real kill: kompose (SIGKILL) and then the swap's script in the container (its sh and the
+    client), while the RENAME waits for a table a client holds. Whether the server ran the rename
+    after all or not, the next run leaves the live database and one whole rollback copy, no
+    leftover, and db:rollback swaps them."""
+    name, db = press
+    prev, old, tmp = (f"{db.database}__kompose_{suffix}" for suffix in ("prev", "old", "tmp"))
+    with (kroot.dir("press") / ".env").open("a") as env:
+        env.write("KOMPOSE_SWAP_LOCK_TIMEOUT=50\n")
+    ok(run(kroot, db, name, "db:export"))
+    restored = db.checksums()
+    damage(db)
+    damaged = db.checksums()
+    ok(run(kroot, db, name, "db:import"))
+    db.sql("UPDATE wp_posts SET post_title = 'after the first import'")
+    live, kept = db.checksums(), fingerprint(db, prev)
+    renaming = ("SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'RENAME TABLE%'")
+    holder = hold_a_live_table(db)
+    try:
+        kompose = subprocess.Popen([sys.executable, "-m", "kompose", "--root", str(kroot.path), name, "db:import"],
+                                   env=kompose_env(None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: db.scalar(renaming, database="mysql") != "0", timeout=60, interval=0.1,
+                 message="the swap's RENAME waiting for the held table")
+        kompose.send_signal(signal.SIGKILL)
+        kompose.wait(timeout=10)
+        # the script goes on in the container: kill it too, its sh and every process below
+        top = subprocess.run(["docker", "top", db.container.id, "-eo", "pid,ppid,args"], capture_output=True,
+                             text=True, check=True).stdout.splitlines()[1:]
+        procs = [(int(pid), int(ppid), args) for pid, ppid, args in (line.split(None, 2) for line in top)]
+        doomed = {pid for pid, _, args in procs if "kompose-swap" in args}
+        assert doomed, top
+        while grown := {pid for pid, ppid, _ in procs if ppid in doomed} - doomed:
+            doomed |= grown
+        for pid in sorted(doomed):
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        holder.kill()
+        end_sessions(db, "SELECT SLEEP%")
+    wait_for(lambda: db.scalar(renaming, database="mysql") == "0", timeout=60, interval=0.1,
+             message="the RENAME done or given up")
+    result = ok(run(kroot, db, name, "db:export"))
+    assert not {old, tmp} & set(db.databases()), str(result)
+    if db.checksums() == live:  # the rename never ran: the live database and its rollback copy as they were
+        assert fingerprint(db, prev) == kept
+        back = damaged
+    else:  # it ran when the table was let go: the import's tables are live, the previous ones in prev
+        assert db.checksums() == restored and db.checksums(prev) == live
+        assert "left by a swap that stopped after moving the tables" in result.output, str(result)
+        back = live
+    ok(run(kroot, db, name, "db:rollback"))
+    assert db.checksums() == back
 
 
 def test_import_while_a_client_is_connected(kroot, press):

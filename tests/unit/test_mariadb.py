@@ -95,6 +95,18 @@ def test_the_swap_renames_every_table_in_one_statement():
     assert "`press__kompose_prev`" in script and "`press__kompose_tmp`" in script
 
 
+def test_the_previous_copy_leaves_only_in_the_swaps_rename():
+    """Issue 21: the copy the previous import kept is never dropped before the RENAME: its tables go
+    first to <db>__kompose_old in that one statement, which is dropped only after it."""
+    script = mariadb.swap_argv(conn())[2]
+    assert "SELECT 0 AS o" in script and "'`press__kompose_old`'" in script
+    rename = script.index('"$rename" | sq')
+    assert "DROP DATABASE `press__kompose_prev`" not in script
+    assert "DROP DATABASE IF EXISTS `press__kompose_prev`;" not in script[:rename]
+    assert script.index("DROP DATABASE `press__kompose_old`") > rename
+    assert "dropped press__kompose_old" in mariadb.recover_argv(conn())[2]
+
+
 def test_the_rollback_rotates_through_the_temporary_database_in_the_same_statement():
     script = mariadb.rollback_argv(conn())[2]
     assert script.count("'RENAME TABLE '") == 1 and "SELECT 3 AS o" in script

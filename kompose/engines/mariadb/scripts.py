@@ -8,7 +8,10 @@ across schemas): ``live.t TO prev.t, …, tmp.t TO live.t, …``. Triggers canno
 schemas with their table, so the triggers, routines, events and views of both databases
 are captured first (by the server's own dump tool, which keeps definers, sql_mode and
 character sets) and re-created after the rename: the new ones in the live database, the
-old ones in ``<db>__kompose_prev``, which db:rollback swaps back the same way.
+old ones in ``<db>__kompose_prev``, which db:rollback swaps back the same way. The copy the
+previous import kept leaves ``<db>__kompose_prev`` in that same RENAME TABLE statement (its
+tables first, into a fresh ``<db>__kompose_old``, dropped after): a rename that fails or never
+runs leaves the rollback copy as it was, and there is always exactly one.
 
 The swap runs as one ``sh`` script inside the container (see :func:`swap_argv`). MySQL has
 no anonymous compound statement (``BEGIN NOT ATOMIC``, ``EXECUTE IMMEDIATE``): every statement
@@ -24,7 +27,8 @@ from __future__ import annotations
 import shlex
 
 
-from kompose.engines.mariadb.tools import Connection, LOCK_WAIT_SECONDS, MAX_PACKET, ident, literal, prev_name, temp_name
+from kompose.engines.mariadb.tools import Connection, LOCK_WAIT_SECONDS, MAX_PACKET, ident, literal, old_name, prev_name, \
+    temp_name
 
 
 #
@@ -134,10 +138,12 @@ def _create_like_sh(database: str, model: str, drop_first: bool = True) -> str:
             + f"printf '%s\\n%s\\n' {shlex.quote(drop)} \"$create\" | sq\n")
 
 
-def _moves(target: str, source: str, keep: str, hold: str | None) -> str:
+def _moves(target: str, source: str, keep: str, hold: str | None, discard: str | None = None) -> str:
     """A query whose one row is ONE RENAME TABLE statement (or empty: no tables): every table of
     ``target`` to ``hold`` (or ``keep``), every table of ``source`` to ``target``, and with ``hold``
-    the first ones on from ``hold`` to ``keep`` (a rotation: ``source`` is ``keep``)."""
+    the first ones on from ``hold`` to ``keep`` (a rotation: ``source`` is ``keep``); with
+    ``discard``, before them all, every table of ``keep`` to ``discard`` (an import: the copy
+    the previous one kept goes in the same atomic statement)."""
 
     def move(order: int, schema: str, frm: str, to: str) -> str:
         return (f"SELECT {order} AS o, table_name AS n, CONCAT({literal(ident(frm))}, '.`', "
@@ -145,7 +151,8 @@ def _moves(target: str, source: str, keep: str, hold: str | None) -> str:
                 f"'`') AS m FROM information_schema.tables WHERE table_schema = {literal(schema)} "
                 "AND table_type IN ('BASE TABLE', 'SEQUENCE')")
 
-    parts = [move(1, target, target, hold or keep), move(2, source, source, target)]
+    parts = [move(0, keep, keep, discard)] if discard else []
+    parts += [move(1, target, target, hold or keep), move(2, source, source, target)]
     if hold:
         parts.append(move(3, target, hold, keep))
     return ("SET SESSION group_concat_max_len = 4294967295; "
@@ -175,54 +182,78 @@ def _sh(conn: Connection, body: str) -> tuple[str, ...]:
 
 
 def swap_script(conn: Connection, source: str, target: str, keep: str, hold: str | None = None,
-                lock_wait: int = LOCK_WAIT_SECONDS) -> str:
+                discard: str | None = None, lock_wait: int = LOCK_WAIT_SECONDS) -> str:
     """The shell script swapping ``source``'s tables and objects into ``target``, ``target``'s
-    into ``keep``. Import: source tmp, keep prev (made afresh), source dropped after. Rollback:
-    source and keep are prev, ``hold`` (tmp) is passed through within the same RENAME.
+    into ``keep``. Import: source tmp, keep prev, whose tables (the copy the previous import
+    kept) go to ``discard`` (old, made afresh) in the same RENAME; source and discard dropped
+    after. Rollback: source and keep are prev, ``hold`` (tmp) is passed through within the same
+    RENAME. Pass one of ``hold`` and ``discard``.
 
     Every statement that depends on what the databases hold (the drops, the RENAME TABLE) is
     generated from information_schema by a query first and then run: no compound statement,
-    so the same script serves MariaDB and MySQL."""
-    room = hold or keep
+    so the same script serves MariaDB and MySQL. Nothing before the RENAME changes ``target``
+    or ``keep`` but their triggers and blocking views, which a failed RENAME puts back."""
+    if bool(hold) == bool(discard):
+        raise ValueError("swap_script: pass one of hold and discard")
+    room = hold or discard
     lock = f"SET SESSION lock_wait_timeout = {int(lock_wait)};"
+    triggers = _drops(source, programs=False, views=False) + "; " + _drops(target, programs=False, views=False)
+    blocking = _blocking_views(source, target)
+    keep_sh = put_back_keep = ""
+    if discard:
+        triggers += "; " + _drops(keep, programs=False, views=False)
+        blocking += "; " + _blocking_views(target, keep)
+        keep_sh = f"""keep_exists=$(sq -e {shlex.quote(_exists(keep))})
+if [ "$keep_exists" = 1 ]; then
+{_capture(keep, "prev")}else
+    : >"$d/prev.triggers.sql"; : >"$d/prev.programs.sql"; : >"$d/prev.views.sql"
+{_create_like_sh(keep, target, drop_first=False)}fi
+"""
+        put_back_keep = f"""    q {shlex.quote("--database=" + keep)} --force <"$d/prev.triggers.sql" >/dev/null 2>&1 || true
+    q {shlex.quote("--database=" + keep)} --force <"$d/prev.views.sql" >/dev/null 2>&1 || true
+    [ "$keep_exists" = 1 ] || sq -e {shlex.quote(f"DROP DATABASE IF EXISTS {ident(keep)}")} >/dev/null 2>&1 || true
+"""
+    # the previous copy gets the live database's character set and collation, as its objects had
+    alter = (_gen(f"SELECT CONCAT('ALTER DATABASE ', {literal(ident(keep))}, ({_charset_of(target)}), ';')", "alter")
+             + _run("alter", check="|| objects_failed")) if discard else ""
+    drops = "".join(f"sq -e {shlex.quote(f'DROP DATABASE {ident(name)}')}\n" for name in (discard, hold or source) if name)
     return f"""d=$(mktemp -d /tmp/kompose-swap.XXXXXX)
 trap 'rm -rf "$d"' EXIT
 [ "$(sq -e {shlex.quote(_exists(source))})" = 1 ] || fail {shlex.quote(f"no database {source} to swap in")}
 target_exists=$(sq -e {shlex.quote(_exists(target))})
-# 1. capture the objects of both databases: nothing has changed yet
+# 1. capture the objects of the databases: nothing has changed yet
 {_capture(source, "new")}if [ "$target_exists" = 1 ]; then
 {_capture(target, "old")}else
     : >"$d/old.triggers.sql"; : >"$d/old.programs.sql"; : >"$d/old.views.sql"
 {_create_like_sh(target, source, drop_first=False)}fi
-# 2. room: {"the table rotation passes through " + hold if hold else keep + " is made afresh"}
+{keep_sh}# 2. room: {"the table rotation passes through " + room if hold else "the tables of " + keep + " go to " + room}, made afresh
 {_create_like_sh(room, target)}# 3. one session: triggers cannot move across schemas with their table, so they go (they were
 # captured), then ONE RENAME TABLE statement moves every table at once, atomically; a session
 # holding a table (an open transaction) makes the rename wait: not forever
 lock={shlex.quote(lock)}
-{_gen(_drops(source, programs=False, views=False) + "; " + _drops(target, programs=False, views=False), "triggers")}# a view of the live database named like a table that comes in would block the rename
-{_gen(_blocking_views(source, target), "blocking")}{_gen(_moves(target, source, keep, hold), "rename")}if ! {_run("lock", "triggers", "blocking", "rename").strip()}
+{_gen(triggers, "triggers")}# a view named like a table that comes in would block the rename
+{_gen(blocking, "blocking")}{_gen(_moves(target, source, keep, hold, discard), "rename")}if ! {_run("lock", "triggers", "blocking", "rename").strip()}
 then
-    # nothing was renamed: the triggers go back where they were
+    # nothing was renamed: the triggers and views go back where they were
     q {shlex.quote("--database=" + target)} --force <"$d/old.triggers.sql" >/dev/null 2>&1 || true
     q {shlex.quote("--database=" + target)} --force <"$d/old.views.sql" >/dev/null 2>&1 || true
     q {shlex.quote("--database=" + source)} --force <"$d/new.triggers.sql" >/dev/null 2>&1 || true
-    {"" if hold else "sq -e " + shlex.quote(f"DROP DATABASE IF EXISTS {ident(keep)}") + " >/dev/null 2>&1 || true"}
-    fail {shlex.quote(f"the swap failed; {target} is unchanged")}
+{put_back_keep}    sq -e {shlex.quote(f"DROP DATABASE IF EXISTS {ident(room)}")} >/dev/null 2>&1 || true
+    fail {shlex.quote(f"the swap failed; {target} is unchanged" + (f", and so is {keep}" if discard else ""))}
 fi
 # 4. the objects: the new ones into {target}, the old ones into {keep}
 objects_failed() {{ fail {shlex.quote(f"the tables were swapped, but re-creating the triggers, routines, events "
                                       f"and views failed; db:rollback returns {target} to what it was")}; }}
-objects=$(sq --raw -e {shlex.quote(_drops(target, triggers=False) + "; " + _drops(keep, triggers=False))}) || objects_failed
+{alter}objects=$(sq --raw -e {shlex.quote(_drops(target, triggers=False) + "; " + _drops(keep, triggers=False))}) || objects_failed
 {_run("objects", check="|| objects_failed")}( set -e
 {_load(target, "new")}{_load(keep, "old")}) || objects_failed
-sq -e {shlex.quote(f"DROP DATABASE {ident(hold or source)}")}
-"""
+{drops}"""
 
 
 # Import: the restored temporary database becomes live, the live one the previous copy.
 def swap_argv(conn: Connection, lock_wait: int = LOCK_WAIT_SECONDS) -> tuple[str, ...]:
     db = conn.database
-    return _sh(conn, swap_script(conn, temp_name(db), db, prev_name(db), lock_wait=lock_wait) + f"say {shlex.quote(f'swapped: {db} -> {prev_name(db)}, {temp_name(db)} -> {db}')}\n")
+    return _sh(conn, swap_script(conn, temp_name(db), db, prev_name(db), discard=old_name(db), lock_wait=lock_wait) + f"say {shlex.quote(f'swapped: {db} -> {prev_name(db)}, {temp_name(db)} -> {db}')}\n")
 
 
 def rollback_argv(conn: Connection, lock_wait: int = LOCK_WAIT_SECONDS) -> tuple[str, ...]:
@@ -253,9 +284,13 @@ fi
 def _cleanup(conn: Connection, dropped: str, guess: bool = True) -> tuple[str, ...]:
     """Drop a leftover temporary database, saying what it was (``guess``): with tables, an import
     stopped before its swap (the live database is as it was); without, a swap stopped after its
-    rename (the live database has the restored tables; its objects may be missing)."""
-    db, tmp = conn.database, temp_name(conn.database)
-    tables = f"SELECT count(*) FROM information_schema.tables WHERE table_schema = {literal(tmp)}"
+    rename (the live database has the restored tables; its objects may be missing). And a leftover
+    ``<db>__kompose_old``: only the swap's RENAME moves tables into it, the same statement that
+    makes the live tables the previous copy, so whatever it holds is the copy before that one."""
+    db, tmp, old = conn.database, temp_name(conn.database), old_name(conn.database)
+    # base tables only: the restored views stay behind in tmp when the rename took its tables
+    tables = (f"SELECT count(*) FROM information_schema.tables WHERE table_schema = {literal(tmp)} "
+              "AND table_type IN ('BASE TABLE', 'SEQUENCE')")
     body = f"""if [ "$(sq -e {shlex.quote(_exists(tmp))})" = 1 ]; then
     n={"$(sq -e " + shlex.quote(tables) + ")" if guess else "1"}
     sq -e {shlex.quote(f"DROP DATABASE {ident(tmp)}")}
@@ -265,6 +300,11 @@ def _cleanup(conn: Connection, dropped: str, guess: bool = True) -> tuple[str, .
         say {shlex.quote(f"warning: dropped {tmp}, left by a swap that stopped after moving the tables: {db} has the "
                          f"restored tables, but may lack triggers, routines, events or views; check it, or db:rollback")}
     fi
+fi
+if [ "$(sq -e {shlex.quote(_exists(old))})" = 1 ]; then
+    sq -e {shlex.quote(f"DROP DATABASE {ident(old)}")}
+    say {shlex.quote(f"dropped {old} (the copy before the previous one, left by an interrupted swap; "
+                     f"{prev_name(db)} is the rollback copy)")}
 fi
 """
     return _sh(conn, body)

@@ -11,6 +11,7 @@ from kompose.errors import ConfigError, NoDatabaseError
 MAX_IDENTIFIER_CHARS = 64  # MariaDB and MySQL refuse longer database names
 TEMP_SUFFIX = "__kompose_tmp"
 PREV_SUFFIX = "__kompose_prev"
+OLD_SUFFIX = "__kompose_old"  # the copy before the previous one, for the length of a swap (shorter than PREV_SUFFIX)
 DRILL_SUFFIX = "__kompose_drill"
 DUMP_COMPLETE_MARKER = b"-- Dump completed"
 # the first lines mariadb-dump / mysqldump write (10.11.8+ first writes a sandbox-mode line)
@@ -91,6 +92,10 @@ def temp_name(database: str) -> str:
 
 def prev_name(database: str) -> str:
     return database + PREV_SUFFIX
+
+
+def old_name(database: str) -> str:
+    return database + OLD_SUFFIX
 
 
 def drill_name(database: str) -> str:
