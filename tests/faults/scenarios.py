@@ -398,12 +398,7 @@ def stop_during_export(lab: Lab) -> Row:
     """Stop the database container while pg_dump waits on a table lock: clear error, no file."""
     stack = lab.root / "exporter"
     before = world.final_dumps(stack)
-    locker = lab.server.container.client.api.exec_create(
-        lab.server.container.id,
-        ["psql", "-U", lab.server.user, "-d", "exp_db", "-c", "BEGIN; LOCK TABLE big; SELECT pg_sleep(60);"],
-    )["Id"]
-    lab.server.container.client.api.exec_start(locker, detach=True)
-    time.sleep(0.5)
+    world.hold_lock(lab.server, "exp_db", "big")  # pg_dump waits on it: the stop lands mid-export
     spawned = lab.spawn("exporter", "db:export")
     spawned.wait_line("pg_dump exp_db")
     time.sleep(0.5)
@@ -428,12 +423,7 @@ def removed_during_export(lab: Lab) -> Row:
     stack = lab.stack("gone", "gone_db")
     stack.joinpath(".env").write_text(stack.joinpath(".env").read_text().replace(
         lab.server.container.name, server.container.name))
-    locker = server.container.client.api.exec_create(
-        server.container.id,
-        ["psql", "-U", server.user, "-d", "gone_db", "-c", "BEGIN; LOCK TABLE big; SELECT pg_sleep(60);"],
-    )["Id"]
-    server.container.client.api.exec_start(locker, detach=True)
-    time.sleep(0.5)
+    world.hold_lock(server, "gone_db", "big")
     spawned = lab.spawn("gone", "db:export")
     spawned.wait_line("pg_dump gone_db")
     time.sleep(0.5)

@@ -123,6 +123,22 @@ def allows_connections(server: Postgres, database: str) -> bool:
     return server.sql(f"SELECT datallowconn FROM pg_database WHERE datname = '{database}'") == "t"
 
 
+def hold_lock(server: Postgres, database: str, table: str, seconds: int = 60, name: str = "faults-locker") -> None:
+    """A session (application_name ``name``) that holds an ACCESS EXCLUSIVE lock on ``table`` for
+    ``seconds``; returns once the server has granted it, so a pg_dump started next waits on it."""
+    api = server.container.client.api
+    exec_id = api.exec_create(
+        server.container.id,
+        ["psql", "-X", "-U", server.user, "-d", database, "-c",
+         f"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({seconds});"],
+        environment={"PGAPPNAME": name})["Id"]
+    api.exec_start(exec_id, detach=True)
+    wait_for(lambda: name in server.sql(
+        "SELECT coalesce(string_agg(application_name, ','), '') FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        "WHERE l.mode = 'AccessExclusiveLock' AND l.granted", database="postgres"),
+        timeout=30, message=f"{name}'s lock on {table}")
+
+
 def wait_settled(server: Postgres, timeout: float = 30) -> None:
     """Wait until no client session except ours runs: an orphaned restore or swap has finished."""
 
