@@ -99,8 +99,8 @@ def run_exec(run, step: Exec, check: Sql | None = None) -> bool:
     beside it in the same exec (CHECKED_EXEC). Returns False when the check did not pass or the
     container has no sh: what was streamed is no dump (the caller's run of the step after the check
     on its own rewrites the file, its failure removes it)."""
-    if check is None:
-        run.console.detail(step.what or describe(step)[1], "blue")
+    # said as it starts, beside a check too: a dump that waits on a table lock is seen waiting
+    run.console.detail(step.what or describe(step)[1], "blue")
     progress = run.progress(step.what, step if (step.stdin_file or step.stdout_file) else None)
     # an import's progress is the bytes of its file read (compressed ones for a compressed dump)
     counted = step.stdin_file is not None and bool(progress)
@@ -134,9 +134,10 @@ def run_exec(run, step: Exec, check: Sql | None = None) -> bool:
         )
         if check is not None and (result.exit_code == CHECK_DID_NOT_PASS or (
                 result.exit_code in (126, 127) and result.bytes_out == 0)):
-            return False  # the check did not pass (126, 127: no sh, or no such program)
-        if check is not None:  # said once it ran: when the check did not pass, its clean-up comes first
-            run.console.detail(step.what or describe(step)[1], "blue")
+            # the check did not pass (126, 127: no sh, or no such program): what streamed is no dump
+            run.console.detail("the check beside it did not pass: that output is thrown away; the check "
+                               "on its own, then the dump again", "yellow")
+            return False
         for handle in (stdout, stdin):
             if handle:
                 handle.close()  # raises DumpError when (de)compression failed

@@ -167,7 +167,7 @@ def test_a_database_outside_docker_is_exported_and_imported_through_a_tools_cont
     [app] = [c for c in docker_client.containers.list(filters={"label": f"com.docker.compose.project={project}"})]
     started = app.attrs["State"]["StartedAt"]
 
-    plan = kroot.run("-n", stack, "db:export")
+    plan = kroot.run("-n", "-v", stack, "db:export")  # --verbose: pg_dump's argv, beside the check's
     assert plan.code == 0, plan
     assert "a database outside Docker, reached over the network at 127.0.0.1:" + port in plan.stdout, plan
     assert "of the server's major version" in plan.stdout and "--port=" + port in plan.stdout, plan
