@@ -461,16 +461,21 @@ def _pull(run, step: PullCopy, snapshot: restic.Snapshot, client: Client) -> Non
         finally:
             os.close(fd)
         text = fetch.result() if fetch else None
-        expected = snapshot.sha256
+        expected, mtime_ns = snapshot.sha256, None
         if text is not None:
             try:
-                expected = json.loads(text)["sha256"]
-            except (ValueError, KeyError, TypeError):
+                fields = json.loads(text)
+                expected, mtime_ns = fields["sha256"], fields.get("mtime_ns")
+            except (ValueError, KeyError, TypeError, AttributeError):
                 raise DumpError(f"{snapshot.manifest_name} from {client.repository} (snapshot {snapshot.short_id}) "
                                 "is not a kompose manifest; not pulled") from None
         if not expected or sha != expected or (snapshot.sha256 and snapshot.sha256 != expected):
             raise DumpError(f"{name} from {client.repository} (snapshot {snapshot.short_id}): sha256 {sha[:16]}… "
                             f"differs from its manifest ({(expected or 'none')[:16]}…); not pulled")
+        if isinstance(mtime_ns, int) and not isinstance(mtime_ns, bool):
+            # the bytes are the manifest's (sha256 above): the file gets back the mtime its manifest
+            # recorded, as restic restore would give it, so it counts as verified (manifest.health)
+            os.utime(partial, ns=(mtime_ns, mtime_ns))
         if text is not None:  # a dump under its final name always has its manifest: the manifest first
             host_files.write_atomically(manifest_final, text, mode=host_files.DUMP_MODE, partial=manifest_partial)
         host_files.fsync_rename(partial, final)
