@@ -545,18 +545,8 @@ def start_mariadb(
     timeout: float = 90,
 ) -> MariaDB:
     """Start a MariaDB container (removed by :func:`remove_by_prefix` via ``label``) and wait for it."""
-    container = client.containers.run(
-        MARIADB_IMAGE,
-        name=name,
-        detach=True,
-        environment={"MARIADB_ROOT_PASSWORD": root_password, "MARIADB_DATABASE": database,
-                     "MARIADB_USER": user, "MARIADB_PASSWORD": password},
-        labels={TEST_LABEL: label},
-        network=network,
-        tmpfs={"/var/lib/mysql": "rw"},
-    )
-    return MariaDB(container, user=user, database=database, password=password,
-                   root_password=root_password).wait_ready(timeout)
+    return _start_server(client, MARIADB_IMAGE, "MARIADB", MariaDB, name, label, user, password, database,
+                         root_password, network, timeout)
 
 
 def start_mysql(
@@ -571,15 +561,22 @@ def start_mysql(
     timeout: float = 120,
 ) -> MySQL:
     """Start a MySQL container (kompose/mysql, removed by :func:`remove_by_prefix` via ``label``) and wait for it."""
+    return _start_server(client, MYSQL_IMAGE, "MYSQL", MySQL, name, label, user, password, database,
+                         root_password, network, timeout)
+
+
+def _start_server(client, image, prefix, kind, name, label, user, password, database, root_password, network,
+                  timeout):
+    """A MariaDB or MySQL container, its image's variables named with ``prefix``; ready when returned."""
     container = client.containers.run(
-        MYSQL_IMAGE,
+        image,
         name=name,
         detach=True,
-        environment={"MYSQL_ROOT_PASSWORD": root_password, "MYSQL_DATABASE": database,
-                     "MYSQL_USER": user, "MYSQL_PASSWORD": password},
+        environment={f"{prefix}_ROOT_PASSWORD": root_password, f"{prefix}_DATABASE": database,
+                     f"{prefix}_USER": user, f"{prefix}_PASSWORD": password},
         labels={TEST_LABEL: label},
         network=network,
         tmpfs={"/var/lib/mysql": "rw"},
     )
-    return MySQL(container, user=user, database=database, password=password,
-                 root_password=root_password).wait_ready(timeout)
+    return kind(container, user=user, database=database, password=password,
+                root_password=root_password).wait_ready(timeout)
