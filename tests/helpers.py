@@ -580,3 +580,18 @@ def _start_server(client, image, prefix, kind, name, label, user, password, data
     )
     return kind(container, user=user, database=database, password=password,
                 root_password=root_password).wait_ready(timeout)
+
+
+def restic_processes(*words: bytes) -> list[int]:
+    """The pids of the restic processes running now whose argv holds every one of ``words``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    argv = handle.read().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"restic") and all(word in argv for word in words):
+                found.append(int(entry))
+    return found

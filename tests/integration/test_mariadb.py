@@ -230,13 +230,7 @@ def test_a_failing_rename_puts_the_triggers_back(kroot, press):
         env.write("KOMPOSE_SWAP_LOCK_TIMEOUT=3\n")
     ok(run(kroot, db, name, "db:export"))
     before = fingerprint(db)
-    # a client holding a metadata lock on a live table: an open transaction that read it
-    argv, env = db.docker_exec(database=db.database)
-    holder = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
-    holder.stdin.write("START TRANSACTION; SELECT count(*) FROM wp_users; SELECT SLEEP(60);\n")
-    holder.stdin.flush()
-    time.sleep(1)
+    holder = hold_a_live_table(db)
     try:
         started = time.monotonic()
         result = run(kroot, db, name, "db:import")

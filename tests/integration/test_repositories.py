@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Postgres, kompose_env
+from tests.helpers import Postgres, kompose_env, restic_processes
 
 pytestmark = pytest.mark.docker
 
@@ -271,17 +271,7 @@ def test_a_killed_push_leaves_no_copy_that_counts_and_a_retry_works(kroot, pg, t
 
 
 def _restic_backups() -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                    words = handle.read().split(b"\0")
-            except OSError:
-                continue
-            if words and words[0].endswith(b"restic") and b"backup" in words:
-                found.append(int(entry))
-    return found
+    return restic_processes(b"backup")
 
 
 def test_cleanup_applies_the_policy_in_each_repository(kroot, pg, tmp_path):

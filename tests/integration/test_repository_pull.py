@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.helpers import kompose_env
+from tests.helpers import kompose_env, restic_processes
 from tests.integration.test_progress import ANSI, _bars, _has_bar
 from tests.integration.test_cli import _run_in_pty
 from tests.integration.test_repositories import CANARY, _init, _restic, _snapshots
@@ -68,17 +68,7 @@ def _leftovers(directory: Path) -> list[str]:
 
 
 def _restic_dumps() -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                    words = handle.read().split(b"\0")
-            except OSError:
-                continue
-            if words and words[0].endswith(b"restic") and b"dump" in words:
-                found.append(int(entry))
-    return found
+    return _restic_running(b"dump")
 
 
 def test_pull_streams_into_a_partial_file_and_renames_it_after_the_check(kroot, tmp_path):
@@ -165,17 +155,7 @@ def test_pull_shows_a_bar_with_its_total_on_a_terminal(kroot, tmp_path):
 
 
 def _restic_running(word: bytes) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                    words = handle.read().split(b"\0")
-            except OSError:
-                continue
-            if words and words[0].endswith(b"restic") and word in words:
-                found.append(int(entry))
-    return found
+    return restic_processes(word)
 
 
 def _leave_a_stale_lock(kroot, stack: str, repo: str, *command: str, restic_command: bytes) -> bool:

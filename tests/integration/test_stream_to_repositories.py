@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.helpers import kompose_env
+from tests.helpers import kompose_env, restic_processes
 from tests.integration.test_repositories import (  # noqa: F401  (repository: a fixture)
     CANARY, ArgvWatch, _dumps, _init, _no_canary, _restic, _seed, _snapshots, _stack, repository,
 )
@@ -25,17 +25,7 @@ STREAM = "KOMPOSE_LOCAL_DUMPS=no\n"
 
 
 def _restic_stdin_backups() -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                    words = handle.read().split(b"\0")
-            except OSError:
-                continue
-            if words and words[0].endswith(b"restic") and b"--stdin" in words and b"kompose-partial" in words:
-                found.append(int(entry))
-    return found
+    return restic_processes(b"--stdin", b"kompose-partial")
 
 
 def _big(pg) -> None:
